@@ -1,0 +1,37 @@
+//! `tiffin`: the one binary of the cluster.
+
+mod prove;
+mod samples;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Tiffin — a multi-tenant proving cluster for the RISC Zero zkVM.
+#[derive(Parser)]
+#[command(name = "tiffin", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prove a guest program on this machine and write a verified receipt.
+    Prove(prove::ProveArgs),
+    /// List the bundled sample guests, or export them as program binaries.
+    Samples(samples::SamplesArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIFFIN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Prove(args) => prove::run(args),
+        Command::Samples(args) => samples::run(args),
+    }
+}

@@ -1,0 +1,128 @@
+//! TaskDB: Tiffin's DAG job queue and scheduler.
+//!
+//! A generic queue that knows jobs, tasks, dependencies, streams and tenants, and nothing about
+//! zero-knowledge proofs (DESIGN.md §1, §3). One trait, [`TaskDb`], two backends:
+//! [`PostgresTaskDb`] (distributed, LISTEN/NOTIFY wake-ups) and [`SqliteTaskDb`] (embedded, WAL,
+//! in-process wake-ups). Both pass one conformance suite (`tests/`).
+//!
+//! Key properties:
+//! - a task becomes ready in the same transaction that finishes its last prerequisite (per-task
+//!   counter of unfinished prerequisites); a job succeeds when its remaining-task counter hits 0;
+//! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
+//! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
+//! - claims follow [`policy`]: reservations first, then weighted fair share.
+
+pub mod error;
+pub mod job;
+pub mod lease;
+pub mod notify;
+pub mod policy;
+pub mod postgres;
+pub mod sqlite;
+pub mod stream;
+pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::{Error, Result};
+pub use job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
+pub use lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
+pub use policy::Backoff;
+pub use postgres::PostgresTaskDb;
+pub use sqlite::SqliteTaskDb;
+pub use stream::{StreamConfig, StreamInfo};
+pub use task::{Kind, NewTask, TaskInfo, TaskState};
+
+/// Tuning shared by both backends.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Retry delay after a transient failure.
+    pub backoff: Backoff,
+    /// Fallback poll of [`TaskDb::wait_for_work`], for lost notifications; wake-ups normally come
+    /// from notifications within milliseconds.
+    pub poll_interval: Duration,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { backoff: Backoff::default(), poll_interval: Duration::from_secs(5), max_connections: 16 }
+    }
+}
+
+/// The task database: everything the API, agents and housekeeper need from the queue.
+///
+/// Object safe, so the cluster holds it as `Arc<dyn TaskDb>` and picks the backend at start-up.
+#[async_trait]
+pub trait TaskDb: Send + Sync + 'static {
+    /// Creates a running job with its first tasks in one transaction. Tasks without unfinished
+    /// prerequisites are ready at once. Fails with [`Error::InvalidArgument`] if `tasks` is empty.
+    async fn create_job(&self, job: NewJob) -> Result<JobId>;
+
+    /// Adds a batch of tasks to a running job in one transaction. Prerequisites may name tasks
+    /// added earlier or earlier in this batch; tasks whose prerequisites are all done are ready at
+    /// once. Fails with [`Error::JobNotRunning`] if the job ended (e.g. was cancelled).
+    async fn add_tasks(&self, job: JobId, tasks: Vec<NewTask>) -> Result<()>;
+
+    /// Sets a stream's multiplier and reservation, creating the stream if needed.
+    async fn set_stream(&self, tenant: &str, kind: &Kind, config: StreamConfig) -> Result<()>;
+
+    /// Claims the best ready task of the given kinds (see [`policy`]) in one round trip, leasing
+    /// it to `agent` for `lease`. `None` when nothing is claimable.
+    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>>;
+
+    /// Extends a lease to now + `extend`. Says [`HeartbeatOutcome::Cancelled`] when the job was
+    /// failed or cancelled; [`Error::LeaseLost`] when the lease expired or was superseded.
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome>;
+
+    /// Marks the leased attempt done with its output, readies dependents whose last
+    /// prerequisite this was, and completes the job when nothing remains. Only the current,
+    /// unexpired attempt may complete ([`Error::LeaseLost`], [`Error::TaskCancelled`] otherwise).
+    async fn complete(&self, lease: &Lease, output: serde_json::Value) -> Result<Completion>;
+
+    /// Reports a failed attempt. Transient failures are retried after a backoff while attempts
+    /// remain; permanent ones (or the last attempt) fail the task and its job, cancelling the rest.
+    async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome>;
+
+    /// Makes tasks whose lease expired ready again, or fails them (and their job) when their
+    /// attempts are used up. Safe to run from several processes at once. Returns how many tasks
+    /// it handled.
+    async fn requeue_expired(&self) -> Result<u64>;
+
+    /// Moves running jobs past their deadline to `timed_out`, cancelling their tasks.
+    async fn expire_jobs(&self) -> Result<Vec<JobId>>;
+
+    /// Cancels a running job and all its unfinished tasks. `false` if it had already ended.
+    async fn cancel_job(&self, job: JobId) -> Result<bool>;
+
+    /// Stores the job's output (e.g. where its receipt is).
+    async fn set_job_output(&self, job: JobId, output: serde_json::Value) -> Result<()>;
+
+    /// Blocks until a task of `kinds` may be claimable (`true`) or `timeout` passes (`false`).
+    /// Woken by notifications within milliseconds, with a slow fallback poll.
+    async fn wait_for_work(&self, kinds: &[Kind], timeout: Duration) -> Result<bool>;
+
+    /// Status of a job with task counts per kind and state.
+    async fn job(&self, job: JobId) -> Result<JobStatus>;
+
+    /// All tasks of a job, in creation order.
+    async fn tasks(&self, job: JobId) -> Result<Vec<TaskInfo>>;
+
+    /// Output of a done task (`None` if it is not done).
+    async fn task_output(&self, job: JobId, key: &str) -> Result<Option<serde_json::Value>>;
+
+    /// All streams with their settings and ready/running counts.
+    async fn streams(&self) -> Result<Vec<StreamInfo>>;
+
+    /// Jobs, newest first, filtered and paginated.
+    async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>>;
+
+    /// Deletes up to `batch_size` jobs that ended more than `retention` ago (with their tasks),
+    /// returning their ids so the caller can delete their blobs. Call repeatedly until empty.
+    async fn gc(&self, retention: Duration, batch_size: u32) -> Result<Vec<JobId>>;
+}

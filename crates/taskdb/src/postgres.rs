@@ -1,0 +1,671 @@
+//! PostgreSQL backend: the distributed TaskDB.
+//!
+//! Hot paths are one round trip each: claim, complete and fail call PL/pgSQL functions (defined in
+//! `migrations/postgres/`) that take row locks in one fixed order (job, tasks, streams) and use
+//! `FOR UPDATE SKIP LOCKED` so concurrent claimers never block on each other's tasks. Readiness
+//! is broadcast with one `pg_notify` per transaction that makes tasks ready (no per-row
+//! triggers); one LISTEN connection per process feeds the in-process [`Notifier`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
+use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
+use crate::notify::{Notifier, WorkProbe, wait_loop};
+use crate::stream::{StreamConfig, StreamInfo};
+use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
+use crate::{Config, TaskDb};
+
+/// The NOTIFY channel; the payload is a comma-separated list of kinds that became ready.
+pub const CHANNEL: &str = "tiffin_taskdb_ready";
+
+/// TaskDB on PostgreSQL. Cheap to share: hold it in an `Arc<dyn TaskDb>`.
+pub struct PostgresTaskDb {
+    pool: PgPool,
+    config: Config,
+    notifier: Notifier,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresTaskDb {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresTaskDb {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the embedded migrations
+    /// and starts the LISTEN task that wakes [`TaskDb::wait_for_work`].
+    pub async fn connect(url: &str, config: Config) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Self::from_pool(pool, config).await
+    }
+
+    /// Like [`PostgresTaskDb::connect`] with an existing pool.
+    pub async fn from_pool(pool: PgPool, config: Config) -> Result<Self> {
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let notifier = Notifier::default();
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let n = notifier.clone();
+        let listener = tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(msg) => n.publish(msg.payload().split(',').filter(|s| !s.is_empty())),
+                    Err(e) => {
+                        warn!(error = %e, "TaskDB LISTEN connection failed; reconnecting");
+                        // wake everyone: a notification may have been lost
+                        n.publish(Vec::<String>::new());
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(PostgresTaskDb { pool, config, notifier, listener })
+    }
+
+    /// The connection pool (for health checks and metrics).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn insert_tasks(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        job: JobId,
+        tenant: &str,
+        job_seq: i64,
+        tasks: &[NewTask],
+        existing: &HashMap<String, ExistingTask>,
+    ) -> Result<()> {
+        let plan = plan_batch(job, tasks, existing)?;
+        let kinds: Vec<String> =
+            tasks.iter().map(|t| t.kind.as_str().to_string()).collect::<BTreeSet<_>>().into_iter().collect();
+        let streams = ensure_streams(tx, tenant, &kinds).await?;
+        let mut keys = Vec::with_capacity(tasks.len());
+        let mut tkinds = Vec::with_capacity(tasks.len());
+        let mut sids = Vec::with_capacity(tasks.len());
+        let mut depths = Vec::with_capacity(tasks.len());
+        let mut waits = Vec::with_capacity(tasks.len());
+        let mut maxes = Vec::with_capacity(tasks.len());
+        let mut payloads = Vec::with_capacity(tasks.len());
+        for (t, (w, _)) in tasks.iter().zip(&plan) {
+            keys.push(t.key.clone());
+            tkinds.push(t.kind.as_str().to_string());
+            sids.push(streams[t.kind.as_str()]);
+            depths.push(t.depth);
+            waits.push(*w);
+            maxes.push(t.max_attempts);
+            payloads.push(t.payload.clone());
+        }
+        let rows = sqlx::query(
+            "INSERT INTO tasks (job_id, key, kind, stream_id, job_seq, depth, state, waiting, \
+                                max_attempts, payload, ready_at) \
+             SELECT $1, k, kd, s, $2, d, CASE WHEN w = 0 THEN 'ready' ELSE 'pending' END, w, m, p, \
+                    CASE WHEN w = 0 THEN now() END \
+               FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int4[], $7::int4[], $8::int4[], \
+                           $9::jsonb[]) AS u(k, kd, s, d, w, m, p) \
+             RETURNING id, key",
+        )
+        .bind(job)
+        .bind(job_seq)
+        .bind(&keys)
+        .bind(&tkinds)
+        .bind(&sids)
+        .bind(&depths)
+        .bind(&waits)
+        .bind(&maxes)
+        .bind(&payloads)
+        .fetch_all(&mut **tx)
+        .await?;
+        let ids: HashMap<String, i64> =
+            rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
+        let mut pre = Vec::new();
+        let mut dep = Vec::new();
+        for (t, (_, refs)) in tasks.iter().zip(&plan) {
+            let id = ids[&t.key];
+            for r in refs {
+                pre.push(match *r {
+                    PrereqRef::Row(p) => p,
+                    PrereqRef::Batch(i) => ids[&tasks[i].key],
+                });
+                dep.push(id);
+            }
+        }
+        if !pre.is_empty() {
+            sqlx::query("INSERT INTO deps (prereq_id, task_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])")
+                .bind(&pre)
+                .bind(&dep)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let ready: BTreeSet<&str> =
+            tasks.iter().zip(&plan).filter(|(_, p)| p.0 == 0).map(|(t, _)| t.kind.as_str()).collect();
+        if !ready.is_empty() {
+            let payload = ready.into_iter().collect::<Vec<_>>().join(",");
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat_once(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {
+        let row = sqlx::query(
+            "UPDATE tasks SET lease_expires_at = now() + $3 * interval '1 millisecond' \
+              WHERE id = $1 AND attempt = $2 AND state = 'leased' AND lease_expires_at >= now() \
+             RETURNING lease_expires_at",
+        )
+        .bind(lease.task_id)
+        .bind(lease.attempt)
+        .bind(extend.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(HeartbeatOutcome::Continue { expires_at: row.get(0) });
+        }
+        let row = sqlx::query("SELECT state, attempt FROM tasks WHERE id = $1")
+            .bind(lease.task_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) if r.get::<i32, _>(1) == lease.attempt && r.get::<String, _>(0) == "cancelled" => {
+                Ok(HeartbeatOutcome::Cancelled)
+            }
+            _ => Err(lost(lease)),
+        }
+    }
+}
+
+fn lost(lease: &Lease) -> Error {
+    Error::LeaseLost { job: lease.job_id, task: lease.key.clone(), attempt: lease.attempt }
+}
+
+fn cancelled(lease: &Lease) -> Error {
+    Error::TaskCancelled { job: lease.job_id, task: lease.key.clone() }
+}
+
+/// Creates missing streams (idempotent under concurrency) and returns kind → stream id.
+async fn ensure_streams(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    kinds: &[String],
+) -> Result<HashMap<String, i64>> {
+    sqlx::query(
+        "INSERT INTO streams (tenant, kind) SELECT $1, k FROM UNNEST($2::text[]) AS u(k) \
+         ON CONFLICT (tenant, kind) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(kinds)
+    .execute(&mut **tx)
+    .await?;
+    let rows = sqlx::query("SELECT kind, id FROM streams WHERE tenant = $1 AND kind = ANY($2)")
+        .bind(tenant)
+        .bind(kinds)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Retries a write on deadlock / serialization failure (rare: locks are taken in a fixed order,
+/// but multi-stream counter updates can still cross).
+async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Err(Error::Database(sqlx::Error::Database(e)))
+                if attempt < 8 && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                attempt += 1;
+                debug!(code = ?e.code(), attempt, "TaskDB transaction conflict; retrying");
+                tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn kinds_vec(kinds: &[Kind]) -> Vec<String> {
+    kinds.iter().map(|k| k.as_str().to_string()).collect()
+}
+
+fn job_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown job state {s:?}")))
+}
+
+fn task_state(s: &str) -> Result<TaskState> {
+    TaskState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown task state {s:?}")))
+}
+
+fn summary(r: &PgRow) -> Result<JobSummary> {
+    Ok(JobSummary {
+        id: r.get("id"),
+        tenant: r.get("tenant"),
+        state: job_state(r.get::<&str, _>("state"))?,
+        meta: r.get("meta"),
+        error: r.get("error"),
+        created_at: r.get("created_at"),
+        finished_at: r.get("finished_at"),
+    })
+}
+
+#[async_trait]
+impl TaskDb for PostgresTaskDb {
+    async fn create_job(&self, job: NewJob) -> Result<JobId> {
+        if job.tasks.is_empty() {
+            return Err(Error::InvalidArgument("a job needs at least one task".into()));
+        }
+        let id = Uuid::new_v4();
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            // Validate before inserting anything.
+            plan_batch(id, &job.tasks, &HashMap::new())?;
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO jobs (id, tenant, meta, deadline, remaining) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING seq",
+            )
+            .bind(id)
+            .bind(&job.tenant)
+            .bind(&job.meta)
+            .bind(job.deadline)
+            .bind(job.tasks.len() as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+            self.insert_tasks(&mut tx, id, &job.tenant, seq, &job.tasks, &HashMap::new()).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        debug!(job = %id, tenant = %job.tenant, tasks = job.tasks.len(), "job created");
+        Ok(id)
+    }
+
+    async fn add_tasks(&self, job: JobId, tasks: Vec<NewTask>) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query("SELECT tenant, state, seq FROM jobs WHERE id = $1 FOR UPDATE")
+                .bind(job)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::JobNotFound(job))?;
+            let tenant: String = row.get(0);
+            let state: String = row.get(1);
+            if state != "running" {
+                return Err(Error::JobNotRunning { job, state });
+            }
+            let mut keys: Vec<&str> = tasks.iter().map(|t| t.key.as_str()).collect();
+            keys.extend(tasks.iter().flat_map(|t| t.prerequisites.iter().map(String::as_str)));
+            let rows = sqlx::query("SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2)")
+                .bind(job)
+                .bind(&keys)
+                .fetch_all(&mut *tx)
+                .await?;
+            let existing = rows
+                .iter()
+                .map(|r| {
+                    (r.get::<String, _>(0), ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" })
+                })
+                .collect();
+            self.insert_tasks(&mut tx, job, &tenant, row.get(2), &tasks, &existing).await?;
+            sqlx::query("UPDATE jobs SET remaining = remaining + $2 WHERE id = $1")
+                .bind(job)
+                .bind(tasks.len() as i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_stream(&self, tenant: &str, kind: &Kind, config: StreamConfig) -> Result<()> {
+        config.validate()?;
+        sqlx::query(
+            "INSERT INTO streams (tenant, kind, priority_multiplier, reserved) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, kind) DO UPDATE \
+             SET priority_multiplier = EXCLUDED.priority_multiplier, reserved = EXCLUDED.reserved",
+        )
+        .bind(tenant)
+        .bind(kind.as_str())
+        .bind(config.priority_multiplier)
+        .bind(config.reserved)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
+        let kinds = kinds_vec(kinds);
+        let row = retrying(|| async {
+            Ok(sqlx::query("SELECT * FROM tiffin_claim($1, $2, $3)")
+                .bind(agent)
+                .bind(&kinds)
+                .bind(lease.as_millis() as i64)
+                .fetch_optional(&self.pool)
+                .await?)
+        })
+        .await?;
+        Ok(row.map(|r| Lease {
+            task_id: r.get(0),
+            job_id: r.get(1),
+            key: r.get(2),
+            kind: Kind::new(r.get::<String, _>(3)),
+            tenant: r.get(4),
+            attempt: r.get(5),
+            max_attempts: r.get(6),
+            expires_at: r.get(7),
+            payload: r.get(8),
+        }))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {
+        self.heartbeat_once(lease, extend).await
+    }
+
+    async fn complete(&self, lease: &Lease, output: Value) -> Result<Completion> {
+        let row = retrying(|| async {
+            Ok(sqlx::query("SELECT * FROM tiffin_complete($1, $2, $3)")
+                .bind(lease.task_id)
+                .bind(lease.attempt)
+                .bind(&output)
+                .fetch_one(&self.pool)
+                .await?)
+        })
+        .await?;
+        match row.get::<&str, _>(0) {
+            "ok" => Ok(Completion {
+                job_state: job_state(row.get::<&str, _>(1))?,
+                became_ready: row.get(2),
+            }),
+            "cancelled" => Err(cancelled(lease)),
+            _ => Err(lost(lease)),
+        }
+    }
+
+    async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome> {
+        let backoff = self.config.backoff.delay(lease.attempt).as_millis() as i64;
+        let row = retrying(|| async {
+            Ok(sqlx::query("SELECT * FROM tiffin_fail($1, $2, $3, $4, $5, false)")
+                .bind(lease.task_id)
+                .bind(lease.attempt)
+                .bind(error)
+                .bind(kind == FailureKind::Permanent)
+                .bind(backoff)
+                .fetch_one(&self.pool)
+                .await?)
+        })
+        .await?;
+        match row.get::<&str, _>(0) {
+            "retrying" => Ok(FailOutcome::Retrying { not_before: row.get(1) }),
+            "job_failed" => Ok(FailOutcome::JobFailed),
+            "cancelled" => Err(cancelled(lease)),
+            _ => Err(lost(lease)),
+        }
+    }
+
+    async fn requeue_expired(&self) -> Result<u64> {
+        let requeued: i64 = retrying(|| async {
+            Ok(sqlx::query_scalar("SELECT tiffin_requeue_expired()").fetch_one(&self.pool).await?)
+        })
+        .await?;
+        let exhausted = sqlx::query(
+            "SELECT id, attempt FROM tasks WHERE state = 'leased' AND lease_expires_at < now() \
+             AND attempt >= max_attempts LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut failed = 0u64;
+        for r in exhausted {
+            let (id, attempt): (i64, i32) = (r.get(0), r.get(1));
+            let status: String = retrying(|| async {
+                Ok(sqlx::query_scalar("SELECT o_status FROM tiffin_fail($1, $2, $3, true, 0, true)")
+                    .bind(id)
+                    .bind(attempt)
+                    .bind(format!("lease expired on the last of {attempt} attempts"))
+                    .fetch_one(&self.pool)
+                    .await?)
+            })
+            .await?;
+            if status == "job_failed" {
+                failed += 1;
+            }
+        }
+        if requeued > 0 || failed > 0 {
+            debug!(requeued, failed, "expired leases handled");
+        }
+        Ok(requeued as u64 + failed)
+    }
+
+    async fn expire_jobs(&self) -> Result<Vec<JobId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE state = 'running' AND deadline < now() LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let ended: bool = retrying(|| async {
+                Ok(sqlx::query_scalar("SELECT tiffin_end_job($1, 'timed_out', 'the job passed its deadline')")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            })
+            .await?;
+            if ended {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cancel_job(&self, job: JobId) -> Result<bool> {
+        let ended: bool = retrying(|| async {
+            Ok(sqlx::query_scalar("SELECT tiffin_end_job($1, 'cancelled', 'cancelled by request')")
+                .bind(job)
+                .fetch_one(&self.pool)
+                .await?)
+        })
+        .await?;
+        if !ended {
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
+                .bind(job)
+                .fetch_one(&self.pool)
+                .await?;
+            if !exists {
+                return Err(Error::JobNotFound(job));
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {
+        let r = sqlx::query("UPDATE jobs SET output = $2 WHERE id = $1")
+            .bind(job)
+            .bind(output)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::JobNotFound(job));
+        }
+        Ok(())
+    }
+
+    async fn wait_for_work(&self, kinds: &[Kind], timeout: Duration) -> Result<bool> {
+        let names = kinds_vec(kinds);
+        wait_loop(&self.notifier, kinds, timeout, self.config.poll_interval, || async {
+            let row = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM streams s JOIN tasks t ON t.stream_id = s.id \
+                                 WHERE s.kind = ANY($1) AND t.state = 'ready' AND t.not_before <= now()), \
+                        (SELECT min(t.not_before) FROM streams s JOIN tasks t ON t.stream_id = s.id \
+                          WHERE s.kind = ANY($1) AND t.state = 'ready' AND t.not_before > now())",
+            )
+            .bind(&names)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(WorkProbe { ready_now: row.get(0), next_due: row.get::<Option<DateTime<Utc>>, _>(1) })
+        })
+        .await
+    }
+
+    async fn job(&self, job: JobId) -> Result<JobStatus> {
+        let r = sqlx::query(
+            "SELECT id, tenant, state, meta, output, error, remaining, created_at, finished_at, deadline, \
+                    (SELECT min(started_at) FROM tasks WHERE job_id = $1) AS started_at \
+               FROM jobs WHERE id = $1",
+        )
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::JobNotFound(job))?;
+        let counts = sqlx::query(
+            "SELECT kind, state, count(*) FROM tasks WHERE job_id = $1 GROUP BY kind, state ORDER BY kind, state",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|c| {
+            Ok(TaskCount { kind: c.get(0), state: task_state(c.get::<&str, _>(1))?, count: c.get(2) })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let first_failure = sqlx::query(
+            "SELECT key, kind, coalesce(error, '') FROM tasks WHERE job_id = $1 AND state = 'failed' \
+             ORDER BY finished_at, id LIMIT 1",
+        )
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|f| TaskFailure { task: f.get(0), kind: f.get(1), error: f.get(2) });
+        Ok(JobStatus {
+            id: r.get("id"),
+            tenant: r.get("tenant"),
+            state: job_state(r.get::<&str, _>("state"))?,
+            meta: r.get("meta"),
+            output: r.get("output"),
+            error: r.get("error"),
+            first_failure,
+            remaining: r.get("remaining"),
+            counts,
+            created_at: r.get("created_at"),
+            started_at: r.get("started_at"),
+            finished_at: r.get("finished_at"),
+            deadline: r.get("deadline"),
+        })
+    }
+
+    async fn tasks(&self, job: JobId) -> Result<Vec<TaskInfo>> {
+        let rows = sqlx::query(
+            "SELECT key, kind, state, attempt, max_attempts, depth, waiting, payload, output, error, \
+                    agent, created_at, finished_at FROM tasks WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            sqlx::query("SELECT 1 FROM jobs WHERE id = $1")
+                .bind(job)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(Error::JobNotFound(job))?;
+        }
+        rows.iter()
+            .map(|r| {
+                Ok(TaskInfo {
+                    key: r.get(0),
+                    kind: r.get(1),
+                    state: task_state(r.get::<&str, _>(2))?,
+                    attempt: r.get(3),
+                    max_attempts: r.get(4),
+                    depth: r.get(5),
+                    waiting: r.get(6),
+                    payload: r.get(7),
+                    output: r.get(8),
+                    error: r.get(9),
+                    agent: r.get(10),
+                    created_at: r.get(11),
+                    finished_at: r.get(12),
+                })
+            })
+            .collect()
+    }
+
+    async fn task_output(&self, job: JobId, key: &str) -> Result<Option<Value>> {
+        Ok(sqlx::query_scalar("SELECT output FROM tasks WHERE job_id = $1 AND key = $2 AND state = 'done'")
+            .bind(job)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn streams(&self) -> Result<Vec<StreamInfo>> {
+        let rows = sqlx::query(
+            "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, s.running, \
+                    (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready') \
+               FROM streams s ORDER BY s.tenant, s.kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StreamInfo {
+                tenant: r.get(0),
+                kind: r.get(1),
+                config: StreamConfig { priority_multiplier: r.get(2), reserved: r.get(3) },
+                running: r.get(4),
+                ready: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+        let rows = sqlx::query(
+            "SELECT id, tenant, state, meta, error, created_at, finished_at FROM jobs \
+              WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR state = $2) \
+              ORDER BY seq DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(filter.tenant)
+        .bind(filter.state.map(|s| s.as_str()))
+        .bind(limit)
+        .bind(filter.offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn gc(&self, retention: Duration, batch_size: u32) -> Result<Vec<JobId>> {
+        let cutoff = crate::job::cutoff(retention);
+        let ids = retrying(|| async {
+            Ok(sqlx::query_scalar(
+                "DELETE FROM jobs WHERE id IN ( \
+                     SELECT id FROM jobs WHERE state <> 'running' AND finished_at < $1 \
+                      ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id",
+            )
+            .bind(cutoff)
+            .bind(batch_size as i64)
+            .fetch_all(&self.pool)
+            .await?)
+        })
+        .await?;
+        Ok(ids)
+    }
+}

@@ -1,0 +1,193 @@
+//! Test support (cargo feature `testing`): a real, throwaway PostgreSQL server.
+//!
+//! Other crates use it from their tests:
+//!
+//! ```ignore
+//! let url = tiffin_taskdb::testing::fresh_database_url().await; // new database per call
+//! let db = tiffin_taskdb::PostgresTaskDb::connect(&url, Default::default()).await?;
+//! ```
+//!
+//! One server per test process ([`shared`]) is started on first use: binaries from
+//! `TIFFIN_PG_BIN` or `/usr/lib/postgresql/*/bin`, `initdb` into a temp dir, a free 127.0.0.1
+//! port, `fsync=off` for speed, run as the `postgres` OS user when we are root. A watchdog
+//! process stops it and deletes the data dir when the test process exits. If
+//! `TIFFIN_TEST_DATABASE_URL` is set, that server is used instead (databases are created on it).
+//! If PostgreSQL cannot start, this panics with the reason: tests must fail, never skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// A running throwaway PostgreSQL server (or an external one from `TIFFIN_TEST_DATABASE_URL`).
+#[derive(Debug)]
+pub struct TestPostgres {
+    /// `postgres://…/` URL of the server's `postgres` database.
+    admin_url: String,
+    /// Data dir and binaries when we started the server ourselves.
+    owned: Option<(PathBuf, PathBuf, bool)>,
+}
+
+fn find_bin_dir() -> Result<PathBuf, String> {
+    if let Ok(dir) = std::env::var("TIFFIN_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| format!("no /usr/lib/postgresql ({e}); install PostgreSQL (scripts/setup) or set TIFFIN_PG_BIN"))?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin; install PostgreSQL or set TIFFIN_PG_BIN".into())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn run(bin: &Path, as_postgres: bool, args: &[&str]) -> Result<(), String> {
+    let mut cmd = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {:?} failed: {}{}",
+            bin.display(),
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn id_of(flag: &str) -> Result<u32, String> {
+    let o = Command::new("id").args([flag, "postgres"]).output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&o.stdout).trim().parse().map_err(|_| "no `postgres` OS user; install PostgreSQL".to_string())
+}
+
+impl TestPostgres {
+    /// Starts a new server. Prefer [`shared`]; this one stops when dropped.
+    pub fn start() -> Result<Self, String> {
+        if let Ok(url) = std::env::var("TIFFIN_TEST_DATABASE_URL") {
+            return Ok(TestPostgres { admin_url: url, owned: None });
+        }
+        let bin = find_bin_dir()?;
+        let root = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("tiffin-pg-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?
+            .keep();
+        if root {
+            std::os::unix::fs::chown(&dir, Some(id_of("-u")?), Some(id_of("-g")?))
+                .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        }
+        let data = dir.join("data");
+        let data_s = data.to_string_lossy().to_string();
+        run(&bin.join("initdb"), root, &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
+            dir.display()
+        );
+        let log = dir.join("log").to_string_lossy().to_string();
+        run(&bin.join("pg_ctl"), root, &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"])
+            .map_err(|e| format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
+        // Watchdog: stop the server and delete its files when this process exits, even if the
+        // server is held in a static that is never dropped.
+        let pg_ctl = bin.join("pg_ctl");
+        let stop = if root {
+            format!("runuser -u postgres -- '{}' -D '{}' stop -m immediate", pg_ctl.display(), data_s)
+        } else {
+            format!("'{}' -D '{}' stop -m immediate", pg_ctl.display(), data_s)
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+            pid = std::process::id(),
+            dir = dir.display()
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        Ok(TestPostgres {
+            admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            owned: Some((dir, bin, root)),
+        })
+    }
+
+    /// URL of the server's admin (`postgres`) database.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// Creates a new, empty database and returns its URL, so each test is independent.
+    pub async fn create_database(&self) -> String {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&self.admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to test PostgreSQL at {}: {e}", self.admin_url));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = conn.close().await;
+        match self.admin_url.rfind('/') {
+            Some(i) if self.admin_url[..i].contains("://") && self.admin_url[i..].len() > 1 => {
+                let (base, rest) = self.admin_url.split_at(i);
+                let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+                format!("{base}/{name}{query}")
+            }
+            _ => format!("{}/{name}", self.admin_url.trim_end_matches('/')),
+        }
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        if let Some((dir, bin, root)) = self.owned.take() {
+            let data = dir.join("data").to_string_lossy().to_string();
+            let _ = run(&bin.join("pg_ctl"), root, &["-D", &data, "stop", "-m", "immediate"]);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// The process-wide test server, started on first use. Panics (failing the test) with the reason
+/// if PostgreSQL cannot start.
+pub fn shared() -> &'static TestPostgres {
+    static SERVER: OnceLock<TestPostgres> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        TestPostgres::start().unwrap_or_else(|e| {
+            panic!("TIFFIN-TASKDB-040: could not start a test PostgreSQL server: {e}")
+        })
+    })
+}
+
+/// A fresh database on the [`shared`] server.
+pub async fn fresh_database_url() -> String {
+    let server = tokio::task::spawn_blocking(shared).await.expect("test PostgreSQL start panicked");
+    server.create_database().await
+}

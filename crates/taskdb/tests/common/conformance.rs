@@ -1,0 +1,710 @@
+//! The behaviour both backends must show (DESIGN.md §3). Each function gets a fresh database.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tiffin_taskdb::{
+    Backoff, Config, Error, FailOutcome, FailureKind, HeartbeatOutcome, JobFilter, JobState, Kind,
+    Lease, NewJob, NewTask, StreamConfig, TaskDb, TaskState,
+};
+
+/// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
+/// come from notifications, and a short backoff so retries are quick.
+pub fn config() -> Config {
+    Config {
+        backoff: Backoff { base: Duration::from_millis(200), max: Duration::from_secs(2) },
+        poll_interval: Duration::from_secs(60),
+        max_connections: 40,
+    }
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn k(s: &str) -> Kind {
+    Kind::new(s)
+}
+
+fn task(key: &str, kind: &str) -> NewTask {
+    NewTask::new(key, kind, json!({ "key": key }))
+}
+
+async fn claim(db: &Arc<dyn TaskDb>, kinds: &[&str]) -> Option<Lease> {
+    let kinds: Vec<Kind> = kinds.iter().map(|s| k(s)).collect();
+    db.claim("agent", &kinds, LONG).await.expect("claim")
+}
+
+async fn claim_key(db: &Arc<dyn TaskDb>, kinds: &[&str]) -> String {
+    claim(db, kinds).await.expect("a task is claimable").key
+}
+
+async fn running_total(db: &Arc<dyn TaskDb>) -> i64 {
+    db.streams().await.unwrap().iter().map(|s| s.running).sum()
+}
+
+pub async fn dag_readiness_and_completion(db: Arc<dyn TaskDb>) {
+    // a -> b, c independent
+    let job = db
+        .create_job(NewJob::new("t1", vec![task("a", "x"), task("b", "x").after(["a"]), task("c", "x")]))
+        .await
+        .unwrap();
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Running);
+    assert_eq!(st.count("x", TaskState::Ready), 2);
+    assert_eq!(st.count("x", TaskState::Pending), 1);
+    let la = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(la.key, "a");
+    assert_eq!(la.attempt, 1);
+    assert_eq!(la.payload, json!({"key": "a"}));
+    assert_eq!(la.tenant, "t1");
+    let lc = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(lc.key, "c");
+    assert!(claim(&db, &["x"]).await.is_none(), "b must wait for a");
+    let done = db.complete(&la, json!({"out": "a"})).await.unwrap();
+    assert_eq!(done.became_ready, 1);
+    assert_eq!(done.job_state, JobState::Running);
+    // a task added after its prerequisite is done is ready at once
+    db.add_tasks(job, vec![task("d", "y").after(["a"])]).await.unwrap();
+    let ld = claim(&db, &["y"]).await.unwrap();
+    assert_eq!(ld.key, "d");
+    let lb = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(lb.key, "b");
+    assert_eq!(db.task_output(job, "a").await.unwrap(), Some(json!({"out": "a"})));
+    assert_eq!(db.task_output(job, "b").await.unwrap(), None);
+    db.complete(&lb, json!(1)).await.unwrap();
+    db.complete(&lc, json!(2)).await.unwrap();
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.remaining, 1);
+    assert_eq!(st.state, JobState::Running);
+    assert!(claim(&db, &["x", "y"]).await.is_none());
+    assert_eq!(running_total(&db).await, 1);
+    let c = db.complete(&ld, json!(4)).await.unwrap();
+    assert_eq!(c.job_state, JobState::Succeeded);
+    assert_eq!(db.job(job).await.unwrap().count_state(TaskState::Done), 4);
+    assert_eq!(running_total(&db).await, 0);
+}
+
+pub async fn growing_dag_does_not_finish_early(db: Arc<dyn TaskDb>) {
+    let job = db.create_job(NewJob::new("t", vec![task("exec", "exec")])).await.unwrap();
+    let exec = claim(&db, &["exec"]).await.unwrap();
+    // the executor adds work in batches while running; prove tasks finish before exec does
+    db.add_tasks(job, vec![task("p0", "prove").depth(2), task("p1", "prove").depth(2)]).await.unwrap();
+    db.add_tasks(job, vec![task("j0", "join").after(["p0", "p1"]).depth(1)]).await.unwrap();
+    for _ in 0..2 {
+        let l = claim(&db, &["prove"]).await.unwrap();
+        db.complete(&l, json!(null)).await.unwrap();
+    }
+    let j = claim(&db, &["join"]).await.unwrap();
+    let c = db.complete(&j, json!(null)).await.unwrap();
+    assert_eq!(c.job_state, JobState::Running, "exec is unfinished, so the job is too");
+    db.add_tasks(job, vec![task("fin", "aux").after(["j0", "exec"])]).await.unwrap();
+    let c = db.complete(&exec, json!({"segments": 2})).await.unwrap();
+    assert_eq!(c.job_state, JobState::Running);
+    assert_eq!(c.became_ready, 1);
+    let fin = claim(&db, &["aux"]).await.unwrap();
+    let c = db.complete(&fin, json!("receipt")).await.unwrap();
+    assert_eq!(c.job_state, JobState::Succeeded);
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Succeeded);
+    assert_eq!(st.remaining, 0);
+    assert_eq!(st.count_state(TaskState::Done), 5);
+    assert!(st.finished_at.is_some() && st.started_at.is_some());
+    assert_eq!(running_total(&db).await, 0);
+    // nothing can be added to a finished job
+    let e = db.add_tasks(job, vec![task("late", "aux")]).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-011");
+}
+
+pub async fn batch_validation_errors(db: Arc<dyn TaskDb>) {
+    let e = db.create_job(NewJob::new("t", vec![])).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-014");
+    let e = db.create_job(NewJob::new("t", vec![task("a", "x").after(["nope"])])).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-012");
+    assert!(e.to_string().contains("TIFFIN-TASKDB-012"));
+    let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
+    let e = db.add_tasks(job, vec![task("a", "x")]).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-013");
+    let e = db.add_tasks(job, vec![task("b", "x"), task("c", "x").after(["zz"])]).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-012");
+    // the failed batch left nothing behind
+    assert_eq!(db.tasks(job).await.unwrap().len(), 1);
+    assert_eq!(db.job(job).await.unwrap().remaining, 1);
+    let e = db.add_tasks(uuid::Uuid::new_v4(), vec![task("a", "x")]).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-010");
+    assert!(db.cancel_job(job).await.unwrap());
+    assert!(!db.cancel_job(job).await.unwrap());
+    let e = db.add_tasks(job, vec![task("b", "x")]).await.unwrap_err();
+    assert!(matches!(e, Error::JobNotRunning { .. }));
+    let e = db.set_stream("t", &k("x"), StreamConfig { priority_multiplier: 0.0, reserved: 0 }).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-014");
+    let e = db.set_stream("t", &k("x"), StreamConfig { priority_multiplier: 1.0, reserved: -1 }).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-014");
+}
+
+pub async fn streams_created_idempotently(db: Arc<dyn TaskDb>) {
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let db = db.clone();
+        handles.push(tokio::spawn(async move {
+            db.create_job(NewJob::new("tenant", vec![task(&format!("t{i}"), "prove")])).await.unwrap()
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let streams = db.streams().await.unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].ready, 16);
+    assert_eq!(streams[0].config, StreamConfig::default());
+    db.set_stream("tenant", &k("prove"), StreamConfig { priority_multiplier: 2.5, reserved: 3 }).await.unwrap();
+    db.set_stream("other", &k("join"), StreamConfig { priority_multiplier: 0.5, reserved: 0 }).await.unwrap();
+    let streams = db.streams().await.unwrap();
+    assert_eq!(streams.len(), 2);
+    let s = streams.iter().find(|s| s.tenant == "tenant").unwrap();
+    assert_eq!(s.config, StreamConfig { priority_multiplier: 2.5, reserved: 3 });
+    let l = claim(&db, &["prove"]).await.unwrap();
+    let s = db.streams().await.unwrap().into_iter().find(|s| s.tenant == "tenant").unwrap();
+    assert_eq!((s.running, s.ready), (1, 15));
+    db.complete(&l, json!(null)).await.unwrap();
+    assert_eq!(running_total(&db).await, 0);
+}
+
+pub async fn claim_order_inside_stream(db: Arc<dyn TaskDb>) {
+    let old = db
+        .create_job(NewJob::new("t", vec![task("leaf", "w").depth(5), task("root", "w").depth(0)]))
+        .await
+        .unwrap();
+    let new = db.create_job(NewJob::new("t", vec![task("n", "w").depth(0)])).await.unwrap();
+    let a = claim(&db, &["w"]).await.unwrap();
+    assert_eq!((a.job_id, a.key.as_str()), (old, "root"), "oldest job, nearest the root first");
+    let b = claim(&db, &["w"]).await.unwrap();
+    assert_eq!((b.job_id, b.key.as_str()), (old, "leaf"));
+    let c = claim(&db, &["w"]).await.unwrap();
+    assert_eq!(c.job_id, new);
+    // kinds filter
+    db.create_job(NewJob::new("t", vec![task("z", "other")])).await.unwrap();
+    assert!(claim(&db, &["w"]).await.is_none());
+    assert_eq!(claim_key(&db, &["w", "other"]).await, "z");
+}
+
+pub async fn fencing_rejects_late_calls(db: Arc<dyn TaskDb>) {
+    let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
+    let old = db.claim("slow", &[k("x")], Duration::from_millis(100)).await.unwrap().unwrap();
+    assert!(matches!(db.heartbeat(&old, Duration::from_millis(100)).await.unwrap(), HeartbeatOutcome::Continue { .. }));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // expired but not yet requeued: already rejected
+    let e = db.complete(&old, json!("late")).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-020");
+    assert_eq!(db.requeue_expired().await.unwrap(), 1);
+    assert_eq!(running_total(&db).await, 0);
+    let new = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(new.attempt, 2);
+    assert!(matches!(db.complete(&old, json!("late")).await.unwrap_err(), Error::LeaseLost { .. }));
+    assert!(matches!(db.fail(&old, "late", FailureKind::Permanent).await.unwrap_err(), Error::LeaseLost { .. }));
+    assert!(matches!(db.heartbeat(&old, LONG).await.unwrap_err(), Error::LeaseLost { .. }));
+    // the late calls changed nothing
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Running);
+    assert_eq!(st.count("x", TaskState::Leased), 1);
+    let c = db.complete(&new, json!("ok")).await.unwrap();
+    assert_eq!(c.job_state, JobState::Succeeded);
+    assert_eq!(db.task_output(job, "a").await.unwrap(), Some(json!("ok")));
+    // completing twice is rejected too
+    assert!(matches!(db.complete(&new, json!("again")).await.unwrap_err(), Error::LeaseLost { .. }));
+}
+
+pub async fn cancel_cascades_and_heartbeat_says_cancelled(db: Arc<dyn TaskDb>) {
+    let job = db
+        .create_job(NewJob::new("t", vec![task("a", "x"), task("b", "x"), task("c", "x").after(["a", "b"])]))
+        .await
+        .unwrap();
+    let la = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(running_total(&db).await, 1);
+    assert!(db.cancel_job(job).await.unwrap());
+    assert_eq!(db.heartbeat(&la, LONG).await.unwrap(), HeartbeatOutcome::Cancelled);
+    let e = db.complete(&la, json!(null)).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-021");
+    assert!(claim(&db, &["x"]).await.is_none(), "tasks of a cancelled job are never handed out");
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Cancelled);
+    assert_eq!(st.count_state(TaskState::Cancelled), 3);
+    assert!(st.finished_at.is_some());
+    assert_eq!(running_total(&db).await, 0);
+    let e = db.cancel_job(uuid::Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(e.code(), "TIFFIN-TASKDB-010");
+}
+
+pub async fn permanent_failure_cascades(db: Arc<dyn TaskDb>) {
+    let job = db
+        .create_job(NewJob::new("t", vec![task("a", "x"), task("b", "y"), task("c", "x").after(["a"])]))
+        .await
+        .unwrap();
+    let other = db.create_job(NewJob::new("t", vec![task("o", "x")])).await.unwrap();
+    let la = claim(&db, &["x"]).await.unwrap();
+    let lb = claim(&db, &["y"]).await.unwrap();
+    assert_eq!(la.key, "a");
+    assert_eq!(db.fail(&la, "guest panicked", FailureKind::Permanent).await.unwrap(), FailOutcome::JobFailed);
+    assert_eq!(db.heartbeat(&lb, LONG).await.unwrap(), HeartbeatOutcome::Cancelled);
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Failed);
+    assert!(st.error.as_deref().unwrap().contains("guest panicked"));
+    let f = st.first_failure.clone().unwrap();
+    assert_eq!((f.task.as_str(), f.error.as_str()), ("a", "guest panicked"));
+    assert_eq!(st.count("x", TaskState::Failed), 1);
+    assert_eq!(st.count_state(TaskState::Cancelled), 2);
+    // only the other job's task is claimable
+    let lo = claim(&db, &["x", "y"]).await.unwrap();
+    assert_eq!(lo.job_id, other);
+    assert!(claim(&db, &["x", "y"]).await.is_none());
+    assert_eq!(running_total(&db).await, 1);
+    // a late completion cannot resurrect the failed job
+    assert!(db.complete(&lb, json!(null)).await.is_err());
+    assert_eq!(db.job(job).await.unwrap().state, JobState::Failed);
+}
+
+pub async fn transient_failure_retries_with_backoff(db: Arc<dyn TaskDb>) {
+    let job = db.create_job(NewJob::new("t", vec![task("a", "x").max_attempts(3)])).await.unwrap();
+    let l1 = claim(&db, &["x"]).await.unwrap();
+    let before = chrono::Utc::now();
+    let FailOutcome::Retrying { not_before } = db.fail(&l1, "io error", FailureKind::Transient).await.unwrap() else {
+        panic!("should retry")
+    };
+    assert!(not_before >= before + chrono::Duration::milliseconds(150), "backoff base is 200 ms");
+    assert!(claim(&db, &["x"]).await.is_none(), "not claimable during backoff");
+    assert_eq!(running_total(&db).await, 0);
+    // wait_for_work wakes when the backoff ends
+    let t = Instant::now();
+    assert!(db.wait_for_work(&[k("x")], Duration::from_secs(10)).await.unwrap());
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let l2 = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(l2.attempt, 2);
+    let FailOutcome::Retrying { not_before: nb2 } = db.fail(&l2, "io error", FailureKind::Transient).await.unwrap() else {
+        panic!("should retry")
+    };
+    assert!(nb2 - chrono::Utc::now() > chrono::Duration::milliseconds(250), "backoff doubles");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let l3 = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(l3.attempt, 3);
+    assert_eq!(db.fail(&l3, "io error", FailureKind::Transient).await.unwrap(), FailOutcome::JobFailed);
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Failed);
+    assert_eq!(db.tasks(job).await.unwrap()[0].attempt, 3);
+}
+
+pub async fn expired_last_attempt_fails_job(db: Arc<dyn TaskDb>) {
+    let job = db
+        .create_job(NewJob::new("t", vec![task("a", "x").max_attempts(1), task("b", "x")]))
+        .await
+        .unwrap();
+    let _la = db.claim("dead", &[k("x")], Duration::from_millis(50)).await.unwrap().unwrap();
+    let lb = claim(&db, &["x"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(db.requeue_expired().await.unwrap(), 1);
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Failed);
+    assert!(st.first_failure.unwrap().error.contains("lease expired"));
+    assert_eq!(db.heartbeat(&lb, LONG).await.unwrap(), HeartbeatOutcome::Cancelled);
+    assert_eq!(running_total(&db).await, 0);
+}
+
+pub async fn concurrent_requeue_is_safe(db: Arc<dyn TaskDb>) {
+    let tasks: Vec<NewTask> = (0..200).map(|i| task(&format!("t{i}"), "x").max_attempts(5)).collect();
+    let job = db.create_job(NewJob::new("t", tasks)).await.unwrap();
+    for _ in 0..200 {
+        db.claim("a", &[k("x")], Duration::from_millis(30)).await.unwrap().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut hs = Vec::new();
+    for _ in 0..4 {
+        let db = db.clone();
+        hs.push(tokio::spawn(async move { db.requeue_expired().await.unwrap() }));
+    }
+    let mut total = 0;
+    for h in hs {
+        total += h.await.unwrap();
+    }
+    assert_eq!(total, 200, "each expired lease is requeued exactly once");
+    assert_eq!(running_total(&db).await, 0);
+    assert_eq!(db.job(job).await.unwrap().count("x", TaskState::Ready), 200);
+    let l = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(l.attempt, 2);
+}
+
+pub async fn job_deadline_times_out(db: Arc<dyn TaskDb>) {
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    let j1 = db.create_job(NewJob::new("t", vec![task("a", "x")]).deadline(past)).await.unwrap();
+    let j2 = db.create_job(NewJob::new("t", vec![task("a", "x")]).deadline(future)).await.unwrap();
+    let l = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(l.job_id, j1);
+    assert_eq!(db.expire_jobs().await.unwrap(), vec![j1]);
+    assert_eq!(db.job(j1).await.unwrap().state, JobState::TimedOut);
+    assert_eq!(db.job(j2).await.unwrap().state, JobState::Running);
+    assert_eq!(db.heartbeat(&l, LONG).await.unwrap(), HeartbeatOutcome::Cancelled);
+    assert!(db.expire_jobs().await.unwrap().is_empty());
+}
+
+pub async fn wait_for_work_wakes_promptly(db: Arc<dyn TaskDb>) {
+    // nothing there: times out
+    assert!(!db.wait_for_work(&[k("x")], Duration::from_millis(200)).await.unwrap());
+    // a blocked waiter (60 s timeout, 60 s fallback poll) returns right after work is added
+    let waiter = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = db.wait_for_work(&[k("x")], Duration::from_secs(60)).await.unwrap();
+            (r, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // work of another kind does not wake it for good
+    db.create_job(NewJob::new("t", vec![task("o", "other")])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished());
+    let added = Instant::now();
+    let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
+    let (woke, _) = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken within 5 s").unwrap();
+    assert!(woke);
+    assert!(added.elapsed() < Duration::from_secs(5));
+    // work already present: returns at once
+    assert!(db.wait_for_work(&[k("x")], Duration::from_secs(60)).await.unwrap());
+    // a task made ready by a completion wakes a waiter too
+    let l = claim(&db, &["x"]).await.unwrap();
+    db.add_tasks(job, vec![task("b", "y").after(["a"])]).await.unwrap();
+    let waiter = {
+        let db = db.clone();
+        tokio::spawn(async move { db.wait_for_work(&[k("y")], Duration::from_secs(60)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    db.complete(&l, json!(null)).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken").unwrap());
+}
+
+pub async fn reads_and_listing(db: Arc<dyn TaskDb>) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let tenant = if i % 2 == 0 { "even" } else { "odd" };
+        let id = db
+            .create_job(NewJob::new(tenant, vec![task("a", "x"), task("b", "y").after(["a"])]).meta(json!({"n": i})))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    db.cancel_job(ids[0]).await.unwrap();
+    db.set_job_output(ids[1], json!({"receipt": "r1"})).await.unwrap();
+    let st = db.job(ids[1]).await.unwrap();
+    assert_eq!(st.meta, json!({"n": 1}));
+    assert_eq!(st.output, Some(json!({"receipt": "r1"})));
+    assert_eq!(st.tenant, "odd");
+    assert_eq!(st.count("x", TaskState::Ready), 1);
+    assert_eq!(st.count("y", TaskState::Pending), 1);
+    assert!(st.started_at.is_none());
+    let tasks = db.tasks(ids[1]).await.unwrap();
+    assert_eq!(tasks.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(tasks[1].waiting, 1);
+    let all = db.list_jobs(JobFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].id, ids[4], "newest first");
+    let even = db.list_jobs(JobFilter { tenant: Some("even".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(even.len(), 3);
+    let cancelled = db.list_jobs(JobFilter { state: Some(JobState::Cancelled), ..Default::default() }).await.unwrap();
+    assert_eq!(cancelled.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let page = db.list_jobs(JobFilter { limit: 2, offset: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
+    assert_eq!(db.job(uuid::Uuid::new_v4()).await.unwrap_err().code(), "TIFFIN-TASKDB-010");
+    let streams = db.streams().await.unwrap();
+    assert_eq!(streams.len(), 4);
+    let ex = streams.iter().find(|s| s.tenant == "even" && s.kind == "x").unwrap();
+    assert_eq!(ex.ready, 2, "the cancelled job's task is not ready");
+}
+
+pub async fn gc_deletes_finished_jobs(db: Arc<dyn TaskDb>) {
+    let mut finished = Vec::new();
+    for i in 0..5 {
+        let j = db.create_job(NewJob::new("t", vec![task("a", "x"), task("b", "x").after(["a"])])).await.unwrap();
+        if i < 3 {
+            db.cancel_job(j).await.unwrap();
+            finished.push(j);
+        }
+    }
+    let j = db.create_job(NewJob::new("t", vec![task("a", "done")])).await.unwrap();
+    let l = claim(&db, &["done"]).await.unwrap();
+    db.complete(&l, json!(null)).await.unwrap();
+    finished.push(j);
+    assert!(db.gc(Duration::from_secs(3600), 10).await.unwrap().is_empty(), "retention respected");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut deleted = Vec::new();
+    loop {
+        let batch = db.gc(Duration::from_millis(1), 3).await.unwrap();
+        assert!(batch.len() <= 3);
+        if batch.is_empty() {
+            break;
+        }
+        deleted.extend(batch);
+    }
+    let (a, b): (HashSet<_>, HashSet<_>) = (deleted.iter().collect(), finished.iter().collect());
+    assert_eq!(a, b);
+    for j in finished {
+        assert_eq!(db.job(j).await.unwrap_err().code(), "TIFFIN-TASKDB-010");
+    }
+    assert_eq!(db.list_jobs(JobFilter::default()).await.unwrap().len(), 2);
+    // running jobs are untouched and still work
+    let l = claim(&db, &["x"]).await.unwrap();
+    db.complete(&l, json!(null)).await.unwrap();
+}
+
+pub async fn concurrent_claimers_never_share_a_task(db: Arc<dyn TaskDb>) {
+    const N: usize = 5000;
+    let first: Vec<NewTask> = (0..1000).map(|i| task(&format!("t{i}"), "x")).collect();
+    let job = db.create_job(NewJob::new("t", first)).await.unwrap();
+    for b in 1..5 {
+        let batch = (b * 1000..(b + 1) * 1000).map(|i| task(&format!("t{i}"), "x")).collect();
+        db.add_tasks(job, batch).await.unwrap();
+    }
+    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let completed = Arc::new(AtomicUsize::new(0));
+    let mut hs = Vec::new();
+    for w in 0..32 {
+        let (db, seen, completed) = (db.clone(), seen.clone(), completed.clone());
+        hs.push(tokio::spawn(async move {
+            let mut mine = 0;
+            while let Some(l) = db.claim(&format!("w{w}"), &[k("x")], LONG).await.unwrap() {
+                assert!(seen.lock().unwrap().insert((l.task_id, l.attempt)), "(task, attempt) handed out twice");
+                db.complete(&l, json!(w)).await.unwrap();
+                completed.fetch_add(1, Ordering::Relaxed);
+                mine += 1;
+            }
+            mine
+        }));
+    }
+    let mut per_worker = Vec::new();
+    for h in hs {
+        per_worker.push(h.await.unwrap());
+    }
+    assert_eq!(completed.load(Ordering::Relaxed), N);
+    assert_eq!(seen.lock().unwrap().len(), N);
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Succeeded);
+    assert_eq!(st.count("x", TaskState::Done), N as i64);
+    assert_eq!(running_total(&db).await, 0);
+}
+
+/// Runs a pool of `slots` concurrently held leases for `claims` claims: each step completes the
+/// oldest held lease and claims again. Returns claims per tenant.
+async fn run_slots(db: &Arc<dyn TaskDb>, kinds: &[&str], slots: usize, claims: usize) -> HashMap<String, usize> {
+    let mut held = std::collections::VecDeque::new();
+    let mut per: HashMap<String, usize> = HashMap::new();
+    let mut n = 0;
+    while n < claims {
+        if held.len() == slots {
+            let l: Lease = held.pop_front().unwrap();
+            db.complete(&l, json!(null)).await.unwrap();
+        }
+        let l = claim(db, kinds).await.expect("saturated: work is always there");
+        *per.entry(l.tenant.clone()).or_default() += 1;
+        held.push_back(l);
+        n += 1;
+    }
+    per
+}
+
+async fn saturate(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, n: usize) {
+    let tasks = (0..n).map(|i| task(&format!("{tenant}-{i}"), kind)).collect();
+    db.create_job(NewJob::new(tenant, tasks)).await.unwrap();
+}
+
+pub async fn fair_share_follows_multipliers(db: Arc<dyn TaskDb>) {
+    db.set_stream("one", &k("prove"), StreamConfig { priority_multiplier: 1.0, reserved: 0 }).await.unwrap();
+    db.set_stream("three", &k("prove"), StreamConfig { priority_multiplier: 3.0, reserved: 0 }).await.unwrap();
+    // "one" submitted first: the older job must not win against the weights
+    saturate(&db, "one", "prove", 2100).await;
+    saturate(&db, "three", "prove", 2100).await;
+    let per = run_slots(&db, &["prove"], 8, 2000).await;
+    let (a, b) = (per["one"] as f64, per["three"] as f64);
+    let ratio = b / a;
+    assert!((ratio - 3.0).abs() <= 0.3, "expected 1:3 within 10%, got {a}:{b} (ratio {ratio:.2})");
+}
+
+pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
+    for t in 0..5 {
+        let tenant = format!("crowd{t}");
+        db.set_stream(&tenant, &k("prove"), StreamConfig { priority_multiplier: 10.0, reserved: 0 }).await.unwrap();
+        saturate(&db, &tenant, "prove", 20).await;
+    }
+    // some crowd work is already running
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(claim(&db, &["prove"]).await.unwrap());
+    }
+    db.set_stream("vip", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 2 }).await.unwrap();
+    saturate(&db, "vip", "prove", 10).await;
+    let a = claim(&db, &["prove"]).await.unwrap();
+    let b = claim(&db, &["prove"]).await.unwrap();
+    assert_eq!((a.tenant.as_str(), b.tenant.as_str()), ("vip", "vip"), "reserved slots first");
+    // reservation filled: vip (2/0.1 = 20) now loses to the crowd (≤ 1/10)
+    let c = claim(&db, &["prove"]).await.unwrap();
+    assert_ne!(c.tenant, "vip");
+    // when a reserved task finishes, vip gets the next slot again
+    db.complete(&a, json!(null)).await.unwrap();
+    assert_eq!(claim(&db, &["prove"]).await.unwrap().tenant, "vip");
+    let vip = db.streams().await.unwrap().into_iter().find(|s| s.tenant == "vip").unwrap();
+    assert_eq!(vip.running, 2);
+}
+
+pub async fn low_priority_is_not_starved(db: Arc<dyn TaskDb>) {
+    db.set_stream("low", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 0 }).await.unwrap();
+    for t in 0..3 {
+        let tenant = format!("high{t}");
+        db.set_stream(&tenant, &k("prove"), StreamConfig { priority_multiplier: 10.0, reserved: 0 }).await.unwrap();
+        saturate(&db, &tenant, "prove", 400).await;
+    }
+    saturate(&db, "low", "prove", 400).await;
+    let claims = 600;
+    let per = run_slots(&db, &["prove"], 12, claims).await;
+    let low = *per.get("low").unwrap_or(&0) as f64;
+    let fair = claims as f64 * 0.1 / 30.1;
+    assert!(low >= fair.floor() && low > 0.0, "low tenant got {low} claims, fair share is {fair:.1}");
+}
+
+/// A random job: task i's prerequisites are earlier tasks; tasks arrive in batches while the
+/// `exec` task (held by the "executor") is unfinished.
+#[derive(Debug, Clone)]
+struct RandomJob {
+    prereqs: Vec<Vec<usize>>,
+    batches: Vec<usize>,
+    seed: u64,
+}
+
+fn random_job() -> impl proptest::strategy::Strategy<Value = RandomJob> {
+    use proptest::prelude::*;
+    (1usize..20, any::<u64>()).prop_flat_map(|(n, seed)| {
+        let prereqs = proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..3), n);
+        let batches = proptest::collection::vec(1usize..6, 1..5);
+        (prereqs, batches).prop_map(move |(p, batches)| RandomJob {
+            prereqs: p
+                .into_iter()
+                .enumerate()
+                .map(|(i, idx)| {
+                    let mut v: Vec<usize> = if i == 0 { vec![] } else { idx.iter().map(|x| x.index(i)).collect() };
+                    v.sort();
+                    v.dedup();
+                    v
+                })
+                .collect(),
+            batches,
+            seed,
+        })
+    })
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+async fn run_random_job(db: &Arc<dyn TaskDb>, case: RandomJob, tenant: &str) {
+    let n = case.prereqs.len();
+    let mut rng = Rng(case.seed | 1);
+    let mk = |i: usize| {
+        task(&format!("t{i}"), if i.is_multiple_of(2) { "a" } else { "b" })
+            .after(case.prereqs[i].iter().map(|p| format!("t{p}")))
+            .max_attempts(1000)
+            .depth((n - i) as i32)
+    };
+    // cut the tasks into batches
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    for b in &case.batches {
+        if at >= n {
+            break;
+        }
+        let end = (at + b).min(n);
+        cuts.push((at, end));
+        at = end;
+    }
+    if at < n {
+        cuts.push((at, n));
+    }
+    let mut first = vec![task("exec", "exec")];
+    first.extend((cuts[0].0..cuts[0].1).map(mk));
+    let job = db.create_job(NewJob::new(tenant, first)).await.unwrap();
+    let mut next_batch = 1;
+    let exec = claim(db, &["exec"]).await.unwrap();
+    let mut exec = Some(exec);
+    let mut held: Vec<(Lease, bool)> = Vec::new();
+    let mut done: HashMap<String, usize> = HashMap::new();
+    let kinds = [k("a"), k("b")];
+    for step in 0.. {
+        assert!(step < 20_000, "random job did not finish");
+        if db.job(job).await.unwrap().state == JobState::Succeeded {
+            break;
+        }
+        match rng.next(4) {
+            0 | 1 => {
+                let expire = rng.next(5) == 0;
+                let lease = if expire { Duration::from_millis(1) } else { LONG };
+                match db.claim("p", &kinds, lease).await.unwrap() {
+                    Some(l) => held.push((l, expire)),
+                    None if held.is_empty() && exec.is_none() => {
+                        db.requeue_expired().await.unwrap();
+                    }
+                    None => {}
+                }
+            }
+            2 => {
+                if !held.is_empty() {
+                    let (l, expired) = held.swap_remove(rng.next(held.len()));
+                    if expired {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        let e = db.complete(&l, json!(null)).await.unwrap_err();
+                        assert_eq!(e.code(), "TIFFIN-TASKDB-020");
+                        db.requeue_expired().await.unwrap();
+                    } else {
+                        db.complete(&l, json!(l.key)).await.unwrap();
+                        *done.entry(l.key.clone()).or_default() += 1;
+                    }
+                }
+            }
+            _ => {
+                if next_batch < cuts.len() {
+                    let (s, e) = cuts[next_batch];
+                    db.add_tasks(job, (s..e).map(mk).collect()).await.unwrap();
+                    next_batch += 1;
+                } else if let Some(l) = exec.take() {
+                    db.complete(&l, json!("exec")).await.unwrap();
+                    *done.entry(l.key.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(done.len(), n + 1);
+    assert!(done.values().all(|&c| c == 1), "every task done exactly once: {done:?}");
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.count_state(TaskState::Done), (n + 1) as i64);
+    assert!(held.iter().all(|(_, expired)| *expired), "no live lease remains");
+}
+
+pub async fn random_dags_complete_exactly_once(db: Arc<dyn TaskDb>) {
+    use proptest::test_runner::{Config as PtConfig, TestRunner};
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(PtConfig { cases: 24, max_shrink_iters: 32, ..PtConfig::default() });
+    let counter = AtomicUsize::new(0);
+    runner
+        .run(&random_job(), |case| {
+            let db = db.clone();
+            let tenant = format!("p{}", counter.fetch_add(1, Ordering::Relaxed));
+            tokio::task::block_in_place(|| handle.block_on(run_random_job(&db, case, &tenant)));
+            Ok(())
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.requeue_expired().await.unwrap();
+    assert_eq!(running_total(&db).await, 0);
+}

@@ -1,0 +1,44 @@
+//! Shared harness: the conformance suite, run against each backend by `conformance_suite!`.
+
+#![allow(dead_code)]
+
+pub mod conformance;
+
+/// Expands to one `#[tokio::test]` per conformance test, each getting a fresh database from
+/// `$make().await`, which returns `(Arc<dyn TaskDb>, guard)`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:path) => {
+        $crate::conformance_suite!(@tests $make;
+            dag_readiness_and_completion,
+            growing_dag_does_not_finish_early,
+            batch_validation_errors,
+            streams_created_idempotently,
+            claim_order_inside_stream,
+            fencing_rejects_late_calls,
+            cancel_cascades_and_heartbeat_says_cancelled,
+            permanent_failure_cascades,
+            transient_failure_retries_with_backoff,
+            expired_last_attempt_fails_job,
+            concurrent_requeue_is_safe,
+            job_deadline_times_out,
+            wait_for_work_wakes_promptly,
+            reads_and_listing,
+            gc_deletes_finished_jobs,
+            concurrent_claimers_never_share_a_task,
+            fair_share_follows_multipliers,
+            reservation_goes_first,
+            low_priority_is_not_starved,
+            random_dags_complete_exactly_once
+        );
+    };
+    (@tests $make:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (db, _guard) = $make().await;
+                common::conformance::$name(db).await;
+            }
+        )*
+    };
+}

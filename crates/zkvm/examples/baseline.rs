@@ -1,0 +1,108 @@
+//! The zkVM baseline: wall time of every proving operation on this machine, one at a time.
+//! Later cluster numbers are compared against these ("the physical limit").
+//!
+//! Run: `scripts/bench-zkvm` (or `cargo run -p tiffin-zkvm --example baseline -- 14 16 18`).
+
+use std::time::Instant;
+
+use tiffin_guests::{SPIN, spin_input};
+use tiffin_zkvm::{
+    ExecuteOptions, ImageId, Segment, execute, finalize, identity_p254, join, lift, prove_segment,
+};
+
+/// Resets the kernel's peak-RSS counter so each row reports its own peak.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+struct Row(String, String, f64, u64);
+
+fn timed<T>(rows: &mut Vec<Row>, op: &str, detail: String, f: impl FnOnce() -> T) -> T {
+    reset_peak();
+    let t = Instant::now();
+    let out = f();
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("{op:<16} {detail:<28} {secs:>8.2} s");
+    rows.push(Row(op.into(), detail, secs, peak_mib()));
+    out
+}
+
+fn segments(cycles: u32, po2: u32) -> (tiffin_zkvm::Execution, Vec<Segment>) {
+    let mut segs = Vec::new();
+    let opts = ExecuteOptions { po2, ..Default::default() };
+    let exec = execute(SPIN.program, &spin_input(cycles)[..], &opts, |s| {
+        segs.push(s);
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    (exec, segs)
+}
+
+fn main() {
+    let po2s: Vec<u32> = std::env::args().skip(1).map(|a| a.parse().expect("po2")).collect();
+    let po2s = if po2s.is_empty() { vec![14, 16, 18] } else { po2s };
+    let mut rows = Vec::new();
+
+    // Execute throughput on a long run (segments discarded as they come).
+    let cycles = 32_000_000u32;
+    let exec = timed(&mut rows, "execute", format!("spin {cycles} cycles, po2 20"), || {
+        execute(SPIN.program, &spin_input(cycles)[..], &ExecuteOptions::default(), |_| {
+            Ok::<_, String>(())
+        })
+        .unwrap()
+    });
+    let exec_secs = rows[0].2;
+    rows[0].1 = format!(
+        "{} M cycles, {:.1} M cycles/s",
+        exec.total_cycles / 1_000_000,
+        exec.total_cycles as f64 / exec_secs / 1e6
+    );
+
+    let mut lifted_14 = Vec::new();
+    let mut exec_14 = None;
+    for &po2 in &po2s {
+        let two = po2 == 14;
+        let (exec, segs) = segments(if two { 20_000 } else { 1 << (po2 + 1) }, po2);
+        let take = if two { 2 } else { 1 };
+        for seg in segs.iter().take(take) {
+            let detail = format!("po2 {} (segment {})", seg.po2(), seg.index);
+            let sr = timed(&mut rows, "prove_segment", detail.clone(), || prove_segment(seg).unwrap());
+            let l = timed(&mut rows, "lift", detail, || lift(&sr).unwrap());
+            if two {
+                lifted_14.push(l);
+            }
+        }
+        if two {
+            exec_14 = Some(exec);
+        }
+    }
+    if lifted_14.len() == 2 {
+        let root = timed(&mut rows, "join", "two po2-14 lifts".into(), || {
+            join(&lifted_14[0], &lifted_14[1]).unwrap()
+        });
+        let exec = exec_14.unwrap();
+        timed(&mut rows, "finalize", "build + verify succinct".into(), || {
+            finalize(root.clone(), exec.journal.clone(), ImageId::from_words(SPIN.image_id)).unwrap()
+        });
+        timed(&mut rows, "identity_p254", "joined receipt".into(), || identity_p254(&root).unwrap());
+    }
+
+    println!("| operation | input | wall time (s) | peak RSS (MiB) |");
+    println!("|---|---|---:|---:|");
+    for Row(op, detail, secs, rss) in &rows {
+        println!("| {op} | {detail} | {secs:.2} | {rss} |");
+    }
+    println!(
+        "| resolve | — | not measured: needs a composition guest (SYS_VERIFY_INTEGRITY), planned with the API issue | — |"
+    );
+}

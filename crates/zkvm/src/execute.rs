@@ -1,0 +1,178 @@
+//! Running a guest and streaming its segments out as they are produced.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use risc0_zkvm::{ExecutorEnv, ExecutorImpl, ExitCode, NullSegmentRef, Receipt};
+
+use crate::{ImageId, ZkvmError};
+
+pub use risc0_zkvm::Segment;
+
+/// Smallest segment size the cluster accepts (2^14 cycles). Smaller segments spend almost
+/// all their cycles on the v1compat kernel's per-segment overhead.
+pub const MIN_PO2: u32 = 14;
+/// Largest segment size the cluster accepts (2^22 cycles, ~10 GB of prover memory).
+pub const MAX_PO2: u32 = 22;
+
+/// Guest logs are for humans; cap what we keep so a chatty guest cannot exhaust memory.
+const MAX_LOG_BYTES: usize = 1 << 20;
+
+/// How to run a guest.
+#[derive(Clone, Debug)]
+pub struct ExecuteOptions {
+    /// Segment size as a power of two, in [`MIN_PO2`]..=[`MAX_PO2`].
+    pub po2: u32,
+    /// Hard limit on total cycles; exceeding it is a permanent [`ZkvmError::CycleLimit`].
+    pub cycle_limit: Option<u64>,
+    /// Receipts the guest may verify through `env::verify` (composition).
+    pub assumptions: Vec<Receipt>,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        Self { po2: 20, cycle_limit: None, assumptions: Vec::new() }
+    }
+}
+
+/// The result of a completed execution: what execute-only sessions report and what the
+/// finalize step needs.
+#[derive(Clone, Debug)]
+pub struct Execution {
+    /// The image id of the program that ran.
+    pub image_id: ImageId,
+    /// The journal (public output) the guest committed.
+    pub journal: Vec<u8>,
+    /// Cycles spent in guest code.
+    pub user_cycles: u64,
+    /// All cycles, including paging and per-segment overhead (what proving pays for).
+    pub total_cycles: u64,
+    /// How many segments were streamed to the callback.
+    pub segments: u32,
+    /// The guest's stdout (capped at 1 MiB).
+    pub stdout: Vec<u8>,
+    /// The guest's stderr (capped at 1 MiB).
+    pub stderr: Vec<u8>,
+}
+
+/// A capped, shareable log sink for the guest's stdout/stderr.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut inner = self.0.lock().unwrap();
+        let room = MAX_LOG_BYTES.saturating_sub(inner.len());
+        inner.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Runs `program` (an `R0BF` program binary) on `input`, handing every segment to
+/// `on_segment` as soon as the executor seals it — the caller can store and schedule it for
+/// proving while the guest keeps running, and can block to apply backpressure.
+///
+/// An error returned by `on_segment` stops execution and comes back as
+/// [`ZkvmError::SegmentSink`] (transient). A non-zero guest exit code is a permanent
+/// [`ZkvmError::GuestPanic`] carrying what the guest wrote to stderr.
+pub fn execute<F, E>(
+    program: &[u8],
+    input: impl Read,
+    opts: &ExecuteOptions,
+    mut on_segment: F,
+) -> Result<Execution, ZkvmError>
+where
+    F: FnMut(Segment) -> Result<(), E> + Send,
+    E: std::fmt::Display,
+{
+    if !(MIN_PO2..=MAX_PO2).contains(&opts.po2) {
+        return Err(ZkvmError::InvalidOptions(format!(
+            "segment po2 {} is outside the supported range {MIN_PO2}..={MAX_PO2}",
+            opts.po2
+        )));
+    }
+    if opts.cycle_limit == Some(0) {
+        return Err(ZkvmError::InvalidOptions("cycle limit must be positive".into()));
+    }
+    let image_id = ImageId::of_program(program)?;
+
+    let stdout = LogBuffer::default();
+    let stderr = LogBuffer::default();
+    let mut builder = ExecutorEnv::builder();
+    builder
+        .stdin(input)
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .segment_limit_po2(opts.po2)
+        .session_limit(opts.cycle_limit);
+    for receipt in &opts.assumptions {
+        builder.add_assumption(receipt.clone());
+    }
+    let env = builder
+        .build()
+        .map_err(|e| ZkvmError::InvalidOptions(format!("executor environment: {e:#}")))?;
+    let mut executor = ExecutorImpl::from_elf(env, program)
+        .map_err(|e| ZkvmError::InvalidProgram(format!("{e:#}")))?;
+
+    let mut sink_error: Option<String> = None;
+    let mut count = 0u32;
+    let result = executor.run_with_callback(|segment| {
+        count += 1;
+        if let Err(e) = on_segment(segment) {
+            let msg = e.to_string();
+            sink_error = Some(msg.clone());
+            return Err(anyhow::anyhow!(msg));
+        }
+        Ok(Box::new(NullSegmentRef))
+    });
+    if let Some(msg) = sink_error {
+        return Err(ZkvmError::SegmentSink(msg));
+    }
+    let session = match result {
+        Ok(session) => session,
+        Err(e) => {
+            let detail = format!("{e:#}");
+            return Err(match opts.cycle_limit {
+                Some(limit) if detail.contains("limit exceeded") => {
+                    ZkvmError::CycleLimit { limit, detail }
+                }
+                _ => ZkvmError::GuestFault(detail),
+            });
+        }
+    };
+
+    let stderr_bytes = stderr.take();
+    match session.exit_code {
+        ExitCode::Halted(0) => {}
+        ExitCode::Halted(code) => {
+            let text = String::from_utf8_lossy(&stderr_bytes).trim().to_string();
+            let message = if text.is_empty() { "(no message on stderr)".to_string() } else { text };
+            return Err(ZkvmError::GuestPanic { exit_code: code, message });
+        }
+        other => {
+            return Err(ZkvmError::Unsupported(format!(
+                "guest ended with {other:?}; only halting guests can be proven"
+            )));
+        }
+    }
+
+    Ok(Execution {
+        image_id,
+        journal: session.journal.map(|j| j.bytes).unwrap_or_default(),
+        user_cycles: session.user_cycles,
+        total_cycles: session.total_cycles,
+        segments: count,
+        stdout: stdout.take(),
+        stderr: stderr_bytes,
+    })
+}

@@ -1,0 +1,63 @@
+//! Turning the root of the recursion tree (or the list of segment receipts) into the final,
+//! verified [`Receipt`] users download.
+
+use risc0_zkvm::{
+    CompositeReceipt, CompositeReceiptVerifierParameters, InnerReceipt, MaybePruned,
+    Receipt, ReceiptClaim, SegmentReceipt, SuccinctReceipt, sha::Digestible,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{ImageId, ZkvmError};
+
+/// Which proof a session asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    /// One constant-size receipt: every segment lifted and joined (the Bonsai default).
+    #[default]
+    Succinct,
+    /// The verified segment receipts themselves, no recursion: a fraction of the work on CPU
+    /// clusters, at the price of a receipt that grows with the segment count.
+    Composite,
+}
+
+/// Wraps the joined root receipt with the journal and verifies it against `image_id`.
+pub fn finalize(
+    root: SuccinctReceipt<ReceiptClaim>,
+    journal: Vec<u8>,
+    image_id: ImageId,
+) -> Result<Receipt, ZkvmError> {
+    let receipt = Receipt::new(InnerReceipt::Succinct(root), journal);
+    verify(&receipt, image_id)?;
+    Ok(receipt)
+}
+
+/// Assembles segment receipts (in segment order) into a composite receipt and verifies it.
+pub fn finalize_composite(
+    segments: Vec<SegmentReceipt>,
+    journal: Vec<u8>,
+    image_id: ImageId,
+) -> Result<Receipt, ZkvmError> {
+    let inner = CompositeReceipt {
+        segments,
+        assumption_receipts: Vec::new(),
+        verifier_parameters: CompositeReceiptVerifierParameters::default().digest(),
+    };
+    let receipt = Receipt::new(InnerReceipt::Composite(inner), journal);
+    verify(&receipt, image_id)?;
+    Ok(receipt)
+}
+
+/// Verifies a receipt against an image id, telling a wrong program apart from a bad proof.
+pub fn verify(receipt: &Receipt, image_id: ImageId) -> Result<(), ZkvmError> {
+    if let Ok(claim) = receipt.claim()
+        && let MaybePruned::Value(claim) = claim
+        && claim.pre.digest() != image_id.0
+    {
+        return Err(ZkvmError::ImageIdMismatch {
+            expected: image_id.to_hex(),
+            actual: hex::encode(claim.pre.digest().as_bytes()),
+        });
+    }
+    receipt.verify(image_id.0).map_err(|e| ZkvmError::VerificationFailed(e.to_string()))
+}

@@ -1,0 +1,278 @@
+//! Real proofs of the sample C guests (no dev mode, no fake receipts).
+//!
+//! Proving is expensive on CPU (a lift or join ≈ 41 s on 2 cores), so the one succinct
+//! multi-segment receipt is built once (`spin_pipeline`) and shared by every assertion about it.
+
+use std::sync::OnceLock;
+
+use sha2::{Digest as _, Sha256};
+use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, spin_input, sha_chain_input};
+use tiffin_zkvm::{
+    ErrorClass, ExecuteOptions, Execution, Groth16Availability, ImageId, Receipt, Segment,
+    SuccinctReceipt, ZkvmError, decode, encode, execute, finalize, finalize_composite,
+    groth16_availability, identity_p254, join, prove_and_lift, prove_segment, snark, types,
+    verify,
+};
+
+const PO2: u32 = 14;
+/// Spin cycles giving exactly 2 segments at po2 14 (checked below).
+const SPIN_TWO_SEGMENTS: u32 = 20_000;
+/// Spin cycles giving at least 4 segments at po2 14.
+const SPIN_FOUR_SEGMENTS: u32 = 50_000;
+
+fn opts(po2: u32) -> ExecuteOptions {
+    ExecuteOptions { po2, ..Default::default() }
+}
+
+fn image(g: &tiffin_guests::Guest) -> ImageId {
+    ImageId::from_words(g.image_id)
+}
+
+/// Executes a guest and collects its segments, round-tripping each through bytes the way
+/// they travel through the hot store.
+fn execute_collect(program: &[u8], input: &[u8], po2: u32) -> (Execution, Vec<Segment>) {
+    let mut segments = Vec::new();
+    let exec = execute(program, input, &opts(po2), |segment: Segment| {
+        let bytes = encode(&segment);
+        segments.push(decode::<Segment>("segment", &bytes).unwrap());
+        Ok::<_, String>(())
+    })
+    .expect("execution succeeds");
+    (exec, segments)
+}
+
+/// What the spin guest commits, computed independently in Rust.
+fn spin_journal(n: u32) -> Vec<u8> {
+    let (mut x, mut sum) = (0x9e37_79b9u32, 0u32);
+    for _ in 0..n / 4 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        sum = sum.wrapping_add(x);
+    }
+    [n.to_le_bytes(), sum.to_le_bytes()].concat()
+}
+
+struct SpinPipeline {
+    exec: Execution,
+    root: SuccinctReceipt<types::ReceiptClaim>,
+    receipt: Receipt,
+}
+
+/// spin over 2 segments: prove+lift each, join, finalize — built once, shared.
+fn spin_pipeline() -> &'static SpinPipeline {
+    static CELL: OnceLock<SpinPipeline> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let (exec, segments) =
+            execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2);
+        assert_eq!(segments.len(), 2, "spin({SPIN_TWO_SEGMENTS}) should give 2 segments");
+        let lifted: Vec<_> = segments
+            .iter()
+            .map(|s| {
+                let r = prove_and_lift(s).unwrap();
+                // Lifted receipts travel through the stores too.
+                decode::<SuccinctReceipt<types::ReceiptClaim>>("lifted", &encode(&r)).unwrap()
+            })
+            .collect();
+        let root = join(&lifted[0], &lifted[1]).unwrap();
+        let receipt = finalize(root.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
+        SpinPipeline { exec, root, receipt }
+    })
+}
+
+#[test]
+fn image_ids_match_the_packaged_programs() {
+    for g in tiffin_guests::ALL {
+        assert_eq!(ImageId::of_program(g.program).unwrap(), image(g), "{}", g.name);
+        assert_eq!(image(g).to_hex(), g.image_id_hex());
+        assert_eq!(g.image_id_hex().parse::<ImageId>().unwrap(), image(g));
+    }
+}
+
+#[test]
+fn echo_commits_its_input_and_its_receipt_verifies() {
+    let input = b"hello from tiffin, a proving cluster".to_vec();
+    let (exec, segments) = execute_collect(ECHO.program, &input, PO2);
+    assert_eq!(exec.journal, input);
+    assert_eq!(exec.segments as usize, segments.len());
+    assert_eq!(segments.len(), 1);
+    let lifted = prove_and_lift(&segments[0]).unwrap();
+    let receipt = finalize(lifted, exec.journal.clone(), image(&ECHO)).unwrap();
+    assert_eq!(receipt.journal.bytes, input);
+    // The final receipt survives the bincode trip Bonsai clients make.
+    let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
+    verify(&decoded, image(&ECHO)).unwrap();
+}
+
+#[test]
+fn echo_streams_large_inputs_across_segments() {
+    let input: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (exec, segments) = execute_collect(ECHO.program, &input, PO2);
+    assert_eq!(exec.journal, input);
+    assert!(segments.len() >= 2, "100 kB echo should span segments at po2 14");
+    let indices: Vec<u32> = segments.iter().map(|s| s.index).collect();
+    assert_eq!(indices, (0..segments.len() as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn spin_is_proven_per_segment_joined_and_finalized() {
+    let p = spin_pipeline();
+    assert_eq!(p.exec.segments, 2);
+    assert_eq!(p.exec.journal, spin_journal(SPIN_TWO_SEGMENTS));
+    assert_eq!(p.receipt.journal.bytes, p.exec.journal);
+    assert!(p.exec.user_cycles >= SPIN_TWO_SEGMENTS as u64 / 2);
+    assert!(p.exec.total_cycles > p.exec.user_cycles);
+    // Execute-only gives the same journal as the proven run.
+    let again = execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2), |_| {
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    assert_eq!(again.journal, p.receipt.journal.bytes);
+    verify(&p.receipt, image(&SPIN)).unwrap();
+}
+
+#[test]
+fn tampered_receipts_and_wrong_image_ids_fail_verification() {
+    let p = spin_pipeline();
+    let err = verify(&p.receipt, image(&ECHO)).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-005", "{err}");
+
+    let mut journal = p.receipt.clone();
+    journal.journal.bytes[0] ^= 1;
+    let err = verify(&journal, image(&SPIN)).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
+
+    let mut seal = p.receipt.clone();
+    if let types::InnerReceipt::Succinct(inner) = &mut seal.inner {
+        inner.seal[10] ^= 0x55;
+    } else {
+        panic!("expected a succinct receipt");
+    }
+    let err = verify(&seal, image(&SPIN)).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
+
+    // finalize refuses to produce a receipt for the wrong program or journal.
+    let err = finalize(p.root.clone(), p.exec.journal.clone(), image(&ECHO)).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-005");
+    let err = finalize(p.root.clone(), b"forged".to_vec(), image(&SPIN)).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006");
+}
+
+#[test]
+fn many_segments_give_a_verified_composite_receipt() {
+    let (exec, segments) = execute_collect(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS), PO2);
+    assert!(segments.len() >= 4, "got {} segments", segments.len());
+    let receipts: Vec<_> = segments.iter().map(|s| prove_segment(s).unwrap()).collect();
+    let receipt = finalize_composite(receipts.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
+    assert_eq!(receipt.journal.bytes, spin_journal(SPIN_FOUR_SEGMENTS));
+    let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
+    verify(&decoded, image(&SPIN)).unwrap();
+
+    // Dropping or reordering a segment breaks the chain of system states.
+    let mut missing = receipts.clone();
+    missing.remove(1);
+    assert!(finalize_composite(missing, exec.journal.clone(), image(&SPIN)).is_err());
+    let mut swapped = receipts;
+    swapped.swap(0, 1);
+    assert!(finalize_composite(swapped, exec.journal, image(&SPIN)).is_err());
+}
+
+#[test]
+fn identity_p254_and_snark_on_a_joined_receipt() {
+    let p = spin_pipeline();
+    let p254 = identity_p254(&p.root).unwrap();
+    assert_eq!(p254.claim, p.root.claim, "identity_p254 proves the same claim");
+    match groth16_availability() {
+        Groth16Availability::Unavailable(why) => {
+            let started = std::time::Instant::now();
+            let err = snark(&p.root).unwrap_err();
+            assert_eq!(err.code(), "TIFFIN-ZKVM-009", "{err}");
+            assert_eq!(err.class(), ErrorClass::Permanent);
+            assert!(err.to_string().contains(&why));
+            assert!(started.elapsed().as_secs() < 30, "must fail before proving");
+        }
+        Groth16Availability::Available => {
+            let g = snark(&p.root).unwrap();
+            let receipt =
+                Receipt::new(types::InnerReceipt::Groth16(g), p.exec.journal.clone());
+            verify(&receipt, image(&SPIN)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn sha_chain_matches_sha256_in_rust() {
+    let data = b"the quick brown fox jumps over the lazy dog, many times over".repeat(5);
+    for rounds in [1u32, 2, 17] {
+        let (exec, _) = execute_collect(SHA_CHAIN.program, &sha_chain_input(rounds, &data), PO2);
+        let mut digest = Sha256::digest(&data).to_vec();
+        for _ in 1..rounds {
+            digest = Sha256::digest(&digest).to_vec();
+        }
+        assert_eq!(exec.journal, digest, "rounds = {rounds}");
+    }
+}
+
+#[test]
+fn a_guest_panic_is_permanent_and_carries_the_message() {
+    let err = execute(PANIC.program, &b"seven"[..], &opts(PO2), |_| Ok::<_, String>(())).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-002");
+    assert!(err.is_permanent());
+    let msg = err.to_string();
+    assert!(msg.contains("deliberate failure: seven"), "{msg}");
+    assert!(matches!(err, ZkvmError::GuestPanic { exit_code: 101, .. }));
+    // spin with no input reports its own usage error the same way.
+    let err = execute(SPIN.program, &b""[..], &opts(PO2), |_| Ok::<_, String>(())).unwrap_err();
+    assert!(err.to_string().contains("little-endian u32"), "{err}");
+}
+
+#[test]
+fn garbage_and_truncated_programs_are_rejected_clearly() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("garbage", b"definitely not a program".to_vec()),
+        ("truncated", ECHO.program[..ECHO.program.len() / 2].to_vec()),
+        ("bare user elf", ECHO.user_elf.to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let err = execute(&bytes, &b""[..], &opts(PO2), |_| Ok::<_, String>(())).unwrap_err();
+        assert_eq!(err.code(), "TIFFIN-ZKVM-001", "{name}: {err}");
+        assert!(err.is_permanent());
+        assert!(ImageId::of_program(&bytes).is_err(), "{name}");
+    }
+}
+
+#[test]
+fn the_cycle_limit_is_a_permanent_error() {
+    let o = ExecuteOptions { po2: PO2, cycle_limit: Some(40_000), ..Default::default() };
+    let err =
+        execute(SPIN.program, &spin_input(1_000_000)[..], &o, |_| Ok::<_, String>(())).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-003", "{err}");
+    assert!(err.is_permanent());
+}
+
+#[test]
+fn bad_options_and_failing_sinks_are_classified() {
+    for po2 in [0, 13, 23, 40] {
+        let err = execute(ECHO.program, &b""[..], &opts(po2), |_| Ok::<_, String>(())).unwrap_err();
+        assert_eq!(err.code(), "TIFFIN-ZKVM-011", "po2 {po2}");
+    }
+    let mut calls = 0;
+    let err = execute(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS)[..], &opts(PO2), |_| {
+        calls += 1;
+        if calls == 2 { Err("hot store unreachable") } else { Ok(()) }
+    })
+    .unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-010");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert!(err.to_string().contains("hot store unreachable"));
+    assert_eq!(calls, 2, "execution stops at the first sink failure");
+}
+
+#[test]
+fn corrupt_blobs_are_reported_not_panicked_on() {
+    let err = decode::<Segment>("segment", b"\x01\x02\x03").unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-007");
+    assert!(err.to_string().contains("segment"));
+    assert!(decode::<Receipt>("receipt", &[]).is_err());
+}

@@ -1,0 +1,181 @@
+/* Tiffin guest SDK implementation. */
+#include "tiffin.h"
+
+#define ECALL_HALT 0
+#define ECALL_SOFTWARE 2
+#define ECALL_SHA 3
+#define SYSCALL_READ 12
+#define SYSCALL_WRITE 16
+
+static const char NAME_READ[] = "risc0_zkvm_platform::syscall::nr::SYS_READ";
+static const char NAME_WRITE[] = "risc0_zkvm_platform::syscall::nr::SYS_WRITE";
+
+void *memcpy(void *dst, const void *src, size_t n) {
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    while (n--) *d++ = *s++;
+    return dst;
+}
+
+void *memset(void *dst, int c, size_t n) {
+    uint8_t *d = dst;
+    while (n--) *d++ = (uint8_t)c;
+    return dst;
+}
+
+size_t strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+/* Host syscall with two or three arguments; returns a0. */
+static uint32_t syscall3(uint32_t nr, const char *name, void *from_host, uint32_t from_host_len,
+                         uint32_t a3, uint32_t a4, uint32_t a5) {
+    register uint32_t t0 __asm__("t0") = ECALL_SOFTWARE;
+    register uint32_t t6 __asm__("t6") = nr;
+    register uint32_t r0 __asm__("a0") = (uint32_t)from_host;
+    register uint32_t r1 __asm__("a1") = from_host_len;
+    register uint32_t r2 __asm__("a2") = (uint32_t)name;
+    register uint32_t r3 __asm__("a3") = a3;
+    register uint32_t r4 __asm__("a4") = a4;
+    register uint32_t r5 __asm__("a5") = a5;
+    __asm__ volatile("ecall"
+                     : "+r"(r0), "+r"(r1)
+                     : "r"(t0), "r"(t6), "r"(r2), "r"(r3), "r"(r4), "r"(r5)
+                     : "memory");
+    return r0;
+}
+
+/* Word-aligned bounce buffer: the host writes whole words into from_host. */
+static uint32_t read_buf[1024];
+
+size_t t_read(void *buf, size_t n) {
+    if (n > sizeof(read_buf)) n = sizeof(read_buf);
+    uint32_t got = syscall3(SYSCALL_READ, NAME_READ, read_buf, n, T_FD_STDIN, n, 0);
+    if (got > n) got = n;
+    memcpy(buf, read_buf, got);
+    return got;
+}
+
+size_t t_read_exact(void *buf, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        size_t got = t_read((uint8_t *)buf + done, n - done);
+        if (got == 0) break;
+        done += got;
+    }
+    return done;
+}
+
+static void write_fd(uint32_t fd, const void *buf, size_t n) {
+    syscall3(SYSCALL_WRITE, NAME_WRITE, 0, 0, fd, (uint32_t)buf, n);
+}
+
+static t_sha256_ctx journal_hash;
+static int journal_started;
+
+void t_commit(const void *buf, size_t n) {
+    if (!journal_started) {
+        t_sha256_init(&journal_hash);
+        journal_started = 1;
+    }
+    t_sha256_update(&journal_hash, buf, n);
+    write_fd(T_FD_JOURNAL, buf, n);
+}
+
+void t_stdout(const void *buf, size_t n) { write_fd(T_FD_STDOUT, buf, n); }
+void t_stderr(const void *buf, size_t n) { write_fd(T_FD_STDERR, buf, n); }
+void t_puts_err(const char *s) { t_stderr(s, strlen(s)); }
+
+static uint32_t bswap32(uint32_t x) {
+    return (x >> 24) | ((x >> 8) & 0xff00) | ((x << 8) & 0xff0000) | (x << 24);
+}
+
+static const uint32_t SHA256_IV[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+void t_sha256_init(t_sha256_ctx *c) {
+    for (int i = 0; i < 8; i++) c->state[i] = bswap32(SHA256_IV[i]);
+    c->used = 0;
+    c->total = 0;
+}
+
+/* Compresses `count` 64-byte word-aligned blocks into the state. */
+static void compress(uint32_t state[8], const uint32_t *blocks, uint32_t count) {
+    register uint32_t t0 __asm__("t0") = ECALL_SHA;
+    register uint32_t a0 __asm__("a0") = (uint32_t)state;
+    register uint32_t a1 __asm__("a1") = (uint32_t)state;
+    register uint32_t a2 __asm__("a2") = (uint32_t)blocks;
+    register uint32_t a3 __asm__("a3") = (uint32_t)blocks + 32;
+    register uint32_t a4 __asm__("a4") = count;
+    __asm__ volatile("ecall" : : "r"(t0), "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(a4) : "memory");
+}
+
+void t_sha256_update(t_sha256_ctx *c, const void *data, size_t n) {
+    const uint8_t *p = data;
+    c->total += n;
+    while (n > 0) {
+        if (c->used == 0 && n >= 64 && ((uint32_t)p & 3) == 0) {
+            uint32_t blocks = n / 64;
+            if (blocks > 1000) blocks = 1000;
+            compress(c->state, (const uint32_t *)p, blocks);
+            p += blocks * 64;
+            n -= blocks * 64;
+            continue;
+        }
+        uint32_t take = 64 - c->used;
+        if (take > n) take = n;
+        memcpy((uint8_t *)c->block + c->used, p, take);
+        c->used += take;
+        p += take;
+        n -= take;
+        if (c->used == 64) {
+            compress(c->state, c->block, 1);
+            c->used = 0;
+        }
+    }
+}
+
+void t_sha256_final(t_sha256_ctx *c, uint8_t out[32]) {
+    uint64_t bits = c->total * 8;
+    uint8_t pad = 0x80;
+    uint64_t total = c->total;
+    t_sha256_update(c, &pad, 1);
+    uint8_t zero = 0;
+    while (c->used != 56) t_sha256_update(c, &zero, 1);
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    t_sha256_update(c, len, 8);
+    c->total = total;
+    memcpy(out, c->state, 32);
+}
+
+void t_sha256(const void *data, size_t n, uint8_t out[32]) {
+    t_sha256_ctx c;
+    t_sha256_init(&c);
+    t_sha256_update(&c, data, n);
+    t_sha256_final(&c, out);
+}
+
+/* output = sha256(sha256("risc0.Output") || sha256(journal) || assumptions || u16le(2)) */
+__attribute__((noreturn)) void t_halt(int exit_code) {
+    static uint32_t output[8];
+    uint8_t buf[98];
+    t_sha256("risc0.Output", 12, buf);
+    if (!journal_started) {
+        t_sha256_init(&journal_hash);
+        journal_started = 1;
+    }
+    t_sha256_final(&journal_hash, buf + 32);
+    memset(buf + 64, 0, 32); /* no assumptions */
+    buf[96] = 2;
+    buf[97] = 0;
+    t_sha256(buf, sizeof(buf), (uint8_t *)output);
+    register uint32_t t0 __asm__("t0") = ECALL_HALT;
+    register uint32_t a0 __asm__("a0") = ((uint32_t)(exit_code & 0xff)) << 8;
+    register uint32_t a1 __asm__("a1") = (uint32_t)output;
+    __asm__ volatile("ecall" : : "r"(t0), "r"(a0), "r"(a1) : "memory");
+    for (;;) {
+    }
+}
