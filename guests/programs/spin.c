@@ -9,10 +9,11 @@ int main(void) {
         return 2;
     }
     uint32_t n = in[0] | (in[1] << 8) | (in[2] << 16) | ((uint32_t)in[3] << 24);
-    /* Each iteration is 4 instructions (xorshift step, add, counter, branch) — about 4 cycles.
-     * volatile-free on purpose: the checksum depends on every step, so it is not folded away. */
+    /* Each iteration compiles to 9 instructions (three xorshift steps, the sum, the counter
+     * and the branch) — 9 cycles — so n/9 iterations burn about n cycles. The checksum
+     * depends on every step, so the compiler cannot fold the loop away. */
     uint32_t x = 0x9e3779b9u, sum = 0;
-    for (uint32_t i = n / 4; i != 0; i--) {
+    for (uint32_t i = n / 9; i != 0; i--) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;

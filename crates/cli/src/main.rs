@@ -1,5 +1,7 @@
 //! `tiffin`: the one binary of the cluster.
 
+mod agent;
+mod backend;
 mod prove;
 mod samples;
 
@@ -16,8 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Prove a guest program on this machine and write a verified receipt.
+    /// Prove a guest program with an embedded cluster (SQLite + local stores + in-process
+    /// agents) and write a verified receipt.
     Prove(prove::ProveArgs),
+    /// Run a worker that claims and proves tasks (distributed mode: point it at PostgreSQL,
+    /// Redis and S3).
+    Agent(agent::AgentArgs),
     /// List the bundled sample guests, or export them as program binaries.
     Samples(samples::SamplesArgs),
 }
@@ -32,6 +38,7 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Prove(args) => prove::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Samples(args) => samples::run(args),
     }
 }

@@ -1,18 +1,18 @@
-//! `tiffin prove`: execute, prove every segment, join, finalize and verify — in this process.
-//!
-//! Segments stream from the executor thread to a prover thread over a bounded channel, so
-//! proving overlaps execution and at most a few segments wait in memory (backpressure).
+//! `tiffin prove`: the main job, on the embedded default — SQLite, local stores and agents
+//! in this process — through exactly the workflow a distributed cluster runs.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use tiffin_zkvm::{
-    ExecuteOptions, ImageId, Receipt, Segment, SegmentReceipt, SuccinctReceipt, encode, execute,
-    finalize, finalize_composite, join, prove_and_lift, prove_segment, types::ReceiptClaim,
-};
+use indicatif::{ProgressBar, ProgressStyle};
+use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, kinds};
+use tiffin_zkvm::{ImageId, ReceiptKind, encode, verify};
+use tokio::sync::watch;
+
+use crate::backend::{BackendArgs, context};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Kind {
@@ -44,22 +44,25 @@ pub struct ProveArgs {
     /// Refuse sessions longer than this many cycles.
     #[arg(long, env = "TIFFIN_CYCLE_LIMIT")]
     cycle_limit: Option<u64>,
-    /// Where receipts are written.
-    #[arg(long, env = "TIFFIN_DATA_DIR", default_value = "./tiffin-data")]
-    data_dir: PathBuf,
-}
-
-enum Proven {
-    Succinct(SuccinctReceipt<ReceiptClaim>),
-    Segment(SegmentReceipt),
+    /// In-process proving agents (one task at a time each), besides one executor.
+    #[arg(long, env = "TIFFIN_AGENTS", default_value_t = 1)]
+    agents: usize,
+    /// Tenant the job runs as.
+    #[arg(long, env = "TIFFIN_TENANT", default_value = "local")]
+    tenant: String,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 pub fn run(args: ProveArgs) -> Result<()> {
     let (program, label): (Vec<u8>, String) = match (&args.program, &args.sample) {
-        (Some(path), None) => {
-            (std::fs::read(path).with_context(|| format!("reading {path:?}"))?, path.display().to_string())
+        (Some(path), None) => (
+            std::fs::read(path).with_context(|| format!("reading {path:?}"))?,
+            path.display().to_string(),
+        ),
+        (None, Some(name)) => {
+            (crate::samples::find(name)?.program.to_vec(), format!("sample {name}"))
         }
-        (None, Some(name)) => (crate::samples::find(name)?.program.to_vec(), format!("sample {name}")),
         _ => bail!("give a program path or --sample NAME"),
     };
     let input = match (&args.input, &args.input_hex) {
@@ -68,100 +71,95 @@ pub fn run(args: ProveArgs) -> Result<()> {
         (None, None) => Vec::new(),
     };
     let image_id = ImageId::of_program(&program)?;
-    eprintln!("proving {label} (image {image_id}), {} input bytes, po2 {}", input.len(), args.po2);
-
-    let started = Instant::now();
-    let kind = args.receipt_kind;
-    let (tx, rx) = mpsc::sync_channel::<Segment>(2);
-    let prover = std::thread::spawn(move || -> Result<(Vec<Proven>, Option<Duration>)> {
-        let mut proven = Vec::new();
-        let mut first = None;
-        for segment in rx {
-            first.get_or_insert(started.elapsed());
-            let t = Instant::now();
-            let p = match kind {
-                Kind::Succinct => Proven::Succinct(prove_and_lift(&segment)?),
-                Kind::Composite => Proven::Segment(prove_segment(&segment)?),
-            };
-            eprintln!("  segment {} proven in {:.1?}", segment.index, t.elapsed());
-            proven.push(p);
-        }
-        Ok((proven, first))
-    });
-    let opts = ExecuteOptions { po2: args.po2, cycle_limit: args.cycle_limit, ..Default::default() };
-    let exec = execute(&program, &input[..], &opts, |segment| tx.send(segment));
-    drop(tx);
-    let proven = prover.join().expect("prover thread panicked");
-    // A prover failure closes the channel and surfaces in execute as a sink error; report
-    // the prover's own error first.
-    let (proven, first_prove) = proven?;
-    let exec = exec?;
+    let receipt_kind = match args.receipt_kind {
+        Kind::Succinct => ReceiptKind::Succinct,
+        Kind::Composite => ReceiptKind::Composite,
+    };
     eprintln!(
-        "  executed: {} segments, {} user / {} total cycles",
-        exec.segments, exec.user_cycles, exec.total_cycles
+        "proving {label} (image {image_id}), {} input bytes, po2 {}, {} agent(s)",
+        input.len(),
+        args.po2,
+        args.agents
     );
 
-    let receipt: Receipt = match kind {
-        Kind::Succinct => {
-            let mut level: Vec<_> = proven
-                .into_iter()
-                .map(|p| match p {
-                    Proven::Succinct(r) => r,
-                    Proven::Segment(_) => unreachable!(),
-                })
-                .collect();
-            while level.len() > 1 {
-                let mut next = Vec::with_capacity(level.len().div_ceil(2));
-                let mut it = level.into_iter();
-                while let Some(a) = it.next() {
-                    match it.next() {
-                        Some(b) => {
-                            let t = Instant::now();
-                            next.push(join(&a, &b)?);
-                            eprintln!("  joined in {:.1?}", t.elapsed());
-                        }
-                        None => next.push(a),
-                    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let started = Instant::now();
+        let (db, stores) = args.backend.open().await?;
+        let (tx, rx) = watch::channel(false);
+        // One executor agent plus `--agents` provers: execution overlaps proving, and an
+        // executor paused by hot-store backpressure never holds a prover's slot.
+        let mut agents = Vec::new();
+        for i in 0..=args.agents.max(1) {
+            let list = if i == 0 { "exec,aux" } else { "prove,join,aux" };
+            let kinds = kinds::parse_list(list).expect("valid kinds");
+            let mut cfg = AgentConfig::new(format!("embedded-{}-{i}", std::process::id()), kinds);
+            cfg.heartbeat = Duration::from_secs(2);
+            let agent = Agent::new(cfg, context(db.clone(), stores.clone()));
+            agents.push(tokio::spawn(agent.run(rx.clone())));
+        }
+        let cluster = Cluster::new(db, stores);
+        let job = cluster
+            .submit(ProveRequest {
+                tenant: args.tenant.clone(),
+                program: Bytes::from(program),
+                input: Bytes::from(input),
+                po2: args.po2,
+                receipt_kind,
+                execute_only: false,
+                cycle_limit: args.cycle_limit,
+            })
+            .await?;
+
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let mut first_prove: Option<Duration> = None;
+        let result = cluster
+            .wait(job, Duration::from_millis(250), |p| {
+                if p.proven > 0 && first_prove.is_none() {
+                    first_prove = Some(started.elapsed());
                 }
-                level = next;
-            }
-            let root = level.pop().context("the guest produced no segments")?;
-            finalize(root, exec.journal.clone(), image_id)?
+                let exec = if p.executed { "done".to_string() } else { format!("{} so far", p.segments) };
+                bar.set_message(format!(
+                    "segments executed: {exec} · proven {}/{} · joined {}/{}",
+                    p.proven, p.segments, p.joined, p.joins
+                ));
+            })
+            .await;
+        bar.finish_and_clear();
+        let _ = tx.send(true);
+        for a in agents {
+            let _ = a.await;
         }
-        Kind::Composite => {
-            let segs = proven
-                .into_iter()
-                .map(|p| match p {
-                    Proven::Segment(r) => r,
-                    Proven::Succinct(_) => unreachable!(),
-                })
-                .collect();
-            finalize_composite(segs, exec.journal.clone(), image_id)?
+        let outcome = result?;
+        let receipt = cluster.receipt(job).await?;
+        verify(&receipt, image_id)?;
+        let dir = args.backend.data_dir.join("receipts");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{job}.receipt"));
+        std::fs::write(&path, encode(&receipt))?;
+
+        let journal = &receipt.journal.bytes;
+        let ex = &outcome.execution;
+        println!("job:            {job}");
+        println!("journal (hex):  {}", hex::encode(journal));
+        if let Ok(text) = std::str::from_utf8(journal)
+            && !text.is_empty()
+            && text.chars().all(|c| !c.is_control() || c == '\n')
+        {
+            println!("journal (utf8): {text}");
         }
-    };
-
-    let dir = args.data_dir.join("receipts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir:?}"))?;
-    let path = dir.join(format!("{}-{}.bin", image_id, std::process::id()));
-    std::fs::write(&path, encode(&receipt)).with_context(|| format!("writing {path:?}"))?;
-
-    println!("journal (hex):  {}", hex::encode(&exec.journal));
-    if let Ok(text) = std::str::from_utf8(&exec.journal)
-        && !text.is_empty()
-        && text.chars().all(|c| !c.is_control() || c == '\n')
-    {
-        println!("journal (utf8): {text}");
-    }
-    if !exec.stdout.is_empty() {
-        println!("guest stdout:   {}", String::from_utf8_lossy(&exec.stdout).trim_end());
-    }
-    println!("cycles:         {} user, {} total", exec.user_cycles, exec.total_cycles);
-    println!("segments:       {}", exec.segments);
-    if let Some(t) = first_prove {
-        println!("first prove at: {t:.1?} after start");
-    }
-    println!("wall time:      {:.1?}", started.elapsed());
-    println!("receipt:        {}", path.display());
-    println!("verified:       yes ({:?} receipt, image {image_id})", kind);
-    Ok(())
+        println!("cycles:         {} user, {} total", ex.user_cycles, ex.total_cycles);
+        println!("segments:       {}", ex.segments);
+        if let Some(t) = first_prove {
+            println!("first proof:    {t:.1?} after submit");
+        }
+        println!("wall time:      {:.1?}", started.elapsed());
+        println!("receipt:        {}", path.display());
+        println!("verified:       yes ({receipt_kind:?} receipt against image {image_id})");
+        Ok(())
+    })
 }

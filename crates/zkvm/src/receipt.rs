@@ -2,7 +2,7 @@
 //! verified [`Receipt`] users download.
 
 use risc0_zkvm::{
-    CompositeReceipt, CompositeReceiptVerifierParameters, InnerReceipt, MaybePruned,
+    CompositeReceipt, CompositeReceiptVerifierParameters, Digest, InnerAssumptionReceipt, InnerReceipt, MaybePruned,
     Receipt, ReceiptClaim, SegmentReceipt, SuccinctReceipt, sha::Digestible,
 };
 use serde::{Deserialize, Serialize};
@@ -38,14 +38,27 @@ pub fn finalize_composite(
     journal: Vec<u8>,
     image_id: ImageId,
 ) -> Result<Receipt, ZkvmError> {
-    let inner = CompositeReceipt {
+    let inner = composite(segments)?;
+    let receipt = Receipt::new(InnerReceipt::Composite(inner), journal);
+    verify(&receipt, image_id)?;
+    Ok(receipt)
+}
+
+/// risc0 marks `CompositeReceipt` non-exhaustive and offers no constructor outside its own
+/// prover, so we build it through its serde form (same fields, same order).
+fn composite(segments: Vec<SegmentReceipt>) -> Result<CompositeReceipt, ZkvmError> {
+    #[derive(Serialize)]
+    struct Parts {
+        segments: Vec<SegmentReceipt>,
+        assumption_receipts: Vec<InnerAssumptionReceipt>,
+        verifier_parameters: Digest,
+    }
+    let parts = Parts {
         segments,
         assumption_receipts: Vec::new(),
         verifier_parameters: CompositeReceiptVerifierParameters::default().digest(),
     };
-    let receipt = Receipt::new(InnerReceipt::Composite(inner), journal);
-    verify(&receipt, image_id)?;
-    Ok(receipt)
+    crate::decode("composite receipt", &crate::encode(&parts))
 }
 
 /// Verifies a receipt against an image id, telling a wrong program apart from a bad proof.

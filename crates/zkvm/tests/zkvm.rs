@@ -44,7 +44,7 @@ fn execute_collect(program: &[u8], input: &[u8], po2: u32) -> (Execution, Vec<Se
 /// What the spin guest commits, computed independently in Rust.
 fn spin_journal(n: u32) -> Vec<u8> {
     let (mut x, mut sum) = (0x9e37_79b9u32, 0u32);
-    for _ in 0..n / 4 {
+    for _ in 0..n / 9 {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
@@ -181,7 +181,7 @@ fn many_segments_give_a_verified_composite_receipt() {
 fn identity_p254_and_snark_on_a_joined_receipt() {
     let p = spin_pipeline();
     let p254 = identity_p254(&p.root).unwrap();
-    assert_eq!(p254.claim, p.root.claim, "identity_p254 proves the same claim");
+    assert_eq!(encode(&p254.claim), encode(&p.root.claim), "identity_p254 proves the same claim");
     match groth16_availability() {
         Groth16Availability::Unavailable(why) => {
             let started = std::time::Instant::now();
@@ -271,7 +271,9 @@ fn bad_options_and_failing_sinks_are_classified() {
 
 #[test]
 fn corrupt_blobs_are_reported_not_panicked_on() {
-    let err = decode::<Segment>("segment", b"\x01\x02\x03").unwrap_err();
+    let Err(err) = decode::<Segment>("segment", b"\x01\x02\x03") else {
+        panic!("garbage decoded as a segment")
+    };
     assert_eq!(err.code(), "TIFFIN-ZKVM-007");
     assert!(err.to_string().contains("segment"));
     assert!(decode::<Receipt>("receipt", &[]).is_err());

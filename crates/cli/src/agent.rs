@@ -1,0 +1,68 @@
+//! `tiffin agent`: one worker process of a distributed cluster.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use tiffin_workflow::{Agent, AgentConfig, kinds};
+use tokio::sync::watch;
+
+use crate::backend::{BackendArgs, context};
+
+#[derive(Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Task kinds to serve, comma separated (exec,prove,join,aux,snark).
+    #[arg(long, env = "TIFFIN_KINDS", default_value = "exec,prove,join,aux")]
+    kinds: String,
+    /// Tasks worked on at once.
+    #[arg(long, env = "TIFFIN_CONCURRENCY", default_value_t = 1)]
+    concurrency: usize,
+    /// Agent name shown as the lease holder (default: host-pid).
+    #[arg(long, env = "TIFFIN_AGENT_ID")]
+    id: Option<String>,
+    /// Lease length in seconds: a crashed agent's task is retried this long after it died.
+    #[arg(long, env = "TIFFIN_LEASE_SECS", default_value_t = 30)]
+    lease_secs: u64,
+    /// Heartbeat period in seconds.
+    #[arg(long, env = "TIFFIN_HEARTBEAT_SECS", default_value_t = 5)]
+    heartbeat_secs: u64,
+    /// Housekeeping period in seconds (aux agents).
+    #[arg(long, env = "TIFFIN_HOUSEKEEPING_SECS", default_value_t = 5)]
+    housekeeping_secs: u64,
+    /// Keep finished jobs (and their receipts) this many hours before GC.
+    #[arg(long, env = "TIFFIN_RETENTION_HOURS", default_value_t = 168)]
+    retention_hours: u64,
+    /// Seconds in-flight tasks may run after SIGTERM before their leases are given back.
+    #[arg(long, env = "TIFFIN_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+}
+
+pub fn run(args: AgentArgs) -> Result<()> {
+    let kinds = kinds::parse_list(&args.kinds).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let (db, stores) = args.backend.open().await?;
+        let id = args.id.clone().unwrap_or_else(|| format!("agent-{}", std::process::id()));
+        let mut cfg = AgentConfig::new(id.clone(), kinds);
+        cfg.concurrency = args.concurrency;
+        cfg.lease = Duration::from_secs(args.lease_secs);
+        cfg.heartbeat = Duration::from_secs(args.heartbeat_secs);
+        cfg.housekeeping = Duration::from_secs(args.housekeeping_secs);
+        cfg.retention = Duration::from_secs(args.retention_hours * 3600);
+        cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+        let (tx, rx) = watch::channel(false);
+        let agent = tokio::spawn(Agent::new(cfg, context(db, stores)).run(rx));
+        eprintln!("tiffin agent {id} running; SIGTERM or Ctrl-C stops it gracefully");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("shutting down: finishing in-flight tasks");
+        let _ = tx.send(true);
+        agent.await?;
+        Ok(())
+    })
+}

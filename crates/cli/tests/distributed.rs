@@ -1,0 +1,157 @@
+//! The distributed cluster: `tiffin agent` processes over a real PostgreSQL, Redis and S3
+//! (s3s-fs), all on loopback, proving real receipts — including an agent killed with SIGKILL
+//! in the middle of a proof.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tiffin_guests::{ECHO, SPIN, spin_input};
+use tiffin_storage::testing::{RedisServer, S3Server};
+use tiffin_storage::{StoreConfig, Stores};
+use tiffin_taskdb::{Config, JobState, PostgresTaskDb, TaskDb, TaskState};
+use tiffin_workflow::{Cluster, ProveRequest, kinds};
+use tiffin_zkvm::{ImageId, ReceiptKind, verify};
+
+/// spin cycles giving 4 segments at po2 14.
+const SPIN_4: u32 = 50_000;
+
+struct Services {
+    database_url: String,
+    redis: RedisServer,
+    s3: S3Server,
+    dir: tempfile::TempDir,
+}
+
+impl Services {
+    async fn start() -> Self {
+        Self {
+            database_url: tiffin_taskdb::testing::fresh_database_url().await,
+            redis: RedisServer::start().expect("redis-server starts (run scripts/setup)"),
+            s3: S3Server::start().expect("s3s-fs starts (run scripts/setup)"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn cluster(&self) -> Cluster {
+        let db: Arc<dyn TaskDb> =
+            Arc::new(PostgresTaskDb::connect(&self.database_url, Config::default()).await.unwrap());
+        let mut cfg = StoreConfig::new(self.dir.path());
+        cfg.store = Some(self.s3.store_url());
+        cfg.hot_store = Some(self.redis.url());
+        let stores: Stores = cfg.open().await.unwrap();
+        Cluster::new(db, stores)
+    }
+
+    fn agent(&self, name: &str, kinds: &str) -> AgentProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
+            .arg("agent")
+            .args(["--id", name, "--kinds", kinds])
+            .args(["--database-url", &self.database_url])
+            .args(["--store", &self.s3.store_url()])
+            .args(["--hot-store", &self.redis.url()])
+            .args(["--data-dir", &self.dir.path().join(name).display().to_string()])
+            .args(["--lease-secs", "6", "--heartbeat-secs", "1", "--housekeeping-secs", "1"])
+            .env("TIFFIN_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tiffin agent");
+        AgentProcess(child)
+    }
+}
+
+struct AgentProcess(Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn request(program: &'static [u8], input: Vec<u8>, kind: ReceiptKind) -> ProveRequest {
+    ProveRequest {
+        tenant: "alice".into(),
+        program: Bytes::from_static(program),
+        input: Bytes::from(input),
+        po2: 14,
+        receipt_kind: kind,
+        execute_only: false,
+        cycle_limit: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_prove_through_postgres_redis_and_s3() {
+    let s = Services::start().await;
+    let _a = s.agent("exec-1", "exec,aux");
+    let _b = s.agent("prover-1", "prove,join,aux");
+    let _c = s.agent("prover-2", "prove,join,aux");
+    let c = s.cluster().await;
+
+    let echo = c.submit(request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct)).await.unwrap();
+    let spin = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
+    for job in [echo, spin] {
+        c.wait(job, Duration::from_millis(250), |_| {}).await.unwrap();
+    }
+    let r = c.receipt(echo).await.unwrap();
+    assert_eq!(r.journal.bytes, b"distributed");
+    verify(&r, ImageId::from_words(ECHO.image_id)).unwrap();
+    verify(&c.receipt(spin).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+
+    // Both provers took part, and the receipts live in S3, not on an agent's disk.
+    let spin_tasks = c.db.tasks(spin).await.unwrap();
+    assert_eq!(spin_tasks.iter().filter(|t| t.kind == kinds::PROVE).count(), 4);
+    let mut tasks = spin_tasks;
+    tasks.extend(c.db.tasks(echo).await.unwrap());
+    let provers: std::collections::HashSet<_> = tasks
+        .iter()
+        .filter(|t| t.kind == kinds::PROVE)
+        .filter_map(|t| t.agent.as_deref().map(|a| a.split('/').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(provers.len(), 2, "both prover agents proved segments: {provers:?}");
+    assert!(s.s3.data_dir().join(S3Server::BUCKET).join("jobs").join(echo.to_string()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_agent_loses_its_lease_and_another_redoes_the_task() {
+    let s = Services::start().await;
+    let _exec = s.agent("exec-1", "exec,aux");
+    let mut victim = s.agent("victim", "prove,join");
+    let c = s.cluster().await;
+    let job = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
+
+    // Wait until the victim holds a prove lease, then SIGKILL it mid-proof.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let killed_task = loop {
+        assert!(Instant::now() < deadline, "victim never claimed a task");
+        let tasks = c.db.tasks(job).await.unwrap();
+        if let Some(t) = tasks.iter().find(|t| {
+            t.state == TaskState::Leased && t.agent.as_deref().is_some_and(|a| a.starts_with("victim"))
+        }) {
+            break t.key.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    victim.0.kill().unwrap(); // SIGKILL: no graceful release
+    victim.0.wait().unwrap();
+
+    // A survivor (with the housekeeper) picks the work up after the lease expires.
+    let _rescuer = s.agent("rescuer", "prove,join,aux");
+    let out = c.wait(job, Duration::from_millis(250), |_| {}).await.unwrap();
+    assert_eq!(out.status.state, JobState::Succeeded);
+    verify(&c.receipt(job).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+
+    let tasks = c.db.tasks(job).await.unwrap();
+    let t = tasks.iter().find(|t| t.key == killed_task).unwrap();
+    assert_eq!(t.state, TaskState::Done);
+    assert!(t.attempt >= 2, "the killed attempt was retried (attempt {})", t.attempt);
+    assert!(t.agent.as_deref().unwrap().starts_with("rescuer"), "done by {:?}", t.agent);
+    // Every task done exactly once: all done, and the job's counter reached zero.
+    assert!(tasks.iter().all(|t| t.state == TaskState::Done));
+    assert_eq!(out.status.remaining, 0);
+}

@@ -1,0 +1,183 @@
+//! The agent: claims tasks of its kinds with leases, runs them on blocking threads while a
+//! heartbeat keeps the lease alive, and reports the outcome.
+//!
+//! Fixes Bento's failure modes by construction: no sleep-polling (idle agents block in
+//! `wait_for_work` and are woken by TaskDB), leases renewed by heartbeat (an expired lease is
+//! fenced, so a slow old attempt cannot complete twice), and a heartbeat that learns of a
+//! cancelled job stops the work instead of proving on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tiffin_taskdb::{Error as DbError, HeartbeatOutcome, Kind, Lease};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::handlers::{self, Blob, Context, Task};
+use crate::{Housekeeper, TaskError, kinds};
+
+/// How an agent behaves.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Shown in TaskDB as the lease holder.
+    pub id: String,
+    /// Kinds this agent serves.
+    pub kinds: Vec<Kind>,
+    /// Tasks worked on at once.
+    pub concurrency: usize,
+    /// Lease length; a crashed agent's task is requeued this long after its last heartbeat.
+    pub lease: Duration,
+    /// Heartbeat period (well under `lease`).
+    pub heartbeat: Duration,
+    /// Longest idle wait before re-checking (wake-ups normally come much sooner).
+    pub idle_wait: Duration,
+    /// On shutdown, how long in-flight tasks may run before their leases are given back.
+    pub shutdown_grace: Duration,
+    /// Housekeeping period (only agents serving `aux` run the housekeeper).
+    pub housekeeping: Duration,
+    /// Finished jobs older than this are garbage collected with their blobs.
+    pub retention: Duration,
+}
+
+impl AgentConfig {
+    /// Defaults for an agent serving `kinds`.
+    pub fn new(id: impl Into<String>, kinds: Vec<Kind>) -> Self {
+        Self {
+            id: id.into(),
+            kinds,
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            idle_wait: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            housekeeping: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// A worker process (or one of several in the embedded cluster).
+pub struct Agent {
+    cfg: AgentConfig,
+    ctx: Context,
+}
+
+impl Agent {
+    /// An agent over the given queue and stores.
+    pub fn new(cfg: AgentConfig, ctx: Context) -> Self {
+        Self { cfg, ctx }
+    }
+
+    /// Runs until `shutdown` becomes true, then stops claiming, lets in-flight tasks finish
+    /// within the grace period and gives back the leases of those that do not.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        info!(agent = %this.cfg.id, kinds = ?this.cfg.kinds, "agent started");
+        let mut workers = Vec::new();
+        for slot in 0..this.cfg.concurrency.max(1) {
+            let (a, s) = (this.clone(), shutdown.clone());
+            workers.push(tokio::spawn(async move { a.worker(slot, s).await }));
+        }
+        if this.cfg.kinds.iter().any(|k| k.as_str() == kinds::AUX) {
+            let hk = Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention);
+            let (period, s) = (this.cfg.housekeeping, shutdown.clone());
+            workers.push(tokio::spawn(async move { hk.run(period, s).await }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+        info!(agent = %this.cfg.id, "agent stopped");
+    }
+
+    async fn worker(&self, slot: usize, mut shutdown: watch::Receiver<bool>) {
+        let agent = format!("{}/{slot}", self.cfg.id);
+        while !*shutdown.borrow() {
+            match self.ctx.db.claim(&agent, &self.cfg.kinds, self.cfg.lease).await {
+                Ok(Some(lease)) => self.work(lease, &mut shutdown).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.ctx.db.wait_for_work(&self.cfg.kinds, self.cfg.idle_wait) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    warn!(%agent, error = %e, "claim failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn work(&self, lease: Lease, shutdown: &mut watch::Receiver<bool>) {
+        debug!(job = %lease.job_id, task = %lease.key, attempt = lease.attempt, "claimed");
+        let lease = Arc::new(lease);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let mut handle = {
+            let (ctx, lease, cancelled) = (self.ctx.clone(), lease.clone(), cancelled.clone());
+            tokio::task::spawn_blocking(move || {
+                handlers::run(&ctx, &Task { lease: &lease, cancelled: &cancelled })
+            })
+        };
+        let mut beat = tokio::time::interval(self.cfg.heartbeat);
+        beat.tick().await;
+        let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let result = loop {
+            tokio::select! {
+                res = &mut handle => break res,
+                _ = beat.tick() => match self.ctx.db.heartbeat(&lease, self.cfg.lease).await {
+                    Ok(HeartbeatOutcome::Continue { .. }) => {}
+                    Ok(HeartbeatOutcome::Cancelled) => {
+                        info!(job = %lease.job_id, task = %lease.key, "job cancelled; stopping task");
+                        cancelled.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e @ (DbError::LeaseLost { .. } | DbError::TaskCancelled { .. })) => {
+                        warn!(task = %lease.key, error = %e, "lease lost; abandoning task");
+                        cancelled.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => warn!(task = %lease.key, error = %e, "heartbeat failed; will retry"),
+                },
+                _ = shutdown.changed(), if grace.is_none() => {
+                    grace = Some(Box::pin(tokio::time::sleep(self.cfg.shutdown_grace)));
+                }
+                _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => {
+                    cancelled.store(true, Ordering::Relaxed);
+                    let err = TaskError::transient("agent shut down before the task finished");
+                    self.report_failure(&lease, err).await;
+                    return;
+                }
+            }
+        };
+        match result {
+            Ok(Ok(outcome)) => match self.ctx.db.complete(&lease, outcome.output).await {
+                Ok(_) => {
+                    debug!(job = %lease.job_id, task = %lease.key, "done");
+                    for blob in outcome.cleanup {
+                        let res = match &blob {
+                            Blob::Hot(key) => self.ctx.stores.hot.delete(key).await.map(drop),
+                            Blob::Cold(key) => self.ctx.stores.cold.delete(key).await,
+                        };
+                        if let Err(e) = res {
+                            warn!(?blob, error = %e, "could not delete consumed blob; GC will");
+                        }
+                    }
+                }
+                Err(e) => warn!(task = %lease.key, error = %e, "completion rejected"),
+            },
+            Ok(Err(err)) => self.report_failure(&lease, err).await,
+            Err(join) => {
+                self.report_failure(&lease, TaskError::transient(format!("handler panicked: {join}")))
+                    .await
+            }
+        }
+    }
+
+    async fn report_failure(&self, lease: &Lease, err: TaskError) {
+        warn!(job = %lease.job_id, task = %lease.key, kind = ?err.kind, error = %err, "task failed");
+        if let Err(e) = self.ctx.db.fail(lease, &err.message, err.kind).await {
+            warn!(task = %lease.key, error = %e, "failure report rejected");
+        }
+    }
+}

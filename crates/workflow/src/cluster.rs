@@ -1,0 +1,205 @@
+//! The cluster facade: what the CLI (and later the API) uses to submit a proving job, follow
+//! its progress and fetch its verified receipt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tiffin_storage::Stores;
+use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask, TaskDb, TaskState};
+use tiffin_zkvm::{ImageId, Receipt, ReceiptKind, decode};
+
+use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
+use crate::{blobs, kinds};
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The program is not a valid RISC Zero program binary.
+    #[error(transparent)]
+    Program(#[from] tiffin_zkvm::ZkvmError),
+    /// The queue failed.
+    #[error(transparent)]
+    Db(#[from] tiffin_taskdb::Error),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] tiffin_storage::Error),
+    /// The job ended without a receipt.
+    #[error("TIFFIN-WORKFLOW-010 job {job} ended {state}: {error}")]
+    JobEnded {
+        /// The job.
+        job: JobId,
+        /// Its final state.
+        state: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// A proving job to submit.
+#[derive(Clone, Debug)]
+pub struct ProveRequest {
+    /// Owner; its streams decide the job's share of the cluster.
+    pub tenant: String,
+    /// The `R0BF` program binary.
+    pub program: Bytes,
+    /// The guest input.
+    pub input: Bytes,
+    /// Segment size (power of two).
+    pub po2: u32,
+    /// Succinct or composite.
+    pub receipt_kind: ReceiptKind,
+    /// Stop after execute.
+    pub execute_only: bool,
+    /// Cycle limit.
+    pub cycle_limit: Option<u64>,
+}
+
+/// Where a running job stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Whether execution finished.
+    pub executed: bool,
+    /// Segments produced so far.
+    pub segments: i64,
+    /// Segments proven.
+    pub proven: i64,
+    /// Joins planned and done.
+    pub joins: i64,
+    /// Joins done.
+    pub joined: i64,
+    /// Whether the job ended.
+    pub finished: bool,
+}
+
+impl Progress {
+    fn of(status: &JobStatus) -> Self {
+        let all = |kind: &str| -> i64 {
+            status.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum()
+        };
+        Self {
+            executed: status.count(kinds::EXEC, TaskState::Done) > 0,
+            segments: all(kinds::PROVE),
+            proven: status.count(kinds::PROVE, TaskState::Done),
+            joins: all(kinds::JOIN),
+            joined: status.count(kinds::JOIN, TaskState::Done),
+            finished: status.state.is_finished(),
+        }
+    }
+}
+
+/// A finished job's results.
+#[derive(Clone, Debug)]
+pub struct JobOutcome {
+    /// Final status.
+    pub status: JobStatus,
+    /// What execute reported.
+    pub execution: ExecuteOutput,
+}
+
+/// Submits jobs and reads results.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The queue.
+    pub db: Arc<dyn TaskDb>,
+    /// The stores.
+    pub stores: Stores,
+}
+
+impl Cluster {
+    /// A facade over an existing queue and stores.
+    pub fn new(db: Arc<dyn TaskDb>, stores: Stores) -> Self {
+        Self { db, stores }
+    }
+
+    /// Stores a program under its image id (content addressed, so uploading twice is free).
+    pub async fn upload_image(&self, program: Bytes) -> Result<ImageId, ClusterError> {
+        let id = ImageId::of_program(&program)?;
+        let key = blobs::image(&id.to_hex());
+        if !self.stores.cold.exists(&key).await? {
+            self.stores.cold.put(&key, program).await?;
+        }
+        Ok(id)
+    }
+
+    /// Stores an input and returns its key.
+    pub async fn upload_input(&self, tenant: &str, input: Bytes) -> Result<String, ClusterError> {
+        let key = blobs::input(tenant, &uuid::Uuid::new_v4().to_string());
+        self.stores.cold.put(&key, input).await?;
+        Ok(key)
+    }
+
+    /// Uploads program and input and starts the job (one execute task; it plans the rest).
+    pub async fn submit(&self, req: ProveRequest) -> Result<JobId, ClusterError> {
+        let image = self.upload_image(req.program).await?;
+        let input_key = self.upload_input(&req.tenant, req.input).await?;
+        let spec = JobSpec {
+            image_id: image.to_hex(),
+            input_key,
+            po2: req.po2,
+            receipt_kind: req.receipt_kind,
+            execute_only: req.execute_only,
+            cycle_limit: req.cycle_limit,
+        };
+        self.start(&req.tenant, spec).await
+    }
+
+    /// Starts a job over an image and input already in the cold store.
+    pub async fn start(&self, tenant: &str, spec: JobSpec) -> Result<JobId, ClusterError> {
+        let meta = serde_json::to_value(&spec).expect("spec serialises");
+        let exec = NewTask::new(
+            EXECUTE_KEY,
+            kinds::EXEC,
+            serde_json::to_value(TaskPayload::Execute(spec)).expect("payload serialises"),
+        )
+        .max_attempts(3);
+        Ok(self.db.create_job(NewJob::new(tenant, vec![exec]).meta(meta)).await?)
+    }
+
+    /// Where the job stands.
+    pub async fn progress(&self, job: JobId) -> Result<(JobStatus, Progress), ClusterError> {
+        let status = self.db.job(job).await?;
+        let p = Progress::of(&status);
+        Ok((status, p))
+    }
+
+    /// Cancels a job; agents learn it at their next heartbeat.
+    pub async fn cancel(&self, job: JobId) -> Result<bool, ClusterError> {
+        Ok(self.db.cancel_job(job).await?)
+    }
+
+    /// Polls until the job ends, calling `on_progress` after every poll. Returns the outcome
+    /// of a succeeded job, or [`ClusterError::JobEnded`] with the first failure's message.
+    pub async fn wait(
+        &self,
+        job: JobId,
+        poll: Duration,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<JobOutcome, ClusterError> {
+        loop {
+            let (status, p) = self.progress(job).await?;
+            on_progress(&p);
+            if status.state.is_finished() {
+                if status.state != JobState::Succeeded {
+                    let error = status
+                        .first_failure
+                        .as_ref()
+                        .map(|f| format!("{} ({}): {}", f.task, f.kind, f.error))
+                        .or(status.error.clone())
+                        .unwrap_or_else(|| "no error recorded".into());
+                    return Err(ClusterError::JobEnded { job, state: status.state.as_str().into(), error });
+                }
+                let out = self.db.task_output(job, EXECUTE_KEY).await?.unwrap_or_default();
+                let execution = serde_json::from_value(out).unwrap_or_default();
+                return Ok(JobOutcome { status, execution });
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// The verified receipt of a succeeded proving job.
+    pub async fn receipt(&self, job: JobId) -> Result<Receipt, ClusterError> {
+        let bytes = self.stores.cold.get(&blobs::receipt(job)).await?;
+        Ok(decode("receipt", &bytes)?)
+    }
+}

@@ -1,0 +1,120 @@
+//! The execute task: runs the guest, streams each segment into the hot store and its tasks
+//! into TaskDB while the guest still runs, and pauses while unproven segments fill the hot
+//! store's budget (backpressure).
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use tiffin_taskdb::{NewTask, TaskDb};
+use tiffin_zkvm::{ExecuteOptions, ReceiptKind, encode, execute};
+
+use super::{Context, Outcome, Task};
+use crate::planner::{PlannedTask, Planner, Shape, Step};
+use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
+use crate::{TaskError, blobs, kinds};
+
+/// Inside a job, tasks nearest the root are claimed first: TaskDB favours small depth.
+const ROOT_DEPTH: i32 = 1_000;
+
+pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, TaskError> {
+    let job = task.lease.job_id;
+    let program = ctx.block_on(ctx.stores.cold.get(&blobs::image(&spec.image_id)))?;
+    let input = ctx.block_on(ctx.stores.cold.get(&spec.input_key))?;
+    let shape = match spec.receipt_kind {
+        ReceiptKind::Succinct => Shape::Succinct,
+        ReceiptKind::Composite => Shape::Composite,
+    };
+    // A retried execute re-plans the same deterministic DAG; tasks an earlier attempt already
+    // added are skipped rather than duplicated.
+    let existing: HashSet<String> = if task.lease.attempt > 1 {
+        ctx.block_on(ctx.db.tasks(job))?.into_iter().map(|t| t.key).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut planner = Planner::new(shape);
+    let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, ..Default::default() };
+
+    let result = execute(&program, &input[..], &opts, |segment| -> Result<(), TaskError> {
+        task.check_cancelled()?;
+        if spec.execute_only {
+            return Ok(());
+        }
+        let key = blobs::segment(job, segment.index);
+        let bytes = Bytes::from(encode(&segment));
+        ctx.block_on(ctx.stores.hot.put_with_room(&key, bytes, ctx.room_timeout))?;
+        let planned = planner.add_segment().map_err(|e| TaskError::permanent(e.to_string()))?;
+        add(ctx, job, &existing, planned, spec)
+    });
+    // The sink's own errors come back as transient SegmentSink errors.
+    let exec = result?;
+
+    let logs = [exec.stdout.as_slice(), exec.stderr.as_slice()].concat();
+    if !logs.is_empty() {
+        ctx.block_on(ctx.stores.cold.put(&blobs::logs(job), Bytes::from(logs)))?;
+    }
+    if spec.execute_only {
+        ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
+    } else {
+        let planned = planner.finish(false).map_err(|e| TaskError::permanent(e.to_string()))?;
+        add(ctx, job, &existing, planned, spec)?;
+    }
+    let output = ExecuteOutput {
+        journal_hex: hex::encode(&exec.journal),
+        user_cycles: exec.user_cycles,
+        total_cycles: exec.total_cycles,
+        segments: exec.segments,
+    };
+    Ok(Outcome { output: serde_json::to_value(output).unwrap(), cleanup: Vec::new() })
+}
+
+fn add(
+    ctx: &Context,
+    job: tiffin_taskdb::JobId,
+    existing: &HashSet<String>,
+    planned: Vec<PlannedTask>,
+    spec: &JobSpec,
+) -> Result<(), TaskError> {
+    let tasks: Vec<NewTask> = planned
+        .into_iter()
+        .filter(|t| !existing.contains(&t.step.key().0))
+        .map(|t| to_new_task(t, spec))
+        .collect();
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let db: &dyn TaskDb = ctx.db.as_ref();
+    ctx.block_on(db.add_tasks(job, tasks))?;
+    Ok(())
+}
+
+fn to_new_task(t: PlannedTask, spec: &JobSpec) -> NewTask {
+    let key = t.step.key().0;
+    let mut deps: Vec<String> = t.deps.iter().map(|d| d.key().0).collect();
+    let (kind, payload) = match t.step {
+        Step::Prove { segment } => (
+            kinds::PROVE,
+            TaskPayload::Prove { segment, lift: spec.receipt_kind == ReceiptKind::Succinct },
+        ),
+        Step::Join { .. } => {
+            (kinds::JOIN, TaskPayload::Join { left: deps[0].clone(), right: deps[1].clone() })
+        }
+        Step::Resolve => unreachable!("assumptions are not planned yet"),
+        Step::Finalize => {
+            let parts = deps.clone();
+            // Finalize reads the journal from the execute task's output: wait for it too.
+            deps.push(EXECUTE_KEY.to_string());
+            (
+                kinds::AUX,
+                TaskPayload::Finalize {
+                    parts,
+                    image_id: spec.image_id.clone(),
+                    receipt_kind: spec.receipt_kind,
+                },
+            )
+        }
+    };
+    NewTask::new(key, kind, serde_json::to_value(payload).unwrap())
+        .after(deps)
+        .depth(ROOT_DEPTH - t.height as i32)
+        .max_attempts(3)
+}

@@ -1,0 +1,94 @@
+//! One module per task kind. Handlers are synchronous (proving is CPU-bound and risc0 is
+//! blocking); the agent runs them on blocking threads and they reach the async stores and
+//! TaskDB through [`Context::block_on`].
+//!
+//! Every handler is idempotent: outputs go to keys derived from (job, task key), so a retried
+//! or duplicated attempt overwrites the same blob; inputs are deleted only after the consuming
+//! task is done (the agent runs [`Outcome::cleanup`] after a successful `complete`).
+
+mod execute;
+mod finalize;
+mod join;
+mod prove;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tiffin_storage::Stores;
+use tiffin_taskdb::{Lease, TaskDb};
+
+use crate::TaskError;
+use crate::spec::TaskPayload;
+
+/// What handlers share: the queue, the stores and the runtime to drive them from.
+#[derive(Clone)]
+pub struct Context {
+    /// The task database.
+    pub db: Arc<dyn TaskDb>,
+    /// Hot and cold stores.
+    pub stores: Stores,
+    /// Runtime that owns the database and store clients.
+    pub rt: tokio::runtime::Handle,
+    /// How long the executor waits for hot-store room before giving up (transiently).
+    pub room_timeout: Duration,
+}
+
+impl Context {
+    /// Runs a future to completion from a handler's blocking thread.
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+/// A task being worked on.
+pub struct Task<'a> {
+    /// The lease (job, key, attempt, payload).
+    pub lease: &'a Lease,
+    /// Set by the agent when a heartbeat reports the job cancelled or failed.
+    pub cancelled: &'a AtomicBool,
+}
+
+impl Task<'_> {
+    /// Fails fast once the job is gone, so no work is wasted on it.
+    pub fn check_cancelled(&self) -> Result<(), TaskError> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(TaskError::transient("task cancelled: its job was cancelled or failed"));
+        }
+        Ok(())
+    }
+}
+
+/// A blob in one of the two stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blob {
+    /// In the hot store (segments, succinct receipts).
+    Hot(String),
+    /// In the cold store (composite jobs' segment receipts, which wait for finalize and so
+    /// must not count against the hot budget the executor's backpressure watches).
+    Cold(String),
+}
+
+/// A successful attempt: the task's output and the blobs to delete once it is recorded.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Stored as the task's output in TaskDB.
+    pub output: serde_json::Value,
+    /// Inputs only this task consumed.
+    pub cleanup: Vec<Blob>,
+}
+
+/// Runs the handler for a claimed task.
+pub fn run(ctx: &Context, task: &Task<'_>) -> Result<Outcome, TaskError> {
+    let payload: TaskPayload = serde_json::from_value(task.lease.payload.clone())
+        .map_err(|e| TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad task payload: {e}")))?;
+    task.check_cancelled()?;
+    match payload {
+        TaskPayload::Execute(spec) => execute::run(ctx, task, &spec),
+        TaskPayload::Prove { segment, lift } => prove::run(ctx, task, segment, lift),
+        TaskPayload::Join { left, right } => join::run(ctx, task, &left, &right),
+        TaskPayload::Finalize { parts, image_id, receipt_kind } => {
+            finalize::run(ctx, task, &parts, &image_id, receipt_kind)
+        }
+    }
+}

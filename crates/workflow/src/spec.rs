@@ -1,0 +1,70 @@
+//! What a job is asked to do (stored as the job's meta and in its exec task) and what each
+//! task's payload says.
+
+use serde::{Deserialize, Serialize};
+use tiffin_zkvm::ReceiptKind;
+
+/// A proving session: which program, which input, and how to prove it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Hex image id of the program (the cold store holds it under `images/<id>`).
+    pub image_id: String,
+    /// Cold-store key of the input.
+    pub input_key: String,
+    /// Segment size (power of two).
+    pub po2: u32,
+    /// Succinct or composite receipt.
+    pub receipt_kind: ReceiptKind,
+    /// Stop after execute (journal and cycle counts only).
+    pub execute_only: bool,
+    /// Cycle limit for the guest, if any.
+    pub cycle_limit: Option<u64>,
+}
+
+/// The payload of each task kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum TaskPayload {
+    /// Run the guest and plan the rest of the job.
+    Execute(JobSpec),
+    /// Prove segment `segment` (lift it too when `lift`).
+    Prove {
+        /// Segment index.
+        segment: u32,
+        /// Lift to a succinct receipt (false for composite jobs).
+        lift: bool,
+    },
+    /// Join the outputs of the `left` and `right` tasks.
+    Join {
+        /// Task key of the earlier half.
+        left: String,
+        /// Task key of the later half.
+        right: String,
+    },
+    /// Build, verify and store the final receipt from `parts` (one root, or every segment
+    /// receipt of a composite job, in order).
+    Finalize {
+        /// Task keys whose outputs make the receipt.
+        parts: Vec<String>,
+        /// Image id to verify against.
+        image_id: String,
+        /// Succinct or composite.
+        receipt_kind: ReceiptKind,
+    },
+}
+
+/// Key of the one execute task of every job.
+pub const EXECUTE_KEY: &str = "exec";
+
+/// What the execute task reports on completion (and execute-only sessions return).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecuteOutput {
+    /// The journal, hex encoded.
+    pub journal_hex: String,
+    /// Guest cycles.
+    pub user_cycles: u64,
+    /// All cycles.
+    pub total_cycles: u64,
+    /// Segments produced.
+    pub segments: u32,
+}

@@ -1,0 +1,215 @@
+//! The workflow end to end on the embedded backends (SQLite + local/memory stores) with
+//! in-process agents, proving real receipts of the sample guests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tiffin_guests::{ECHO, PANIC, SPIN, spin_input};
+use tiffin_storage::{StoreConfig, Stores};
+use tiffin_taskdb::{Config, JobState, SqliteTaskDb, TaskDb, TaskState};
+use tiffin_workflow::handlers::Context;
+use tiffin_workflow::housekeeper::Housekeeper;
+use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, blobs, kinds};
+use tiffin_zkvm::{ImageId, ReceiptKind, verify};
+use tokio::sync::watch;
+
+const PO2: u32 = 14;
+/// spin cycles for exactly N segments at po2 14 (the zkvm tests pin 2 and ≥ 4).
+const SPIN_3: u32 = 35_000;
+const SPIN_8: u32 = 110_000;
+const SPIN_16: u32 = 230_000;
+
+struct TestCluster {
+    cluster: Cluster,
+    stop: watch::Sender<bool>,
+    agents: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    async fn start(agents: usize, hot_budget: Option<u64>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db: Arc<dyn TaskDb> =
+            Arc::new(SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), Config::default()).await.unwrap());
+        let mut cfg = StoreConfig::new(dir.path());
+        cfg.hot_budget_bytes = hot_budget;
+        let stores: Stores = cfg.open().await.unwrap();
+        let (stop, rx) = watch::channel(false);
+        // One executor plus `agents` provers, as `tiffin prove` runs them: an executor paused
+        // by backpressure must never hold the only slot the provers need.
+        let handles = (0..=agents)
+            .map(|i| {
+                let kinds = if i == 0 { "exec,aux" } else { "prove,join,aux" };
+                let mut cfg = AgentConfig::new(format!("test-{i}"), kinds::parse_list(kinds).unwrap());
+                cfg.heartbeat = Duration::from_millis(500);
+                cfg.lease = Duration::from_secs(20);
+                cfg.housekeeping = Duration::from_millis(500);
+                let ctx = Context {
+                    db: db.clone(),
+                    stores: stores.clone(),
+                    rt: tokio::runtime::Handle::current(),
+                    room_timeout: Duration::from_secs(600),
+                };
+                tokio::spawn(Agent::new(cfg, ctx).run(rx.clone()))
+            })
+            .collect();
+        Self { cluster: Cluster::new(db, stores), stop, agents: handles, _dir: dir }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for a in self.agents {
+            a.await.unwrap();
+        }
+    }
+}
+
+fn request(tenant: &str, program: &'static [u8], input: Vec<u8>, kind: ReceiptKind) -> ProveRequest {
+    ProveRequest {
+        tenant: tenant.into(),
+        program: Bytes::from_static(program),
+        input: Bytes::from(input),
+        po2: PO2,
+        receipt_kind: kind,
+        execute_only: false,
+        cycle_limit: None,
+    }
+}
+
+async fn prove(c: &Cluster, req: ProveRequest) -> (tiffin_taskdb::JobId, tiffin_workflow::JobOutcome) {
+    let job = c.submit(req).await.unwrap();
+    let out = c.wait(job, Duration::from_millis(200), |_| {}).await.unwrap();
+    (job, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn echo_and_three_segment_spin_give_verified_succinct_receipts() {
+    let tc = TestCluster::start(2, None).await;
+    let c = &tc.cluster;
+    let input = b"tiffin embedded".to_vec();
+    let (job, out) = prove(c, request("alice", ECHO.program, input.clone(), ReceiptKind::Succinct)).await;
+    let receipt = c.receipt(job).await.unwrap();
+    assert_eq!(receipt.journal.bytes, input);
+    verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
+    assert_eq!(out.execution.segments, 1);
+
+    let (job, out) = prove(c, request("alice", SPIN.program, spin_input(SPIN_3), ReceiptKind::Succinct)).await;
+    assert_eq!(out.execution.segments, 3, "spin({SPIN_3}) should give 3 segments");
+    let receipt = c.receipt(job).await.unwrap();
+    verify(&receipt, ImageId::from_words(SPIN.image_id)).unwrap();
+    assert_eq!(receipt.journal.bytes[..4], SPIN_3.to_le_bytes());
+    let status = &out.status;
+    assert_eq!(status.count(kinds::JOIN, TaskState::Done), 2, "N-1 joins");
+    assert_eq!(status.count(kinds::PROVE, TaskState::Done), 3);
+    // Consumed intermediates are deleted once their consumer is done.
+    assert_eq!(c.stores.hot.usage().await.unwrap(), 0, "hot store drained");
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn composite_jobs_from_two_tenants_all_succeed() {
+    let tc = TestCluster::start(2, None).await;
+    let c = &tc.cluster;
+    let a = c.submit(request("alice", SPIN.program, spin_input(SPIN_8), ReceiptKind::Composite)).await.unwrap();
+    let b = c.submit(request("bob", ECHO.program, b"bob's input".to_vec(), ReceiptKind::Composite)).await.unwrap();
+    let b2 = c.submit(request("bob", SPIN.program, spin_input(SPIN_3), ReceiptKind::Composite)).await.unwrap();
+    for job in [a, b, b2] {
+        let out = c.wait(job, Duration::from_millis(200), |_| {}).await.unwrap();
+        assert_eq!(out.status.state, JobState::Succeeded);
+    }
+    let ra = c.receipt(a).await.unwrap();
+    verify(&ra, ImageId::from_words(SPIN.image_id)).unwrap();
+    let status = c.db.job(a).await.unwrap();
+    assert_eq!(status.count(kinds::PROVE, TaskState::Done), 8, "spin({SPIN_8}) should give 8 segments");
+    assert_eq!(status.count(kinds::JOIN, TaskState::Done), 0, "composite jobs have no joins");
+    assert_eq!(c.receipt(b).await.unwrap().journal.bytes, b"bob's input");
+    verify(&c.receipt(b2).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guest_panic_fails_the_job_at_once_with_its_message() {
+    let tc = TestCluster::start(1, None).await;
+    let c = &tc.cluster;
+    let job = c.submit(request("alice", PANIC.program, b"oops".to_vec(), ReceiptKind::Succinct)).await.unwrap();
+    let err = c.wait(job, Duration::from_millis(100), |_| {}).await.unwrap_err().to_string();
+    assert!(err.contains("deliberate failure: oops"), "{err}");
+    assert!(err.contains("TIFFIN-ZKVM-002"), "{err}");
+    let status = c.db.job(job).await.unwrap();
+    assert_eq!(status.state, JobState::Failed);
+    let tasks = c.db.tasks(job).await.unwrap();
+    assert_eq!(tasks.len(), 1, "a panicking guest plans nothing");
+    assert_eq!(tasks[0].attempt, 1, "permanent errors are not retried");
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_programs_are_rejected_before_a_job_exists() {
+    let tc = TestCluster::start(1, None).await;
+    let err = tc
+        .cluster
+        .submit(request("alice", b"not a program", vec![], ReceiptKind::Succinct))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TIFFIN-ZKVM-001"), "{err}");
+    assert!(tc.cluster.db.list_jobs(Default::default()).await.unwrap().is_empty());
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_mid_job_stops_agents_and_frees_blobs() {
+    let tc = TestCluster::start(1, None).await;
+    let c = &tc.cluster;
+    let job = c.submit(request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await.unwrap();
+    // Wait until proving is under way, then cancel.
+    loop {
+        let (_, p) = c.progress(job).await.unwrap();
+        if p.proven >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(c.cancel(job).await.unwrap());
+    let status = c.db.job(job).await.unwrap();
+    assert_eq!(status.state, JobState::Cancelled);
+    // Every unfinished task ends cancelled; none is claimed afterwards.
+    for t in c.db.tasks(job).await.unwrap() {
+        assert!(matches!(t.state, TaskState::Done | TaskState::Cancelled), "{} is {:?}", t.key, t.state);
+    }
+    // The housekeeper drops the cancelled job's hot blobs; GC removes the rest.
+    let hk = Housekeeper::new(c.db.clone(), c.stores.clone(), Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    hk.pass().await.unwrap();
+    let prefix = blobs::job_prefix(job);
+    // A prove attempt that was mid-proof when the cancel landed may still write its output;
+    // wait out one heartbeat and sweep again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    hk.pass().await.unwrap();
+    assert_eq!(c.stores.hot.usage().await.unwrap(), 0, "hot blobs of {prefix} remain");
+    assert!(c.stores.cold.list(&prefix).await.unwrap().is_empty());
+    assert!(c.db.job(job).await.is_err(), "job row collected");
+    tc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backpressure_keeps_the_hot_store_within_its_budget() {
+    // Measure one po2-14 segment, then give the hot store room for four.
+    let mut seg_bytes = 0;
+    tiffin_zkvm::execute(SPIN.program, &spin_input(1_000)[..], &tiffin_zkvm::ExecuteOptions { po2: PO2, ..Default::default() }, |s| {
+        seg_bytes = tiffin_zkvm::encode(&s).len().max(seg_bytes);
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    let budget = 4 * seg_bytes as u64 + seg_bytes as u64 / 2;
+    let tc = TestCluster::start(1, Some(budget)).await;
+    let c = &tc.cluster;
+    c.stores.hot.reset_peak().await.unwrap();
+    let (job, out) = prove(c, request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await;
+    assert!(out.execution.segments >= 16, "got {} segments", out.execution.segments);
+    verify(&c.receipt(job).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+    let peak = c.stores.hot.peak_usage().await.unwrap();
+    assert!(peak <= budget, "peak {peak} exceeded budget {budget}");
+    assert!(peak >= 2 * seg_bytes as u64, "the executor ran ahead of the prover (peak {peak})");
+    tc.stop().await;
+}
