@@ -14,8 +14,8 @@ use tiffin_taskdb::{Config, JobState, PostgresTaskDb, TaskDb, TaskState};
 use tiffin_workflow::{Cluster, ProveRequest, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind, verify};
 
-/// spin cycles giving 4 segments at po2 14.
-const SPIN_4: u32 = 50_000;
+/// spin cycles giving 4 segments at po2 14 (see crates/zkvm/examples/segments.rs).
+const SPIN_4: u32 = 5_000;
 
 struct Services {
     database_url: String,
@@ -92,7 +92,9 @@ async fn agents_prove_through_postgres_redis_and_s3() {
     let _c = s.agent("prover-2", "prove,join,aux");
     let c = s.cluster().await;
 
-    let echo = c.submit(request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct)).await.unwrap();
+    let mut echo = request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct);
+    echo.po2 = 16; // one segment
+    let echo = c.submit(echo).await.unwrap();
     let spin = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
     for job in [echo, spin] {
         c.wait(job, Duration::from_millis(250), |_| {}).await.unwrap();

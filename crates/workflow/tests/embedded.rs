@@ -14,11 +14,14 @@ use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, blobs, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind, verify};
 use tokio::sync::watch;
 
+/// Many-segment jobs run at po2 14; one-segment succinct jobs at po2 16.
 const PO2: u32 = 14;
-/// spin cycles for exactly N segments at po2 14 (the zkvm tests pin 2 and ≥ 4).
-const SPIN_3: u32 = 35_000;
-const SPIN_8: u32 = 110_000;
-const SPIN_16: u32 = 230_000;
+const PO2_ONE_SEGMENT: u32 = 16;
+/// spin cycles for N segments at po2 14 (see crates/zkvm/examples/segments.rs).
+const SPIN_3: u32 = 1_000;
+const SPIN_8: u32 = 42_000;
+const SPIN_16: u32 = 110_000;
+const SPIN_30: u32 = 230_000;
 
 struct TestCluster {
     cluster: Cluster,
@@ -88,7 +91,9 @@ async fn echo_and_three_segment_spin_give_verified_succinct_receipts() {
     let tc = TestCluster::start(2, None).await;
     let c = &tc.cluster;
     let input = b"tiffin embedded".to_vec();
-    let (job, out) = prove(c, request("alice", ECHO.program, input.clone(), ReceiptKind::Succinct)).await;
+    let mut req = request("alice", ECHO.program, input.clone(), ReceiptKind::Succinct);
+    req.po2 = PO2_ONE_SEGMENT;
+    let (job, out) = prove(c, req).await;
     let receipt = c.receipt(job).await.unwrap();
     assert_eq!(receipt.journal.bytes, input);
     verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
@@ -132,15 +137,26 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
 async fn a_guest_panic_fails_the_job_at_once_with_its_message() {
     let tc = TestCluster::start(1, None).await;
     let c = &tc.cluster;
-    let job = c.submit(request("alice", PANIC.program, b"oops".to_vec(), ReceiptKind::Succinct)).await.unwrap();
+    let job = c.submit(request("alice", PANIC.program, b"oops".to_vec(), ReceiptKind::Composite)).await.unwrap();
     let err = c.wait(job, Duration::from_millis(100), |_| {}).await.unwrap_err().to_string();
     assert!(err.contains("deliberate failure: oops"), "{err}");
     assert!(err.contains("TIFFIN-ZKVM-002"), "{err}");
     let status = c.db.job(job).await.unwrap();
     assert_eq!(status.state, JobState::Failed);
     let tasks = c.db.tasks(job).await.unwrap();
-    assert_eq!(tasks.len(), 1, "a panicking guest plans nothing");
-    assert_eq!(tasks[0].attempt, 1, "permanent errors are not retried");
+    let exec = tasks.iter().find(|t| t.key == "exec").unwrap();
+    assert_eq!(exec.state, TaskState::Failed);
+    assert_eq!(exec.attempt, 1, "permanent errors are not retried");
+    // The kernel's start-up segments were streamed out before the guest panicked: their
+    // prove tasks were cancelled with the job, so no sibling keeps proving, and no finalize
+    // was ever planned.
+    assert!(tasks.iter().all(|t| t.key != "finalize"));
+    for t in tasks.iter().filter(|t| t.key != "exec") {
+        assert!(matches!(t.state, TaskState::Cancelled | TaskState::Done), "{} is {:?}", t.key, t.state);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = c.db.tasks(job).await.unwrap();
+    assert!(later.iter().all(|t| t.state != TaskState::Leased), "a task was claimed after the failure");
     tc.stop().await;
 }
 
@@ -161,7 +177,7 @@ async fn bad_programs_are_rejected_before_a_job_exists() {
 async fn cancelling_mid_job_stops_agents_and_frees_blobs() {
     let tc = TestCluster::start(1, None).await;
     let c = &tc.cluster;
-    let job = c.submit(request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await.unwrap();
+    let job = c.submit(request("alice", SPIN.program, spin_input(SPIN_30), ReceiptKind::Composite)).await.unwrap();
     // Wait until proving is under way, then cancel.
     loop {
         let (_, p) = c.progress(job).await.unwrap();

@@ -14,11 +14,15 @@ use tiffin_zkvm::{
     verify,
 };
 
+/// Many-segment runs use po2 14 (the v1compat kernel's start-up alone fills ~2 such segments).
 const PO2: u32 = 14;
-/// Spin cycles giving exactly 2 segments at po2 14 (checked below).
-const SPIN_TWO_SEGMENTS: u32 = 20_000;
-/// Spin cycles giving at least 4 segments at po2 14.
-const SPIN_FOUR_SEGMENTS: u32 = 50_000;
+/// Succinct runs use po2 16, where small guests fit 1–2 segments (lift and join cost the
+/// same at any po2, so fewer, larger segments are cheaper to prove here).
+const PO2_SUCCINCT: u32 = 16;
+/// Spin cycles giving exactly 2 segments at po2 16 (see `examples/segments.rs`).
+const SPIN_TWO_SEGMENTS: u32 = 35_000;
+/// Spin cycles giving 4 segments at po2 14.
+const SPIN_FOUR_SEGMENTS: u32 = 5_000;
 
 fn opts(po2: u32) -> ExecuteOptions {
     ExecuteOptions { po2, ..Default::default() }
@@ -64,7 +68,7 @@ fn spin_pipeline() -> &'static SpinPipeline {
     static CELL: OnceLock<SpinPipeline> = OnceLock::new();
     CELL.get_or_init(|| {
         let (exec, segments) =
-            execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2);
+            execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2_SUCCINCT);
         assert_eq!(segments.len(), 2, "spin({SPIN_TWO_SEGMENTS}) should give 2 segments");
         let lifted: Vec<_> = segments
             .iter()
@@ -92,7 +96,7 @@ fn image_ids_match_the_packaged_programs() {
 #[test]
 fn echo_commits_its_input_and_its_receipt_verifies() {
     let input = b"hello from tiffin, a proving cluster".to_vec();
-    let (exec, segments) = execute_collect(ECHO.program, &input, PO2);
+    let (exec, segments) = execute_collect(ECHO.program, &input, PO2_SUCCINCT);
     assert_eq!(exec.journal, input);
     assert_eq!(exec.segments as usize, segments.len());
     assert_eq!(segments.len(), 1);
@@ -123,7 +127,7 @@ fn spin_is_proven_per_segment_joined_and_finalized() {
     assert!(p.exec.user_cycles >= SPIN_TWO_SEGMENTS as u64 / 2);
     assert!(p.exec.total_cycles > p.exec.user_cycles);
     // Execute-only gives the same journal as the proven run.
-    let again = execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2), |_| {
+    let again = execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2_SUCCINCT), |_| {
         Ok::<_, String>(())
     })
     .unwrap();
@@ -161,7 +165,7 @@ fn tampered_receipts_and_wrong_image_ids_fail_verification() {
 #[test]
 fn many_segments_give_a_verified_composite_receipt() {
     let (exec, segments) = execute_collect(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS), PO2);
-    assert!(segments.len() >= 4, "got {} segments", segments.len());
+    assert_eq!(segments.len(), 4, "spin({SPIN_FOUR_SEGMENTS}) should give 4 segments");
     let receipts: Vec<_> = segments.iter().map(|s| prove_segment(s).unwrap()).collect();
     let receipt = finalize_composite(receipts.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
     assert_eq!(receipt.journal.bytes, spin_journal(SPIN_FOUR_SEGMENTS));
