@@ -6,14 +6,14 @@ import tempfile
 
 bin_dir = sys.argv[1]
 quick = "--quick" in sys.argv
-# (kind, spin cycles, expected segments at po2 14)
-cases = [("succinct", 1_000, 1), ("succinct", 20_000, 2), ("succinct", 50_000, 4),
-         ("composite", 110_000, 8), ("composite", 460_000, 32)]
+# (kind, po2, spin cycles, segments measured with `examples/segments`): succinct jobs at po2 16
+# (lift and join cost ~41 s whatever the po2, so bigger segments waste less), composite at 14.
+cases = [("succinct", 16, 10_000, 1), ("succinct", 16, 35_000, 2), ("succinct", 16, 110_000, 4),
+         ("composite", 14, 42_000, 8), ("composite", 14, 245_000, 32)]
 if quick:
-    cases = [c for c in cases if c[2] in (1, 2, 8)]
-po2 = 14
+    cases = [c for c in cases if c[3] in (1, 2, 8)]
 
-def tiffin(kind, cycles, agents):
+def tiffin(kind, po2, cycles, agents):
     with tempfile.TemporaryDirectory() as d:
         out = subprocess.run(
             [f"{bin_dir}/tiffin", "prove", "--sample", "spin", "--input-hex",
@@ -26,18 +26,46 @@ def tiffin(kind, cycles, agents):
     first = re.search(r"first proof:\s+([\d.]+)(m?s)", out)
     first_s = (float(first.group(1)) / (1000 if first.group(2) == "ms" else 1)) if first else float("nan")
     segs = int(re.search(r"segments:\s+(\d+)", out).group(1))
-    return wall, first_s, segs
+    peak = int(re.search(r"peak hot store:\s+(\d+)", out).group(1))
+    return wall, first_s, segs, peak
 
-def risc0(kind, cycles):
+def baseline():
+    """Op times from the zkVM baseline table in docs/benchmarks.md (scripts/bench-zkvm)."""
+    import os
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "benchmarks.md")
+    text = open(doc).read()
+    section = text.split("<!-- bench:zkvm -->")[1].split("<!-- /bench:zkvm -->")[0]
+    ops = {}
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) >= 3 and re.fullmatch(r"[\d.]+", cells[2]):
+            m = re.search(r"po2 (\d+)", cells[1])
+            ops.setdefault((cells[0], int(m.group(1)) if m else None), []).append(float(cells[2]))
+    return {k: sum(v) / len(v) for k, v in ops.items()}
+
+OPS = baseline()
+
+def raw_ops(kind, po2, segs):
+    """Sum of the raw risc0 op times the job needs, run back to back (the physical limit)."""
+    prove = OPS.get(("prove_segment", po2), float("nan"))
+    if kind == "composite":
+        return segs * prove
+    lift = sum(v for (op, _), v in OPS.items() if op == "lift") / max(1, sum(1 for (op, _) in OPS if op == "lift"))
+    join = OPS.get(("join", None), float("nan"))
+    return segs * (prove + lift) + (segs - 1) * join
+
+def risc0(kind, po2, cycles):
     out = subprocess.run([f"{bin_dir}/examples/risc0_local", str(cycles), str(po2), kind],
                          capture_output=True, text=True, check=True).stdout
     return float(re.search(r"wall_s=([\d.]+)", out).group(1))
 
-print(f"spin guest at po2 {po2}; wall times in seconds; 'first proof' = first segment proven, from submit\n")
-print("| receipt | segments | risc0 local | tiffin 1 agent | ratio | first proof | tiffin 2 agents | ratio |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for kind, cycles, _ in cases:
-    base = risc0(kind, cycles)
-    w1, f1, segs = tiffin(kind, cycles, 1)
-    w2, _, _ = tiffin(kind, cycles, 2)
-    print(f"| {kind} | {segs} | {base:.1f} | {w1:.1f} | {w1/base:.2f} | {f1:.1f} | {w2:.1f} | {w2/base:.2f} |", flush=True)
+print("spin guest; wall times in seconds; 'first proof' = first segment proven, from submit;")
+print("'/ raw ops' = tiffin wall time over the sum of the zkVM baseline's op times for the job\n")
+print("| receipt | po2 | segments | risc0 local | tiffin 1 agent | / risc0 | / raw ops | first proof | peak hot KiB | tiffin 2 agents | / risc0 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for kind, po2, cycles, _ in cases:
+    base = risc0(kind, po2, cycles)
+    w1, f1, segs, peak = tiffin(kind, po2, cycles, 1)
+    w2, _, _, _ = tiffin(kind, po2, cycles, 2)
+    ops = raw_ops(kind, po2, segs)
+    print(f"| {kind} | {po2} | {segs} | {base:.1f} | {w1:.1f} | {w1/base:.2f} | {w1/ops:.2f} | {f1:.1f} | {peak/1024:.0f} | {w2:.1f} | {w2/base:.2f} |", flush=True)

@@ -158,6 +158,9 @@ pub fn run(args: ProveArgs) -> Result<()> {
             println!("first proof:    {t:.1?} after submit");
         }
         println!("wall time:      {:.1?}", started.elapsed());
+        if let Ok(peak) = cluster.stores.hot.peak_usage().await {
+            println!("peak hot store: {peak} bytes");
+        }
         println!("receipt:        {}", path.display());
         println!("verified:       yes ({receipt_kind:?} receipt against image {image_id})");
         Ok(())

@@ -6,7 +6,7 @@
 //! is broadcast with one `pg_notify` per transaction that makes tasks ready (no per-row
 //! triggers); one LISTEN connection per process feeds the in-process [`Notifier`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
 
-/// The NOTIFY channel; the payload is a comma-separated list of kinds that became ready.
+/// The NOTIFY channel; the payload is a comma-separated list of `kind:count` that became ready.
 pub const CHANNEL: &str = "tiffin_taskdb_ready";
 
 /// TaskDB on PostgreSQL. Cheap to share: hold it in an `Arc<dyn TaskDb>`.
@@ -152,10 +152,12 @@ impl PostgresTaskDb {
                 .execute(&mut **tx)
                 .await?;
         }
-        let ready: BTreeSet<&str> =
-            tasks.iter().zip(&plan).filter(|(_, p)| p.0 == 0).map(|(t, _)| t.kind.as_str()).collect();
+        let mut ready: BTreeMap<&str, u64> = BTreeMap::new();
+        for (t, _) in tasks.iter().zip(&plan).filter(|(_, p)| p.0 == 0) {
+            *ready.entry(t.kind.as_str()).or_insert(0) += 1;
+        }
         if !ready.is_empty() {
-            let payload = ready.into_iter().collect::<Vec<_>>().join(",");
+            let payload = ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
             sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut **tx).await?;
         }
         Ok(())

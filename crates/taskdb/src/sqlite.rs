@@ -120,7 +120,7 @@ impl SqliteTaskDb {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Inserts a validated batch; returns the kinds that became ready.
+    /// Inserts a validated batch; returns the kind of every task that became ready.
     async fn insert_tasks(
         conn: &mut SqliteConnection,
         job: JobId,
@@ -128,7 +128,7 @@ impl SqliteTaskDb {
         job_seq: i64,
         tasks: &[NewTask],
         existing: &HashMap<String, ExistingTask>,
-    ) -> Result<BTreeSet<String>> {
+    ) -> Result<Vec<String>> {
         let plan = plan_batch(job, tasks, existing)?;
         let now = now_us();
         let mut streams: HashMap<&str, i64> = HashMap::new();
@@ -148,7 +148,7 @@ impl SqliteTaskDb {
             }
         }
         let mut ids = Vec::with_capacity(tasks.len());
-        let mut ready = BTreeSet::new();
+        let mut ready = Vec::new();
         for (t, (waiting, refs)) in tasks.iter().zip(&plan) {
             let state = if *waiting == 0 { "ready" } else { "pending" };
             let id: i64 = sqlx::query_scalar(
@@ -181,7 +181,7 @@ impl SqliteTaskDb {
                     .await?;
             }
             if *waiting == 0 {
-                ready.insert(t.kind.as_str().to_string());
+                ready.push(t.kind.as_str().to_string());
             }
             ids.push(id);
         }
@@ -536,7 +536,7 @@ impl TaskDb for SqliteTaskDb {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let ready: BTreeSet<String> =
+        let ready: Vec<String> =
             became.iter().filter(|r| r.get::<&str, _>(0) == "ready").map(|r| r.get(1)).collect();
         let n_ready = became.iter().filter(|r| r.get::<&str, _>(0) == "ready").count() as i64;
         let jstate: String = sqlx::query_scalar(
@@ -587,7 +587,7 @@ impl TaskDb for SqliteTaskDb {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut kinds = BTreeSet::new();
+        let mut kinds = Vec::new();
         let mut handled = 0u64;
         for r in &expired {
             let (id, attempt, max, stream): (i64, i32, i32, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
@@ -604,7 +604,7 @@ impl TaskDb for SqliteTaskDb {
                     .bind(stream)
                     .execute(&mut *tx)
                     .await?;
-                kinds.insert(r.get::<String, _>(4));
+                kinds.push(r.get::<String, _>(4));
                 handled += 1;
             } else {
                 let msg = format!("lease expired on the last of {attempt} attempts");

@@ -171,9 +171,10 @@ BEGIN
          WHERE d.prereq_id = p_task AND t.id = d.task_id AND t.state = 'pending'
         RETURNING t.state AS st, t.kind AS k
     )
-    SELECT count(*) FILTER (WHERE st = 'ready'),
-           string_agg(DISTINCT k, ',') FILTER (WHERE st = 'ready')
-      INTO v_n, v_kinds FROM r;
+    -- payload `kind:count,…`: each process wakes at most that many idle agents per kind
+    SELECT coalesce(sum(n), 0), string_agg(k || ':' || n, ',')
+      INTO v_n, v_kinds
+      FROM (SELECT k, count(*) AS n FROM r WHERE st = 'ready' GROUP BY k) c;
     IF v_n > 0 THEN
         PERFORM pg_notify('tiffin_taskdb_ready', v_kinds);
     END IF;
@@ -218,7 +219,7 @@ BEGIN
                ready_at = now(), not_before = v_nb
          WHERE id = p_task;
         UPDATE streams SET running = running - 1 WHERE id = v_stream;
-        PERFORM pg_notify('tiffin_taskdb_ready', v_kind);
+        PERFORM pg_notify('tiffin_taskdb_ready', v_kind || ':1');
         RETURN QUERY SELECT 'retrying'::text, v_nb; RETURN;
     END IF;
     -- cancels every unfinished task, this one included (fixing stream counters), then marks
@@ -250,7 +251,7 @@ BEGIN
     LOOP
         UPDATE streams SET running = running - r.n WHERE id = r.sid;
         v_total := v_total + r.n;
-        v_kinds := concat_ws(',', v_kinds, r.k);
+        v_kinds := concat_ws(',', v_kinds, r.k || ':' || r.n);
     END LOOP;
     IF v_total > 0 THEN
         PERFORM pg_notify('tiffin_taskdb_ready', v_kinds);
