@@ -1,9 +1,12 @@
 //! `tiffin`: the one binary of the cluster.
 
+mod admin;
 mod agent;
 mod backend;
 mod prove;
 mod samples;
+mod session;
+mod up;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +29,15 @@ enum Command {
     Agent(agent::AgentArgs),
     /// List the bundled sample guests, or export them as program binaries.
     Samples(samples::SamplesArgs),
+    /// Run the whole cluster in this process: the Bonsai-compatible API, agents and the
+    /// housekeeper (embedded SQLite and local stores under --data-dir unless told otherwise).
+    Up(up::UpArgs),
+    /// Run the API server alone, in front of a distributed cluster (agents run elsewhere).
+    Api(up::ApiArgs),
+    /// Manage tenants, keys, quotas, priorities, reservations and jobs (admin API).
+    Admin(admin::AdminArgs),
+    /// Submit and follow proving sessions through the Bonsai API.
+    Session(session::SessionArgs),
 }
 
 fn main() -> Result<()> {
@@ -40,5 +52,9 @@ fn main() -> Result<()> {
         Command::Prove(args) => prove::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Samples(args) => samples::run(args),
+        Command::Up(args) => up::up(args),
+        Command::Api(args) => up::api(args),
+        Command::Admin(args) => admin::run(args),
+        Command::Session(args) => session::run(args),
     }
 }

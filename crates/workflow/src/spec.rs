@@ -51,6 +51,12 @@ pub enum TaskPayload {
         /// Succinct or composite.
         receipt_kind: ReceiptKind,
     },
+    /// Convert the succinct receipt of session `session` (a job id) to Groth16; the only task
+    /// of a snark job (kind `snark`).
+    Snark {
+        /// The succeeded session whose receipt is converted.
+        session: String,
+    },
 }
 
 /// Key of the one execute task of every job.

@@ -10,6 +10,7 @@ mod execute;
 mod finalize;
 mod join;
 mod prove;
+mod snark;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,5 +91,6 @@ pub fn run(ctx: &Context, task: &Task<'_>) -> Result<Outcome, TaskError> {
         TaskPayload::Finalize { parts, image_id, receipt_kind } => {
             finalize::run(ctx, task, &parts, &image_id, receipt_kind)
         }
+        TaskPayload::Snark { session } => snark::run(ctx, task, &session),
     }
 }

@@ -1,0 +1,292 @@
+//! Admin routes (`x-admin-key`): tenants, keys, quotas, priority multipliers and reservations,
+//! jobs and queues. A tenant's priority and reservations are applied to its TaskDB streams,
+//! so the scheduler acts on them at the next claim.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig, TaskState};
+use tiffin_workflow::kinds;
+
+use crate::auth::Admin;
+use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
+use crate::{ApiError, AppState, body};
+
+type St = State<Arc<AppState>>;
+
+/// The admin routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/tenants", get(list_tenants).post(create_tenant))
+        .route("/admin/tenants/{name}", get(get_tenant).patch(patch_tenant).delete(delete_tenant))
+        .route("/admin/tenants/{name}/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/{id}", delete(revoke_key))
+        .route("/admin/jobs", get(list_jobs))
+        .route("/admin/jobs/{id}", get(get_job))
+        .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route("/admin/queues", get(queues))
+        .route("/admin/agents", get(agents))
+}
+
+/// Changes to a tenant (every field optional); also the body of tenant creation.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Name (creation only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Sessions at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_proofs: Option<i64>,
+    /// Millions of cycles per session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_cycle_limit: Option<i64>,
+    /// Total cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_budget: Option<i64>,
+    /// Fair-share weight (> 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<f64>,
+    /// Reserved concurrent tasks per worker kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservations: Option<BTreeMap<String, i32>>,
+}
+
+/// A tenant as the admin sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TenantView {
+    /// Quotas, usage and priority.
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// Reserved tasks per kind (only kinds with a reservation).
+    pub reservations: BTreeMap<String, i32>,
+    /// Its keys.
+    pub keys: Vec<KeyInfo>,
+}
+
+impl TenantPatch {
+    fn apply(&self, t: &mut Tenant) -> Result<(), ApiError> {
+        let non_negative = |what: &str, v: Option<i64>| match v {
+            Some(v) if v < 0 => Err(ApiError::InvalidSetting(format!("{what} must be >= 0, got {v}"))),
+            _ => Ok(v),
+        };
+        if let Some(v) = non_negative("concurrent_proofs", self.concurrent_proofs)? {
+            t.concurrent_proofs = v;
+        }
+        if let Some(v) = non_negative("exec_cycle_limit", self.exec_cycle_limit)? {
+            t.exec_cycle_limit = v;
+        }
+        if let Some(v) = non_negative("cycle_budget", self.cycle_budget)? {
+            t.cycle_budget = v;
+        }
+        if let Some(p) = self.priority {
+            if !(p.is_finite() && p > 0.0) {
+                return Err(ApiError::InvalidSetting(format!("priority must be a number > 0, got {p}")));
+            }
+            t.priority = p;
+        }
+        for (kind, n) in self.reservations.iter().flatten() {
+            if !kinds::ALL.contains(&kind.as_str()) {
+                return Err(ApiError::InvalidSetting(format!(
+                    "unknown worker kind {kind:?} in reservations; valid: {}",
+                    kinds::ALL.join(",")
+                )));
+            }
+            if *n < 0 {
+                return Err(ApiError::InvalidSetting(format!("reservation for {kind} must be >= 0, got {n}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn reservations(st: &AppState, tenant: &str) -> Result<BTreeMap<String, i32>, ApiError> {
+    Ok(st
+        .db()
+        .streams()
+        .await?
+        .into_iter()
+        .filter(|s| s.tenant == tenant && s.config.reserved > 0)
+        .map(|s| (s.kind, s.config.reserved))
+        .collect())
+}
+
+/// Writes the tenant's priority (every kind) and reservations (the given kinds) to its streams.
+async fn apply_streams(st: &AppState, t: &Tenant, changes: Option<&BTreeMap<String, i32>>) -> Result<(), ApiError> {
+    let current = reservations(st, &t.name).await?;
+    for kind in kinds::ALL {
+        let reserved = changes
+            .and_then(|c| c.get(*kind).copied())
+            .or_else(|| current.get(*kind).copied())
+            .unwrap_or(0);
+        let cfg = StreamConfig { priority_multiplier: t.priority, reserved };
+        st.db().set_stream(&t.name, &Kind::new(*kind), cfg).await?;
+    }
+    Ok(())
+}
+
+async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
+    let tenant = st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
+    Ok(TenantView { reservations: reservations(st, name).await?, keys: st.tenants.keys(name).await?, tenant })
+}
+
+async fn list_tenants(State(st): St, _: Admin) -> Result<Json<Vec<Tenant>>, ApiError> {
+    Ok(Json(st.tenants.tenants().await?))
+}
+
+async fn create_tenant(State(st): St, _: Admin, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
+    let name = patch.name.clone().ok_or_else(|| ApiError::InvalidBody("missing field `name`".into()))?;
+    if !valid_tenant_name(&name) {
+        return Err(ApiError::InvalidTenantName(name));
+    }
+    let d = &st.cfg.defaults;
+    let mut t = Tenant {
+        name: name.clone(),
+        concurrent_proofs: d.concurrent_proofs,
+        exec_cycle_limit: d.exec_cycle_limit,
+        cycle_budget: d.cycle_budget,
+        cycle_usage: 0,
+        priority: 1.0,
+    };
+    patch.apply(&mut t)?;
+    if !st.tenants.create_tenant(&name, d).await? {
+        return Err(ApiError::TenantExists(name));
+    }
+    st.tenants.update_tenant(&t).await?;
+    apply_streams(&st, &t, patch.reservations.as_ref()).await?;
+    let (key, info) = st.tenants.create_key(&name, "initial").await?;
+    let v = view(&st, &name).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "tenant": v, "key": key, "key_id": info.id }))).into_response())
+}
+
+async fn get_tenant(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Json<TenantView>, ApiError> {
+    Ok(Json(view(&st, &name).await?))
+}
+
+async fn patch_tenant(State(st): St, _: Admin, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Result<Json<TenantView>, ApiError> {
+    let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
+    if patch.name.as_deref().is_some_and(|n| n != name) {
+        return Err(ApiError::InvalidSetting("tenants cannot be renamed".into()));
+    }
+    let mut t = st.tenants.tenant(&name).await?.ok_or_else(|| ApiError::not_found("tenant", &name))?;
+    patch.apply(&mut t)?;
+    st.tenants.update_tenant(&t).await?;
+    apply_streams(&st, &t, patch.reservations.as_ref()).await?;
+    Ok(Json(view(&st, &name).await?))
+}
+
+async fn delete_tenant(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Response, ApiError> {
+    if !st.tenants.delete_tenant(&name).await? {
+        return Err(ApiError::not_found("tenant", name));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KeyReq {
+    #[serde(default)]
+    label: Option<String>,
+}
+
+async fn create_key(State(st): St, _: Admin, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let bytes = body::read(&headers, body, 1 << 20).await?;
+    let req: KeyReq = if bytes.is_empty() {
+        KeyReq::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidBody(e.to_string()))?
+    };
+    if st.tenants.tenant(&name).await?.is_none() {
+        return Err(ApiError::not_found("tenant", name));
+    }
+    let (key, info) = st.tenants.create_key(&name, req.label.as_deref().unwrap_or("")).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "key": key, "id": info.id, "tenant": name }))).into_response())
+}
+
+async fn list_keys(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    if st.tenants.tenant(&name).await?.is_none() {
+        return Err(ApiError::not_found("tenant", name));
+    }
+    Ok(Json(st.tenants.keys(&name).await?))
+}
+
+async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if !st.tenants.revoke_key(&id).await? {
+        return Err(ApiError::not_found("key", id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Parses `?tenant=&state=&limit=&offset=` by hand, so a bad value gets our JSON error.
+async fn list_jobs(State(st): St, _: Admin, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
+    let state = match q.get("state") {
+        None => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::InvalidSetting(format!("unknown job state {s:?}; use running, succeeded, failed, cancelled or timed_out"))
+        })?),
+    };
+    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+        q.get(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| ApiError::InvalidSetting(format!("{name} must be a non-negative integer, got {v:?}")))
+        })
+    };
+    let filter = JobFilter {
+        tenant: q.get("tenant").cloned(),
+        state,
+        limit: number("limit", 100)?.clamp(1, 1000),
+        offset: number("offset", 0)?,
+    };
+    Ok(Json(st.db().list_jobs(filter).await?).into_response())
+}
+
+fn parse_job(id: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::InvalidUuid { what: "job", id: id.into() })
+}
+
+async fn get_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = st.db().job(parse_job(&id)?).await?;
+    Ok(Json(job).into_response())
+}
+
+async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = parse_job(&id)?;
+    let cancelled = st.db().cancel_job(job).await?;
+    if !cancelled {
+        let state = st.db().job(job).await?.state;
+        return Err(ApiError::AlreadyEnded { id, status: state.to_string() });
+    }
+    Ok(Json(json!({ "cancelled": true })).into_response())
+}
+
+async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
+    Ok(Json(st.db().streams().await?).into_response())
+}
+
+/// Agents are not registered anywhere: they are seen through the leases they hold.
+async fn agents(State(st): St, _: Admin) -> Result<Response, ApiError> {
+    let running = JobFilter { state: Some(JobState::Running), limit: 1000, ..Default::default() };
+    let mut by_agent: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for job in st.db().list_jobs(running).await? {
+        for t in st.db().tasks(job.id).await? {
+            if t.state == TaskState::Leased
+                && let Some(agent) = &t.agent
+            {
+                by_agent.entry(agent.clone()).or_default().push(json!({
+                    "job": job.id, "task": t.key, "kind": t.kind, "attempt": t.attempt,
+                }));
+            }
+        }
+    }
+    let list: Vec<_> = by_agent.into_iter().map(|(agent, leases)| json!({ "agent": agent, "leases": leases })).collect();
+    Ok(Json(list).into_response())
+}

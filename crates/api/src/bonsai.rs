@@ -1,0 +1,456 @@
+//! The Bonsai-compatible routes (DESIGN.md §4), with the field names, status codes and
+//! upload/download URL dance that unmodified `bonsai-sdk` clients expect.
+//!
+//! Upload URLs point back at this API (`PUT /images/upload/{id}`, `PUT /inputs/upload/{uuid}`,
+//! `PUT /receipts/upload/{uuid}`); clients send their `x-api-key` on those PUTs too, so uploads
+//! are authenticated and land in the uploader's namespace. Images are content addressed and
+//! shared (the server recomputes the id, so nobody can plant a different program under an id);
+//! inputs, receipts and sessions belong to one tenant.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tiffin_storage::Error as StoreError;
+use tiffin_taskdb::{JobFilter, JobId, JobState, JobStatus, NewJob, NewTask};
+use tiffin_workflow::spec::{JobSpec, TaskPayload};
+use tiffin_workflow::{blobs, kinds};
+use tiffin_zkvm::{ImageId, ReceiptKind};
+
+use crate::auth::Auth;
+use crate::status::{SnarkStatus, session_status, status_name};
+use crate::{ApiError, AppState, body};
+
+type St = State<Arc<AppState>>;
+
+/// One million: Bonsai gives cycle limits in millions of cycles.
+pub const MCYCLE: u64 = 1_000_000;
+/// Largest per-session limit accepted, in millions of cycles.
+pub const MAX_CYCLE_LIMIT_M: u64 = 1_000_000_000;
+
+/// The Bonsai routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/images/upload/{image_id}", get(image_upload_url).put(image_put))
+        .route("/images/{image_id}", delete(image_delete))
+        .route("/inputs/upload", get(input_upload_url))
+        .route("/inputs/upload/{uuid}", put(input_put))
+        .route("/inputs/{uuid}", delete(input_delete))
+        .route("/receipts/upload", get(receipt_upload_url))
+        .route("/receipts/upload/{uuid}", put(receipt_put))
+        .route("/receipts/download/{uuid}", get(receipt_download))
+        .route("/receipts/{uuid}", get(receipt_url))
+        .route("/sessions/create", post(session_create))
+        .route("/sessions/status/{uuid}", get(session_status_route))
+        .route("/sessions/logs/{uuid}", get(session_logs))
+        .route("/sessions/stop/{uuid}", get(session_stop))
+        .route("/sessions/exec_only_journal/{uuid}", get(exec_only_journal))
+        .route("/snark/create", post(snark_create))
+        .route("/snark/status/{uuid}", get(snark_status))
+        .route("/version", get(version))
+        .route("/user/quotas", get(quotas))
+}
+
+/// Cold-store key of an uploaded receipt (an assumption for composition).
+pub fn assumption_key(tenant: &str, id: &str) -> String {
+    format!("assumptions/{tenant}/{id}")
+}
+
+fn parse_image_id(s: &str) -> Result<ImageId, ApiError> {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::InvalidImageId(s.into()));
+    }
+    s.to_ascii_lowercase().parse().map_err(|_| ApiError::InvalidImageId(s.into()))
+}
+
+fn parse_uuid(what: &'static str, s: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(s).map_err(|_| ApiError::InvalidUuid { what, id: s.into() })
+}
+
+/// What a job is, from its meta: sessions carry their [`JobSpec`], snark jobs `snark_of`.
+pub enum JobKind {
+    /// A proving or execute-only session.
+    Session(JobSpec),
+    /// A Groth16 conversion of another session.
+    Snark(String),
+}
+
+/// Reads a job's kind from its meta.
+pub fn job_kind(job: &JobStatus) -> Option<JobKind> {
+    if let Some(s) = job.meta.get("snark_of").and_then(|v| v.as_str()) {
+        return Some(JobKind::Snark(s.to_string()));
+    }
+    serde_json::from_value(job.meta.clone()).ok().map(JobKind::Session)
+}
+
+/// The tenant's job `id`, or 404 for unknown ids and other tenants' jobs alike.
+async fn owned_job(state: &AppState, tenant: &str, what: &'static str, id: &str) -> Result<JobStatus, ApiError> {
+    let uuid = parse_uuid(what, id)?;
+    match state.db().job(uuid).await {
+        Ok(job) if job.tenant == tenant => Ok(job),
+        Ok(_) | Err(tiffin_taskdb::Error::JobNotFound(_)) => Err(ApiError::not_found(what, id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn owned_session(state: &AppState, tenant: &str, id: &str) -> Result<(JobStatus, JobSpec), ApiError> {
+    let job = owned_job(state, tenant, "session", id).await?;
+    match job_kind(&job) {
+        Some(JobKind::Session(spec)) => Ok((job, spec)),
+        _ => Err(ApiError::not_found("session", id)),
+    }
+}
+
+#[derive(Serialize)]
+struct UrlRes {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct UploadRes {
+    url: String,
+    uuid: String,
+}
+
+async fn image_upload_url(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let image = parse_image_id(&id)?;
+    if st.cluster.stores.cold.exists(&blobs::image(&image.to_hex())).await? {
+        st.tenants.add_image_ref(&image.to_hex(), &t.name).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let url = format!("{}/images/upload/{}", st.base_url(&headers), image.to_hex());
+    Ok(Json(UrlRes { url }).into_response())
+}
+
+async fn image_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let expected = parse_image_id(&id)?;
+    let program = body::read(&headers, body, st.cfg.max_body_bytes).await?;
+    if program.is_empty() {
+        return Err(ApiError::EmptyBody("image"));
+    }
+    let bytes = program.clone();
+    let actual = tokio::task::spawn_blocking(move || ImageId::of_program(&bytes))
+        .await
+        .map_err(|e| ApiError::InvalidProgram(format!("image id computation panicked: {e}")))?
+        .map_err(|e| ApiError::InvalidProgram(e.to_string()))?;
+    if actual != expected {
+        return Err(ApiError::ImageIdMismatch { expected: expected.to_hex(), actual: actual.to_hex() });
+    }
+    // Content addressed: a second upload of the same program is the same blob, so it is
+    // accepted (two clients racing on one new image both succeed).
+    st.cluster.upload_image(program).await?;
+    st.tenants.add_image_ref(&actual.to_hex(), &t.name).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn image_delete(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let image = parse_image_id(&id)?.to_hex();
+    let (had, left) = st.tenants.drop_image_ref(&image, &t.name).await?;
+    if !had {
+        return Err(ApiError::not_found("image", id));
+    }
+    // Shared blob: only the last tenant using it deletes it.
+    if left == 0 {
+        st.cluster.stores.cold.delete(&blobs::image(&image)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    Json(UploadRes { url: format!("{}/inputs/upload/{uuid}", st.base_url(&headers)), uuid })
+}
+
+async fn input_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let uuid = parse_uuid("input", &id)?.to_string();
+    let key = blobs::input(&t.name, &uuid);
+    if st.cluster.stores.cold.exists(&key).await? {
+        return Err(ApiError::AlreadyUploaded { what: "input", id });
+    }
+    body::stream_to_store(&headers, body, st.cfg.max_body_bytes, &st.cluster.stores.cold, &key).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn input_delete(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let uuid = parse_uuid("input", &id)?.to_string();
+    let key = blobs::input(&t.name, &uuid);
+    if !st.cluster.stores.cold.exists(&key).await? {
+        return Err(ApiError::not_found("input", id));
+    }
+    st.cluster.stores.cold.delete(&key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    Json(UploadRes { url: format!("{}/receipts/upload/{uuid}", st.base_url(&headers)), uuid })
+}
+
+async fn receipt_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let uuid = parse_uuid("receipt", &id)?.to_string();
+    let key = assumption_key(&t.name, &uuid);
+    if st.cluster.stores.cold.exists(&key).await? {
+        return Err(ApiError::AlreadyUploaded { what: "receipt", id });
+    }
+    let bytes = body::read(&headers, body, st.cfg.max_body_bytes).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::EmptyBody("receipt"));
+    }
+    tiffin_zkvm::decode::<tiffin_zkvm::Receipt>("receipt", &bytes)
+        .map_err(|e| ApiError::InvalidReceipt(e.to_string()))?;
+    st.cluster.stores.cold.put(&key, bytes).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /sessions/create` (Bonsai's `ProofReq`).
+#[derive(Debug, Deserialize)]
+pub struct ProofReq {
+    /// Image id (hex).
+    pub img: String,
+    /// Input uuid.
+    pub input: String,
+    /// Receipt uuids the guest may assume.
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// Stop after execution.
+    #[serde(default)]
+    pub execute_only: bool,
+    /// Cycle limit in millions of cycles.
+    #[serde(default)]
+    pub exec_cycle_limit: Option<u64>,
+}
+
+async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let req: ProofReq = body::json(&headers, body, st.cfg.max_body_bytes.min(1 << 20)).await?;
+    let image = parse_image_id(&req.img)?.to_hex();
+    let input = parse_uuid("input", &req.input)?.to_string();
+    if let Some(limit) = req.exec_cycle_limit
+        && (limit == 0 || limit > MAX_CYCLE_LIMIT_M)
+    {
+        return Err(ApiError::InvalidCycleLimit(limit));
+    }
+    let cold = &st.cluster.stores.cold;
+    if !cold.exists(&blobs::image(&image)).await? {
+        return Err(ApiError::not_found("image", image));
+    }
+    let input_key = blobs::input(&t.name, &input);
+    if !cold.exists(&input_key).await? {
+        return Err(ApiError::not_found("input", input));
+    }
+    for a in &req.assumptions {
+        let id = parse_uuid("receipt", a)?.to_string();
+        if !cold.exists(&assumption_key(&t.name, &id)).await? {
+            return Err(ApiError::not_found("receipt", id));
+        }
+    }
+    if !req.assumptions.is_empty() {
+        return Err(ApiError::Unsupported(
+            "assumptions (composition) are not resolved by this cluster yet; prove without them".into(),
+        ));
+    }
+    if t.cycle_usage >= t.cycle_budget {
+        return Err(ApiError::CycleBudget { usage: t.cycle_usage, budget: t.cycle_budget });
+    }
+    // The lower of the request's limit and the tenant's quota (both in millions of cycles).
+    let limit_m = req.exec_cycle_limit.unwrap_or(u64::MAX).min(t.exec_cycle_limit.max(1) as u64);
+    let spec = JobSpec {
+        image_id: image,
+        input_key,
+        po2: st.cfg.po2,
+        receipt_kind: ReceiptKind::Succinct,
+        execute_only: req.execute_only,
+        cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
+    };
+    let lock = st.quota_lock(&t.name).await;
+    let _guard = lock.lock().await;
+    let quota = t.concurrent_proofs.max(0);
+    let filter = JobFilter {
+        tenant: Some(t.name.clone()),
+        state: Some(JobState::Running),
+        limit: (quota as u32).saturating_add(1),
+        offset: 0,
+    };
+    let running = st.db().list_jobs(filter).await?.len() as i64;
+    if running >= quota {
+        return Err(ApiError::ConcurrencyQuota { running, quota });
+    }
+    let job = st.cluster.start(&t.name, spec).await?;
+    st.tenants.add_session(&job.to_string(), &t.name).await?;
+    st.metrics.sessions_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(Json(json!({ "uuid": job.to_string() })).into_response())
+}
+
+async fn session_status_route(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (job, spec) = owned_session(&st, &t.name, &id).await?;
+    let exec = if job.state.is_finished() { st.execution(job.id).await? } else { None };
+    let receipt_url = (!spec.execute_only).then(|| format!("{}/receipts/download/{}", st.base_url(&headers), job.id));
+    Ok(Json(session_status(&job, exec.as_ref(), receipt_url)).into_response())
+}
+
+async fn session_logs(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (job, _) = owned_session(&st, &t.name, &id).await?;
+    let logs = match st.cluster.stores.cold.get(&blobs::logs(job.id)).await {
+        Ok(b) => b,
+        // The executor keeps the logs of guests that halt normally; a guest that panicked
+        // or faulted has its stderr in the failure message, which is what the user needs.
+        Err(StoreError::NotFound { .. }) => match crate::status::error_message(&job) {
+            Some(msg) if job.state == JobState::Failed => bytes::Bytes::from(msg),
+            _ => bytes::Bytes::new(),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], logs).into_response())
+}
+
+async fn session_stop(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (job, _) = owned_session(&st, &t.name, &id).await?;
+    if job.state.is_finished() || !st.cluster.cancel(job.id).await? {
+        let now = st.db().job(job.id).await?;
+        return Err(ApiError::AlreadyEnded { id, status: status_name(now.state).into() });
+    }
+    Ok(Json(json!({ "status": "ABORTED" })).into_response())
+}
+
+async fn exec_only_journal(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (job, spec) = owned_session(&st, &t.name, &id).await?;
+    if !spec.execute_only {
+        return Err(ApiError::Unsupported(format!(
+            "session {id} is a proving session; its journal is in its receipt (GET /receipts/{id})"
+        )));
+    }
+    match job.state {
+        JobState::Running => return Err(ApiError::NotReady(format!("session {id} is still running; poll its status"))),
+        JobState::Succeeded => {}
+        other => {
+            return Err(ApiError::NotReady(format!(
+                "session {id} ended {} and has no journal",
+                status_name(other)
+            )));
+        }
+    }
+    let journal = st.cluster.stores.cold.get(&blobs::journal(job.id)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], journal).into_response())
+}
+
+/// The tenant's job whose receipt is requested, if it succeeded and the receipt exists.
+async fn finished_receipt(st: &AppState, tenant: &str, id: &str) -> Result<JobId, ApiError> {
+    let job = owned_job(st, tenant, "receipt", id).await?;
+    let is_proof = match job_kind(&job) {
+        Some(JobKind::Session(spec)) => !spec.execute_only,
+        Some(JobKind::Snark(_)) => true,
+        None => false,
+    };
+    if !is_proof || job.state != JobState::Succeeded {
+        return Err(ApiError::not_found("receipt", id));
+    }
+    Ok(job.id)
+}
+
+async fn receipt_url(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = finished_receipt(&st, &t.name, &id).await?;
+    if !st.cluster.stores.cold.exists(&blobs::receipt(job)).await? {
+        return Err(ApiError::not_found("receipt", id));
+    }
+    Ok(Json(UrlRes { url: format!("{}/receipts/download/{job}", st.base_url(&headers)) }).into_response())
+}
+
+async fn receipt_download(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = finished_receipt(&st, &t.name, &id).await?;
+    let stream = match st.cluster.stores.cold.get_stream(&blobs::receipt(job)).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found("receipt", id)),
+        Err(e) => return Err(e.into()),
+    };
+    let body = Body::from_stream(stream.map_err(std::io::Error::other));
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+#[derive(Deserialize)]
+struct SnarkReq {
+    session_id: String,
+}
+
+async fn snark_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let req: SnarkReq = body::json(&headers, body, 1 << 20).await?;
+    let (job, spec) = owned_session(&st, &t.name, &req.session_id).await?;
+    if spec.execute_only {
+        return Err(ApiError::Unsupported(format!(
+            "session {} is execute-only and has no receipt to convert",
+            req.session_id
+        )));
+    }
+    if job.state != JobState::Succeeded {
+        return Err(ApiError::NotReady(format!(
+            "session {} is {}; a SNARK needs a SUCCEEDED session",
+            req.session_id,
+            status_name(job.state)
+        )));
+    }
+    let payload = serde_json::to_value(TaskPayload::Snark { session: job.id.to_string() })
+        .expect("payload serialises");
+    let task = NewTask::new("snark", kinds::SNARK, payload).max_attempts(2);
+    let snark = st
+        .db()
+        .create_job(NewJob::new(&t.name, vec![task]).meta(json!({ "snark_of": job.id.to_string() })))
+        .await?;
+    Ok(Json(json!({ "uuid": snark.to_string() })).into_response())
+}
+
+async fn snark_status(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = owned_job(&st, &t.name, "snark", &id).await?;
+    if !matches!(job_kind(&job), Some(JobKind::Snark(_))) {
+        return Err(ApiError::not_found("snark", id));
+    }
+    let output = (job.state == JobState::Succeeded)
+        .then(|| format!("{}/receipts/download/{}", st.base_url(&headers), job.id));
+    Ok(Json(SnarkStatus {
+        status: status_name(job.state).into(),
+        output,
+        error_msg: crate::status::error_message(&job),
+    })
+    .into_response())
+}
+
+async fn version(Auth(_): Auth) -> Json<serde_json::Value> {
+    Json(json!({ "risc0_zkvm": [tiffin_zkvm::RISC0_ZKVM_VERSION] }))
+}
+
+/// `GET /user/quotas` (Bonsai's `Quotas`).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Quotas {
+    /// Per-session limit, millions of cycles.
+    pub exec_cycle_limit: i64,
+    /// Sessions at once.
+    pub concurrent_proofs: i64,
+    /// Cycles left in the budget.
+    pub cycle_budget: i64,
+    /// Cycles used so far.
+    pub cycle_usage: i64,
+    /// Reserved executor tasks.
+    pub dedicated_executor: i32,
+    /// Reserved prover tasks.
+    pub dedicated_gpu: i32,
+}
+
+async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> {
+    let streams = st.db().streams().await?;
+    let reserved = |kind: &str| {
+        streams.iter().find(|s| s.tenant == t.name && s.kind == kind).map(|s| s.config.reserved).unwrap_or(0)
+    };
+    Ok(Json(Quotas {
+        exec_cycle_limit: t.exec_cycle_limit,
+        concurrent_proofs: t.concurrent_proofs,
+        cycle_budget: t.cycle_budget.saturating_sub(t.cycle_usage).max(0),
+        cycle_usage: t.cycle_usage,
+        dedicated_executor: reserved(kinds::EXEC),
+        dedicated_gpu: reserved(kinds::PROVE),
+    }))
+}

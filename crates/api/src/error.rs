@@ -1,0 +1,246 @@
+//! Every error the API returns: an HTTP status, a stable code (`TIFFIN-API-0xx`) and a message
+//! that says what to do. Bonsai clients show a failed response's body text to the user as is,
+//! so the body is JSON with the code first in the message: readable raw, parseable by tools.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// The JSON body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code, e.g. `TIFFIN-API-013`.
+    pub code: String,
+    /// What went wrong and what to do, starting with the code.
+    pub error: String,
+}
+
+/// An API error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No `x-api-key` header.
+    #[error("TIFFIN-API-001 missing x-api-key header; ask the cluster operator for an API key")]
+    MissingKey,
+    /// The key is not known (or was revoked).
+    #[error("TIFFIN-API-002 invalid API key; check BONSAI_API_KEY, or ask the operator for a new key")]
+    InvalidKey,
+    /// Admin routes need the admin key.
+    #[error("TIFFIN-API-003 admin routes need a valid x-admin-key header")]
+    AdminKey,
+    /// The body is not JSON.
+    #[error("TIFFIN-API-010 malformed JSON body: {0}")]
+    MalformedJson(String),
+    /// The body is JSON of the wrong shape (missing field, wrong type, out of range).
+    #[error("TIFFIN-API-011 invalid request body: {0}")]
+    InvalidBody(String),
+    /// An image id that is not 64 hex characters.
+    #[error("TIFFIN-API-012 invalid image id {0:?}: expected 64 hex characters")]
+    InvalidImageId(String),
+    /// An id that is not a UUID.
+    #[error("TIFFIN-API-013 invalid {what} id {id:?}: expected a UUID")]
+    InvalidUuid {
+        /// What kind of id.
+        what: &'static str,
+        /// The id as given.
+        id: String,
+    },
+    /// A cycle limit of zero, or too large to represent.
+    #[error("TIFFIN-API-014 invalid exec_cycle_limit {0}: give millions of cycles, between 1 and 1000000000")]
+    InvalidCycleLimit(u64),
+    /// The uploaded program's image id is not the one in the URL.
+    #[error("TIFFIN-API-015 image id mismatch: the URL names {expected} but the uploaded program's image id is {actual}")]
+    ImageIdMismatch {
+        /// From the URL.
+        expected: String,
+        /// Recomputed from the upload.
+        actual: String,
+    },
+    /// The upload is not a RISC Zero program.
+    #[error("TIFFIN-API-016 not a RISC Zero program binary: {0}")]
+    InvalidProgram(String),
+    /// An empty upload where bytes are required.
+    #[error("TIFFIN-API-017 empty {0} upload; send the bytes in the PUT body")]
+    EmptyBody(&'static str),
+    /// An uploaded receipt that does not decode.
+    #[error("TIFFIN-API-018 not a bincode risc0 Receipt: {0}")]
+    InvalidReceipt(String),
+    /// A feature this cluster does not offer (yet).
+    #[error("TIFFIN-API-019 unsupported: {0}")]
+    Unsupported(String),
+    /// An object that does not exist, or belongs to another tenant.
+    #[error("TIFFIN-API-020 {what} {id} not found")]
+    NotFound {
+        /// What kind of object.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// No such route.
+    #[error("TIFFIN-API-021 no route {method} {path}; see /openapi.json for the routes")]
+    NoRoute {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// The route exists but not with this method.
+    #[error("TIFFIN-API-022 method {method} not allowed on {path}; see /openapi.json")]
+    MethodNotAllowed {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// An upload to an id that already holds data.
+    #[error("TIFFIN-API-030 {what} {id} was already uploaded; request a new upload URL")]
+    AlreadyUploaded {
+        /// What kind of object.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// An operation on a session that already ended.
+    #[error("TIFFIN-API-031 session {id} already ended ({status})")]
+    AlreadyEnded {
+        /// The session.
+        id: String,
+        /// Its final status.
+        status: String,
+    },
+    /// A result that is not there yet or not of this kind of session.
+    #[error("TIFFIN-API-032 {0}")]
+    NotReady(String),
+    /// A body over the configured maximum.
+    #[error("TIFFIN-API-040 request body over the limit of {limit} bytes; raise --max-body-size or send less")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Over the tenant's concurrent-proof quota.
+    #[error("TIFFIN-API-050 concurrent proof quota reached: {running} sessions running, quota {quota}; wait for one to finish or ask the operator to raise concurrent_proofs")]
+    ConcurrencyQuota {
+        /// Sessions running.
+        running: i64,
+        /// The quota.
+        quota: i64,
+    },
+    /// The tenant's cycle budget is used up.
+    #[error("TIFFIN-API-051 cycle budget exhausted: {usage} of {budget} cycles used; ask the operator to raise cycle_budget")]
+    CycleBudget {
+        /// Cycles used.
+        usage: i64,
+        /// The budget.
+        budget: i64,
+    },
+    /// Admin: a tenant that already exists.
+    #[error("TIFFIN-API-060 tenant {0} already exists")]
+    TenantExists(String),
+    /// Admin: a bad tenant name.
+    #[error("TIFFIN-API-061 invalid tenant name {0:?}: use 1-64 characters of a-z, 0-9, '-', '_'")]
+    InvalidTenantName(String),
+    /// Admin: a bad setting.
+    #[error("TIFFIN-API-062 invalid setting: {0}")]
+    InvalidSetting(String),
+    /// The task database failed.
+    #[error("TIFFIN-API-090 task database error: {0}")]
+    Db(String),
+    /// A store failed.
+    #[error("TIFFIN-API-091 store error: {0}")]
+    Store(String),
+    /// The tenant database failed.
+    #[error("TIFFIN-API-092 tenant database error: {0}")]
+    Tenants(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            MissingKey | InvalidKey | AdminKey => StatusCode::UNAUTHORIZED,
+            MalformedJson(_) | InvalidBody(_) | InvalidImageId(_) | InvalidUuid { .. }
+            | InvalidCycleLimit(_) | ImageIdMismatch { .. } | InvalidProgram(_) | EmptyBody(_)
+            | InvalidReceipt(_) | Unsupported(_) | InvalidTenantName(_) | InvalidSetting(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            NotFound { .. } | NoRoute { .. } => StatusCode::NOT_FOUND,
+            MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AlreadyUploaded { .. } | AlreadyEnded { .. } | NotReady(_) | TenantExists(_) => {
+                StatusCode::CONFLICT
+            }
+            TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ConcurrencyQuota { .. } | CycleBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Db(_) | Tenants(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code, e.g. `TIFFIN-API-020`.
+    pub fn code(&self) -> String {
+        self.to_string().split_whitespace().next().unwrap_or("TIFFIN-API-000").to_string()
+    }
+
+    /// Shorthand for [`ApiError::NotFound`].
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { what, id: id.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(ErrorBody { code: self.code(), error: self.to_string() })).into_response()
+    }
+}
+
+impl From<tiffin_taskdb::Error> for ApiError {
+    fn from(e: tiffin_taskdb::Error) -> Self {
+        match e {
+            tiffin_taskdb::Error::JobNotFound(id) => Self::not_found("session", id.to_string()),
+            e => Self::Db(e.to_string()),
+        }
+    }
+}
+
+impl From<tiffin_storage::Error> for ApiError {
+    fn from(e: tiffin_storage::Error) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Tenants(e.to_string())
+    }
+}
+
+impl From<tiffin_workflow::cluster::ClusterError> for ApiError {
+    fn from(e: tiffin_workflow::cluster::ClusterError) -> Self {
+        use tiffin_workflow::cluster::ClusterError as C;
+        match e {
+            C::Program(p) => Self::InvalidProgram(p.to_string()),
+            C::Db(d) => d.into(),
+            C::Store(s) => s.into(),
+            e @ C::JobEnded { .. } => Self::NotReady(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_first_word_and_statuses_are_client_errors_for_client_mistakes() {
+        let e = ApiError::InvalidUuid { what: "input", id: "x".into() };
+        assert_eq!(e.code(), "TIFFIN-API-013");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ApiError::MissingKey.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::ConcurrencyQuota { running: 1, quota: 1 }.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(ApiError::not_found("session", "a").code(), "TIFFIN-API-020");
+    }
+}

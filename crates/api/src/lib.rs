@@ -1,0 +1,210 @@
+//! Tiffin's HTTP API (DESIGN.md §4): the Bonsai-compatible REST routes that unmodified
+//! `bonsai-sdk` clients use, authenticated tenants with quotas, the admin routes, `/health`,
+//! `/metrics` (Prometheus text) and `/openapi.json`.
+//!
+//! The API is stateless apart from the [`TenantStore`] (tenants, hashed keys, image references,
+//! cycle accounting) that lives next to the TaskDB: any number of API processes may serve one
+//! cluster. Sessions *are* TaskDB jobs (the session id is the job id), so status, stop and
+//! cancellation cascade come from the TaskDB, and every object is scoped to its tenant — another
+//! tenant's id answers 404, exactly as an id that never existed.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod bonsai;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod server;
+pub mod status;
+pub mod tenants;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderMap;
+use tiffin_taskdb::{JobState, TaskDb};
+use tiffin_workflow::Cluster;
+use tiffin_workflow::spec::{EXECUTE_KEY, ExecuteOutput};
+use tokio::sync::{Mutex, watch};
+use tracing::{debug, warn};
+
+pub use error::{ApiError, ErrorBody};
+pub use tenants::{Tenant, TenantDefaults, TenantStore, hash_key};
+
+/// How the API behaves.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Base of the upload and download URLs handed to clients (e.g. `https://prove.example.com`
+    /// behind a proxy). `None`: `http://` + the request's `Host` header.
+    pub public_url: Option<String>,
+    /// Largest accepted request body (images, inputs, receipts, JSON).
+    pub max_body_bytes: u64,
+    /// SHA-256 (hex) of the admin key; `None` disables the admin routes.
+    pub admin_key_hash: Option<String>,
+    /// Segment size of sessions (power of two).
+    pub po2: u32,
+    /// Quotas of tenants the admin creates without giving them.
+    pub defaults: TenantDefaults,
+    /// How often finished sessions are charged to their tenant's cycle usage.
+    pub charge_period: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            max_body_bytes: 256 * 1024 * 1024,
+            admin_key_hash: None,
+            po2: 20,
+            defaults: TenantDefaults::default(),
+            charge_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Everything a request handler reaches.
+pub struct AppState {
+    /// The cluster (queue + stores).
+    pub cluster: Cluster,
+    /// Tenants and keys.
+    pub tenants: TenantStore,
+    /// Settings.
+    pub cfg: ApiConfig,
+    /// Request counters and latencies.
+    pub metrics: metrics::Metrics,
+    /// One lock per tenant around the concurrent-proof check and the session insert, so
+    /// parallel creates of one tenant cannot all slip under its quota.
+    quota_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl AppState {
+    /// State over a cluster and a tenant store.
+    pub fn new(cluster: Cluster, tenants: TenantStore, cfg: ApiConfig) -> Arc<Self> {
+        Arc::new(Self {
+            cluster,
+            tenants,
+            cfg,
+            metrics: metrics::Metrics::default(),
+            quota_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The queue.
+    pub fn db(&self) -> &Arc<dyn TaskDb> {
+        &self.cluster.db
+    }
+
+    /// Base URL for links handed to this request's client.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.cfg.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let proto = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .filter(|p| *p == "https" || *p == "http")
+            .unwrap_or("http");
+        format!("{proto}://{host}")
+    }
+
+    async fn quota_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
+        self.quota_locks.lock().await.entry(tenant.to_string()).or_default().clone()
+    }
+
+    /// Charges finished sessions' cycles to their tenants (idempotent; safe from several API
+    /// processes). Returns how many were charged.
+    pub async fn charge_finished(&self) -> Result<usize, ApiError> {
+        let mut charged = 0;
+        for s in self.tenants.uncharged(500).await? {
+            let Ok(id) = s.id.parse() else {
+                self.tenants.charge(&s.id, 0).await?;
+                continue;
+            };
+            let cycles = match self.db().job(id).await {
+                Ok(job) if job.state == JobState::Running => continue,
+                Ok(_) => self.execution(id).await?.map(|e| e.total_cycles as i64).unwrap_or(0),
+                // Garbage-collected before we saw it end: nothing left to count.
+                Err(tiffin_taskdb::Error::JobNotFound(_)) => 0,
+                Err(e) => return Err(e.into()),
+            };
+            if self.tenants.charge(&s.id, cycles).await? {
+                charged += 1;
+            }
+        }
+        Ok(charged)
+    }
+
+    /// What a session's execute task reported, once it finished.
+    pub async fn execution(&self, job: tiffin_taskdb::JobId) -> Result<Option<ExecuteOutput>, ApiError> {
+        Ok(self
+            .db()
+            .task_output(job, EXECUTE_KEY)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+}
+
+/// The full router: Bonsai routes, admin routes, operations routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(bonsai::routes())
+        .merge(admin::routes())
+        .merge(ops::routes())
+        .fallback(ops::no_route)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        // Bodies are read by our own limited readers (streaming to the store, with our error
+        // codes), so axum's own 2 MiB default must not cut them first.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` turns true, with the background charger.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let charger = {
+        let state = state.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                match state.charge_finished().await {
+                    Ok(0) => {}
+                    Ok(n) => debug!(n, "charged finished sessions"),
+                    Err(e) => warn!(error = %e, "charging finished sessions failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(state.cfg.charge_period) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        })
+    };
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    charger.abort();
+    result
+}
+
+/// Splits off the request's method and path for error messages.
+pub(crate) fn describe(req: &Request) -> (String, String) {
+    (req.method().to_string(), req.uri().path().to_string())
+}

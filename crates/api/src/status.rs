@@ -1,0 +1,218 @@
+//! How a TaskDB job looks to a Bonsai client: the five statuses, the `state` progress string
+//! while it runs, `elapsed_time` and `stats`. Pure functions of the job's status, so every
+//! mapping is unit-tested without a server.
+
+use serde::{Deserialize, Serialize};
+use tiffin_taskdb::{JobState, JobStatus, TaskState};
+use tiffin_workflow::kinds;
+use tiffin_workflow::spec::ExecuteOutput;
+
+/// `stats` of a finished session (Bonsai's field names).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStats {
+    /// Segments the guest was split into.
+    pub segments: u64,
+    /// All cycles, including paging and padding.
+    pub total_cycles: u64,
+    /// Cycles the guest itself ran.
+    pub cycles: u64,
+}
+
+/// `GET /sessions/status/{id}` (Bonsai's `SessionStatusRes`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    /// `RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED`.
+    pub status: String,
+    /// Where to download the receipt (proving sessions that succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_url: Option<String>,
+    /// Why it failed, was aborted or timed out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+    /// Progress while running: `Setup`, `Executor`, `ProveSegments: N/M`, `RecursionJoin: N/M`,
+    /// `Resolve`, `Finalize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Seconds since the session was created (until it ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_time: Option<f64>,
+    /// Cycle counts once execution finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<SessionStats>,
+}
+
+/// `GET /snark/status/{id}` (Bonsai's `SnarkStatusRes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnarkStatus {
+    /// `RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED`.
+    pub status: String,
+    /// Where to download the Groth16 receipt once it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+}
+
+/// Bonsai's name for a job state.
+pub fn status_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Running => "RUNNING",
+        JobState::Succeeded => "SUCCEEDED",
+        JobState::Failed => "FAILED",
+        JobState::Cancelled => "ABORTED",
+        JobState::TimedOut => "TIMED_OUT",
+    }
+}
+
+/// The progress string of a running job, from its task counts.
+pub fn progress_state(job: &JobStatus) -> String {
+    let total = |kind: &str| -> i64 { job.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum() };
+    let done = |kind: &str| job.count(kind, TaskState::Done);
+    if done(kinds::EXEC) == 0 {
+        // Nothing claimed yet: queued behind other work.
+        return if job.started_at.is_none() { "Setup".into() } else { "Executor".into() };
+    }
+    let (proven, segments) = (done(kinds::PROVE), total(kinds::PROVE));
+    if proven < segments {
+        return format!("ProveSegments: {proven}/{segments}");
+    }
+    let (joined, joins) = (done(kinds::JOIN), total(kinds::JOIN));
+    if joined < joins {
+        return format!("RecursionJoin: {joined}/{joins}");
+    }
+    let resolve_pending = job.counts.iter().any(|c| c.kind == "resolve" && c.state != TaskState::Done);
+    if resolve_pending { "Resolve".into() } else { "Finalize".into() }
+}
+
+/// Why a job that did not succeed ended, in words a user can act on.
+pub fn error_message(job: &JobStatus) -> Option<String> {
+    match job.state {
+        JobState::Running | JobState::Succeeded => None,
+        JobState::Failed => Some(
+            job.first_failure
+                .as_ref()
+                .map(|f| f.error.clone())
+                .or_else(|| job.error.clone())
+                .unwrap_or_else(|| "the session failed without an error message".into()),
+        ),
+        JobState::Cancelled => {
+            Some(job.error.clone().unwrap_or_else(|| "the session was stopped".into()))
+        }
+        JobState::TimedOut => {
+            Some(job.error.clone().unwrap_or_else(|| "the session passed its deadline".into()))
+        }
+    }
+}
+
+/// Seconds from creation to the end (or to now while running).
+pub fn elapsed(job: &JobStatus) -> f64 {
+    let end = job.finished_at.unwrap_or_else(chrono::Utc::now);
+    (end - job.created_at).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+/// The full status of a session. `receipt_url` is given for succeeded proving sessions.
+pub fn session_status(
+    job: &JobStatus,
+    exec: Option<&ExecuteOutput>,
+    receipt_url: Option<String>,
+) -> SessionStatus {
+    let running = job.state == JobState::Running;
+    SessionStatus {
+        status: status_name(job.state).into(),
+        receipt_url: if job.state == JobState::Succeeded { receipt_url } else { None },
+        error_msg: error_message(job),
+        state: running.then(|| progress_state(job)),
+        elapsed_time: Some(elapsed(job)),
+        stats: exec.map(|e| SessionStats {
+            segments: e.segments as u64,
+            total_cycles: e.total_cycles,
+            cycles: e.user_cycles,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use tiffin_taskdb::{TaskCount, TaskFailure};
+
+    use super::*;
+
+    fn job(state: JobState, counts: &[(&str, TaskState, i64)]) -> JobStatus {
+        JobStatus {
+            id: uuid::Uuid::new_v4(),
+            tenant: "t".into(),
+            state,
+            meta: serde_json::Value::Null,
+            output: None,
+            error: None,
+            first_failure: None,
+            remaining: 1,
+            counts: counts
+                .iter()
+                .map(|(k, s, n)| TaskCount { kind: k.to_string(), state: *s, count: *n })
+                .collect(),
+            created_at: Utc::now() - chrono::TimeDelta::seconds(3),
+            started_at: None,
+            finished_at: None,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn running_jobs_report_the_stage_they_are_in() {
+        use TaskState::*;
+        assert_eq!(progress_state(&job(JobState::Running, &[("exec", Ready, 1)])), "Setup");
+        let mut j = job(JobState::Running, &[("exec", Leased, 1)]);
+        j.started_at = Some(Utc::now());
+        assert_eq!(progress_state(&j), "Executor");
+        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 2), ("prove", Ready, 3)]);
+        assert_eq!(progress_state(&j), "ProveSegments: 2/5");
+        let j = job(
+            JobState::Running,
+            &[("exec", Done, 1), ("prove", Done, 4), ("join", Done, 1), ("join", Pending, 2)],
+        );
+        assert_eq!(progress_state(&j), "RecursionJoin: 1/3");
+        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("aux", Ready, 1)]);
+        assert_eq!(progress_state(&j), "Finalize");
+        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("resolve", Ready, 1)]);
+        assert_eq!(progress_state(&j), "Resolve");
+    }
+
+    #[test]
+    fn every_end_state_has_its_bonsai_name_and_a_message_when_not_successful() {
+        let names: Vec<_> = [
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Cancelled,
+            JobState::TimedOut,
+        ]
+        .into_iter()
+        .map(status_name)
+        .collect();
+        assert_eq!(names, ["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]);
+        let mut failed = job(JobState::Failed, &[]);
+        failed.first_failure =
+            Some(TaskFailure { task: "exec".into(), kind: "exec".into(), error: "TIFFIN-ZKVM-003 cycle limit".into() });
+        failed.finished_at = Some(Utc::now());
+        let s = session_status(&failed, None, Some("u".into()));
+        assert_eq!(s.status, "FAILED");
+        assert_eq!(s.error_msg.as_deref(), Some("TIFFIN-ZKVM-003 cycle limit"));
+        assert_eq!(s.receipt_url, None);
+        assert_eq!(s.state, None);
+        assert!(s.elapsed_time.unwrap() >= 2.9);
+        assert!(session_status(&job(JobState::Cancelled, &[]), None, None).error_msg.is_some());
+    }
+
+    #[test]
+    fn succeeded_sessions_carry_stats_and_the_receipt_url() {
+        let exec = ExecuteOutput { journal_hex: String::new(), user_cycles: 10, total_cycles: 65536, segments: 1 };
+        let s = session_status(&job(JobState::Succeeded, &[]), Some(&exec), Some("http://x/r".into()));
+        assert_eq!(s.receipt_url.as_deref(), Some("http://x/r"));
+        assert_eq!(s.stats, Some(SessionStats { segments: 1, total_cycles: 65536, cycles: 10 }));
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("error_msg").is_none(), "absent fields are omitted: {json}");
+    }
+}

@@ -1,0 +1,363 @@
+//! Tenants, their API keys and quotas, and the API's own bookkeeping (image references,
+//! sessions whose cycles are still to be charged), in the same database as the TaskDB
+//! (tables prefixed `api_`), on PostgreSQL or SQLite.
+//!
+//! Keys are stored as SHA-256 hashes only: a leaked database does not leak usable keys, and
+//! a key is shown once, when it is created. Bento's mistake was the opposite — the tenant *was*
+//! the unauthenticated key string, and priority was smuggled inside it; here the tenant's
+//! priority, reservations and quotas are rows an admin sets.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+/// Result of tenant-store calls.
+pub type Result<T> = std::result::Result<T, sqlx::Error>;
+
+/// A tenant's quotas and scheduling weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Unique name; also the TaskDB tenant of its jobs.
+    pub name: String,
+    /// Sessions that may run at once.
+    pub concurrent_proofs: i64,
+    /// Longest session, in millions of cycles (Bonsai's unit).
+    pub exec_cycle_limit: i64,
+    /// Total cycles this tenant may use.
+    pub cycle_budget: i64,
+    /// Cycles used by finished sessions.
+    pub cycle_usage: i64,
+    /// Weight in the TaskDB fair share (its streams' priority multiplier).
+    pub priority: f64,
+}
+
+/// The quotas a new tenant gets unless the admin says otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantDefaults {
+    /// Sessions at once.
+    pub concurrent_proofs: i64,
+    /// Millions of cycles per session.
+    pub exec_cycle_limit: i64,
+    /// Total cycles.
+    pub cycle_budget: i64,
+}
+
+impl Default for TenantDefaults {
+    fn default() -> Self {
+        // Generous defaults for a self-hosted cluster: operators tighten them per tenant.
+        Self { concurrent_proofs: 10, exec_cycle_limit: 100_000, cycle_budget: i64::MAX }
+    }
+}
+
+/// An API key as listed (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Short public id: the first 12 hex characters of the key's hash.
+    pub id: String,
+    /// Owner.
+    pub tenant: String,
+    /// What the admin called it.
+    pub label: String,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// A session the API created and has not charged to its tenant's cycle usage yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uncharged {
+    /// Job id.
+    pub id: String,
+    /// Owner.
+    pub tenant: String,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Expands `$body` once per backend, with `$pool` bound to the concrete pool; the SQL is
+/// written once in the dialect both accept (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
+macro_rules! on_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The tenant database.
+#[derive(Clone, Debug)]
+pub struct TenantStore {
+    pool: Pool,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS api_tenants (
+        name TEXT PRIMARY KEY,
+        concurrent_proofs BIGINT NOT NULL,
+        exec_cycle_limit BIGINT NOT NULL,
+        cycle_budget BIGINT NOT NULL,
+        cycle_usage BIGINT NOT NULL DEFAULT 0,
+        priority DOUBLE PRECISION NOT NULL DEFAULT 1,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS api_keys (
+        hash TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES api_tenants(name) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant)",
+    "CREATE TABLE IF NOT EXISTS api_images (
+        image_id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        PRIMARY KEY (image_id, tenant))",
+    "CREATE TABLE IF NOT EXISTS api_sessions (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        charged BOOLEAN NOT NULL DEFAULT FALSE,
+        created_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS api_sessions_uncharged ON api_sessions (charged)",
+];
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The stored form of a key: its SHA-256, hex.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new random API key (`tfn_` + 64 hex characters from the OS random generator).
+pub fn new_key() -> String {
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    format!("tfn_{}{}", a.simple(), b.simple())
+}
+
+/// Whether `name` is a usable tenant name (it appears in blob keys and URLs).
+pub fn valid_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+type TenantRow = (String, i64, i64, i64, i64, f64);
+
+fn tenant(r: TenantRow) -> Tenant {
+    Tenant {
+        name: r.0,
+        concurrent_proofs: r.1,
+        exec_cycle_limit: r.2,
+        cycle_budget: r.3,
+        cycle_usage: r.4,
+        priority: r.5,
+    }
+}
+
+const TENANT_COLS: &str =
+    "name, concurrent_proofs, exec_cycle_limit, cycle_budget, cycle_usage, priority";
+
+impl TenantStore {
+    /// Opens the store in the TaskDB's PostgreSQL database, creating the tables if needed.
+    pub async fn postgres(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        let mut tx = pool.begin().await?;
+        // Several API processes may start at once; CREATE TABLE IF NOT EXISTS alone races.
+        sqlx::query("SELECT pg_advisory_xact_lock(7146221001)").execute(&mut *tx).await?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Self { pool: Pool::Postgres(pool) })
+    }
+
+    /// Opens the store in an SQLite database file (the embedded TaskDB's), creating it if needed.
+    pub async fn sqlite(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30));
+        Self::sqlite_with(opts).await
+    }
+
+    /// Opens the store from an `sqlite:` URL.
+    pub async fn sqlite_url(url: &str) -> Result<Self> {
+        let opts: SqliteConnectOptions = url.parse()?;
+        Self::sqlite_with(
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30)),
+        )
+        .await
+    }
+
+    async fn sqlite_with(opts: SqliteConnectOptions) -> Result<Self> {
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        for stmt in SCHEMA {
+            sqlx::query(stmt).execute(&pool).await?;
+        }
+        Ok(Self { pool: Pool::Sqlite(pool) })
+    }
+
+    /// Opens by URL: `postgres://…` or an SQLite URL/path.
+    pub async fn open(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::postgres(url).await
+        } else if url.starts_with("sqlite:") {
+            Self::sqlite_url(url).await
+        } else {
+            Self::sqlite(Path::new(url)).await
+        }
+    }
+
+    /// Creates a tenant; `false` if the name is taken.
+    pub async fn create_tenant(&self, name: &str, d: &TenantDefaults) -> Result<bool> {
+        let sql = "INSERT INTO api_tenants (name, concurrent_proofs, exec_cycle_limit, cycle_budget, created_ms)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING";
+        let n = on_pool!(self, p => sqlx::query(sql)
+            .bind(name).bind(d.concurrent_proofs).bind(d.exec_cycle_limit).bind(d.cycle_budget).bind(now_ms())
+            .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// A tenant by name.
+    pub async fn tenant(&self, name: &str) -> Result<Option<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLS} FROM api_tenants WHERE name = $1");
+        let row: Option<TenantRow> =
+            on_pool!(self, p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
+        Ok(row.map(tenant))
+    }
+
+    /// All tenants by name.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLS} FROM api_tenants ORDER BY name");
+        let rows: Vec<TenantRow> = on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?);
+        Ok(rows.into_iter().map(tenant).collect())
+    }
+
+    /// Overwrites a tenant's quotas and priority; `false` if it does not exist.
+    pub async fn update_tenant(&self, t: &Tenant) -> Result<bool> {
+        let sql = "UPDATE api_tenants SET concurrent_proofs = $2, exec_cycle_limit = $3,
+                   cycle_budget = $4, priority = $5 WHERE name = $1";
+        let n = on_pool!(self, p => sqlx::query(sql)
+            .bind(&t.name).bind(t.concurrent_proofs).bind(t.exec_cycle_limit).bind(t.cycle_budget).bind(t.priority)
+            .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Deletes a tenant and its keys; `false` if it did not exist. Its jobs stay in the TaskDB
+    /// until GC.
+    pub async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let n = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM api_keys WHERE tenant = $1").bind(name).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM api_images WHERE tenant = $1").bind(name).execute(&mut *tx).await?;
+            let n = sqlx::query("DELETE FROM api_tenants WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// Creates a key for an existing tenant and returns it (the only time it is visible).
+    pub async fn create_key(&self, tenant: &str, label: &str) -> Result<(String, KeyInfo)> {
+        let key = new_key();
+        let hash = hash_key(&key);
+        let created_ms = now_ms();
+        let sql = "INSERT INTO api_keys (hash, tenant, label, created_ms) VALUES ($1, $2, $3, $4)";
+        on_pool!(self, p => sqlx::query(sql).bind(&hash).bind(tenant).bind(label).bind(created_ms).execute(p).await.map(drop)?);
+        let info =
+            KeyInfo { id: hash[..12].to_string(), tenant: tenant.into(), label: label.into(), created_ms };
+        Ok((key, info))
+    }
+
+    /// The tenant a key belongs to.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Tenant>> {
+        let sql = format!(
+            "SELECT {} FROM api_tenants t JOIN api_keys k ON k.tenant = t.name WHERE k.hash = $1",
+            TENANT_COLS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row: Option<TenantRow> =
+            on_pool!(self, p => sqlx::query_as(&sql).bind(hash_key(key)).fetch_optional(p).await?);
+        Ok(row.map(tenant))
+    }
+
+    /// A tenant's keys.
+    pub async fn keys(&self, tenant: &str) -> Result<Vec<KeyInfo>> {
+        let sql = "SELECT hash, tenant, label, created_ms FROM api_keys WHERE tenant = $1 ORDER BY created_ms";
+        let rows: Vec<(String, String, String, i64)> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(h, tenant, label, created_ms)| KeyInfo { id: h[..12].to_string(), tenant, label, created_ms })
+            .collect())
+    }
+
+    /// Revokes the key whose id (hash prefix) is `id`; `false` if none matched.
+    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let pattern = format!("{}%", id.to_ascii_lowercase());
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM api_keys WHERE hash LIKE $1")
+            .bind(pattern).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Records that `tenant` uses image `image_id` (uploaded it or found it present).
+    pub async fn add_image_ref(&self, image_id: &str, tenant: &str) -> Result<()> {
+        let sql = "INSERT INTO api_images (image_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        on_pool!(self, p => sqlx::query(sql).bind(image_id).bind(tenant).execute(p).await.map(drop)?);
+        Ok(())
+    }
+
+    /// Drops a tenant's reference to an image; returns (whether it had one, references left).
+    pub async fn drop_image_ref(&self, image_id: &str, tenant: &str) -> Result<(bool, i64)> {
+        on_pool!(self, p => {
+            let n = sqlx::query("DELETE FROM api_images WHERE image_id = $1 AND tenant = $2")
+                .bind(image_id).bind(tenant).execute(p).await?.rows_affected();
+            let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_images WHERE image_id = $1")
+                .bind(image_id).fetch_one(p).await?;
+            Ok((n == 1, left))
+        })
+    }
+
+    /// Records a new session to charge when it ends.
+    pub async fn add_session(&self, id: &str, tenant: &str) -> Result<()> {
+        let sql = "INSERT INTO api_sessions (id, tenant, created_ms) VALUES ($1, $2, $3)";
+        on_pool!(self, p => sqlx::query(sql).bind(id).bind(tenant).bind(now_ms()).execute(p).await.map(drop)?);
+        Ok(())
+    }
+
+    /// Up to `limit` sessions not yet charged, oldest first.
+    pub async fn uncharged(&self, limit: i64) -> Result<Vec<Uncharged>> {
+        let sql = "SELECT id, tenant FROM api_sessions WHERE charged = FALSE ORDER BY created_ms LIMIT $1";
+        let rows: Vec<(String, String)> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(limit).fetch_all(p).await?);
+        Ok(rows.into_iter().map(|(id, tenant)| Uncharged { id, tenant }).collect())
+    }
+
+    /// Charges `cycles` to the session's tenant exactly once (several API processes may race
+    /// to do it: only the one that flips `charged` adds). Returns whether this call charged.
+    pub async fn charge(&self, id: &str, cycles: i64) -> Result<bool> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let row: Option<(String,)> = sqlx::query_as(
+                "UPDATE api_sessions SET charged = TRUE WHERE id = $1 AND charged = FALSE RETURNING tenant")
+                .bind(id).fetch_optional(&mut *tx).await?;
+            if let Some((tenant,)) = &row {
+                sqlx::query("UPDATE api_tenants SET cycle_usage = cycle_usage + $2 WHERE name = $1")
+                    .bind(tenant).bind(cycles.max(0)).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(row.is_some())
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! The admin API, the operations routes, and the tenant store on both databases.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agents, start, wait_state};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tiffin_api::TenantStore;
+use tiffin_api::ops::ROUTES;
+use tiffin_api::tenants::TenantDefaults;
+use tiffin_guests::ECHO;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_manages_tenants_keys_priorities_and_jobs() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let key = s.tenant("frank", json!({ "priority": 3.0, "reservations": { "prove": 2, "exec": 1 } })).await;
+    let client = s.client(&key);
+
+    // Priority and reservations reach the TaskDB streams and the tenant's quotas.
+    let q = client.quotas().await.unwrap();
+    assert_eq!((q.dedicated_gpu, q.dedicated_executor), (2, 1));
+    let queues: Vec<Value> = s.admin(Method::GET, "/admin/queues").send().await.unwrap().json().await.unwrap();
+    let prove = queues.iter().find(|q| q["tenant"] == "frank" && q["kind"] == "prove").unwrap();
+    assert_eq!(prove["config"]["priority_multiplier"], 3.0);
+    assert_eq!(prove["config"]["reserved"], 2);
+    let res = s
+        .admin(Method::PATCH, "/admin/tenants/frank")
+        .json(&json!({ "priority": 0.5, "reservations": { "prove": 0 }, "concurrent_proofs": 4 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["priority"], 0.5);
+    assert_eq!(v["concurrent_proofs"], 4);
+    assert_eq!(v["reservations"], json!({ "exec": 1 }), "prove reservation removed, exec kept");
+    assert_eq!(client.quotas().await.unwrap().dedicated_gpu, 0);
+
+    // Keys: a second key works; revoking it locks it out; the first still works.
+    let res = s.admin(Method::POST, "/admin/tenants/frank/keys").json(&json!({ "label": "ci" })).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let k2: Value = res.json().await.unwrap();
+    let second = s.client(k2["key"].as_str().unwrap());
+    second.version().await.unwrap();
+    let keys: Vec<Value> = s.admin(Method::GET, "/admin/tenants/frank/keys").send().await.unwrap().json().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.get("key").is_none() && k.get("hash").is_none()), "keys are never shown again");
+    let res = s.admin(Method::DELETE, &format!("/admin/keys/{}", k2["id"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    // (`version()` does not read error bodies; `has_img` does.)
+    let err = second.has_img(&ECHO.image_id_hex()).await.err().expect("revoked key refused").to_string();
+    assert!(err.contains("TIFFIN-API-002"), "{err}");
+    client.version().await.unwrap();
+
+    // Jobs: list, inspect with per-kind counts, cancel; the agent holding the exec lease is
+    // visible while it runs (here: none left once the session waits for a prover).
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"admin".to_vec()).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
+    wait_state(&client, &session, "ProveSegments: 0/1").await;
+    let jobs: Vec<Value> =
+        s.admin(Method::GET, "/admin/jobs?tenant=frank&state=running").send().await.unwrap().json().await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["id"], session.uuid);
+    let job: Value = s.admin(Method::GET, &format!("/admin/jobs/{}", session.uuid)).send().await.unwrap().json().await.unwrap();
+    let counts = job["counts"].as_array().unwrap();
+    assert!(counts.iter().any(|c| c["kind"] == "prove" && c["state"] == "ready" && c["count"] == 1), "{counts:?}");
+    let agents: Vec<Value> = s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
+    assert!(agents.is_empty(), "no prover holds a lease: {agents:?}");
+    let res = s.admin(Method::POST, &format!("/admin/jobs/{}/cancel", session.uuid)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(session.status(&client).await.unwrap().status, "ABORTED");
+
+    // Deleting the tenant revokes its keys.
+    let tenants: Vec<Value> = s.admin(Method::GET, "/admin/tenants").send().await.unwrap().json().await.unwrap();
+    assert!(tenants.iter().any(|t| t["name"] == "frank"));
+    assert_eq!(s.admin(Method::DELETE, "/admin/tenants/frank").send().await.unwrap().status(), 204);
+    let err = client.has_img(&ECHO.image_id_hex()).await.err().expect("deleted tenant refused").to_string();
+    assert!(err.contains("TIFFIN-API-002"), "{err}");
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let key = s.tenant("gina", json!({})).await;
+    let health = s.http.get(format!("{}/health", s.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let h: Value = health.json().await.unwrap();
+    assert_eq!((h["status"].as_str(), h["taskdb"].as_str(), h["cold_store"].as_str()), (Some("ok"), Some("ok"), Some("ok")));
+
+    s.client(&key).version().await.unwrap();
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"tiffin_api_requests_total{method="GET",route="/version",status="200"} 1"#), "{metrics}");
+    assert!(metrics.contains("tiffin_api_request_seconds_bucket"));
+    assert!(metrics.contains("# TYPE tiffin_queue_ready_tasks gauge"));
+
+    let doc: Value = s.http.get(format!("{}/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/sessions/create") && paths.contains_key("/admin/tenants"));
+    // Every documented route exists with its method: no 404 "no route" nor 405 from the router.
+    for (method, path, _, _) in ROUTES {
+        let concrete = path
+            .replace("{image_id}", &"0".repeat(64))
+            .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
+            .replace("{name}", "nobody")
+            .replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let res = s.user(&key, m, &concrete).header("x-admin-key", common::ADMIN_KEY).send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert!(status != 405 && !text.contains("TIFFIN-API-021"), "{method} {path} -> {status} {text}");
+    }
+    s.server.shutdown().await;
+}
+
+/// The same store contract on PostgreSQL and SQLite.
+async fn store_contract(store: TenantStore) {
+    let d = TenantDefaults { concurrent_proofs: 2, exec_cycle_limit: 5, cycle_budget: 1000 };
+    assert!(store.create_tenant("acme", &d).await.unwrap());
+    assert!(!store.create_tenant("acme", &d).await.unwrap(), "names are unique");
+    let (key, info) = store.create_key("acme", "laptop").await.unwrap();
+    assert_eq!(store.authenticate(&key).await.unwrap().unwrap().name, "acme");
+    assert!(store.authenticate("tfn_wrong").await.unwrap().is_none());
+    assert_eq!(store.keys("acme").await.unwrap(), vec![info.clone()]);
+
+    store.add_session("s1", "acme").await.unwrap();
+    store.add_session("s2", "acme").await.unwrap();
+    assert_eq!(store.uncharged(10).await.unwrap().len(), 2);
+    assert!(store.charge("s1", 300).await.unwrap());
+    assert!(!store.charge("s1", 300).await.unwrap(), "charged once only");
+    assert_eq!(store.tenant("acme").await.unwrap().unwrap().cycle_usage, 300);
+    assert_eq!(store.uncharged(10).await.unwrap().len(), 1);
+
+    store.add_image_ref("img", "acme").await.unwrap();
+    store.add_image_ref("img", "acme").await.unwrap();
+    store.add_image_ref("img", "other").await.unwrap();
+    assert_eq!(store.drop_image_ref("img", "acme").await.unwrap(), (true, 1));
+    assert_eq!(store.drop_image_ref("img", "acme").await.unwrap(), (false, 1));
+
+    let mut t = store.tenant("acme").await.unwrap().unwrap();
+    t.priority = 2.5;
+    t.concurrent_proofs = 9;
+    assert!(store.update_tenant(&t).await.unwrap());
+    assert_eq!(store.tenant("acme").await.unwrap().unwrap(), t);
+    assert!(store.revoke_key(&info.id).await.unwrap());
+    assert!(store.authenticate(&key).await.unwrap().is_none());
+    assert!(store.delete_tenant("acme").await.unwrap());
+    assert!(store.tenant("acme").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_store_works_on_postgres_and_sqlite() {
+    let url = tiffin_taskdb::testing::fresh_database_url().await;
+    store_contract(TenantStore::open(&url).await.unwrap()).await;
+    // Re-opening (a second API process) finds the tables in place.
+    TenantStore::open(&url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.sqlite");
+    store_contract(TenantStore::open(path.to_str().unwrap()).await.unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}

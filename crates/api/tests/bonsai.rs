@@ -1,0 +1,171 @@
+//! The unmodified `bonsai-sdk` client (crates.io, `non_blocking`) against a running Tiffin
+//! server on the embedded backends: the canonical flow with a real proof, execute-only
+//! sessions, logs, stop, snark, quotas and version.
+
+mod common;
+
+use std::time::Duration;
+
+use bonsai_sdk::SdkErr;
+use common::{Agents, start, wait, wait_state};
+use serde_json::json;
+use tiffin_guests::{ECHO, PANIC, SPIN, spin_input};
+use tiffin_zkvm::{ImageId, Receipt, decode, verify};
+
+/// The canonical Bonsai flow with a real succinct proof (one po2-16 segment: prove + lift
+/// take about a minute and a quarter on the 2-core CI machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bonsai_sdk_proves_and_the_receipt_verifies() {
+    let s = start(Agents::Full, |_| {}).await;
+    let key = s.tenant("alice", json!({})).await;
+    let client = s.client(&key);
+    let image = ECHO.image_id_hex();
+
+    assert!(!client.has_img(&image).await.unwrap());
+    assert!(!client.upload_img(&image, ECHO.program.to_vec()).await.unwrap(), "new upload");
+    assert!(client.has_img(&image).await.unwrap(), "204 once uploaded");
+    assert!(client.upload_img(&image, ECHO.program.to_vec()).await.unwrap(), "exists");
+    let input = client.upload_input(b"hello bonsai".to_vec()).await.unwrap();
+
+    let session = client.create_session(image.clone(), input, vec![], false).await.unwrap();
+    let (status, states) = wait(&client, &session, Duration::from_secs(600)).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
+    assert!(states.iter().any(|s| s.starts_with("ProveSegments: 0/1")), "progress seen: {states:?}");
+    let stats = status.stats.expect("stats on success");
+    assert_eq!(stats.segments, 1);
+    assert!(stats.total_cycles >= stats.cycles && stats.cycles > 0);
+    assert!(status.elapsed_time.unwrap() > 0.0);
+
+    let url = status.receipt_url.expect("receipt_url on success");
+    let bytes = client.download(&url).await.unwrap();
+    let receipt: Receipt = decode("receipt", &bytes).unwrap();
+    assert_eq!(receipt.journal.bytes, b"hello bonsai");
+    verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
+    // The same receipt through GET /receipts/{uuid}.
+    assert_eq!(client.receipt_download(&session).await.unwrap(), bytes);
+
+    // SNARK: this host has no Groth16 backend (no Docker engine), so the snark session fails
+    // with the clear TIFFIN-ZKVM-009 message instead of pretending.
+    let snark = client.create_snark(session.uuid.clone()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let res = loop {
+        let r = snark.status(&client).await.unwrap();
+        if r.status != "RUNNING" {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "snark still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(res.status, "FAILED");
+    assert!(res.error_msg.unwrap().contains("TIFFIN-ZKVM-009"));
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn execute_only_sessions_logs_stop_quotas_and_version() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let key = s.tenant("bob", json!({ "concurrent_proofs": 5, "exec_cycle_limit": 7 })).await;
+    let client = s.client(&key);
+
+    // Execute-only: journal, stats, no receipt.
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"preflight".to_vec()).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &session, Duration::from_secs(60)).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
+    assert!(status.receipt_url.is_none());
+    assert!(status.stats.unwrap().cycles > 0);
+    assert_eq!(session.exec_only_journal(&client).await.unwrap(), b"preflight");
+    assert!(matches!(client.receipt_download(&session).await, Err(SdkErr::ReceiptNotFound)));
+    assert_eq!(session.logs(&client).await.unwrap(), "");
+
+    // A guest that panics: FAILED, and its stderr reaches the user through error_msg and logs.
+    client.upload_img(&PANIC.image_id_hex(), PANIC.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"oops".to_vec()).await.unwrap();
+    let failed = client.create_session(PANIC.image_id_hex(), input, vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &failed, Duration::from_secs(60)).await;
+    assert_eq!(status.status, "FAILED");
+    assert!(status.error_msg.unwrap().contains("guest panicked: deliberate failure: oops"));
+    assert!(failed.logs(&client).await.unwrap().contains("guest panicked: deliberate failure: oops"));
+
+    // Stop: a proving session waits for a prover that this server does not have.
+    let input = client.upload_input(b"never proven".to_vec()).await.unwrap();
+    let running = client.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
+    wait_state(&client, &running, "ProveSegments: 0/1").await;
+    running.stop(&client).await.unwrap();
+    let status = running.status(&client).await.unwrap();
+    assert_eq!(status.status, "ABORTED");
+    assert!(status.error_msg.is_some());
+    let again = running.stop(&client).await.unwrap_err().to_string();
+    assert!(again.contains("TIFFIN-API-031"), "stopping twice: {again}");
+
+    // The tenant's own quotas, as the admin set them.
+    let q = client.quotas().await.unwrap();
+    assert_eq!((q.concurrent_proofs, q.exec_cycle_limit), (5, 7));
+    assert!(q.cycle_usage > 0, "finished sessions are charged: {}", q.cycle_usage);
+    assert_eq!(client.version().await.unwrap().risc0_zkvm, vec!["3.1.0-rc.1".to_string()]);
+
+    // Inputs and images can be deleted.
+    client.input_delete(&session.uuid).await.unwrap_err(); // a session id is not an input id
+    let spare = client.upload_input(vec![1, 2, 3]).await.unwrap();
+    client.input_delete(&spare).await.unwrap();
+    client.image_delete(&PANIC.image_id_hex()).await.unwrap();
+    assert!(!client.has_img(&PANIC.image_id_hex()).await.unwrap());
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_limit_concurrency_cycles_and_budget() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let key = s.tenant("carol", json!({ "concurrent_proofs": 1, "exec_cycle_limit": 1 })).await;
+    let client = s.client(&key);
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    client.upload_img(&SPIN.image_id_hex(), SPIN.program.to_vec()).await.unwrap();
+
+    // Concurrency: one session runs (stuck waiting for a prover), the second is refused.
+    let input = client.upload_input(b"x".to_vec()).await.unwrap();
+    let first = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], false).await.unwrap();
+    let err = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap_err();
+    assert!(err.to_string().contains("TIFFIN-API-050"), "{err}");
+    let res = s
+        .user(&key, reqwest::Method::POST, "/sessions/create")
+        .json(&json!({ "img": ECHO.image_id_hex(), "input": input, "execute_only": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    first.stop(&client).await.unwrap();
+
+    // Cycle limit: the tenant allows 1 million cycles; spinning 3 million fails the session.
+    let spin = client.upload_input(spin_input(3_000_000)).await.unwrap();
+    let over = client.create_session(SPIN.image_id_hex(), spin, vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &over, Duration::from_secs(120)).await;
+    assert_eq!(status.status, "FAILED");
+    let msg = status.error_msg.unwrap();
+    assert!(msg.contains("cycle limit"), "{msg}");
+
+    // Budget: once usage reaches the budget, new sessions are refused with 429.
+    let res = s
+        .admin(reqwest::Method::PATCH, "/admin/tenants/carol")
+        .json(&json!({ "cycle_budget": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let small = client.upload_input(b"y".to_vec()).await.unwrap();
+    let charged = client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await.unwrap();
+    wait(&client, &charged, Duration::from_secs(60)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await {
+            Err(e) => break e.to_string(),
+            Ok(s) => {
+                wait(&client, &s, Duration::from_secs(60)).await;
+                assert!(std::time::Instant::now() < deadline, "budget never enforced");
+            }
+        }
+    };
+    assert!(err.contains("TIFFIN-API-051"), "{err}");
+    assert_eq!(client.quotas().await.unwrap().cycle_budget, 0);
+    s.server.shutdown().await;
+}

@@ -1,0 +1,170 @@
+//! `tiffin session submit|status|logs|stop|receipt`: the user side, through the same
+//! `bonsai-sdk` client every Bonsai user has, so the CLI exercises exactly their path.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use bonsai_sdk::non_blocking::{Client, SessionId};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tiffin_zkvm::{ImageId, Receipt, decode, verify};
+
+#[derive(Args)]
+pub struct SessionArgs {
+    /// The Tiffin (or Bonsai) API.
+    #[arg(long, env = "BONSAI_API_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Your API key.
+    #[arg(long, env = "BONSAI_API_KEY", hide_env_values = true)]
+    api_key: String,
+    #[command(subcommand)]
+    command: SessionCommand,
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Upload a program and input and start a session.
+    Submit {
+        /// The program binary (R0BF). Use --sample for a bundled guest instead.
+        program: Option<PathBuf>,
+        /// A bundled sample guest (see `tiffin samples`).
+        #[arg(long, conflicts_with = "program")]
+        sample: Option<String>,
+        /// Read the input from this file.
+        #[arg(long, conflicts_with = "input_hex")]
+        input: Option<PathBuf>,
+        /// The input as hex.
+        #[arg(long)]
+        input_hex: Option<String>,
+        /// Only execute (journal and cycle counts, no proof).
+        #[arg(long)]
+        execute_only: bool,
+        /// Cycle limit in millions of cycles.
+        #[arg(long)]
+        cycle_limit: Option<u64>,
+        /// Wait for the end with a progress bar; with a proof, verify and save the receipt.
+        #[arg(long)]
+        wait: bool,
+        /// Where --wait saves the receipt (default <session>.receipt).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show a session's status.
+    Status { id: String },
+    /// Print a session's guest logs.
+    Logs { id: String },
+    /// Stop a running session.
+    Stop { id: String },
+    /// Download a succeeded session's receipt (bincode risc0 Receipt).
+    Receipt {
+        id: String,
+        /// Output file (default <session>.receipt).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn client(args: &SessionArgs) -> Result<Client> {
+    Client::from_parts(args.url.clone(), args.api_key.clone(), tiffin_zkvm::RISC0_ZKVM_VERSION)
+        .context("building the API client")
+}
+
+pub fn run(args: SessionArgs) -> Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(run_async(args))
+}
+
+async fn run_async(args: SessionArgs) -> Result<()> {
+    let c = client(&args)?;
+    match args.command {
+        SessionCommand::Submit { program, sample, input, input_hex, execute_only, cycle_limit, wait, out } => {
+            let program = match (&program, &sample) {
+                (Some(p), None) => std::fs::read(p).with_context(|| format!("reading {p:?}"))?,
+                (None, Some(name)) => crate::samples::find(name)?.program.to_vec(),
+                _ => bail!("give a program path or --sample NAME"),
+            };
+            let input = match (&input, &input_hex) {
+                (Some(p), _) => std::fs::read(p).with_context(|| format!("reading {p:?}"))?,
+                (None, Some(h)) => hex::decode(h.trim()).context("--input-hex is not valid hex")?,
+                (None, None) => Vec::new(),
+            };
+            let image = ImageId::of_program(&program)?;
+            c.upload_img(&image.to_hex(), program).await?;
+            let input_id = c.upload_input(input).await?;
+            let session = c
+                .create_session_with_limit(image.to_hex(), input_id, vec![], execute_only, cycle_limit)
+                .await?;
+            println!("session: {}", session.uuid);
+            if wait {
+                follow(&c, &session, execute_only, image, out).await?;
+            }
+        }
+        SessionCommand::Status { id } => {
+            let s = SessionId::new(id).status(&c).await?;
+            println!("status:  {}", s.status);
+            if let Some(state) = s.state {
+                println!("state:   {state}");
+            }
+            if let Some(t) = s.elapsed_time {
+                println!("elapsed: {t:.1} s");
+            }
+            if let Some(st) = s.stats {
+                println!("cycles:  {} user, {} total, {} segments", st.cycles, st.total_cycles, st.segments);
+            }
+            if let Some(e) = s.error_msg {
+                println!("error:   {e}");
+            }
+            if let Some(u) = s.receipt_url {
+                println!("receipt: {u}");
+            }
+        }
+        SessionCommand::Logs { id } => print!("{}", SessionId::new(id).logs(&c).await?),
+        SessionCommand::Stop { id } => {
+            SessionId::new(id.clone()).stop(&c).await?;
+            println!("stopped {id}");
+        }
+        SessionCommand::Receipt { id, out } => {
+            let session = SessionId::new(id.clone());
+            let bytes = c.receipt_download(&session).await?;
+            let receipt: Receipt = decode("receipt", &bytes)?;
+            let path = out.unwrap_or_else(|| PathBuf::from(format!("{id}.receipt")));
+            std::fs::write(&path, &bytes)?;
+            println!("journal (hex): {}", hex::encode(&receipt.journal.bytes));
+            println!("receipt:       {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+async fn follow(c: &Client, session: &SessionId, execute_only: bool, image: ImageId, out: Option<PathBuf>) -> Result<()> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let status = loop {
+        let s = session.status(c).await?;
+        if s.status != "RUNNING" {
+            break s;
+        }
+        bar.set_message(s.state.unwrap_or_default());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    bar.finish_and_clear();
+    if status.status != "SUCCEEDED" {
+        bail!("session {} ended {}: {}", session.uuid, status.status, status.error_msg.unwrap_or_default());
+    }
+    if let Some(st) = &status.stats {
+        println!("cycles:        {} user, {} total, {} segments", st.cycles, st.total_cycles, st.segments);
+    }
+    if execute_only {
+        println!("journal (hex): {}", hex::encode(session.exec_only_journal(c).await?));
+        return Ok(());
+    }
+    let bytes = c.download(&status.receipt_url.context("no receipt_url on a succeeded session")?).await?;
+    let receipt: Receipt = decode("receipt", &bytes)?;
+    verify(&receipt, image)?;
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("{}.receipt", session.uuid)));
+    std::fs::write(&path, &bytes)?;
+    println!("journal (hex): {}", hex::encode(&receipt.journal.bytes));
+    println!("receipt:       {} (verified against image {image})", path.display());
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! `tiffin up` (the whole cluster in one process: API + agents + housekeeper, embedded
+//! backends under `--data-dir` by default) and `tiffin api` (the API alone, in front of a
+//! distributed cluster whose agents run elsewhere).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use tiffin_api::server::Server;
+use tiffin_api::tenants::TenantDefaults;
+use tiffin_api::{ApiConfig, AppState, TenantStore, hash_key};
+use tiffin_storage::parse_byte_size;
+use tiffin_workflow::{AgentConfig, Cluster, kinds};
+
+use crate::backend::BackendArgs;
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TIFFIN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Base URL clients reach this server at (set it behind a proxy); default: from each
+    /// request's Host header.
+    #[arg(long, env = "TIFFIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest accepted upload (images, inputs, receipts), e.g. `1GiB`.
+    #[arg(long, env = "TIFFIN_MAX_BODY_SIZE", default_value = "1GiB")]
+    pub max_body_size: String,
+    /// Admin key for /admin routes and `tiffin admin`. `tiffin up` generates one on first
+    /// start (saved as <data-dir>/admin.key); without one `tiffin api` disables /admin.
+    #[arg(long, env = "TIFFIN_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Segment size of sessions, as a power of two (14-22).
+    #[arg(long, env = "TIFFIN_PO2", default_value_t = 20)]
+    pub po2: u32,
+    /// Concurrent sessions of a new tenant.
+    #[arg(long, env = "TIFFIN_DEFAULT_CONCURRENT_PROOFS", default_value_t = 10)]
+    pub default_concurrent_proofs: i64,
+    /// Per-session cycle limit of a new tenant, in millions of cycles.
+    #[arg(long, env = "TIFFIN_DEFAULT_EXEC_CYCLE_LIMIT", default_value_t = 100_000)]
+    pub default_exec_cycle_limit: i64,
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// In-process proving agents (prove, join), besides one executor (exec, aux, snark).
+    #[arg(long, env = "TIFFIN_AGENTS", default_value_t = 1)]
+    agents: usize,
+}
+
+#[derive(Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// The tenant database: next to the TaskDB (same PostgreSQL database, or the same SQLite file).
+async fn tenant_store(b: &BackendArgs) -> Result<TenantStore> {
+    let store = match &b.database_url {
+        Some(url) => TenantStore::open(url).await,
+        None => TenantStore::sqlite(&b.data_dir.join("taskdb.sqlite")).await,
+    };
+    store.context("opening the tenant tables (TIFFIN-API-092)")
+}
+
+/// The admin key: given, or saved in the data dir, or (when `generate`) created and saved.
+fn admin_key(args: &ServeArgs, generate: bool) -> Result<Option<(String, bool)>> {
+    if let Some(k) = &args.admin_key {
+        return Ok(Some((k.clone(), false)));
+    }
+    let path = args.backend.data_dir.join("admin.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(Some((k.trim().to_string(), false)));
+    }
+    if !generate {
+        return Ok(None);
+    }
+    let key = format!("tfa_{}", tiffin_api::tenants::new_key().trim_start_matches("tfn_"));
+    write_secret(&path, &key)?;
+    Ok(Some((key, true)))
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {path:?}"))?;
+    writeln!(f, "{secret}")?;
+    Ok(())
+}
+
+async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool) -> Result<()> {
+    let (db, stores) = args.backend.open().await?;
+    stores.cold.check().await?;
+    let tenants = tenant_store(&args.backend).await?;
+    let admin = admin_key(&args, first_start)?;
+    let cfg = ApiConfig {
+        public_url: args.public_url.clone(),
+        max_body_bytes: parse_byte_size(&args.max_body_size)?,
+        admin_key_hash: admin.as_ref().map(|(k, _)| hash_key(k)),
+        po2: args.po2,
+        defaults: TenantDefaults {
+            concurrent_proofs: args.default_concurrent_proofs,
+            exec_cycle_limit: args.default_exec_cycle_limit,
+            ..TenantDefaults::default()
+        },
+        ..ApiConfig::default()
+    };
+    let fresh_tenant = if first_start && tenants.tenants().await?.is_empty() {
+        tenants.create_tenant("default", &cfg.defaults).await?;
+        Some(tenants.create_key("default", "created by tiffin up").await?.0)
+    } else {
+        None
+    };
+    let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
+    let server = Server::start(args.listen, state, agents)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let url = args.public_url.clone().unwrap_or_else(|| server.url());
+    println!("Tiffin API listening on {url}");
+    match &admin {
+        Some((key, true)) => println!(
+            "admin key (saved in {}): {key}",
+            args.backend.data_dir.join("admin.key").display()
+        ),
+        Some(_) => {}
+        None => eprintln!("no --admin-key: the /admin routes are disabled"),
+    }
+    if let Some(key) = fresh_tenant {
+        println!("API key of tenant \"default\" (shown once; store it):");
+        println!("  export BONSAI_API_URL={url}");
+        println!("  export BONSAI_API_KEY={key}");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("shutting down: finishing in-flight tasks");
+    server.shutdown().await;
+    Ok(())
+}
+
+pub fn up(args: UpArgs) -> Result<()> {
+    let id = std::process::id();
+    let mut agents = Vec::new();
+    let mut exec = AgentConfig::new(format!("up-{id}-exec"), kinds::parse_list("exec,aux,snark").expect("kinds"));
+    exec.heartbeat = Duration::from_secs(2);
+    agents.push(exec);
+    for i in 0..args.agents {
+        let mut a = AgentConfig::new(format!("up-{id}-prove-{i}"), kinds::parse_list("prove,join,aux").expect("kinds"));
+        a.heartbeat = Duration::from_secs(2);
+        agents.push(a);
+    }
+    tokio::runtime::Runtime::new()?.block_on(run_server(args.serve, agents, true))
+}
+
+pub fn api(args: ApiArgs) -> Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(run_server(args.serve, Vec::new(), false))
+}
