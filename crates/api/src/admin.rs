@@ -290,3 +290,18 @@ async fn agents(State(st): St, _: Admin) -> Result<Response, ApiError> {
     let list: Vec<_> = by_agent.into_iter().map(|(agent, leases)| json!({ "agent": agent, "leases": leases })).collect();
     Ok(Json(list).into_response())
 }
+
+/// After every admin change, drops the cached key → tenant mappings of this process, so a
+/// revoked key or a new quota applies from the next request on.
+pub async fn invalidate_after_changes(
+    State(st): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let change = req.uri().path().starts_with("/admin/") && req.method() != axum::http::Method::GET;
+    let res = next.run(req).await;
+    if change {
+        st.invalidate_auth();
+    }
+    res
+}

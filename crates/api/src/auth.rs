@@ -30,7 +30,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         if key.is_empty() {
             return Err(ApiError::MissingKey);
         }
-        match state.tenants.authenticate(key).await? {
+        match state.authenticate(key).await? {
             Some(t) => Ok(Auth(t)),
             None => Err(ApiError::InvalidKey),
         }

@@ -289,10 +289,25 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
 }
 
 async fn session_status_route(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let url = |job: JobId| format!("{}/receipts/download/{job}", st.base_url(&headers));
+    if let Ok(uuid) = uuid::Uuid::parse_str(&id)
+        && let Some(f) = st.cached_finished(&uuid)
+        && f.tenant == t.name
+    {
+        let mut status = f.status;
+        status.receipt_url = f.has_receipt.then(|| url(uuid));
+        return Ok(Json(status).into_response());
+    }
     let (job, spec) = owned_session(&st, &t.name, &id).await?;
     let exec = if job.state.is_finished() { st.execution(job.id).await? } else { None };
-    let receipt_url = (!spec.execute_only).then(|| format!("{}/receipts/download/{}", st.base_url(&headers), job.id));
-    Ok(Json(session_status(&job, exec.as_ref(), receipt_url)).into_response())
+    let has_receipt = !spec.execute_only && job.state == JobState::Succeeded;
+    let status = session_status(&job, exec.as_ref(), has_receipt.then(|| url(job.id)));
+    if job.state.is_finished() {
+        let mut cached = status.clone();
+        cached.receipt_url = None;
+        st.cache_finished(job.id, crate::FinishedSession { tenant: t.name.clone(), status: cached, has_receipt });
+    }
+    Ok(Json(status).into_response())
 }
 
 async fn session_logs(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -441,6 +456,8 @@ pub struct Quotas {
 }
 
 async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> {
+    // Usage changes as sessions end: read it fresh, not from the authentication cache.
+    let t = st.tenants.tenant(&t.name).await?.unwrap_or(t);
     let streams = st.db().streams().await?;
     let reserved = |kind: &str| {
         streams.iter().find(|s| s.tenant == t.name && s.kind == kind).map(|s| s.config.reserved).unwrap_or(0)

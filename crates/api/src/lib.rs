@@ -51,6 +51,9 @@ pub struct ApiConfig {
     pub defaults: TenantDefaults,
     /// How often finished sessions are charged to their tenant's cycle usage.
     pub charge_period: Duration,
+    /// How long a key's tenant (and its quotas) is cached. Admin changes made through this
+    /// process apply at once; other API processes see them after at most this long.
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +65,7 @@ impl Default for ApiConfig {
             po2: 20,
             defaults: TenantDefaults::default(),
             charge_period: Duration::from_secs(2),
+            auth_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -79,7 +83,24 @@ pub struct AppState {
     /// One lock per tenant around the concurrent-proof check and the session insert, so
     /// parallel creates of one tenant cannot all slip under its quota.
     quota_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Key hash → (tenant, when read). Status polling is most of the traffic; without this
+    /// every poll would pay a database round trip just to authenticate.
+    auth_cache: std::sync::Mutex<HashMap<String, (Tenant, std::time::Instant)>>,
+    /// Statuses of sessions that ended: an ended job never changes again (until GC deletes it),
+    /// so polls of finished sessions are answered from memory.
+    finished: std::sync::Mutex<HashMap<tiffin_taskdb::JobId, FinishedSession>>,
 }
+
+/// A finished session's status as cached (the receipt URL is built per request, from its Host).
+#[derive(Clone)]
+pub(crate) struct FinishedSession {
+    pub tenant: String,
+    pub status: status::SessionStatus,
+    pub has_receipt: bool,
+}
+
+/// Most finished statuses kept; past it the cache starts over (it is only a shortcut).
+const FINISHED_CACHE_MAX: usize = 100_000;
 
 impl AppState {
     /// State over a cluster and a tenant store.
@@ -90,6 +111,8 @@ impl AppState {
             cfg,
             metrics: metrics::Metrics::default(),
             quota_locks: Mutex::new(HashMap::new()),
+            auth_cache: std::sync::Mutex::new(HashMap::new()),
+            finished: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -113,6 +136,47 @@ impl AppState {
             .filter(|p| *p == "https" || *p == "http")
             .unwrap_or("http");
         format!("{proto}://{host}")
+    }
+
+    /// The tenant of an API key, from the cache while fresh.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Tenant>, ApiError> {
+        let hash = hash_key(key);
+        if let Some((t, at)) = self.auth_cache.lock().unwrap().get(&hash)
+            && at.elapsed() < self.cfg.auth_cache_ttl
+        {
+            return Ok(Some(t.clone()));
+        }
+        let tenant = self.tenants.authenticate(key).await?;
+        let mut cache = self.auth_cache.lock().unwrap();
+        match &tenant {
+            Some(t) => {
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(hash, (t.clone(), std::time::Instant::now()));
+            }
+            None => {
+                cache.remove(&hash);
+            }
+        }
+        Ok(tenant)
+    }
+
+    /// Forgets cached tenants (after an admin change), so the change applies to the next request.
+    pub fn invalidate_auth(&self) {
+        self.auth_cache.lock().unwrap().clear();
+    }
+
+    pub(crate) fn cached_finished(&self, id: &tiffin_taskdb::JobId) -> Option<FinishedSession> {
+        self.finished.lock().unwrap().get(id).cloned()
+    }
+
+    pub(crate) fn cache_finished(&self, id: tiffin_taskdb::JobId, f: FinishedSession) {
+        let mut cache = self.finished.lock().unwrap();
+        if cache.len() >= FINISHED_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(id, f);
     }
 
     async fn quota_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
@@ -163,6 +227,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Bodies are read by our own limited readers (streaming to the store, with our error
         // codes), so axum's own 2 MiB default must not cut them first.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admin::invalidate_after_changes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
