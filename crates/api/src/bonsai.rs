@@ -270,7 +270,7 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
         cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
     };
     let lock = st.quota_lock(&t.name).await;
-    let _guard = lock.lock().await;
+    let guard = lock.lock().await;
     let quota = t.concurrent_proofs.max(0);
     let filter = JobFilter {
         tenant: Some(t.name.clone()),
@@ -283,6 +283,8 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
         return Err(ApiError::ConcurrencyQuota { running, quota });
     }
     let job = st.cluster.start(&t.name, spec).await?;
+    // The job now counts as running: the next create of this tenant may check its quota.
+    drop(guard);
     st.tenants.add_session(&job.to_string(), &t.name).await?;
     st.metrics.sessions_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
