@@ -169,3 +169,33 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
     assert_eq!(client.quotas().await.unwrap().cycle_budget, 0);
     s.server.shutdown().await;
 }
+
+/// Inputs are streamed to the store (not buffered whole) under the size limit; one over it is
+/// refused with 413 and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
+    let s = start(Agents::ExecOnly, |c| c.max_body_bytes = 12 << 20).await;
+    let key = s.tenant("hugo", json!({})).await;
+    let client = s.client(&key);
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+
+    // 9 MiB: more than one 8 MiB store part, so the multipart path is taken.
+    let big: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
+    let input = client.upload_input(big.clone()).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), input, vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &session, Duration::from_secs(300)).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
+    assert!(session.exec_only_journal(&client).await.unwrap() == big, "journal is the whole input");
+
+    // Over the limit, without a Content-Length to reject early: the stream is cut at 12 MiB.
+    let url = format!("{}/inputs/upload/{}", s.url, uuid::Uuid::new_v4());
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..13).map(|_| Ok(vec![7u8; 1 << 20])).collect();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let res = s.http.put(&url).header("x-api-key", &key).body(body).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.unwrap().contains("TIFFIN-API-040"));
+    // Nothing was stored under that id: a correct upload to it still works.
+    let res = s.http.put(&url).header("x-api-key", &key).body(vec![1u8, 2, 3]).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    s.server.shutdown().await;
+}
