@@ -15,26 +15,63 @@ use tokio_util::io::StreamReader;
 
 use crate::ApiError;
 
-/// Rejects a declared `Content-Length` over the limit before reading anything.
-fn check_declared(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
-    let declared = headers
+/// How much of an oversized body we read and throw away before answering 413. Most clients
+/// (reqwest, curl without `Expect: 100-continue`) write the whole body before reading the
+/// response; if we answered and closed at once, the unread bytes would make the kernel reset
+/// the connection and the client would see "connection reset" instead of our coded error.
+/// Past this grace (or [`DRAIN_TIME`]) we stop reading and hyper closes the connection, so a
+/// hostile sender cannot make us swallow an endless stream.
+const DRAIN_GRACE: u64 = 8 << 20;
+/// Longest we keep draining an oversized body.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and discards what is left of a refused body, up to [`DRAIN_GRACE`] bytes.
+async fn drain<S, E>(mut stream: S)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let discard = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > DRAIN_GRACE {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+}
+
+/// The declared `Content-Length`, if any.
+fn declared(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit => Err(ApiError::TooLarge { limit }),
-        _ => Ok(()),
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Rejects a declared `Content-Length` over the limit before storing anything (what was
+/// sent is drained, see [`DRAIN_GRACE`]); otherwise hands the body back.
+async fn check_declared(headers: &HeaderMap, body: Body, limit: u64) -> Result<Body, ApiError> {
+    match declared(headers) {
+        Some(n) if n > limit => {
+            if n <= DRAIN_GRACE {
+                drain(body.into_data_stream()).await;
+            }
+            Err(ApiError::TooLarge { limit })
+        }
+        _ => Ok(body),
     }
 }
 
 /// Reads the whole body, failing with 413 past `limit` bytes.
 pub async fn read(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
-    check_declared(headers, limit)?;
-    let mut stream = body.into_data_stream();
+    let mut stream = check_declared(headers, body, limit).await?.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::InvalidBody(format!("reading the body: {e}")))?;
         if (buf.len() + chunk.len()) as u64 > limit {
+            drain(stream).await;
             return Err(ApiError::TooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
@@ -64,7 +101,7 @@ pub async fn stream_to_store(
     store: &Arc<dyn ColdStore>,
     key: &str,
 ) -> Result<u64, ApiError> {
-    check_declared(headers, limit)?;
+    let body = check_declared(headers, body, limit).await?;
     let over = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (o, s) = (over.clone(), seen.clone());
@@ -83,6 +120,13 @@ pub async fn stream_to_store(
         Ok(n) => Ok(n),
         Err(_) if over.load(Ordering::Relaxed) => {
             let _ = store.delete(key).await;
+            // The wrapped stream keeps yielding (an error per chunk, still counted in `seen`)
+            // until the body ends; stop once the grace is used up.
+            let rest = reader
+                .into_inner()
+                .take_while(move |_| futures::future::ready(seen.load(Ordering::Relaxed) <= limit + DRAIN_GRACE))
+                .map(|_| Ok::<_, ()>(Bytes::new()));
+            drain(Box::pin(rest)).await;
             Err(ApiError::TooLarge { limit })
         }
         Err(e) => {
