@@ -10,6 +10,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("SPIN", "spin"),
     ("SHA_CHAIN", "sha-chain"),
     ("PANIC", "panic"),
+    ("COMPOSE", "compose"),
 ];
 
 const CFLAGS: &[&str] = &[

@@ -5,10 +5,12 @@
 #define ECALL_SOFTWARE 2
 #define ECALL_SHA 3
 #define SYSCALL_READ 12
+#define SYSCALL_VERIFY_INTEGRITY 14
 #define SYSCALL_WRITE 16
 
 static const char NAME_READ[] = "risc0_zkvm_platform::syscall::nr::SYS_READ";
 static const char NAME_WRITE[] = "risc0_zkvm_platform::syscall::nr::SYS_WRITE";
+static const char NAME_VERIFY[] = "risc0_zkvm_platform::syscall::nr::SYS_VERIFY_INTEGRITY";
 
 void *memcpy(void *dst, const void *src, size_t n) {
     uint8_t *d = dst;
@@ -158,20 +160,82 @@ void t_sha256(const void *data, size_t n, uint8_t out[32]) {
     t_sha256_final(&c, out);
 }
 
-/* output = sha256(sha256("risc0.Output") || sha256(journal) || assumptions || u16le(2)) */
+/* risc0's tagged struct hash:
+ * sha256(sha256(tag) || down[0] || ... || down[n-1] || data words (LE) || u16le(n)). */
+static void tagged_struct(const char *tag, const uint8_t (*down)[32], uint32_t ndown,
+                          const uint32_t *data, uint32_t ndata, uint8_t out[32]) {
+    uint8_t tag_digest[32];
+    t_sha256(tag, strlen(tag), tag_digest);
+    t_sha256_ctx c;
+    t_sha256_init(&c);
+    t_sha256_update(&c, tag_digest, 32);
+    for (uint32_t i = 0; i < ndown; i++) t_sha256_update(&c, down[i], 32);
+    for (uint32_t i = 0; i < ndata; i++) {
+        uint8_t w[4] = {(uint8_t)data[i], (uint8_t)(data[i] >> 8), (uint8_t)(data[i] >> 16),
+                        (uint8_t)(data[i] >> 24)};
+        t_sha256_update(&c, w, 4);
+    }
+    uint8_t count[2] = {(uint8_t)ndown, (uint8_t)(ndown >> 8)};
+    t_sha256_update(&c, count, 2);
+    t_sha256_final(&c, out);
+}
+
+/* Digest of the guest's assumption list: zero when empty, each t_verify conses one on. */
+static uint8_t assumptions_digest[32];
+static uint32_t assumption_count;
+
+void t_verify(const uint8_t image_id[32], const void *journal, size_t n) {
+    if (assumption_count >= T_MAX_ASSUMPTIONS) {
+        t_puts_err("t_verify: too many assumptions");
+        t_halt(101);
+    }
+    /* ReceiptClaim::ok(image_id, journal):
+     * struct "risc0.ReceiptClaim" [input = 0, pre = image_id, post, output] data [0, 0]. */
+    uint8_t fields[4][32];
+    memset(fields[0], 0, 32); /* no input */
+    memcpy(fields[1], image_id, 32);
+    {
+        uint8_t root[1][32];
+        uint32_t pc = 0;
+        memset(root[0], 0, 32);
+        tagged_struct("risc0.SystemState", (const uint8_t(*)[32])root, 1, &pc, 1, fields[2]);
+    }
+    {
+        uint8_t out[2][32];
+        t_sha256(journal, n, out[0]);
+        memset(out[1], 0, 32); /* the verified receipt is unconditional */
+        tagged_struct("risc0.Output", (const uint8_t(*)[32])out, 2, 0, 0, fields[3]);
+    }
+    static uint32_t to_host[16]; /* claim digest || control root (zero: same as ours) */
+    uint32_t exit_pair[2] = {0, 0};
+    tagged_struct("risc0.ReceiptClaim", (const uint8_t(*)[32])fields, 4, exit_pair, 2,
+                  (uint8_t *)to_host);
+    memset(&to_host[8], 0, 32);
+    uint32_t rc = syscall3(SYSCALL_VERIFY_INTEGRITY, NAME_VERIFY, 0, 0, (uint32_t)to_host, 64, 0);
+    if (rc != 0) {
+        t_puts_err("t_verify: the host refused the assumption");
+        t_halt(101);
+    }
+    /* assumptions = struct "risc0.Assumptions" [assumption, previous list]; an assumption is
+     * struct "risc0.Assumption" [claim, control root]. */
+    uint8_t pair[2][32];
+    tagged_struct("risc0.Assumption", (const uint8_t(*)[32])to_host, 2, 0, 0, pair[0]);
+    memcpy(pair[1], assumptions_digest, 32);
+    tagged_struct("risc0.Assumptions", (const uint8_t(*)[32])pair, 2, 0, 0, assumptions_digest);
+    assumption_count++;
+}
+
+/* output = struct "risc0.Output" [sha256(journal), assumptions digest]. */
 __attribute__((noreturn)) void t_halt(int exit_code) {
     static uint32_t output[8];
-    uint8_t buf[98];
-    t_sha256("risc0.Output", 12, buf);
+    uint8_t fields[2][32];
     if (!journal_started) {
         t_sha256_init(&journal_hash);
         journal_started = 1;
     }
-    t_sha256_final(&journal_hash, buf + 32);
-    memset(buf + 64, 0, 32); /* no assumptions */
-    buf[96] = 2;
-    buf[97] = 0;
-    t_sha256(buf, sizeof(buf), (uint8_t *)output);
+    t_sha256_final(&journal_hash, fields[0]);
+    memcpy(fields[1], assumptions_digest, 32);
+    tagged_struct("risc0.Output", (const uint8_t(*)[32])fields, 2, 0, 0, (uint8_t *)output);
     register uint32_t t0 __asm__("t0") = ECALL_HALT;
     register uint32_t a0 __asm__("a0") = ((uint32_t)(exit_code & 0xff)) << 8;
     register uint32_t a1 __asm__("a1") = (uint32_t)output;

@@ -34,6 +34,13 @@ void t_sha256_update(t_sha256_ctx *c, const void *data, size_t n);
 void t_sha256_final(t_sha256_ctx *c, uint8_t out[32]);
 void t_sha256(const void *data, size_t n, uint8_t out[32]);
 
+/* Composition: asks the host to prove that program `image_id` (32 bytes, the digest as risc0
+ * prints it) ran to a successful halt with this journal, and records that claim as an
+ * assumption of this guest's receipt (the host resolves it with the matching receipt). Only
+ * returns if the host holds such a receipt. Call before t_halt; at most T_MAX_ASSUMPTIONS. */
+#define T_MAX_ASSUMPTIONS 16
+void t_verify(const uint8_t image_id[32], const void *journal, size_t n);
+
 /* Ends the guest: exit code 0 is success, anything else is a guest failure ("panic").
  * Computes the output digest over the journal committed so far. */
 __attribute__((noreturn)) void t_halt(int exit_code);

@@ -32,7 +32,7 @@ impl Guest {
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// All sample guests, for listing in the CLI.
-pub const ALL: &[Guest] = &[ECHO, SPIN, SHA_CHAIN, PANIC];
+pub const ALL: &[Guest] = &[ECHO, SPIN, SHA_CHAIN, PANIC, COMPOSE];
 
 /// Encodes the `spin` guest's input: burn about `cycles` cycles.
 pub fn spin_input(cycles: u32) -> Vec<u8> {

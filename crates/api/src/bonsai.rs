@@ -245,16 +245,14 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
     if !cold.exists(&input_key).await? {
         return Err(ApiError::not_found("input", input));
     }
+    let mut assumptions = Vec::with_capacity(req.assumptions.len());
     for a in &req.assumptions {
         let id = parse_uuid("receipt", a)?.to_string();
-        if !cold.exists(&assumption_key(&t.name, &id)).await? {
+        let key = assumption_key(&t.name, &id);
+        if !cold.exists(&key).await? {
             return Err(ApiError::not_found("receipt", id));
         }
-    }
-    if !req.assumptions.is_empty() {
-        return Err(ApiError::Unsupported(
-            "assumptions (composition) are not resolved by this cluster yet; prove without them".into(),
-        ));
+        assumptions.push(key);
     }
     if t.cycle_usage >= t.cycle_budget {
         return Err(ApiError::CycleBudget { usage: t.cycle_usage, budget: t.cycle_budget });
@@ -268,6 +266,7 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
         receipt_kind: ReceiptKind::Succinct,
         execute_only: req.execute_only,
         cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
+        assumptions,
     };
     let lock = st.quota_lock(&t.name).await;
     let guard = lock.lock().await;

@@ -9,11 +9,12 @@ use std::time::Duration;
 use bonsai_sdk::SdkErr;
 use common::{Agents, start, wait, wait_state};
 use serde_json::json;
-use tiffin_guests::{ECHO, PANIC, SPIN, spin_input};
+use tiffin_guests::{COMPOSE, ECHO, PANIC, SPIN, spin_input};
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 
 /// The canonical Bonsai flow with a real succinct proof (one po2-16 segment: prove + lift
-/// take about a minute and a quarter on the 2-core CI machine).
+/// take about a minute and a quarter on the 2-core CI machine), then composition on top of
+/// that receipt (prove + lift + resolve, about two minutes more).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let s = start(Agents::Full, |_| {}).await;
@@ -43,6 +44,35 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
     // The same receipt through GET /receipts/{uuid}.
     assert_eq!(client.receipt_download(&session).await.unwrap(), bytes);
+
+    // Composition: the `compose` guest verifies echo's receipt inside the zkVM
+    // (SYS_VERIFY_INTEGRITY); the uploaded receipt is its assumption, which the resolve task
+    // discharges, so the final receipt is unconditional and verifies on its own.
+    let assumption = client.upload_receipt(bytes.clone()).await.unwrap();
+    client.upload_img(&COMPOSE.image_id_hex(), COMPOSE.program.to_vec()).await.unwrap();
+    let echo_id = ImageId::from_words(ECHO.image_id);
+    let claim = [echo_id.0.as_bytes(), b"hello bonsai".as_slice()].concat();
+    let input = client.upload_input(claim.clone()).await.unwrap();
+    // A claim no uploaded receipt proves (another journal) fails at execution, clearly.
+    let forged = [echo_id.0.as_bytes(), b"hello bonsaj".as_slice()].concat();
+    let forged = client.upload_input(forged).await.unwrap();
+    let bad = client.create_session(COMPOSE.image_id_hex(), forged, vec![assumption.clone()], true).await.unwrap();
+    let (status, _) = wait(&client, &bad, Duration::from_secs(60)).await;
+    assert_eq!(status.status, "FAILED");
+    let msg = status.error_msg.unwrap();
+    assert!(msg.contains("no receipt found to resolve assumption"), "{msg}");
+    // Without the assumption the guest cannot run either.
+    let alone = client.create_session(COMPOSE.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    assert_eq!(wait(&client, &alone, Duration::from_secs(60)).await.0.status, "FAILED");
+
+    let composed = client.create_session(COMPOSE.image_id_hex(), input, vec![assumption], false).await.unwrap();
+    let (status, states) = wait(&client, &composed, Duration::from_secs(900)).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?} after {states:?}", status.error_msg);
+    let composed = client.download(&status.receipt_url.unwrap()).await.unwrap();
+    let composed: Receipt = decode("receipt", &composed).unwrap();
+    assert_eq!(composed.journal.bytes, claim);
+    verify(&composed, ImageId::from_words(COMPOSE.image_id)).unwrap();
+    assert!(composed.inner.succinct().is_ok(), "resolved into one succinct receipt");
 
     // SNARK: this host has no Groth16 backend (no Docker engine), so the snark session fails
     // with the clear TIFFIN-ZKVM-009 message instead of pretending.

@@ -140,6 +140,7 @@ impl Cluster {
             receipt_kind: req.receipt_kind,
             execute_only: req.execute_only,
             cycle_limit: req.cycle_limit,
+            assumptions: Vec::new(),
         };
         self.start(&req.tenant, spec).await
     }

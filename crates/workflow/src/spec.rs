@@ -19,6 +19,10 @@ pub struct JobSpec {
     pub execute_only: bool,
     /// Cycle limit for the guest, if any.
     pub cycle_limit: Option<u64>,
+    /// Cold-store keys of receipts the guest may verify (composition). Those it does verify
+    /// are resolved into the final receipt (succinct) or carried in it (composite).
+    #[serde(default)]
+    pub assumptions: Vec<String>,
 }
 
 /// The payload of each task kind.
@@ -41,6 +45,13 @@ pub enum TaskPayload {
         /// Task key of the later half.
         right: String,
     },
+    /// Discharge the assumptions of the joined root receipt `root`, one resolve each.
+    Resolve {
+        /// Task key of the root (the last join or the only prove).
+        root: String,
+        /// Cold-store keys of the assumption receipts, head of the claim's list first.
+        assumptions: Vec<String>,
+    },
     /// Build, verify and store the final receipt from `parts` (one root, or every segment
     /// receipt of a composite job, in order).
     Finalize {
@@ -50,6 +61,10 @@ pub enum TaskPayload {
         image_id: String,
         /// Succinct or composite.
         receipt_kind: ReceiptKind,
+        /// Composite only: cold-store keys of the receipts of the guest's assumptions, which
+        /// a composite receipt carries (in the claim's order).
+        #[serde(default)]
+        assumptions: Vec<String>,
     },
     /// Convert the succinct receipt of session `session` (a job id) to Groth16; the only task
     /// of a snark job (kind `snark`).

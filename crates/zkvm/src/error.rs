@@ -96,6 +96,11 @@ pub enum ZkvmError {
     /// The guest paused or ended in a way the cluster does not support.
     #[error("TIFFIN-ZKVM-012 unsupported guest behaviour: {0}")]
     Unsupported(String),
+
+    /// A receipt given as an assumption cannot discharge it: resolving needs a succinct
+    /// receipt of an unconditional claim.
+    #[error("TIFFIN-ZKVM-013 unusable assumption receipt: {0}")]
+    UnusableAssumption(String),
 }
 
 impl ZkvmError {
@@ -114,6 +119,7 @@ impl ZkvmError {
             Self::SegmentSink(_) => "TIFFIN-ZKVM-010",
             Self::InvalidOptions(_) => "TIFFIN-ZKVM-011",
             Self::Unsupported(_) => "TIFFIN-ZKVM-012",
+            Self::UnusableAssumption(_) => "TIFFIN-ZKVM-013",
         }
     }
 

@@ -53,6 +53,10 @@ pub struct Execution {
     pub stdout: Vec<u8>,
     /// The guest's stderr (capped at 1 MiB).
     pub stderr: Vec<u8>,
+    /// The assumptions the guest verified, as indexes into [`ExecuteOptions::assumptions`],
+    /// head of the claim's assumption list first: the order [`crate::resolve`] must discharge
+    /// them in (each resolve removes the head). Receipts the guest never asked for are absent.
+    pub assumptions_used: Vec<usize>,
 }
 
 /// A capped, shareable log sink for the guest's stdout/stderr.
@@ -166,7 +170,9 @@ where
         }
     }
 
+    let assumptions_used = used_assumptions(&session.assumptions, &opts.assumptions)?;
     Ok(Execution {
+        assumptions_used,
         image_id,
         journal: session.journal.map(|j| j.bytes).unwrap_or_default(),
         user_cycles: session.user_cycles,
@@ -175,4 +181,27 @@ where
         stdout: stdout.take(),
         stderr: stderr_bytes,
     })
+}
+
+/// Maps the assumptions a session used back to the receipts the caller supplied.
+fn used_assumptions(
+    used: &[(risc0_zkvm::Assumption, risc0_zkvm::AssumptionReceipt)],
+    supplied: &[Receipt],
+) -> Result<Vec<usize>, ZkvmError> {
+    use risc0_zkvm::sha::Digestible;
+    let digests: Vec<_> = supplied
+        .iter()
+        .map(|r| r.claim().map(|c| c.digest()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ZkvmError::UnusableAssumption(format!("claim of a supplied receipt: {e}")))?;
+    used.iter()
+        .map(|(assumption, _)| {
+            digests.iter().position(|d| *d == assumption.claim).ok_or_else(|| {
+                ZkvmError::UnusableAssumption(format!(
+                    "the guest verified claim {} but no supplied receipt proves it",
+                    assumption.claim
+                ))
+            })
+        })
+        .collect()
 }

@@ -20,7 +20,7 @@ pub use codec::{decode, encode};
 pub use error::{ErrorClass, ZkvmError};
 pub use execute::{ExecuteOptions, Execution, MAX_PO2, MIN_PO2, Segment, execute};
 pub use image::ImageId;
-pub use prove::{join, lift, prove_and_lift, prove_segment, resolve};
+pub use prove::{assumption_of, join, lift, prove_and_lift, prove_segment, resolve};
 pub use receipt::{ReceiptKind, finalize, finalize_composite, verify};
 pub use snark::{Groth16Availability, groth16_availability, identity_p254, shrink_wrap, snark};
 

@@ -42,6 +42,18 @@ pub fn join(
     server("join")?.join(a, b).map_err(|e| ZkvmError::prover("join", e))
 }
 
+/// The succinct form of a receipt given as an assumption, which [`resolve`] consumes.
+pub fn assumption_of(receipt: &risc0_zkvm::Receipt) -> Result<SuccinctReceipt<Unknown>, ZkvmError> {
+    let succinct = receipt.inner.succinct().map_err(|_| {
+        ZkvmError::UnusableAssumption(
+            "only succinct receipts can be resolved into a succinct proof; prove the assumption \
+             with a succinct receipt (or ask for a composite one)"
+                .into(),
+        )
+    })?;
+    Ok(succinct.clone().into_unknown())
+}
+
 /// Removes one assumption from a conditional receipt by proving it with `assumption`.
 pub fn resolve(
     conditional: &SuccinctReceipt<ReceiptClaim>,

@@ -33,12 +33,15 @@ pub fn finalize(
 }
 
 /// Assembles segment receipts (in segment order) into a composite receipt and verifies it.
+/// `assumptions` are the receipts of the claims the guest verified, in the order of
+/// [`crate::Execution::assumptions_used`]; a composite receipt carries them along.
 pub fn finalize_composite(
     segments: Vec<SegmentReceipt>,
+    assumptions: Vec<Receipt>,
     journal: Vec<u8>,
     image_id: ImageId,
 ) -> Result<Receipt, ZkvmError> {
-    let inner = composite(segments)?;
+    let inner = composite(segments, assumptions.into_iter().map(|r| r.inner.into()).collect())?;
     let receipt = Receipt::new(InnerReceipt::Composite(inner), journal);
     verify(&receipt, image_id)?;
     Ok(receipt)
@@ -46,7 +49,10 @@ pub fn finalize_composite(
 
 /// risc0 marks `CompositeReceipt` non-exhaustive and offers no constructor outside its own
 /// prover, so we build it through its serde form (same fields, same order).
-fn composite(segments: Vec<SegmentReceipt>) -> Result<CompositeReceipt, ZkvmError> {
+fn composite(
+    segments: Vec<SegmentReceipt>,
+    assumption_receipts: Vec<InnerAssumptionReceipt>,
+) -> Result<CompositeReceipt, ZkvmError> {
     #[derive(Serialize)]
     struct Parts {
         segments: Vec<SegmentReceipt>,
@@ -55,7 +61,7 @@ fn composite(segments: Vec<SegmentReceipt>) -> Result<CompositeReceipt, ZkvmErro
     }
     let parts = Parts {
         segments,
-        assumption_receipts: Vec::new(),
+        assumption_receipts,
         verifier_parameters: CompositeReceiptVerifierParameters::default().digest(),
     };
     crate::decode("composite receipt", &crate::encode(&parts))

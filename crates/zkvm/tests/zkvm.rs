@@ -103,7 +103,7 @@ fn echo_commits_its_input_and_its_receipt_verifies() {
     // Composite (no lift): the succinct path is covered by `spin_pipeline`, and a lift costs
     // ~41 s here.
     let proven = prove_segment(&segments[0]).unwrap();
-    let receipt = finalize_composite(vec![proven], exec.journal.clone(), image(&ECHO)).unwrap();
+    let receipt = finalize_composite(vec![proven], vec![], exec.journal.clone(), image(&ECHO)).unwrap();
     assert_eq!(receipt.journal.bytes, input);
     // The final receipt survives the bincode trip Bonsai clients make.
     let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
@@ -169,7 +169,7 @@ fn many_segments_give_a_verified_composite_receipt() {
     let (exec, segments) = execute_collect(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS), PO2);
     assert_eq!(segments.len(), 4, "spin({SPIN_FOUR_SEGMENTS}) should give 4 segments");
     let receipts: Vec<_> = segments.iter().map(|s| prove_segment(s).unwrap()).collect();
-    let receipt = finalize_composite(receipts.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
+    let receipt = finalize_composite(receipts.clone(), vec![], exec.journal.clone(), image(&SPIN)).unwrap();
     assert_eq!(receipt.journal.bytes, spin_journal(SPIN_FOUR_SEGMENTS));
     let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
     verify(&decoded, image(&SPIN)).unwrap();
@@ -177,10 +177,10 @@ fn many_segments_give_a_verified_composite_receipt() {
     // Dropping or reordering a segment breaks the chain of system states.
     let mut missing = receipts.clone();
     missing.remove(1);
-    assert!(finalize_composite(missing, exec.journal.clone(), image(&SPIN)).is_err());
+    assert!(finalize_composite(missing, vec![], exec.journal.clone(), image(&SPIN)).is_err());
     let mut swapped = receipts;
     swapped.swap(0, 1);
-    assert!(finalize_composite(swapped, exec.journal, image(&SPIN)).is_err());
+    assert!(finalize_composite(swapped, vec![], exec.journal, image(&SPIN)).is_err());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use tiffin_taskdb::{NewTask, TaskDb};
-use tiffin_zkvm::{ExecuteOptions, ReceiptKind, encode, execute};
+use tiffin_zkvm::{ExecuteOptions, Receipt, ReceiptKind, decode, encode, execute};
 
 use super::{Context, Outcome, Task};
 use crate::planner::{PlannedTask, Planner, Shape, Step};
@@ -32,7 +32,11 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         HashSet::new()
     };
     let mut planner = Planner::new(shape);
-    let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, ..Default::default() };
+    let mut assumptions = Vec::with_capacity(spec.assumptions.len());
+    for key in &spec.assumptions {
+        assumptions.push(decode::<Receipt>("assumption receipt", &ctx.block_on(ctx.stores.cold.get(key))?)?);
+    }
+    let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, assumptions };
 
     let result = execute(&program, &input[..], &opts, |segment| -> Result<(), TaskError> {
         task.check_cancelled()?;
@@ -43,7 +47,7 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         let bytes = Bytes::from(encode(&segment));
         ctx.block_on(ctx.stores.hot.put_with_room(&key, bytes, ctx.room_timeout))?;
         let planned = planner.add_segment().map_err(|e| TaskError::permanent(e.to_string()))?;
-        add(ctx, job, &existing, planned, spec)
+        add(ctx, job, &existing, planned, spec, &[])
     });
     // The sink's own errors come back as transient SegmentSink errors.
     let exec = result?;
@@ -55,8 +59,11 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     if spec.execute_only {
         ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
     } else {
-        let planned = planner.finish(false).map_err(|e| TaskError::permanent(e.to_string()))?;
-        add(ctx, job, &existing, planned, spec)?;
+        // The receipts of the claims the guest verified, in the order its claim lists them.
+        let used: Vec<String> = exec.assumptions_used.iter().map(|&i| spec.assumptions[i].clone()).collect();
+        let resolve = !used.is_empty() && spec.receipt_kind == ReceiptKind::Succinct;
+        let planned = planner.finish(resolve).map_err(|e| TaskError::permanent(e.to_string()))?;
+        add(ctx, job, &existing, planned, spec, &used)?;
     }
     let output = ExecuteOutput {
         journal_hex: hex::encode(&exec.journal),
@@ -73,11 +80,12 @@ fn add(
     existing: &HashSet<String>,
     planned: Vec<PlannedTask>,
     spec: &JobSpec,
+    used: &[String],
 ) -> Result<(), TaskError> {
     let tasks: Vec<NewTask> = planned
         .into_iter()
         .filter(|t| !existing.contains(&t.step.key().0))
-        .map(|t| to_new_task(t, spec))
+        .map(|t| to_new_task(t, spec, used))
         .collect();
     if tasks.is_empty() {
         return Ok(());
@@ -87,7 +95,9 @@ fn add(
     Ok(())
 }
 
-fn to_new_task(t: PlannedTask, spec: &JobSpec) -> NewTask {
+/// `used`: keys of the assumption receipts the guest verified (known once it has halted, so
+/// only the resolve and finalize tasks, planned then, read it).
+fn to_new_task(t: PlannedTask, spec: &JobSpec, used: &[String]) -> NewTask {
     let key = t.step.key().0;
     let mut deps: Vec<String> = t.deps.iter().map(|d| d.key().0).collect();
     let (kind, payload) = match t.step {
@@ -98,7 +108,10 @@ fn to_new_task(t: PlannedTask, spec: &JobSpec) -> NewTask {
         Step::Join { .. } => {
             (kinds::JOIN, TaskPayload::Join { left: deps[0].clone(), right: deps[1].clone() })
         }
-        Step::Resolve => unreachable!("assumptions are not planned yet"),
+        Step::Resolve => (
+            kinds::JOIN,
+            TaskPayload::Resolve { root: deps[0].clone(), assumptions: used.to_vec() },
+        ),
         Step::Finalize => {
             let parts = deps.clone();
             // Finalize reads the journal from the execute task's output: wait for it too.
@@ -109,6 +122,10 @@ fn to_new_task(t: PlannedTask, spec: &JobSpec) -> NewTask {
                     parts,
                     image_id: spec.image_id.clone(),
                     receipt_kind: spec.receipt_kind,
+                    assumptions: match spec.receipt_kind {
+                        ReceiptKind::Composite => used.to_vec(),
+                        ReceiptKind::Succinct => Vec::new(),
+                    },
                 },
             )
         }

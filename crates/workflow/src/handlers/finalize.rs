@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use serde_json::json;
 use tiffin_zkvm::{
-    ImageId, ReceiptKind, SegmentReceipt, SuccinctReceipt, decode, encode, finalize,
+    ImageId, Receipt, ReceiptKind, SegmentReceipt, SuccinctReceipt, decode, encode, finalize,
     finalize_composite, types::ReceiptClaim,
 };
 
@@ -18,6 +18,7 @@ pub fn run(
     parts: &[String],
     image_id: &str,
     kind: ReceiptKind,
+    assumptions: &[String],
 ) -> Result<Outcome, TaskError> {
     let job = task.lease.job_id;
     let exec = ctx
@@ -49,7 +50,11 @@ pub fn run(
                 .iter()
                 .map(|b| decode::<SegmentReceipt>("segment receipt", b))
                 .collect::<Result<Vec<_>, _>>()?;
-            finalize_composite(segs, journal, image_id)?
+            let mut carried = Vec::with_capacity(assumptions.len());
+            for key in assumptions {
+                carried.push(decode::<Receipt>("assumption receipt", &ctx.block_on(ctx.stores.cold.get(key))?)?);
+            }
+            finalize_composite(segs, carried, journal, image_id)?
         }
     };
     let bytes = encode(&receipt);

@@ -10,6 +10,7 @@ mod execute;
 mod finalize;
 mod join;
 mod prove;
+mod resolve;
 mod snark;
 
 use std::sync::Arc;
@@ -88,8 +89,9 @@ pub fn run(ctx: &Context, task: &Task<'_>) -> Result<Outcome, TaskError> {
         TaskPayload::Execute(spec) => execute::run(ctx, task, &spec),
         TaskPayload::Prove { segment, lift } => prove::run(ctx, task, segment, lift),
         TaskPayload::Join { left, right } => join::run(ctx, task, &left, &right),
-        TaskPayload::Finalize { parts, image_id, receipt_kind } => {
-            finalize::run(ctx, task, &parts, &image_id, receipt_kind)
+        TaskPayload::Resolve { root, assumptions } => resolve::run(ctx, task, &root, &assumptions),
+        TaskPayload::Finalize { parts, image_id, receipt_kind, assumptions } => {
+            finalize::run(ctx, task, &parts, &image_id, receipt_kind, &assumptions)
         }
         TaskPayload::Snark { session } => snark::run(ctx, task, &session),
     }
