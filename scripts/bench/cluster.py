@@ -12,6 +12,10 @@ cases = [("succinct", 16, 10_000, 1), ("succinct", 16, 35_000, 2), ("succinct", 
          ("composite", 14, 42_000, 8), ("composite", 14, 245_000, 32)]
 if quick:
     cases = [c for c in cases if c[3] in (1, 2, 8)]
+# --segments 1,8: only the cases with those segment counts (for a short run on a slow day).
+if "--segments" in sys.argv:
+    wanted = {int(n) for n in sys.argv[sys.argv.index("--segments") + 1].split(",")}
+    cases = [c for c in cases if c[3] in wanted]
 
 def tiffin(kind, po2, cycles, agents):
     with tempfile.TemporaryDirectory() as d:

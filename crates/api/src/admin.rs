@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/jobs", get(list_jobs))
         .route("/admin/jobs/{id}", get(get_job))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/queues", get(queues))
         .route("/admin/agents", get(agents))
 }
@@ -266,6 +267,18 @@ async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
         return Err(ApiError::AlreadyEnded { id, status: state.to_string() });
     }
     Ok(Json(json!({ "cancelled": true })).into_response())
+}
+
+/// A failed job runs again from its execute step (`TaskDb::restart_job`): its intermediate
+/// data was freed when it failed, so re-planning is the only sound way to reuse it.
+async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = parse_job(&id)?;
+    if !st.cluster.restart(job).await? {
+        let state = st.db().job(job).await?.state;
+        return Err(ApiError::NotFailed { id, status: state.to_string() });
+    }
+    st.forget_finished(&job);
+    Ok(Json(json!({ "restarted": true })).into_response())
 }
 
 async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {

@@ -111,6 +111,15 @@ pub enum ApiError {
     /// A result that is not there yet or not of this kind of session.
     #[error("TIFFIN-API-032 {0}")]
     NotReady(String),
+
+    /// Only failed jobs can be retried.
+    #[error("TIFFIN-API-033 job {id} is {status}, not failed; only failed jobs can be retried")]
+    NotFailed {
+        /// The job.
+        id: String,
+        /// Its state.
+        status: String,
+    },
     /// A body over the configured maximum.
     #[error("TIFFIN-API-040 request body over the limit of {limit} bytes; raise --max-body-size or send less")]
     TooLarge {
@@ -166,7 +175,7 @@ impl ApiError {
             }
             NotFound { .. } | NoRoute { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyUploaded { .. } | AlreadyEnded { .. } | NotReady(_) | TenantExists(_) => {
+            AlreadyUploaded { .. } | AlreadyEnded { .. } | NotReady(_) | NotFailed { .. } | TenantExists(_) => {
                 StatusCode::CONFLICT
             }
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -86,9 +86,10 @@ pub struct AppState {
     /// Key hash → (tenant, when read). Status polling is most of the traffic; without this
     /// every poll would pay a database round trip just to authenticate.
     auth_cache: std::sync::Mutex<HashMap<String, (Tenant, std::time::Instant)>>,
-    /// Statuses of sessions that ended: an ended job never changes again (until GC deletes it),
-    /// so polls of finished sessions are answered from memory.
-    finished: std::sync::Mutex<HashMap<tiffin_taskdb::JobId, FinishedSession>>,
+    /// Statuses of sessions that ended, with when they were cached: an ended job changes only
+    /// if an admin retries it, so polls of finished sessions are answered from memory for
+    /// [`FINISHED_CACHE_TTL`] (a retry through another API process shows within that).
+    finished: std::sync::Mutex<HashMap<tiffin_taskdb::JobId, (std::time::Instant, FinishedSession)>>,
 }
 
 /// A finished session's status as cached (the receipt URL is built per request, from its Host).
@@ -101,6 +102,9 @@ pub(crate) struct FinishedSession {
 
 /// Most finished statuses kept; past it the cache starts over (it is only a shortcut).
 const FINISHED_CACHE_MAX: usize = 100_000;
+
+/// How long a finished status is served from memory.
+const FINISHED_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl AppState {
     /// State over a cluster and a tenant store.
@@ -168,7 +172,13 @@ impl AppState {
     }
 
     pub(crate) fn cached_finished(&self, id: &tiffin_taskdb::JobId) -> Option<FinishedSession> {
-        self.finished.lock().unwrap().get(id).cloned()
+        let cache = self.finished.lock().unwrap();
+        cache.get(id).filter(|(at, _)| at.elapsed() < FINISHED_CACHE_TTL).map(|(_, f)| f.clone())
+    }
+
+    /// Drops a cached status (the job was retried and runs again).
+    pub(crate) fn forget_finished(&self, id: &tiffin_taskdb::JobId) {
+        self.finished.lock().unwrap().remove(id);
     }
 
     pub(crate) fn cache_finished(&self, id: tiffin_taskdb::JobId, f: FinishedSession) {
@@ -176,7 +186,7 @@ impl AppState {
         if cache.len() >= FINISHED_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(id, f);
+        cache.insert(id, (std::time::Instant::now(), f));
     }
 
     async fn quota_lock(&self, tenant: &str) -> Arc<Mutex<()>> {

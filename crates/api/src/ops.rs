@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/admin/jobs", "admin", "List jobs ?tenant=&state=&limit=&offset="),
     ("get", "/admin/jobs/{id}", "admin", "A job with its task counts per kind and state"),
     ("post", "/admin/jobs/{id}/cancel", "admin", "Cancel a job"),
+    ("post", "/admin/jobs/{id}/retry", "admin", "Run a failed job again from its execute step"),
     ("get", "/admin/queues", "admin", "Queue depth per stream (tenant, kind): ready and running tasks"),
     ("get", "/admin/agents", "admin", "Agents holding leases now, with their tasks"),
     ("get", "/health", "none", "Liveness and readiness (task database and cold store reachable)"),

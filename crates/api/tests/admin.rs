@@ -4,13 +4,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agents, start, wait_state};
+use common::{Agents, start, wait, wait_state};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tiffin_api::TenantStore;
 use tiffin_api::ops::ROUTES;
 use tiffin_api::tenants::TenantDefaults;
-use tiffin_guests::ECHO;
+use tiffin_guests::{ECHO, PANIC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_manages_tenants_keys_priorities_and_jobs() {
@@ -72,6 +72,38 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     let res = s.admin(Method::POST, &format!("/admin/jobs/{}/cancel", session.uuid)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(session.status(&client).await.unwrap().status, "ABORTED");
+
+    // Retry: a failed job runs again from its execute step (here it fails again, the guest
+    // panics on purpose); anything but a failed job is refused.
+    client.upload_img(&PANIC.image_id_hex(), PANIC.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"again".to_vec()).await.unwrap();
+    let failing = client.create_session(PANIC.image_id_hex(), input, vec![], true).await.unwrap();
+    assert_eq!(wait(&client, &failing, Duration::from_secs(60)).await.0.status, "FAILED");
+    let job_url = format!("/admin/jobs/{}", failing.uuid);
+    let before: Value = s.admin(Method::GET, &job_url).send().await.unwrap().json().await.unwrap();
+    let refused = [
+        (session.uuid.clone(), 409, "TIFFIN-API-033"),
+        (uuid::Uuid::new_v4().to_string(), 404, "TIFFIN-API-020"),
+        ("nope".to_string(), 400, "TIFFIN-API-013"),
+    ];
+    for (id, want_status, want_code) in refused {
+        let res = s.admin(Method::POST, &format!("/admin/jobs/{id}/retry")).send().await.unwrap();
+        assert_eq!(res.status(), want_status, "retry {id}");
+        assert!(res.text().await.unwrap().contains(want_code), "retry {id}");
+    }
+    let res = s.admin(Method::POST, &format!("{job_url}/retry")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Value = s.admin(Method::GET, &job_url).send().await.unwrap().json().await.unwrap();
+        if now["state"] == "failed" && now["finished_at"] != before["finished_at"] {
+            assert!(now["first_failure"]["error"].as_str().unwrap().contains("deliberate failure: again"), "{now}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the retried job never ran again: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failing.status(&client).await.unwrap().status, "FAILED");
 
     // Deleting the tenant revokes its keys.
     let tenants: Vec<Value> = s.admin(Method::GET, "/admin/tenants").send().await.unwrap().json().await.unwrap();

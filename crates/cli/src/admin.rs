@@ -112,6 +112,8 @@ enum AdminCommand {
     Job { id: String },
     /// Cancel a job.
     Cancel { id: String },
+    /// Run a failed job again from its execute step.
+    Retry { id: String },
     /// Queue depth per (tenant, worker kind).
     Queues,
     /// Agents holding leases now.
@@ -153,6 +155,7 @@ pub fn run(args: AdminArgs) -> Result<()> {
         }
         AdminCommand::Job { id } => (Method::GET, format!("/admin/jobs/{id}"), None),
         AdminCommand::Cancel { id } => (Method::POST, format!("/admin/jobs/{id}/cancel"), None),
+        AdminCommand::Retry { id } => (Method::POST, format!("/admin/jobs/{id}/retry"), None),
         AdminCommand::Queues => (Method::GET, "/admin/queues".into(), None),
         AdminCommand::Agents => (Method::GET, "/admin/agents".into(), None),
     };

@@ -1,10 +1,9 @@
 //! `tiffin prove`: the main job, on the embedded default — SQLite, local stores and agents
 //! in this process — through exactly the workflow a distributed cluster runs.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,17 +23,8 @@ pub enum Kind {
 
 #[derive(Args)]
 pub struct ProveArgs {
-    /// The guest program binary (R0BF) to prove. Use --sample for a bundled guest instead.
-    program: Option<PathBuf>,
-    /// Prove a bundled sample guest (see `tiffin samples`).
-    #[arg(long, conflicts_with = "program")]
-    sample: Option<String>,
-    /// Read the guest input from this file.
-    #[arg(long, conflicts_with = "input_hex")]
-    input: Option<PathBuf>,
-    /// The guest input as hex.
-    #[arg(long)]
-    input_hex: Option<String>,
+    #[command(flatten)]
+    guest: crate::samples::GuestArgs,
     /// Segment size as a power of two (14–22).
     #[arg(long, env = "TIFFIN_PO2", default_value_t = 20)]
     po2: u32,
@@ -55,21 +45,8 @@ pub struct ProveArgs {
 }
 
 pub fn run(args: ProveArgs) -> Result<()> {
-    let (program, label): (Vec<u8>, String) = match (&args.program, &args.sample) {
-        (Some(path), None) => (
-            std::fs::read(path).with_context(|| format!("reading {path:?}"))?,
-            path.display().to_string(),
-        ),
-        (None, Some(name)) => {
-            (crate::samples::find(name)?.program.to_vec(), format!("sample {name}"))
-        }
-        _ => bail!("give a program path or --sample NAME"),
-    };
-    let input = match (&args.input, &args.input_hex) {
-        (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {path:?}"))?,
-        (None, Some(h)) => hex::decode(h.trim()).context("--input-hex is not valid hex")?,
-        (None, None) => Vec::new(),
-    };
+    let (program, label) = args.guest.program()?;
+    let input = args.guest.input()?;
     let image_id = ImageId::of_program(&program)?;
     let receipt_kind = match args.receipt_kind {
         Kind::Succinct => ReceiptKind::Succinct,

@@ -13,6 +13,44 @@ pub struct SamplesArgs {
     export: Option<PathBuf>,
 }
 
+/// Which program and input to run: shared by `tiffin prove` and `tiffin session submit`.
+#[derive(Args)]
+pub struct GuestArgs {
+    /// The guest program binary (R0BF). Use --sample for a bundled guest instead.
+    program: Option<PathBuf>,
+    /// A bundled sample guest (see `tiffin samples`).
+    #[arg(long, conflicts_with = "program")]
+    sample: Option<String>,
+    /// Read the guest input from this file.
+    #[arg(long, conflicts_with = "input_hex")]
+    input: Option<PathBuf>,
+    /// The guest input as hex.
+    #[arg(long)]
+    input_hex: Option<String>,
+}
+
+impl GuestArgs {
+    /// The program's bytes and a label for messages (its path or sample name).
+    pub fn program(&self) -> Result<(Vec<u8>, String)> {
+        match (&self.program, &self.sample) {
+            (Some(path), None) => {
+                Ok((std::fs::read(path).with_context(|| format!("reading {path:?}"))?, path.display().to_string()))
+            }
+            (None, Some(name)) => Ok((find(name)?.program.to_vec(), format!("sample {name}"))),
+            _ => bail!("give a program path or --sample NAME"),
+        }
+    }
+
+    /// The input bytes (empty when neither --input nor --input-hex is given).
+    pub fn input(&self) -> Result<Vec<u8>> {
+        Ok(match (&self.input, &self.input_hex) {
+            (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {path:?}"))?,
+            (None, Some(h)) => hex::decode(h.trim()).context("--input-hex is not valid hex")?,
+            (None, None) => Vec::new(),
+        })
+    }
+}
+
 /// Looks a sample up by name, listing the valid names when it is unknown.
 pub fn find(name: &str) -> Result<&'static Guest> {
     match ALL.iter().find(|g| g.name == name) {

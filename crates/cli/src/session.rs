@@ -26,17 +26,12 @@ pub struct SessionArgs {
 enum SessionCommand {
     /// Upload a program and input and start a session.
     Submit {
-        /// The program binary (R0BF). Use --sample for a bundled guest instead.
-        program: Option<PathBuf>,
-        /// A bundled sample guest (see `tiffin samples`).
-        #[arg(long, conflicts_with = "program")]
-        sample: Option<String>,
-        /// Read the input from this file.
-        #[arg(long, conflicts_with = "input_hex")]
-        input: Option<PathBuf>,
-        /// The input as hex.
-        #[arg(long)]
-        input_hex: Option<String>,
+        #[command(flatten)]
+        guest: crate::samples::GuestArgs,
+        /// A receipt (bincode, as `session receipt` saves it) the guest may verify
+        /// (composition); repeat for several.
+        #[arg(long = "assumption")]
+        assumptions: Vec<PathBuf>,
         /// Only execute (journal and cycle counts, no proof).
         #[arg(long)]
         execute_only: bool,
@@ -77,22 +72,19 @@ pub fn run(args: SessionArgs) -> Result<()> {
 async fn run_async(args: SessionArgs) -> Result<()> {
     let c = client(&args)?;
     match args.command {
-        SessionCommand::Submit { program, sample, input, input_hex, execute_only, cycle_limit, wait, out } => {
-            let program = match (&program, &sample) {
-                (Some(p), None) => std::fs::read(p).with_context(|| format!("reading {p:?}"))?,
-                (None, Some(name)) => crate::samples::find(name)?.program.to_vec(),
-                _ => bail!("give a program path or --sample NAME"),
-            };
-            let input = match (&input, &input_hex) {
-                (Some(p), _) => std::fs::read(p).with_context(|| format!("reading {p:?}"))?,
-                (None, Some(h)) => hex::decode(h.trim()).context("--input-hex is not valid hex")?,
-                (None, None) => Vec::new(),
-            };
+        SessionCommand::Submit { guest, assumptions, execute_only, cycle_limit, wait, out } => {
+            let (program, _) = guest.program()?;
+            let input = guest.input()?;
+            let mut receipts = Vec::with_capacity(assumptions.len());
+            for path in &assumptions {
+                let bytes = std::fs::read(path).with_context(|| format!("reading {path:?}"))?;
+                receipts.push(c.upload_receipt(bytes).await?);
+            }
             let image = ImageId::of_program(&program)?;
             c.upload_img(&image.to_hex(), program).await?;
             let input_id = c.upload_input(input).await?;
             let session = c
-                .create_session_with_limit(image.to_hex(), input_id, vec![], execute_only, cycle_limit)
+                .create_session_with_limit(image.to_hex(), input_id, receipts, execute_only, cycle_limit)
                 .await?;
             println!("session: {}", session.uuid);
             if wait {

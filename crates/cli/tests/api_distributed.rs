@@ -3,84 +3,42 @@
 //! `bonsai-sdk` client — a real proof, an execute-only session, and tenant isolation across
 //! processes (the tenant tables live in PostgreSQL, not in the API's memory).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bonsai_sdk::non_blocking::{Client, SessionId};
+use common::{Proc, Services};
 use serde_json::{Value, json};
 use tiffin_guests::ECHO;
-use tiffin_storage::testing::{RedisServer, S3Server};
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 
 const ADMIN_KEY: &str = "distributed-admin-key";
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Services {
-    database_url: String,
-    redis: RedisServer,
-    s3: S3Server,
-    dir: tempfile::TempDir,
-}
-
-impl Services {
-    fn backend_args(&self, name: &str) -> Vec<String> {
-        vec![
-            "--database-url".into(),
-            self.database_url.clone(),
-            "--store".into(),
-            self.s3.store_url(),
-            "--hot-store".into(),
-            self.redis.url(),
-            "--data-dir".into(),
-            self.dir.path().join(name).display().to_string(),
-        ]
-    }
-
-    fn agent(&self, name: &str, kinds: &str) -> Proc {
-        let child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
-            .arg("agent")
-            .args(["--id", name, "--kinds", kinds, "--heartbeat-secs", "1", "--housekeeping-secs", "1"])
-            .args(self.backend_args(name))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tiffin agent");
-        Proc(child)
-    }
-
-    /// Starts `tiffin api` on a free port and returns it with its URL (read from its stdout).
-    fn api(&self, name: &str) -> (Proc, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
-            .arg("api")
-            .args(["--listen", "127.0.0.1:0", "--po2", "16", "--admin-key", ADMIN_KEY])
-            .args(self.backend_args(name))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tiffin api");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines.next().expect("tiffin api exited before listening").unwrap();
-            if let Some(url) = line.strip_prefix("Tiffin API listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        (Proc(child), url)
-    }
+/// Starts `tiffin api` on a free port and returns it with its URL (read from its stdout).
+fn api(s: &Services, name: &str) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
+        .arg("api")
+        .args(["--listen", "127.0.0.1:0", "--po2", "16", "--admin-key", ADMIN_KEY])
+        .args(s.backend_args(name))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tiffin api");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("tiffin api exited before listening").unwrap();
+        if let Some(url) = line.strip_prefix("Tiffin API listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), url)
 }
 
 async fn create_tenant(url: &str, name: &str) -> String {
@@ -110,17 +68,12 @@ async fn wait(client: &Client, session: &SessionId) -> bonsai_sdk::responses::Se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bonsai_sdk_against_api_and_agent_processes_on_postgres_redis_s3() {
-    let s = Services {
-        database_url: tiffin_taskdb::testing::fresh_database_url().await,
-        redis: RedisServer::start().expect("redis-server starts (run scripts/setup)"),
-        s3: S3Server::start().expect("s3s-fs starts (run scripts/setup)"),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let s = Services::start().await;
     let _exec = s.agent("exec-1", "exec,aux,snark");
     let _prover1 = s.agent("prover-1", "prove,join,aux");
     let _prover2 = s.agent("prover-2", "prove,join,aux");
-    let (_api1, url1) = s.api("api-1");
-    let (_api2, url2) = s.api("api-2");
+    let (_api1, url1) = api(&s, "api-1");
+    let (_api2, url2) = api(&s, "api-2");
 
     // A tenant created through one API process authenticates on the other.
     let key = create_tenant(&url1, "dist").await;

@@ -2,13 +2,15 @@
 //! (s3s-fs), all on loopback, proving real receipts — including an agent killed with SIGKILL
 //! in the middle of a proof.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tiffin_storage::testing::S3Server;
+use common::Services;
 use tiffin_guests::{ECHO, SPIN, spin_input};
-use tiffin_storage::testing::{RedisServer, S3Server};
 use tiffin_storage::{StoreConfig, Stores};
 use tiffin_taskdb::{Config, JobState, PostgresTaskDb, TaskDb, TaskState};
 use tiffin_workflow::{Cluster, ProveRequest, kinds};
@@ -17,59 +19,15 @@ use tiffin_zkvm::{ImageId, ReceiptKind, verify};
 /// spin cycles giving 4 segments at po2 14 (see crates/zkvm/examples/segments.rs).
 const SPIN_4: u32 = 5_000;
 
-struct Services {
-    database_url: String,
-    redis: RedisServer,
-    s3: S3Server,
-    dir: tempfile::TempDir,
-}
-
-impl Services {
-    async fn start() -> Self {
-        Self {
-            database_url: tiffin_taskdb::testing::fresh_database_url().await,
-            redis: RedisServer::start().expect("redis-server starts (run scripts/setup)"),
-            s3: S3Server::start().expect("s3s-fs starts (run scripts/setup)"),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    async fn cluster(&self) -> Cluster {
-        let db: Arc<dyn TaskDb> =
-            Arc::new(PostgresTaskDb::connect(&self.database_url, Config::default()).await.unwrap());
-        let mut cfg = StoreConfig::new(self.dir.path());
-        cfg.store = Some(self.s3.store_url());
-        cfg.hot_store = Some(self.redis.url());
-        let stores: Stores = cfg.open().await.unwrap();
-        Cluster::new(db, stores)
-    }
-
-    fn agent(&self, name: &str, kinds: &str) -> AgentProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
-            .arg("agent")
-            .args(["--id", name, "--kinds", kinds])
-            .args(["--database-url", &self.database_url])
-            .args(["--store", &self.s3.store_url()])
-            .args(["--hot-store", &self.redis.url()])
-            .args(["--data-dir", &self.dir.path().join(name).display().to_string()])
-            .args(["--lease-secs", "6", "--heartbeat-secs", "1", "--housekeeping-secs", "1"])
-            .env("TIFFIN_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tiffin agent");
-        AgentProcess(child)
-    }
-}
-
-struct AgentProcess(Child);
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// An embedded-API handle on the services (the test submits and watches jobs through it).
+async fn cluster(s: &Services) -> Cluster {
+    let db: Arc<dyn TaskDb> =
+        Arc::new(PostgresTaskDb::connect(&s.database_url, Config::default()).await.unwrap());
+    let mut cfg = StoreConfig::new(s.dir.path());
+    cfg.store = Some(s.s3.store_url());
+    cfg.hot_store = Some(s.redis.url());
+    let stores: Stores = cfg.open().await.unwrap();
+    Cluster::new(db, stores)
 }
 
 fn request(program: &'static [u8], input: Vec<u8>, kind: ReceiptKind) -> ProveRequest {
@@ -90,7 +48,7 @@ async fn agents_prove_through_postgres_redis_and_s3() {
     let _a = s.agent("exec-1", "exec,aux");
     let _b = s.agent("prover-1", "prove,join,aux");
     let _c = s.agent("prover-2", "prove,join,aux");
-    let c = s.cluster().await;
+    let c = cluster(&s).await;
 
     let mut echo = request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct);
     echo.po2 = 16; // one segment
@@ -123,7 +81,7 @@ async fn a_killed_agent_loses_its_lease_and_another_redoes_the_task() {
     let s = Services::start().await;
     let _exec = s.agent("exec-1", "exec,aux");
     let mut victim = s.agent("victim", "prove,join");
-    let c = s.cluster().await;
+    let c = cluster(&s).await;
     let job = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
 
     // Wait until the victim holds a prove lease, then SIGKILL it mid-proof.

@@ -100,6 +100,14 @@ pub trait TaskDb: Send + Sync + 'static {
     /// Cancels a running job and all its unfinished tasks. `false` if it had already ended.
     async fn cancel_job(&self, job: JobId) -> Result<bool>;
 
+    /// Runs a failed job again from its task `from` (the one that plans the rest): every other
+    /// task is deleted, `from` becomes ready with a fresh attempt budget and no output, and the
+    /// job is running again, in one transaction. Nothing else of the failed run is kept, since
+    /// the cluster frees a failed job's intermediate data when it ends. Leases of the failed run
+    /// stay fenced (attempt numbers keep counting). `false` if the job is not failed;
+    /// [`Error::InvalidArgument`] if it has no task `from`.
+    async fn restart_job(&self, job: JobId, from: &str) -> Result<bool>;
+
     /// Stores the job's output (e.g. where its receipt is).
     async fn set_job_output(&self, job: JobId, output: serde_json::Value) -> Result<()>;
 

@@ -498,6 +498,50 @@ impl TaskDb for PostgresTaskDb {
         Ok(ended)
     }
 
+    async fn restart_job(&self, job: JobId, from: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(job)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::JobNotFound(job))?;
+        if state != JobState::Failed.as_str() {
+            return Ok(false);
+        }
+        let kind: String = sqlx::query_scalar("SELECT kind FROM tasks WHERE job_id = $1 AND key = $2")
+            .bind(job)
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
+        sqlx::query("DELETE FROM deps WHERE task_id IN (SELECT id FROM tasks WHERE job_id = $1)")
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tasks WHERE job_id = $1 AND key <> $2").bind(job).bind(from).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE tasks SET state = 'ready', waiting = 0, max_attempts = attempt + max_attempts, \
+                    output = NULL, error = NULL, agent = NULL, ready_at = now(), \
+                    not_before = '-infinity', lease_expires_at = NULL, started_at = NULL, \
+                    finished_at = NULL \
+              WHERE job_id = $1 AND key = $2",
+        )
+        .bind(job)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', remaining = 1, error = NULL, output = NULL, \
+                    finished_at = NULL WHERE id = $1",
+        )
+        .bind(job)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{kind}:1")).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {
         let r = sqlx::query("UPDATE jobs SET output = $2 WHERE id = $1")
             .bind(job)

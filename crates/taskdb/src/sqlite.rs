@@ -653,6 +653,52 @@ impl TaskDb for SqliteTaskDb {
         Ok(ended)
     }
 
+    async fn restart_job(&self, job: JobId, from: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT seq, state FROM jobs WHERE id = ?1")
+            .bind(job.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::JobNotFound(job))?;
+        let (seq, state): (i64, String) = (row.get(0), row.get(1));
+        if state != JobState::Failed.as_str() {
+            return Ok(false);
+        }
+        let kind: String = sqlx::query_scalar("SELECT kind FROM tasks WHERE job_seq = ?1 AND key = ?2")
+            .bind(seq)
+            .bind(from)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
+        sqlx::query("DELETE FROM deps WHERE task_id IN (SELECT id FROM tasks WHERE job_seq = ?1)")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tasks WHERE job_seq = ?1 AND key <> ?2").bind(seq).bind(from).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE tasks SET state = 'ready', waiting = 0, max_attempts = attempt + max_attempts, \
+                    output = NULL, error = NULL, agent = NULL, ready_at = ?3, not_before = 0, \
+                    lease_expires_at = NULL, started_at = NULL, finished_at = NULL \
+              WHERE job_seq = ?1 AND key = ?2",
+        )
+        .bind(seq)
+        .bind(from)
+        .bind(now_us())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', remaining = 1, error = NULL, output = NULL, \
+                    finished_at = NULL WHERE seq = ?1",
+        )
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.notifier.publish([kind]);
+        debug!(%job, from, "job restarted");
+        Ok(true)
+    }
+
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {
         let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE jobs SET output = ?2 WHERE id = ?1")

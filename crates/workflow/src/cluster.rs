@@ -169,6 +169,12 @@ impl Cluster {
         Ok(self.db.cancel_job(job).await?)
     }
 
+    /// Runs a failed job again from its execute task, which re-plans everything (the failed
+    /// run's intermediate data was freed when it failed). `false` if the job is not failed.
+    pub async fn restart(&self, job: JobId) -> Result<bool, ClusterError> {
+        Ok(self.db.restart_job(job, EXECUTE_KEY).await?)
+    }
+
     /// Polls until the job ends, calling `on_progress` after every poll. Returns the outcome
     /// of a succeeded job, or [`ClusterError::JobEnded`] with the first failure's message.
     pub async fn wait(

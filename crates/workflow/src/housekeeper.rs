@@ -19,7 +19,9 @@ pub struct Housekeeper {
     stores: Stores,
     retention: Duration,
     /// Jobs whose hot blobs were already dropped after they failed or were cancelled.
-    swept: Mutex<HashSet<tiffin_taskdb::JobId>>,
+    /// Ended runs already swept: (job, when it ended), so a restarted job that fails again is
+    /// swept again.
+    swept: Mutex<HashSet<(tiffin_taskdb::JobId, Option<i64>)>>,
 }
 
 /// What one pass did, for logs and tests.
@@ -68,7 +70,7 @@ impl Housekeeper {
         for state in [JobState::Failed, JobState::Cancelled, JobState::TimedOut] {
             let filter = JobFilter { state: Some(state), limit: 100, ..Default::default() };
             for job in self.db.list_jobs(filter).await.map_err(|e| e.to_string())? {
-                if self.swept.lock().await.insert(job.id) {
+                if self.swept.lock().await.insert((job.id, job.finished_at.map(|t| t.timestamp_micros()))) {
                     self.stores.hot.delete_prefix(&blobs::job_prefix(job.id)).await.map_err(|e| e.to_string())?;
                     pass.swept += 1;
                 }

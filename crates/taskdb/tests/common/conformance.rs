@@ -264,6 +264,50 @@ pub async fn permanent_failure_cascades(db: Arc<dyn TaskDb>) {
     assert_eq!(db.job(job).await.unwrap().state, JobState::Failed);
 }
 
+pub async fn restart_reruns_a_failed_job_from_its_planner(db: Arc<dyn TaskDb>) {
+    let job = db.create_job(NewJob::new("t", vec![task("plan", "x")])).await.unwrap();
+    let lp = claim(&db, &["x"]).await.unwrap();
+    db.add_tasks(job, vec![task("a", "y"), task("b", "y").after(["a"])]).await.unwrap();
+    db.complete(&lp, json!("planned")).await.unwrap();
+    let la = claim(&db, &["y"]).await.unwrap();
+    assert_eq!(la.key, "a");
+    assert!(!db.restart_job(job, "plan").await.unwrap(), "a running job is not restarted");
+    assert_eq!(db.fail(&la, "disk on fire", FailureKind::Permanent).await.unwrap(), FailOutcome::JobFailed);
+    assert!(matches!(db.restart_job(job, "nope").await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(db.restart_job(uuid::Uuid::new_v4(), "plan").await, Err(Error::JobNotFound(_))));
+    assert_eq!(db.job(job).await.unwrap().state, JobState::Failed, "refusals changed nothing");
+
+    // A blocked waiter is woken by the restart.
+    let waiter = {
+        let db = db.clone();
+        tokio::spawn(async move { db.wait_for_work(&[k("x")], LONG).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(db.restart_job(job, "plan").await.unwrap());
+    assert!(tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap());
+    assert!(!db.restart_job(job, "plan").await.unwrap(), "already running again");
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Running);
+    assert!(st.error.is_none() && st.first_failure.is_none());
+    let tasks = db.tasks(job).await.unwrap();
+    assert_eq!(tasks.iter().map(|t| (t.key.as_str(), t.state)).collect::<Vec<_>>(), vec![("plan", TaskState::Ready)]);
+    assert_eq!(db.task_output(job, "plan").await.unwrap(), None);
+
+    // The failed run's leases stay fenced.
+    assert!(db.complete(&la, json!(null)).await.is_err());
+    assert!(db.complete(&lp, json!(null)).await.is_err());
+    // The rerun plans again and succeeds.
+    let lp2 = claim(&db, &["x"]).await.unwrap();
+    assert_eq!((lp2.key.as_str(), lp2.attempt), ("plan", lp.attempt + 1));
+    db.add_tasks(job, vec![task("a", "y")]).await.unwrap();
+    db.complete(&lp2, json!("planned again")).await.unwrap();
+    let la2 = claim(&db, &["y"]).await.unwrap();
+    assert_eq!(la2.key, "a");
+    db.complete(&la2, json!(null)).await.unwrap();
+    assert_eq!(db.job(job).await.unwrap().state, JobState::Succeeded);
+    assert_eq!(running_total(&db).await, 0);
+}
+
 pub async fn transient_failure_retries_with_backoff(db: Arc<dyn TaskDb>) {
     let job = db.create_job(NewJob::new("t", vec![task("a", "x").max_attempts(3)])).await.unwrap();
     let l1 = claim(&db, &["x"]).await.unwrap();

@@ -1,0 +1,68 @@
+//! What the multi-process tests share: throwaway PostgreSQL/Redis/S3 services on loopback and
+//! `tiffin` child processes that die with the test.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+
+use tiffin_storage::testing::{RedisServer, S3Server};
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaks nothing.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh database, Redis and S3 server, and a scratch directory for the processes.
+pub struct Services {
+    pub database_url: String,
+    pub redis: RedisServer,
+    pub s3: S3Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl Services {
+    pub async fn start() -> Self {
+        Self {
+            database_url: tiffin_taskdb::testing::fresh_database_url().await,
+            redis: RedisServer::start().expect("redis-server starts (run scripts/setup)"),
+            s3: S3Server::start().expect("s3s-fs starts (run scripts/setup)"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The flags that point a `tiffin` process at these services.
+    pub fn backend_args(&self, name: &str) -> Vec<String> {
+        vec![
+            "--database-url".into(),
+            self.database_url.clone(),
+            "--store".into(),
+            self.s3.store_url(),
+            "--hot-store".into(),
+            self.redis.url(),
+            "--data-dir".into(),
+            self.dir.path().join(name).display().to_string(),
+        ]
+    }
+
+    /// Starts a `tiffin agent` serving `kinds` with short leases (6 s) and 1 s heartbeats, so
+    /// a killed agent's task is redone quickly.
+    pub fn agent(&self, name: &str, kinds: &str) -> Proc {
+        let child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
+            .arg("agent")
+            .args(["--id", name, "--kinds", kinds])
+            .args(["--lease-secs", "6", "--heartbeat-secs", "1", "--housekeeping-secs", "1"])
+            .args(self.backend_args(name))
+            .env("TIFFIN_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tiffin agent");
+        Proc(child)
+    }
+}
