@@ -108,6 +108,6 @@ fn main() {
         println!("| {op} | {detail} | {secs:.2} | {rss} |");
     }
     println!(
-        "| resolve | — | not measured: needs a composition guest (SYS_VERIFY_INTEGRITY), planned with the API issue | — |"
+        "| resolve | — | not timed here (it needs another guest's succinct receipt first); one recursion step like join, run for real by the API test of the `compose` guest | — |"
     );
 }
