@@ -285,22 +285,38 @@ async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
     Ok(Json(st.db().streams().await?).into_response())
 }
 
-/// Agents are not registered anywhere: they are seen through the leases they hold.
+/// Agents that reported within the last hour (they report every heartbeat period, idle or
+/// busy), with their kinds, when they were last seen and the leases they hold now. An agent id
+/// that holds a lease but never reported (an older agent) is listed from its leases alone.
 async fn agents(State(st): St, _: Admin) -> Result<Response, ApiError> {
     let running = JobFilter { state: Some(JobState::Running), limit: 1000, ..Default::default() };
-    let mut by_agent: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut leases: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     for job in st.db().list_jobs(running).await? {
         for t in st.db().tasks(job.id).await? {
             if t.state == TaskState::Leased
                 && let Some(agent) = &t.agent
             {
-                by_agent.entry(agent.clone()).or_default().push(json!({
-                    "job": job.id, "task": t.key, "kind": t.kind, "attempt": t.attempt,
+                // Leases name `<agent>/<slot>`.
+                let id = agent.rsplit_once('/').map_or(agent.as_str(), |(id, _)| id).to_string();
+                leases.entry(id).or_default().push(json!({
+                    "job": job.id, "task": t.key, "kind": t.kind, "attempt": t.attempt, "slot": agent,
                 }));
             }
         }
     }
-    let list: Vec<_> = by_agent.into_iter().map(|(agent, leases)| json!({ "agent": agent, "leases": leases })).collect();
+    let now = chrono::Utc::now();
+    let mut list = Vec::new();
+    for a in st.db().agents(std::time::Duration::from_secs(3600)).await? {
+        let held = leases.remove(&a.id).unwrap_or_default();
+        list.push(json!({
+            "agent": a.id, "kinds": a.kinds, "last_seen": a.last_seen, "first_seen": a.first_seen,
+            "seconds_since_seen": (now - a.last_seen).num_milliseconds() as f64 / 1000.0,
+            "leases": held,
+        }));
+    }
+    for (agent, held) in leases {
+        list.push(json!({ "agent": agent, "kinds": null, "last_seen": null, "leases": held }));
+    }
     Ok(Json(list).into_response())
 }
 

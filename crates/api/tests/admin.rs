@@ -67,8 +67,12 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     let job: Value = s.admin(Method::GET, &format!("/admin/jobs/{}", session.uuid)).send().await.unwrap().json().await.unwrap();
     let counts = job["counts"].as_array().unwrap();
     assert!(counts.iter().any(|c| c["kind"] == "prove" && c["state"] == "ready" && c["count"] == 1), "{counts:?}");
+    // The executor agent is listed although idle: kinds, last report, no lease (no prover here).
     let agents: Vec<Value> = s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
-    assert!(agents.is_empty(), "no prover holds a lease: {agents:?}");
+    assert!(!agents.is_empty(), "agents report themselves: {agents:?}");
+    assert!(agents.iter().all(|a| a["leases"].as_array().unwrap().is_empty()), "no lease held: {agents:?}");
+    let exec = agents.iter().find(|a| a["kinds"].as_array().unwrap().iter().any(|k| k == "exec")).expect("the executor");
+    assert!(exec["seconds_since_seen"].as_f64().unwrap() < 30.0, "{exec}");
     let res = s.admin(Method::POST, &format!("/admin/jobs/{}/cancel", session.uuid)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(session.status(&client).await.unwrap().status, "ABORTED");

@@ -12,6 +12,7 @@
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
 //! - claims follow [`policy`]: reservations first, then weighted fair share.
 
+pub mod agent;
 pub mod error;
 pub mod job;
 pub mod lease;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use agent::AgentInfo;
 pub use error::{Error, Result};
 pub use job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
 pub use lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
@@ -107,6 +109,13 @@ pub trait TaskDb: Send + Sync + 'static {
     /// stay fenced (attempt numbers keep counting). `false` if the job is not failed;
     /// [`Error::InvalidArgument`] if it has no task `from`.
     async fn restart_job(&self, job: JobId, from: &str) -> Result<bool>;
+
+    /// Records that `agent`, serving `kinds`, is alive now. Agents call it every heartbeat
+    /// period, idle or busy.
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()>;
+
+    /// Agents that reported within `within`, most recently seen first.
+    async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>>;
 
     /// Stores the job's output (e.g. where its receipt is).
     async fn set_job_output(&self, job: JobId, output: serde_json::Value) -> Result<()>;

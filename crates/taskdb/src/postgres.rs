@@ -17,6 +17,7 @@ use sqlx::{Postgres, Row, Transaction};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
+use crate::agent::AgentInfo;
 use crate::error::{Error, Result};
 use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
@@ -540,6 +541,41 @@ impl TaskDb for PostgresTaskDb {
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{kind}:1")).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO agents (id, kinds) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET kinds = EXCLUDED.kinds, last_seen = now()",
+        )
+        .bind(agent)
+        .bind(serde_json::json!(kinds))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, kinds, first_seen, last_seen FROM agents \
+              WHERE last_seen >= now() - $1 * interval '1 microsecond' \
+              ORDER BY last_seen DESC, id",
+        )
+        .bind(within.as_micros() as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentInfo {
+                    id: r.get(0),
+                    kinds: serde_json::from_value(r.get::<Value, _>(1))
+                        .map_err(|e| Error::Corrupt(format!("agent kinds: {e}")))?,
+                    first_seen: r.get(2),
+                    last_seen: r.get(3),
+                })
+            })
+            .collect()
     }
 
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {

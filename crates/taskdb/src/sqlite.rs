@@ -21,6 +21,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use tracing::debug;
 use uuid::Uuid;
 
+use crate::agent::AgentInfo;
 use crate::error::{Error, Result};
 use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
@@ -697,6 +698,43 @@ impl TaskDb for SqliteTaskDb {
         self.notifier.publish([kind]);
         debug!(%job, from, "job restarted");
         Ok(true)
+    }
+
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO agents (id, kinds, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, last_seen = excluded.last_seen",
+        )
+        .bind(agent)
+        .bind(kinds_json(kinds))
+        .bind(now_us())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>> {
+        let since = now_us() - within.as_micros() as i64;
+        let rows = sqlx::query(
+            "SELECT id, kinds, first_seen, last_seen FROM agents WHERE last_seen >= ?1 \
+              ORDER BY last_seen DESC, id",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentInfo {
+                    id: r.get(0),
+                    kinds: serde_json::from_str(&r.get::<String, _>(1))
+                        .map_err(|e| Error::Corrupt(format!("agent kinds: {e}")))?,
+                    first_seen: ts(r.get(2)),
+                    last_seen: ts(r.get(3)),
+                })
+            })
+            .collect()
     }
 
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {

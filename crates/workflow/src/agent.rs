@@ -79,6 +79,22 @@ impl Agent {
             let (a, s) = (this.clone(), shutdown.clone());
             workers.push(tokio::spawn(async move { a.worker(slot, s).await }));
         }
+        {
+            let (a, mut s) = (this.clone(), shutdown.clone());
+            workers.push(tokio::spawn(async move {
+                // Presence: operators see idle agents too, and when each last reported.
+                let mut tick = tokio::time::interval(a.cfg.heartbeat);
+                while !*s.borrow() {
+                    if let Err(e) = a.ctx.db.agent_seen(&a.cfg.id, &a.cfg.kinds).await {
+                        warn!(agent = %a.cfg.id, error = %e, "presence report failed");
+                    }
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = s.changed() => {}
+                    }
+                }
+            }));
+        }
         if this.cfg.kinds.iter().any(|k| k.as_str() == kinds::AUX) {
             let hk = Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention);
             let (period, s) = (this.cfg.housekeeping, shutdown.clone());

@@ -19,6 +19,7 @@ macro_rules! conformance_suite {
             cancel_cascades_and_heartbeat_says_cancelled,
             permanent_failure_cascades,
             restart_reruns_a_failed_job_from_its_planner,
+            agents_report_themselves,
             transient_failure_retries_with_backoff,
             expired_last_attempt_fails_job,
             concurrent_requeue_is_safe,
