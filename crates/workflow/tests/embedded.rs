@@ -19,7 +19,7 @@ const PO2: u32 = 14;
 const PO2_ONE_SEGMENT: u32 = 16;
 /// spin cycles for N segments at po2 14 (see crates/zkvm/examples/segments.rs).
 const SPIN_3: u32 = 1_000;
-const SPIN_8: u32 = 42_000;
+const SPIN_8: u32 = 36_000;
 const SPIN_16: u32 = 110_000;
 const SPIN_30: u32 = 230_000;
 

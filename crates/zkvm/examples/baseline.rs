@@ -5,9 +5,10 @@
 
 use std::time::Instant;
 
-use tiffin_guests::{SPIN, spin_input};
+use tiffin_guests::{COMPOSE, ECHO, SPIN, spin_input};
 use tiffin_zkvm::{
-    ExecuteOptions, ImageId, Segment, execute, finalize, identity_p254, join, lift, prove_segment,
+    ExecuteOptions, ImageId, Receipt, Segment, assumption_of, execute, finalize, identity_p254, join, lift,
+    prove_segment, resolve,
 };
 
 /// Resets the kernel's peak-RSS counter so each row reports its own peak.
@@ -101,13 +102,35 @@ fn main() {
         });
         timed(&mut rows, "identity_p254", "joined receipt".into(), || identity_p254(&root).unwrap());
     }
+    resolve_row(&mut rows);
 
     println!("| operation | input | wall time (s) | peak RSS (MiB) |");
     println!("|---|---|---:|---:|");
     for Row(op, detail, secs, rss) in &rows {
         println!("| {op} | {detail} | {secs:.2} | {rss} |");
     }
-    println!(
-        "| resolve | — | not timed here (it needs another guest's succinct receipt first); one recursion step like join, run for real by the API test of the `compose` guest | — |"
-    );
+}
+
+/// Times `resolve`: the `compose` guest verifies a succinct echo receipt inside the zkVM, and
+/// its lifted conditional receipt gets that assumption discharged. (Setting it up proves and
+/// lifts two one-segment po2-16 guests first; only the resolve itself is timed.)
+fn resolve_row(rows: &mut Vec<Row>) {
+    let one_segment = |program: &[u8], input: &[u8], assumptions: Vec<Receipt>| {
+        let mut segs = Vec::new();
+        let opts = ExecuteOptions { po2: 16, assumptions, ..Default::default() };
+        let exec = execute(program, input, &opts, |s| {
+            segs.push(s);
+            Ok::<_, String>(())
+        })
+        .unwrap();
+        assert_eq!(segs.len(), 1, "one segment at po2 16");
+        (exec, lift(&prove_segment(&segs[0]).unwrap()).unwrap())
+    };
+    let (echo_exec, echo_root) = one_segment(ECHO.program, b"baseline", Vec::new());
+    let echo = finalize(echo_root, echo_exec.journal.clone(), ImageId::from_words(ECHO.image_id)).unwrap();
+    let input = [ImageId::from_words(ECHO.image_id).0.as_bytes(), echo_exec.journal.as_slice()].concat();
+    let (exec, conditional) = one_segment(COMPOSE.program, &input, vec![echo.clone()]);
+    assert_eq!(exec.assumptions_used, vec![0]);
+    let assumption = assumption_of(&echo).unwrap();
+    timed(rows, "resolve", "one assumption (compose over echo)".into(), || resolve(&conditional, &assumption).unwrap());
 }
