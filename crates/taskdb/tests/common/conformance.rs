@@ -401,6 +401,45 @@ pub async fn concurrent_requeue_is_safe(db: Arc<dyn TaskDb>) {
     assert_eq!(l.attempt, 2);
 }
 
+pub async fn cancel_races_completions(db: Arc<dyn TaskDb>) {
+    // 64 leaves, 32 pair joins, one root: completions ready joins while the job is cancelled
+    let mut tasks: Vec<NewTask> = (0..64).map(|i| task(&format!("l{i}"), "x").depth(2)).collect();
+    for j in 0..32 {
+        let pair = [format!("l{}", 2 * j), format!("l{}", 2 * j + 1)];
+        tasks.push(task(&format!("j{j}"), "x").after(pair).depth(1));
+    }
+    tasks.push(task("root", "x").after((0..32).map(|j| format!("j{j}"))));
+    let job = db.create_job(NewJob::new("t", tasks)).await.unwrap();
+    let completed = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (db, completed) = (db.clone(), completed.clone());
+        workers.push(tokio::spawn(async move {
+            while let Some(l) = db.claim(&format!("w{w}"), &[k("x")], LONG).await.unwrap() {
+                match db.complete(&l, json!(w)).await {
+                    Ok(_) => drop(completed.fetch_add(1, Ordering::SeqCst)),
+                    Err(Error::TaskCancelled { .. } | Error::LeaseLost { .. }) => {}
+                    Err(e) => panic!("completion failed: {e}"),
+                }
+            }
+        }));
+    }
+    while completed.load(Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(db.cancel_job(job).await.unwrap(), "a running job is cancelled");
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(db.job(job).await.unwrap().state, JobState::Cancelled);
+    let infos = db.tasks(job).await.unwrap();
+    let done = infos.iter().filter(|t| t.state == TaskState::Done).count();
+    assert_eq!(done, completed.load(Ordering::SeqCst), "every accepted completion is recorded");
+    assert!(done < infos.len(), "the cancel landed mid-job");
+    assert!(infos.iter().all(|t| matches!(t.state, TaskState::Done | TaskState::Cancelled)));
+    assert_eq!(running_total(&db).await, 0, "stream counters return to zero");
+}
+
 pub async fn job_deadline_times_out(db: Arc<dyn TaskDb>) {
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let future = chrono::Utc::now() + chrono::Duration::hours(1);

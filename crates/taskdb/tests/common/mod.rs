@@ -23,6 +23,7 @@ macro_rules! conformance_suite {
             transient_failure_retries_with_backoff,
             expired_last_attempt_fails_job,
             concurrent_requeue_is_safe,
+            cancel_races_completions,
             job_deadline_times_out,
             wait_for_work_wakes_promptly,
             reads_and_listing,
