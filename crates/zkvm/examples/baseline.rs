@@ -1,7 +1,8 @@
 //! The zkVM baseline: wall time of every proving operation on this machine, one at a time.
 //! Later cluster numbers are compared against these ("the physical limit").
 //!
-//! Run: `scripts/bench-zkvm` (or `cargo run -p tiffin-zkvm --example baseline -- 14 16 18`).
+//! Run: `scripts/bench-zkvm` (or `cargo run -p tiffin-zkvm --example baseline -- 14 16 18`);
+//! `scripts/bench-zkvm resolve` times only `resolve`.
 
 use std::time::Instant;
 
@@ -49,10 +50,23 @@ fn segments(cycles: u32, po2: u32) -> (tiffin_zkvm::Execution, Vec<Segment>) {
     (exec, segs)
 }
 
+fn print_table(rows: &[Row]) {
+    println!("| operation | input | wall time (s) | peak RSS (MiB) |");
+    println!("|---|---|---:|---:|");
+    for Row(op, detail, secs, rss) in rows {
+        println!("| {op} | {detail} | {secs:.2} | {rss} |");
+    }
+}
+
 fn main() {
-    let po2s: Vec<u32> = std::env::args().skip(1).map(|a| a.parse().expect("po2")).collect();
-    let po2s = if po2s.is_empty() { vec![14, 16, 18] } else { po2s };
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut rows = Vec::new();
+    if args == ["resolve"] {
+        resolve_row(&mut rows);
+        return print_table(&rows);
+    }
+    let po2s: Vec<u32> = args.iter().map(|a| a.parse().expect("po2 or `resolve`")).collect();
+    let po2s = if po2s.is_empty() { vec![14, 16, 18] } else { po2s };
 
     // Execute throughput on a long run (segments discarded as they come).
     let cycles = 32_000_000u32;
@@ -103,19 +117,15 @@ fn main() {
         timed(&mut rows, "identity_p254", "joined receipt".into(), || identity_p254(&root).unwrap());
     }
     resolve_row(&mut rows);
-
-    println!("| operation | input | wall time (s) | peak RSS (MiB) |");
-    println!("|---|---|---:|---:|");
-    for Row(op, detail, secs, rss) in &rows {
-        println!("| {op} | {detail} | {secs:.2} | {rss} |");
-    }
+    print_table(&rows);
 }
 
 /// Times `resolve`: the `compose` guest verifies a succinct echo receipt inside the zkVM, and
 /// its lifted conditional receipt gets that assumption discharged. (Setting it up proves and
-/// lifts two one-segment po2-16 guests first; only the resolve itself is timed.)
+/// proves two small po2-16 guests first — lifting and joining their segments, since the
+/// v1compat kernel's startup can make a second one; only the resolve itself is timed.)
 fn resolve_row(rows: &mut Vec<Row>) {
-    let one_segment = |program: &[u8], input: &[u8], assumptions: Vec<Receipt>| {
+    let succinct = |program: &[u8], input: &[u8], assumptions: Vec<Receipt>| {
         let mut segs = Vec::new();
         let opts = ExecuteOptions { po2: 16, assumptions, ..Default::default() };
         let exec = execute(program, input, &opts, |s| {
@@ -123,13 +133,14 @@ fn resolve_row(rows: &mut Vec<Row>) {
             Ok::<_, String>(())
         })
         .unwrap();
-        assert_eq!(segs.len(), 1, "one segment at po2 16");
-        (exec, lift(&prove_segment(&segs[0]).unwrap()).unwrap())
+        let mut lifts = segs.iter().map(|s| lift(&prove_segment(s).unwrap()).unwrap());
+        let first = lifts.next().expect("at least one segment");
+        (exec, lifts.fold(first, |acc, l| join(&acc, &l).unwrap()))
     };
-    let (echo_exec, echo_root) = one_segment(ECHO.program, b"baseline", Vec::new());
+    let (echo_exec, echo_root) = succinct(ECHO.program, b"baseline", Vec::new());
     let echo = finalize(echo_root, echo_exec.journal.clone(), ImageId::from_words(ECHO.image_id)).unwrap();
     let input = [ImageId::from_words(ECHO.image_id).0.as_bytes(), echo_exec.journal.as_slice()].concat();
-    let (exec, conditional) = one_segment(COMPOSE.program, &input, vec![echo.clone()]);
+    let (exec, conditional) = succinct(COMPOSE.program, &input, vec![echo.clone()]);
     assert_eq!(exec.assumptions_used, vec![0]);
     let assumption = assumption_of(&echo).unwrap();
     timed(rows, "resolve", "one assumption (compose over echo)".into(), || resolve(&conditional, &assumption).unwrap());
