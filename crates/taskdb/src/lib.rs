@@ -99,6 +99,15 @@ pub trait TaskDb: Send + Sync + 'static {
     /// Moves running jobs past their deadline to `timed_out`, cancelling their tasks.
     async fn expire_jobs(&self) -> Result<Vec<JobId>>;
 
+    /// Reclaims the dead row versions every claim and completion leaves behind, so the heads
+    /// of the "ready" indexes that claims walk stay short. The housekeeper calls it each pass:
+    /// PostgreSQL's autovacuum visits a database at most once per `autovacuum_naptime` (a
+    /// minute by default), and a busy queue fills its heads with dead entries much sooner
+    /// (each claim then cost ~1 ms instead of ~0.07 ms with 1,000 agents). Safe to call from
+    /// many processes at once: a table another vacuum holds is skipped. SQLite keeps no old
+    /// row versions, so there it does nothing.
+    async fn vacuum(&self) -> Result<()>;
+
     /// Cancels a running job and all its unfinished tasks. `false` if it had already ended.
     async fn cancel_job(&self, job: JobId) -> Result<bool>;
 

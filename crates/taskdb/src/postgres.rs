@@ -593,11 +593,24 @@ impl TaskDb for PostgresTaskDb {
     async fn wait_for_work(&self, kinds: &[Kind], timeout: Duration) -> Result<bool> {
         let names = kinds_vec(kinds);
         wait_loop(&self.notifier, kinds, timeout, self.config.poll_interval, || async {
+            // Both halves walk the per-stream "ready" index in order (like claim): an EXISTS or
+            // min() over the join lets the planner pick a sequential scan when its statistics
+            // were taken with a full queue, and at the tail of a big job (nothing ready) that
+            // scanned every task, ~250 ms a probe with 1,000 idle agents. The backoff half runs
+            // only when nothing is claimable (CASE is lazy) and looks at the first 1,000 ready
+            // tasks per stream; the fallback poll covers a longer backoff queue.
             let row = sqlx::query(
-                "SELECT EXISTS (SELECT 1 FROM streams s JOIN tasks t ON t.stream_id = s.id \
-                                 WHERE s.kind = ANY($1) AND t.state = 'ready' AND t.not_before <= now()), \
-                        (SELECT min(t.not_before) FROM streams s JOIN tasks t ON t.stream_id = s.id \
-                          WHERE s.kind = ANY($1) AND t.state = 'ready' AND t.not_before > now())",
+                "SELECT ready, CASE WHEN NOT ready THEN \
+                   (SELECT min(b.not_before) FROM streams s CROSS JOIN LATERAL ( \
+                      SELECT t.not_before FROM tasks t \
+                       WHERE t.stream_id = s.id AND t.state = 'ready' \
+                       ORDER BY t.ready_at LIMIT 1000) b \
+                     WHERE s.kind = ANY($1) AND b.not_before > now()) END \
+                   FROM (SELECT EXISTS (SELECT 1 FROM streams s CROSS JOIN LATERAL ( \
+                      SELECT 1 FROM tasks t \
+                       WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= now() \
+                       ORDER BY t.ready_at LIMIT 1) r \
+                     WHERE s.kind = ANY($1)) AS ready) p",
             )
             .bind(&names)
             .fetch_one(&self.pool)
@@ -731,6 +744,12 @@ impl TaskDb for PostgresTaskDb {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(summary).collect()
+    }
+
+    async fn vacuum(&self) -> Result<()> {
+        // VACUUM cannot run in a transaction block or as a prepared statement: simple protocol.
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) tasks, deps, jobs, streams").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn gc(&self, retention: Duration, batch_size: u32) -> Result<Vec<JobId>> {

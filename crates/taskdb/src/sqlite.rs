@@ -756,12 +756,14 @@ impl TaskDb for SqliteTaskDb {
         wait_loop(&self.notifier, kinds, timeout, self.config.poll_interval, || async {
             let now = now_us();
             let row = sqlx::query(
-                "SELECT EXISTS (SELECT 1 FROM streams s JOIN tasks t ON t.stream_id = s.id \
-                                 WHERE s.kind IN (SELECT value FROM json_each(?1)) AND t.state = 'ready' \
-                                   AND t.not_before <= ?2), \
+                // As on PostgreSQL: the backoff scan only when nothing is claimable.
+                "SELECT ready, CASE WHEN NOT ready THEN \
                         (SELECT min(t.not_before) FROM streams s JOIN tasks t ON t.stream_id = s.id \
                           WHERE s.kind IN (SELECT value FROM json_each(?1)) AND t.state = 'ready' \
-                            AND t.not_before > ?2)",
+                            AND t.not_before > ?2) END \
+                   FROM (SELECT EXISTS (SELECT 1 FROM streams s JOIN tasks t ON t.stream_id = s.id \
+                          WHERE s.kind IN (SELECT value FROM json_each(?1)) AND t.state = 'ready' \
+                            AND t.not_before <= ?2) AS ready)",
             )
             .bind(&names)
             .bind(now)
@@ -893,6 +895,10 @@ impl TaskDb for SqliteTaskDb {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(summary).collect()
+    }
+
+    async fn vacuum(&self) -> Result<()> {
+        Ok(())
     }
 
     async fn gc(&self, retention: Duration, batch_size: u32) -> Result<Vec<JobId>> {

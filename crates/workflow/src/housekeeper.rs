@@ -1,6 +1,7 @@
-//! The housekeeper: requeues expired leases, times out jobs past their deadline, and
-//! garbage-collects finished jobs with their blobs. Every step is safe to run from many aux
-//! agents at once (TaskDB's requeue and GC are concurrency-safe; deletes are idempotent).
+//! The housekeeper: requeues expired leases, times out jobs past their deadline, vacuums the
+//! queue tables, and garbage-collects finished jobs with their blobs. Every step is safe to run
+//! from many aux agents at once (TaskDB's requeue, vacuum and GC are concurrency-safe; deletes
+//! are idempotent).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ impl Housekeeper {
             timed_out: self.db.expire_jobs().await.map_err(|e| e.to_string())?.len(),
             ..Pass::default()
         };
+        self.db.vacuum().await.map_err(|e| e.to_string())?;
         // Failed and cancelled jobs will never read their intermediate data again: free the
         // hot store now rather than at retention (Bento never cleaned failed jobs).
         for state in [JobState::Failed, JobState::Cancelled, JobState::TimedOut] {

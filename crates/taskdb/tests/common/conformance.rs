@@ -401,6 +401,58 @@ pub async fn concurrent_requeue_is_safe(db: Arc<dyn TaskDb>) {
     assert_eq!(l.attempt, 2);
 }
 
+/// The housekeeper vacuums while agents work: vacuums from several processes at once, and
+/// alongside claims and completions, all succeed and change nothing anyone can see.
+pub async fn vacuum_runs_alongside_work(db: Arc<dyn TaskDb>) {
+    let tasks: Vec<NewTask> = (0..300).map(|i| task(&format!("t{i}"), "x")).collect();
+    let job = db.create_job(NewJob::new("t", tasks)).await.unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let vacuums: Vec<_> = (0..3)
+        .map(|_| {
+            let (db, stop) = (db.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while n < 2 || !stop.load(Ordering::Relaxed) {
+                    db.vacuum().await.expect("vacuum");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (db, done) = (db.clone(), done.clone());
+            tokio::spawn(async move {
+                while let Some(l) = claim(&db, &["x"]).await {
+                    db.complete(&l, json!(l.key)).await.expect("complete");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for v in vacuums {
+        assert!(v.await.unwrap() >= 2);
+    }
+    db.vacuum().await.unwrap();
+    assert_eq!(done.load(Ordering::Relaxed), 300, "every task completed exactly once");
+    let st = db.job(job).await.unwrap();
+    assert_eq!(st.state, JobState::Succeeded);
+    assert_eq!(st.count("x", TaskState::Done), 300);
+    assert_eq!(db.task_output(job, "t7").await.unwrap(), Some(json!("t7")));
+    assert_eq!(running_total(&db).await, 0);
+    // the queue still works after vacuuming
+    let j2 = db.create_job(NewJob::new("t", vec![task("again", "x")])).await.unwrap();
+    assert!(db.wait_for_work(&[k("x")], LONG).await.unwrap(), "the probe sees the new task");
+    let l = claim(&db, &["x"]).await.unwrap();
+    assert_eq!(l.job_id, j2);
+}
+
 pub async fn cancel_races_completions(db: Arc<dyn TaskDb>) {
     // 64 leaves, 32 pair joins, one root: completions ready joins while the job is cancelled
     let mut tasks: Vec<NewTask> = (0..64).map(|i| task(&format!("l{i}"), "x").depth(2)).collect();
