@@ -66,7 +66,10 @@ impl Housekeeper {
             timed_out: self.db.expire_jobs().await.map_err(|e| e.to_string())?.len(),
             ..Pass::default()
         };
-        self.db.vacuum().await.map_err(|e| e.to_string())?;
+        // A failed vacuum only slows claims down; it must not stop the sweep and GC below.
+        if let Err(e) = self.db.vacuum().await {
+            warn!(error = %e, "vacuuming the queue tables failed");
+        }
         // Failed and cancelled jobs will never read their intermediate data again: free the
         // hot store now rather than at retention (Bento never cleaned failed jobs).
         for state in [JobState::Failed, JobState::Cancelled, JobState::TimedOut] {
