@@ -221,6 +221,16 @@ async fn ensure_streams(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// Vacuums the queue tables with this connection's notices off (see `TaskDb::vacuum`).
+async fn vacuum_quietly(conn: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query("SET client_min_messages = error").execute(&mut *conn).await?;
+    let vacuum = "VACUUM (SKIP_LOCKED) tasks, deps, jobs, streams";
+    let vacuumed = sqlx::query(vacuum).execute(&mut *conn).await;
+    sqlx::query("RESET client_min_messages").execute(&mut *conn).await?;
+    vacuumed?;
+    Ok(())
+}
+
 /// Retries a write on deadlock / serialization failure (rare: locks are taken in a fixed order,
 /// but multi-stream counter updates can still cross).
 async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
@@ -747,9 +757,11 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn vacuum(&self) -> Result<()> {
-        // VACUUM cannot run in a transaction block or as a prepared statement: simple protocol.
-        sqlx::raw_sql("VACUUM (SKIP_LOCKED) tasks, deps, jobs, streams").execute(&self.pool).await?;
-        Ok(())
+        // VACUUM cannot run in a transaction block, so it gets its own statement on one
+        // connection. SKIP_LOCKED warns for each table another vacuum holds, which with several
+        // housekeepers is every pass: quiet this connection's notices while it runs.
+        let mut conn = self.pool.acquire().await?;
+        vacuum_quietly(&mut conn).await
     }
 
     async fn gc(&self, retention: Duration, batch_size: u32) -> Result<Vec<JobId>> {
