@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -401,12 +401,12 @@ pub async fn concurrent_requeue_is_safe(db: Arc<dyn TaskDb>) {
     assert_eq!(l.attempt, 2);
 }
 
-/// The housekeeper vacuums while agents work: vacuums from several processes at once, and
+/// The housekeeper vacuums while agents work: vacuums over several connections at once, and
 /// alongside claims and completions, all succeed and change nothing anyone can see.
 pub async fn vacuum_runs_alongside_work(db: Arc<dyn TaskDb>) {
     let tasks: Vec<NewTask> = (0..300).map(|i| task(&format!("t{i}"), "x")).collect();
     let job = db.create_job(NewJob::new("t", tasks)).await.unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let vacuums: Vec<_> = (0..3)
         .map(|_| {
             let (db, stop) = (db.clone(), stop.clone());
