@@ -7,7 +7,9 @@
 //!
 //! Key properties:
 //! - a task becomes ready in the same transaction that finishes its last prerequisite (per-task
-//!   counter of unfinished prerequisites); a job succeeds when its remaining-task counter hits 0;
+//!   counter of unfinished prerequisites); a job succeeds in the transaction that finishes its
+//!   last task (only a task without dependents can be last, so on PostgreSQL only those
+//!   completions lock the job row);
 //! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
 //! - claims follow [`policy`]: reservations first, then weighted fair share.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 use tracing::{debug, warn};
 use uuid::Uuid;
@@ -47,10 +47,15 @@ impl PostgresTaskDb {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the embedded migrations
     /// and starts the LISTEN task that wakes [`TaskDb::wait_for_work`].
     pub async fn connect(url: &str, config: Config) -> Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        // No JIT: every TaskDB statement is a short indexed lookup, and PostgreSQL's default
+        // (JIT above an estimated cost of 100,000) compiles whole queries in tens of
+        // milliseconds as soon as stale statistics overestimate one.
+        let options = options.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Self::from_pool(pool, config).await
     }
@@ -224,7 +229,7 @@ async fn ensure_streams(
 /// Vacuums the queue tables with this connection's notices off (see `TaskDb::vacuum`).
 async fn vacuum_quietly(conn: &mut sqlx::PgConnection) -> Result<()> {
     sqlx::query("SET client_min_messages = error").execute(&mut *conn).await?;
-    let vacuum = "VACUUM (SKIP_LOCKED) tasks, deps, jobs, streams";
+    let vacuum = "VACUUM (ANALYZE, SKIP_LOCKED) tasks, deps, jobs, streams";
     let vacuumed = sqlx::query(vacuum).execute(&mut *conn).await;
     sqlx::query("RESET client_min_messages").execute(&mut *conn).await?;
     vacuumed?;
@@ -289,14 +294,12 @@ impl TaskDb for PostgresTaskDb {
             // Validate before inserting anything.
             plan_batch(id, &job.tasks, &HashMap::new())?;
             let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO jobs (id, tenant, meta, deadline, remaining) VALUES ($1, $2, $3, $4, $5) \
-                 RETURNING seq",
+                "INSERT INTO jobs (id, tenant, meta, deadline) VALUES ($1, $2, $3, $4) RETURNING seq",
             )
             .bind(id)
             .bind(&job.tenant)
             .bind(&job.meta)
             .bind(job.deadline)
-            .bind(job.tasks.len() as i64)
             .fetch_one(&mut *tx)
             .await?;
             self.insert_tasks(&mut tx, id, &job.tenant, seq, &job.tasks, &HashMap::new()).await?;
@@ -326,7 +329,12 @@ impl TaskDb for PostgresTaskDb {
             }
             let mut keys: Vec<&str> = tasks.iter().map(|t| t.key.as_str()).collect();
             keys.extend(tasks.iter().flat_map(|t| t.prerequisites.iter().map(String::as_str)));
-            let rows = sqlx::query("SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2)")
+            // Lock the tasks this batch links to: a prerequisite completing meanwhile would not
+            // see its new dependent (completions do not lock the job; see migration 0004).
+            let rows = sqlx::query(
+                "SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2) \
+                 ORDER BY id FOR KEY SHARE",
+            )
                 .bind(job)
                 .bind(&keys)
                 .fetch_all(&mut *tx)
@@ -338,11 +346,6 @@ impl TaskDb for PostgresTaskDb {
                 })
                 .collect();
             self.insert_tasks(&mut tx, job, &tenant, row.get(2), &tasks, &existing).await?;
-            sqlx::query("UPDATE jobs SET remaining = remaining + $2 WHERE id = $1")
-                .bind(job)
-                .bind(tasks.len() as i64)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -542,7 +545,7 @@ impl TaskDb for PostgresTaskDb {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE jobs SET state = 'running', remaining = 1, error = NULL, output = NULL, \
+            "UPDATE jobs SET state = 'running', error = NULL, output = NULL, \
                     finished_at = NULL WHERE id = $1",
         )
         .bind(job)
@@ -632,7 +635,7 @@ impl TaskDb for PostgresTaskDb {
 
     async fn job(&self, job: JobId) -> Result<JobStatus> {
         let r = sqlx::query(
-            "SELECT id, tenant, state, meta, output, error, remaining, created_at, finished_at, deadline, \
+            "SELECT id, tenant, state, meta, output, error, created_at, finished_at, deadline, \
                     (SELECT min(started_at) FROM tasks WHERE job_id = $1) AS started_at \
                FROM jobs WHERE id = $1",
         )
@@ -667,7 +670,7 @@ impl TaskDb for PostgresTaskDb {
             output: r.get("output"),
             error: r.get("error"),
             first_failure,
-            remaining: r.get("remaining"),
+            remaining: counts.iter().filter(|c| c.state != TaskState::Done).map(|c| c.count).sum(),
             counts,
             created_at: r.get("created_at"),
             started_at: r.get("started_at"),

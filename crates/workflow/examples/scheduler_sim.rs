@@ -160,6 +160,8 @@ async fn open(p: &Params, dir: &tempfile::TempDir) -> Arc<dyn TaskDb> {
     }
 }
 
+static DIAG: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
 /// One simulated agent: the real claim / wait protocol, with sleeping in place of proving.
 async fn simulated_prover_agent(
     id: usize,
@@ -172,13 +174,19 @@ async fn simulated_prover_agent(
     let kinds = [Kind::new("prove"), Kind::new("join"), Kind::new("aux")];
     let name = format!("sim-{id}");
     while !done.load(Ordering::Relaxed) {
-        match db.claim(&name, &kinds, Duration::from_secs(600)).await {
+        let t0 = Instant::now();
+        let claimed = db.claim(&name, &kinds, Duration::from_secs(600)).await;
+        DIAG[0].fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match claimed {
             Ok(Some(lease)) => {
                 let ms = lease.payload["ms"].as_u64().unwrap_or(0);
                 let t = Instant::now();
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 busy_ms.fetch_add(t.elapsed().as_millis() as u64, Ordering::Relaxed);
-                match db.complete(&lease, json!(null)).await {
+                let t1 = Instant::now();
+                let completed = db.complete(&lease, json!(null)).await;
+                DIAG[1].fetch_add(t1.elapsed().as_micros() as u64, Ordering::Relaxed);
+                match completed {
                     Ok(c) if c.job_state != JobState::Running => {
                         let _ = finished.send(c.job_state);
                     }
@@ -187,10 +195,13 @@ async fn simulated_prover_agent(
                 }
             }
             Ok(None) => {
+                DIAG[3].fetch_add(1, Ordering::Relaxed);
+                let t2 = Instant::now();
                 tokio::select! {
                     _ = db.wait_for_work(&kinds, Duration::from_secs(10)) => {}
                     _ = stop.notified() => {}
                 }
+                DIAG[2].fetch_add(t2.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
             Err(e) => {
                 eprintln!("{name}: claim failed: {e}");
@@ -240,6 +251,21 @@ async fn run(p: Params) {
             }
         }
     });
+    tokio::spawn({
+        let busy = busy.clone();
+        async move {
+            let mut last = [0u64; 5];
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                let mut now = [0u64; 5];
+                for i in 0..4 { now[i] = DIAG[i].load(Ordering::Relaxed); }
+                now[4] = busy.load(Ordering::Relaxed) * 1000;
+                let d: Vec<f64> = (0..5).map(|i| (now[i] - last[i]) as f64 / 1e6 / 20.0).collect();
+                eprintln!("DIAG/20s agents in: claim {:.0} complete {:.0} wait {:.0} busy(done) {:.0}; empty claims {}", d[0], d[1], d[2], d[4], now[3] - last[3]);
+                last = now;
+            }
+        }
+    });
     // Let every agent reach wait_for_work before the job appears.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -263,6 +289,9 @@ async fn run(p: Params) {
     assert_eq!(state, JobState::Succeeded, "the simulated job must succeed");
 
     let ms = makespan.as_millis() as f64;
+    let d: Vec<u64> = DIAG.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    eprintln!("DIAG agent-seconds: claim {:.0} complete {:.0} wait {:.0} empty-claims {} of total {:.0}",
+        d[0] as f64 / 1e6, d[1] as f64 / 1e6, d[2] as f64 / 1e6, d[3], p.agents as f64 * ms / 1000.0);
     let busy = busy.load(Ordering::Relaxed) as f64;
     let util = busy / (p.agents as f64 * ms);
     let ideal_util = work_ms as f64 / (p.agents as f64 * ideal as f64);
