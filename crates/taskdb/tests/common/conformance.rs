@@ -492,6 +492,66 @@ pub async fn cancel_races_completions(db: Arc<dyn TaskDb>) {
     assert_eq!(running_total(&db).await, 0, "stream counters return to zero");
 }
 
+pub async fn batches_link_to_prerequisites_completing_meanwhile(db: Arc<dyn TaskDb>) {
+    // The executor adds batches while 8 workers complete earlier ones: each batch's cross join
+    // links to a task of the previous batch that is probably completing at that moment. A
+    // prerequisite that completed unseen would strand its new dependent (the drain times out).
+    let job = db.create_job(NewJob::new("t", vec![task("exec", "exec")])).await.unwrap();
+    let exec = claim(&db, &["exec"]).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (db, stop, done) = (db.clone(), stop.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                match db.claim(&format!("w{w}"), &[k("x")], LONG).await.unwrap() {
+                    Some(l) => {
+                        let c = db.complete(&l, json!(w)).await.unwrap();
+                        assert_eq!(c.job_state, JobState::Running, "exec is unfinished");
+                        *done.lock().unwrap().entry(l.key).or_default() += 1;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for b in 0..24 {
+        let leaf = |i: usize| format!("l{b}.{i}");
+        let mut batch: Vec<NewTask> = (0..8).map(|i| task(&leaf(i), "x").depth(2)).collect();
+        for j in 0..4 {
+            let pair = [leaf(2 * j), leaf(2 * j + 1)];
+            batch.push(task(&format!("j{b}.{j}"), "x").after(pair).depth(1));
+        }
+        if b > 0 {
+            let prev = [format!("j{}.0", b - 1), format!("l{}.7", b - 1), format!("l{b}.0")];
+            batch.push(task(&format!("c{b}"), "x").after(prev));
+        }
+        total += batch.len();
+        db.add_tasks(job, batch).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.lock().unwrap().len() < total {
+        let n = done.lock().unwrap().len();
+        assert!(Instant::now() < deadline, "tasks stranded: {n} of {total} done");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(done.lock().unwrap().values().all(|&c| c == 1), "every task completed exactly once");
+    let st = db.job(job).await.unwrap();
+    assert_eq!((st.state, st.remaining), (JobState::Running, 1), "only exec is left");
+    let c = db.complete(&exec, json!(null)).await.unwrap();
+    assert_eq!(c.job_state, JobState::Succeeded);
+    let st = db.job(job).await.unwrap();
+    assert_eq!((st.count_state(TaskState::Done), st.remaining), (total as i64 + 1, 0));
+    assert_eq!(running_total(&db).await, 0);
+}
+
 pub async fn job_deadline_times_out(db: Arc<dyn TaskDb>) {
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let future = chrono::Utc::now() + chrono::Duration::hours(1);

@@ -24,6 +24,7 @@ macro_rules! conformance_suite {
             expired_last_attempt_fails_job,
             concurrent_requeue_is_safe,
             cancel_races_completions,
+            batches_link_to_prerequisites_completing_meanwhile,
             vacuum_runs_alongside_work,
             job_deadline_times_out,
             wait_for_work_wakes_promptly,
