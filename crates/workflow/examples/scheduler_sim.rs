@@ -160,7 +160,43 @@ async fn open(p: &Params, dir: &tempfile::TempDir) -> Arc<dyn TaskDb> {
     }
 }
 
-static DIAG: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// Where the agents' time goes, summed over agents (µs): printed every 20 s to stderr, so a
+/// run shows *when* agents wait for the queue rather than only how much in total.
+#[derive(Default)]
+struct Timeline {
+    proving: AtomicU64,
+    claiming: AtomicU64,
+    completing: AtomicU64,
+    waiting: AtomicU64,
+}
+
+impl Timeline {
+    fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> [u64; 4] {
+        let counters = [&self.proving, &self.claiming, &self.completing, &self.waiting];
+        counters.map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Every 20 s: how many agents, on average, spent that interval in each activity.
+    async fn report(self: Arc<Self>) {
+        let (period, mut last, mut at) = (Duration::from_secs(20), [0u64; 4], 0);
+        loop {
+            tokio::time::sleep(period).await;
+            let now = self.snapshot();
+            let span = period.as_micros() as f64;
+            let avg: Vec<f64> = (0..4).map(|i| (now[i] - last[i]) as f64 / span).collect();
+            at += period.as_secs();
+            eprintln!(
+                "{at:>4} s: agents proving {:.0}, claiming {:.0}, completing {:.0}, waiting {:.0}",
+                avg[0], avg[1], avg[2], avg[3]
+            );
+            last = now;
+        }
+    }
+}
 
 /// One simulated agent: the real claim / wait protocol, with sleeping in place of proving.
 async fn simulated_prover_agent(
@@ -168,24 +204,24 @@ async fn simulated_prover_agent(
     db: Arc<dyn TaskDb>,
     done: Arc<AtomicBool>,
     stop: Arc<tokio::sync::Notify>,
-    busy_ms: Arc<AtomicU64>,
+    time: Arc<Timeline>,
     finished: tokio::sync::mpsc::UnboundedSender<JobState>,
 ) {
     let kinds = [Kind::new("prove"), Kind::new("join"), Kind::new("aux")];
     let name = format!("sim-{id}");
     while !done.load(Ordering::Relaxed) {
-        let t0 = Instant::now();
+        let t = Instant::now();
         let claimed = db.claim(&name, &kinds, Duration::from_secs(600)).await;
-        DIAG[0].fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Timeline::add(&time.claiming, t);
         match claimed {
             Ok(Some(lease)) => {
                 let ms = lease.payload["ms"].as_u64().unwrap_or(0);
                 let t = Instant::now();
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                busy_ms.fetch_add(t.elapsed().as_millis() as u64, Ordering::Relaxed);
-                let t1 = Instant::now();
+                Timeline::add(&time.proving, t);
+                let t = Instant::now();
                 let completed = db.complete(&lease, json!(null)).await;
-                DIAG[1].fetch_add(t1.elapsed().as_micros() as u64, Ordering::Relaxed);
+                Timeline::add(&time.completing, t);
                 match completed {
                     Ok(c) if c.job_state != JobState::Running => {
                         let _ = finished.send(c.job_state);
@@ -195,13 +231,12 @@ async fn simulated_prover_agent(
                 }
             }
             Ok(None) => {
-                DIAG[3].fetch_add(1, Ordering::Relaxed);
-                let t2 = Instant::now();
+                let t = Instant::now();
                 tokio::select! {
                     _ = db.wait_for_work(&kinds, Duration::from_secs(10)) => {}
                     _ = stop.notified() => {}
                 }
-                DIAG[2].fetch_add(t2.elapsed().as_micros() as u64, Ordering::Relaxed);
+                Timeline::add(&time.waiting, t);
             }
             Err(e) => {
                 eprintln!("{name}: claim failed: {e}");
@@ -227,14 +262,14 @@ async fn run(p: Params) {
 
     let done = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(tokio::sync::Notify::new());
-    let busy = Arc::new(AtomicU64::new(0));
+    let time = Arc::new(Timeline::default());
     // The agent whose completion ends the job reports it: polling the job's status would put
     // a full scan of its tasks on the database many times a second and slow what we measure.
     let (finished_tx, mut finished) = tokio::sync::mpsc::unbounded_channel();
     let agents: Vec<_> = (0..p.agents)
         .map(|i| {
-            let (db, done, stop, busy) = (db.clone(), done.clone(), stop.clone(), busy.clone());
-            tokio::spawn(simulated_prover_agent(i, db, done, stop, busy, finished_tx.clone()))
+            let (db, done, stop, time) = (db.clone(), done.clone(), stop.clone(), time.clone());
+            tokio::spawn(simulated_prover_agent(i, db, done, stop, time, finished_tx.clone()))
         })
         .collect();
     // The aux agent's housekeeping, as in the cluster: requeue_expired has nothing to do here
@@ -251,21 +286,7 @@ async fn run(p: Params) {
             }
         }
     });
-    tokio::spawn({
-        let busy = busy.clone();
-        async move {
-            let mut last = [0u64; 5];
-            loop {
-                tokio::time::sleep(Duration::from_secs(20)).await;
-                let mut now = [0u64; 5];
-                for i in 0..4 { now[i] = DIAG[i].load(Ordering::Relaxed); }
-                now[4] = busy.load(Ordering::Relaxed) * 1000;
-                let d: Vec<f64> = (0..5).map(|i| (now[i] - last[i]) as f64 / 1e6 / 20.0).collect();
-                eprintln!("DIAG/20s agents in: claim {:.0} complete {:.0} wait {:.0} busy(done) {:.0}; empty claims {}", d[0], d[1], d[2], d[4], now[3] - last[3]);
-                last = now;
-            }
-        }
-    });
+    let reporter = tokio::spawn(time.clone().report());
     // Let every agent reach wait_for_work before the job appears.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -286,13 +307,11 @@ async fn run(p: Params) {
         let _ = a.await;
     }
     housekeeping.abort();
+    reporter.abort();
     assert_eq!(state, JobState::Succeeded, "the simulated job must succeed");
 
     let ms = makespan.as_millis() as f64;
-    let d: Vec<u64> = DIAG.iter().map(|a| a.load(Ordering::Relaxed)).collect();
-    eprintln!("DIAG agent-seconds: claim {:.0} complete {:.0} wait {:.0} empty-claims {} of total {:.0}",
-        d[0] as f64 / 1e6, d[1] as f64 / 1e6, d[2] as f64 / 1e6, d[3], p.agents as f64 * ms / 1000.0);
-    let busy = busy.load(Ordering::Relaxed) as f64;
+    let busy = time.proving.load(Ordering::Relaxed) as f64 / 1000.0;
     let util = busy / (p.agents as f64 * ms);
     let ideal_util = work_ms as f64 / (p.agents as f64 * ideal as f64);
     println!("Simulated prover (sleep-based op costs, no risc0): prove {} ms, join/finalize {} ms", p.prove_ms, p.join_ms);

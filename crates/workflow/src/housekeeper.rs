@@ -1,7 +1,7 @@
-//! The housekeeper: requeues expired leases, times out jobs past their deadline, vacuums the
-//! queue tables, and garbage-collects finished jobs with their blobs. Every step is safe to run
-//! from many aux agents at once (TaskDB's requeue, vacuum and GC are concurrency-safe; deletes
-//! are idempotent).
+//! The housekeeper: requeues expired leases, times out jobs past their deadline, vacuums and
+//! analyses the queue tables, and garbage-collects finished jobs with their blobs. Every step is
+//! safe to run from many aux agents at once (TaskDB's requeue, vacuum and GC are
+//! concurrency-safe; deletes are idempotent).
 
 use std::collections::HashSet;
 use std::sync::Arc;
