@@ -21,11 +21,7 @@ pub struct Guest {
 impl Guest {
     /// The image id as the 64-character hex string Bonsai clients use.
     pub fn image_id_hex(&self) -> String {
-        self.image_id
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.image_id.iter().flat_map(|w| w.to_le_bytes()).map(|b| format!("{b:02x}")).collect()
     }
 }
 

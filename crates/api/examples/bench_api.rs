@@ -34,7 +34,10 @@ fn row(phase: &str, mut lat: Vec<f64>, errors: usize, wall: f64) -> String {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).expect("usage: bench_api URL ADMIN_KEY [SESSIONS] [CLIENTS] [RATE] [SECONDS]").clone();
+    let url = args
+        .get(1)
+        .expect("usage: bench_api URL ADMIN_KEY [SESSIONS] [CLIENTS] [RATE] [SECONDS]")
+        .clone();
     let admin = args.get(2).expect("admin key").clone();
     let arg = |i: usize, d: u64| args.get(i).map(|s| s.parse().unwrap()).unwrap_or(d);
     let (sessions, clients, rate, seconds) = (arg(3, 1000), arg(4, 50), arg(5, 2000), arg(6, 10));
@@ -65,8 +68,14 @@ async fn main() {
     let per = sessions / clients;
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (c, ids, lat, errors, img, input) =
-            (client.clone(), ids.clone(), lat.clone(), errors.clone(), echo.image_id_hex(), input.clone());
+        let (c, ids, lat, errors, img, input) = (
+            client.clone(),
+            ids.clone(),
+            lat.clone(),
+            errors.clone(),
+            echo.image_id_hex(),
+            input.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             for _ in 0..per {
                 let t = Instant::now();
@@ -87,7 +96,12 @@ async fn main() {
         t.await.unwrap();
     }
     let submit_wall = start.elapsed().as_secs_f64();
-    let create_row = row("create session", lat.lock().await.clone(), errors.load(std::sync::atomic::Ordering::Relaxed), submit_wall);
+    let create_row = row(
+        "create session",
+        lat.lock().await.clone(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        submit_wall,
+    );
 
     // All sessions to the end (execute-only echo: the executor is the bottleneck).
     let ids = ids.lock().await.clone();
@@ -144,7 +158,12 @@ async fn main() {
         h.await.unwrap();
     }
     let poll_wall = poll_start.elapsed().as_secs_f64();
-    let poll_row = row(&format!("status poll (target {rate}/s)"), lat.lock().await.clone(), errors.load(std::sync::atomic::Ordering::Relaxed), poll_wall);
+    let poll_row = row(
+        &format!("status poll (target {rate}/s)"),
+        lat.lock().await.clone(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        poll_wall,
+    );
 
     println!("| phase | requests | errors | achieved req/s | p50 ms | p99 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

@@ -77,7 +77,9 @@ pub struct TenantView {
 impl TenantPatch {
     fn apply(&self, t: &mut Tenant) -> Result<(), ApiError> {
         let non_negative = |what: &str, v: Option<i64>| match v {
-            Some(v) if v < 0 => Err(ApiError::InvalidSetting(format!("{what} must be >= 0, got {v}"))),
+            Some(v) if v < 0 => {
+                Err(ApiError::InvalidSetting(format!("{what} must be >= 0, got {v}")))
+            }
             _ => Ok(v),
         };
         if let Some(v) = non_negative("concurrent_proofs", self.concurrent_proofs)? {
@@ -91,7 +93,9 @@ impl TenantPatch {
         }
         if let Some(p) = self.priority {
             if !(p.is_finite() && p > 0.0) {
-                return Err(ApiError::InvalidSetting(format!("priority must be a number > 0, got {p}")));
+                return Err(ApiError::InvalidSetting(format!(
+                    "priority must be a number > 0, got {p}"
+                )));
             }
             t.priority = p;
         }
@@ -103,7 +107,9 @@ impl TenantPatch {
                 )));
             }
             if *n < 0 {
-                return Err(ApiError::InvalidSetting(format!("reservation for {kind} must be >= 0, got {n}")));
+                return Err(ApiError::InvalidSetting(format!(
+                    "reservation for {kind} must be >= 0, got {n}"
+                )));
             }
         }
         Ok(())
@@ -122,7 +128,11 @@ async fn reservations(st: &AppState, tenant: &str) -> Result<BTreeMap<String, i3
 }
 
 /// Writes the tenant's priority (every kind) and reservations (the given kinds) to its streams.
-async fn apply_streams(st: &AppState, t: &Tenant, changes: Option<&BTreeMap<String, i32>>) -> Result<(), ApiError> {
+async fn apply_streams(
+    st: &AppState,
+    t: &Tenant,
+    changes: Option<&BTreeMap<String, i32>>,
+) -> Result<(), ApiError> {
     let current = reservations(st, &t.name).await?;
     for kind in kinds::ALL {
         let reserved = changes
@@ -136,17 +146,28 @@ async fn apply_streams(st: &AppState, t: &Tenant, changes: Option<&BTreeMap<Stri
 }
 
 async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
-    let tenant = st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
-    Ok(TenantView { reservations: reservations(st, name).await?, keys: st.tenants.keys(name).await?, tenant })
+    let tenant =
+        st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
+    Ok(TenantView {
+        reservations: reservations(st, name).await?,
+        keys: st.tenants.keys(name).await?,
+        tenant,
+    })
 }
 
 async fn list_tenants(State(st): St, _: Admin) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(st.tenants.tenants().await?))
 }
 
-async fn create_tenant(State(st): St, _: Admin, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn create_tenant(
+    State(st): St,
+    _: Admin,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
-    let name = patch.name.clone().ok_or_else(|| ApiError::InvalidBody("missing field `name`".into()))?;
+    let name =
+        patch.name.clone().ok_or_else(|| ApiError::InvalidBody("missing field `name`".into()))?;
     if !valid_tenant_name(&name) {
         return Err(ApiError::InvalidTenantName(name));
     }
@@ -167,26 +188,42 @@ async fn create_tenant(State(st): St, _: Admin, headers: HeaderMap, body: Body) 
     apply_streams(&st, &t, patch.reservations.as_ref()).await?;
     let (key, info) = st.tenants.create_key(&name, "initial").await?;
     let v = view(&st, &name).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "tenant": v, "key": key, "key_id": info.id }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "tenant": v, "key": key, "key_id": info.id })))
+        .into_response())
 }
 
-async fn get_tenant(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Json<TenantView>, ApiError> {
+async fn get_tenant(
+    State(st): St,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(view(&st, &name).await?))
 }
 
-async fn patch_tenant(State(st): St, _: Admin, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Result<Json<TenantView>, ApiError> {
+async fn patch_tenant(
+    State(st): St,
+    _: Admin,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<TenantView>, ApiError> {
     let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
     if patch.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::InvalidSetting("tenants cannot be renamed".into()));
     }
-    let mut t = st.tenants.tenant(&name).await?.ok_or_else(|| ApiError::not_found("tenant", &name))?;
+    let mut t =
+        st.tenants.tenant(&name).await?.ok_or_else(|| ApiError::not_found("tenant", &name))?;
     patch.apply(&mut t)?;
     st.tenants.update_tenant(&t).await?;
     apply_streams(&st, &t, patch.reservations.as_ref()).await?;
     Ok(Json(view(&st, &name).await?))
 }
 
-async fn delete_tenant(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn delete_tenant(
+    State(st): St,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     if !st.tenants.delete_tenant(&name).await? {
         return Err(ApiError::not_found("tenant", name));
     }
@@ -200,7 +237,13 @@ struct KeyReq {
     label: Option<String>,
 }
 
-async fn create_key(State(st): St, _: Admin, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn create_key(
+    State(st): St,
+    _: Admin,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let bytes = body::read(&headers, body, 1 << 20).await?;
     let req: KeyReq = if bytes.is_empty() {
         KeyReq::default()
@@ -211,10 +254,15 @@ async fn create_key(State(st): St, _: Admin, Path(name): Path<String>, headers: 
         return Err(ApiError::not_found("tenant", name));
     }
     let (key, info) = st.tenants.create_key(&name, req.label.as_deref().unwrap_or("")).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": key, "id": info.id, "tenant": name }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "key": key, "id": info.id, "tenant": name })))
+        .into_response())
 }
 
-async fn list_keys(State(st): St, _: Admin, Path(name): Path<String>) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+async fn list_keys(
+    State(st): St,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
     if st.tenants.tenant(&name).await?.is_none() {
         return Err(ApiError::not_found("tenant", name));
     }
@@ -229,16 +277,26 @@ async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
 }
 
 /// Parses `?tenant=&state=&limit=&offset=` by hand, so a bad value gets our JSON error.
-async fn list_jobs(State(st): St, _: Admin, Query(q): Query<BTreeMap<String, String>>) -> Result<Response, ApiError> {
+async fn list_jobs(
+    State(st): St,
+    _: Admin,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
     let state = match q.get("state") {
         None => None,
         Some(s) => Some(JobState::parse(s).ok_or_else(|| {
-            ApiError::InvalidSetting(format!("unknown job state {s:?}; use running, succeeded, failed, cancelled or timed_out"))
+            ApiError::InvalidSetting(format!(
+                "unknown job state {s:?}; use running, succeeded, failed, cancelled or timed_out"
+            ))
         })?),
     };
     let number = |name: &str, default: u32| -> Result<u32, ApiError> {
         q.get(name).map_or(Ok(default), |v| {
-            v.parse().map_err(|_| ApiError::InvalidSetting(format!("{name} must be a non-negative integer, got {v:?}")))
+            v.parse().map_err(|_| {
+                ApiError::InvalidSetting(format!(
+                    "{name} must be a non-negative integer, got {v:?}"
+                ))
+            })
         })
     };
     let filter = JobFilter {

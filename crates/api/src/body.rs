@@ -81,7 +81,11 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, 
 
 /// Reads and parses a JSON body: syntax errors are TIFFIN-API-010, shape errors (missing
 /// fields, wrong types, negative numbers) TIFFIN-API-011.
-pub async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: u64) -> Result<T, ApiError> {
+pub async fn json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<T, ApiError> {
     let bytes = read(headers, body, limit).await?;
     if bytes.is_empty() {
         return Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()));
@@ -124,7 +128,9 @@ pub async fn stream_to_store(
             // until the body ends; stop once the grace is used up.
             let rest = reader
                 .into_inner()
-                .take_while(move |_| futures::future::ready(seen.load(Ordering::Relaxed) <= limit + DRAIN_GRACE))
+                .take_while(move |_| {
+                    futures::future::ready(seen.load(Ordering::Relaxed) <= limit + DRAIN_GRACE)
+                })
                 .map(|_| Ok::<_, ()>(Bytes::new()));
             drain(Box::pin(rest)).await;
             Err(ApiError::TooLarge { limit })

@@ -92,7 +92,12 @@ pub fn job_kind(job: &JobStatus) -> Option<JobKind> {
 }
 
 /// The tenant's job `id`, or 404 for unknown ids and other tenants' jobs alike.
-async fn owned_job(state: &AppState, tenant: &str, what: &'static str, id: &str) -> Result<JobStatus, ApiError> {
+async fn owned_job(
+    state: &AppState,
+    tenant: &str,
+    what: &'static str,
+    id: &str,
+) -> Result<JobStatus, ApiError> {
     let uuid = parse_uuid(what, id)?;
     match state.db().job(uuid).await {
         Ok(job) if job.tenant == tenant => Ok(job),
@@ -101,7 +106,11 @@ async fn owned_job(state: &AppState, tenant: &str, what: &'static str, id: &str)
     }
 }
 
-async fn owned_session(state: &AppState, tenant: &str, id: &str) -> Result<(JobStatus, JobSpec), ApiError> {
+async fn owned_session(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+) -> Result<(JobStatus, JobSpec), ApiError> {
     let job = owned_job(state, tenant, "session", id).await?;
     match job_kind(&job) {
         Some(JobKind::Session(spec)) => Ok((job, spec)),
@@ -120,7 +129,12 @@ struct UploadRes {
     uuid: String,
 }
 
-async fn image_upload_url(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn image_upload_url(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let image = parse_image_id(&id)?;
     if st.cluster.stores.cold.exists(&blobs::image(&image.to_hex())).await? {
         st.tenants.add_image_ref(&image.to_hex(), &t.name).await?;
@@ -130,7 +144,13 @@ async fn image_upload_url(State(st): St, Auth(t): Auth, headers: HeaderMap, Path
     Ok(Json(UrlRes { url }).into_response())
 }
 
-async fn image_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+async fn image_put(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let expected = parse_image_id(&id)?;
     let program = body::read(&headers, body, st.cfg.max_body_bytes).await?;
     if program.is_empty() {
@@ -142,7 +162,10 @@ async fn image_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): P
         .map_err(|e| ApiError::InvalidProgram(format!("image id computation panicked: {e}")))?
         .map_err(|e| ApiError::InvalidProgram(e.to_string()))?;
     if actual != expected {
-        return Err(ApiError::ImageIdMismatch { expected: expected.to_hex(), actual: actual.to_hex() });
+        return Err(ApiError::ImageIdMismatch {
+            expected: expected.to_hex(),
+            actual: actual.to_hex(),
+        });
     }
     // Content addressed: a second upload of the same program is the same blob, so it is
     // accepted (two clients racing on one new image both succeed).
@@ -151,7 +174,11 @@ async fn image_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): P
     Ok(StatusCode::OK.into_response())
 }
 
-async fn image_delete(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn image_delete(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let image = parse_image_id(&id)?.to_hex();
     let (had, left) = st.tenants.drop_image_ref(&image, &t.name).await?;
     if !had {
@@ -169,17 +196,28 @@ async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> J
     Json(UploadRes { url: format!("{}/inputs/upload/{uuid}", st.base_url(&headers)), uuid })
 }
 
-async fn input_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+async fn input_put(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let uuid = parse_uuid("input", &id)?.to_string();
     let key = blobs::input(&t.name, &uuid);
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "input", id });
     }
-    body::stream_to_store(&headers, body, st.cfg.max_body_bytes, &st.cluster.stores.cold, &key).await?;
+    body::stream_to_store(&headers, body, st.cfg.max_body_bytes, &st.cluster.stores.cold, &key)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn input_delete(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn input_delete(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let uuid = parse_uuid("input", &id)?.to_string();
     let key = blobs::input(&t.name, &uuid);
     if !st.cluster.stores.cold.exists(&key).await? {
@@ -194,7 +232,13 @@ async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) ->
     Json(UploadRes { url: format!("{}/receipts/upload/{uuid}", st.base_url(&headers)), uuid })
 }
 
-async fn receipt_put(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
+async fn receipt_put(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let uuid = parse_uuid("receipt", &id)?.to_string();
     let key = assumption_key(&t.name, &uuid);
     if st.cluster.stores.cold.exists(&key).await? {
@@ -228,7 +272,12 @@ pub struct ProofReq {
     pub exec_cycle_limit: Option<u64>,
 }
 
-async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn session_create(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req: ProofReq = body::json(&headers, body, st.cfg.max_body_bytes.min(1 << 20)).await?;
     let image = parse_image_id(&req.img)?.to_hex();
     let input = parse_uuid("input", &req.input)?.to_string();
@@ -289,7 +338,12 @@ async fn session_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: 
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
 }
 
-async fn session_status_route(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn session_status_route(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let url = |job: JobId| format!("{}/receipts/download/{job}", st.base_url(&headers));
     if let Ok(uuid) = uuid::Uuid::parse_str(&id)
         && let Some(f) = st.cached_finished(&uuid)
@@ -306,12 +360,19 @@ async fn session_status_route(State(st): St, Auth(t): Auth, headers: HeaderMap, 
     if job.state.is_finished() {
         let mut cached = status.clone();
         cached.receipt_url = None;
-        st.cache_finished(job.id, crate::FinishedSession { tenant: t.name.clone(), status: cached, has_receipt });
+        st.cache_finished(
+            job.id,
+            crate::FinishedSession { tenant: t.name.clone(), status: cached, has_receipt },
+        );
     }
     Ok(Json(status).into_response())
 }
 
-async fn session_logs(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn session_logs(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let (job, _) = owned_session(&st, &t.name, &id).await?;
     let logs = match st.cluster.stores.cold.get(&blobs::logs(job.id)).await {
         Ok(b) => b,
@@ -326,7 +387,11 @@ async fn session_logs(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> R
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], logs).into_response())
 }
 
-async fn session_stop(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn session_stop(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let (job, _) = owned_session(&st, &t.name, &id).await?;
     if job.state.is_finished() || !st.cluster.cancel(job.id).await? {
         let now = st.db().job(job.id).await?;
@@ -335,7 +400,11 @@ async fn session_stop(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> R
     Ok(Json(json!({ "status": "ABORTED" })).into_response())
 }
 
-async fn exec_only_journal(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn exec_only_journal(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let (job, spec) = owned_session(&st, &t.name, &id).await?;
     if !spec.execute_only {
         return Err(ApiError::Unsupported(format!(
@@ -343,7 +412,11 @@ async fn exec_only_journal(State(st): St, Auth(t): Auth, Path(id): Path<String>)
         )));
     }
     match job.state {
-        JobState::Running => return Err(ApiError::NotReady(format!("session {id} is still running; poll its status"))),
+        JobState::Running => {
+            return Err(ApiError::NotReady(format!(
+                "session {id} is still running; poll its status"
+            )));
+        }
         JobState::Succeeded => {}
         other => {
             return Err(ApiError::NotReady(format!(
@@ -370,15 +443,25 @@ async fn finished_receipt(st: &AppState, tenant: &str, id: &str) -> Result<JobId
     Ok(job.id)
 }
 
-async fn receipt_url(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn receipt_url(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = finished_receipt(&st, &t.name, &id).await?;
     if !st.cluster.stores.cold.exists(&blobs::receipt(job)).await? {
         return Err(ApiError::not_found("receipt", id));
     }
-    Ok(Json(UrlRes { url: format!("{}/receipts/download/{job}", st.base_url(&headers)) }).into_response())
+    Ok(Json(UrlRes { url: format!("{}/receipts/download/{job}", st.base_url(&headers)) })
+        .into_response())
 }
 
-async fn receipt_download(State(st): St, Auth(t): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn receipt_download(
+    State(st): St,
+    Auth(t): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = finished_receipt(&st, &t.name, &id).await?;
     let stream = match st.cluster.stores.cold.get_stream(&blobs::receipt(job)).await {
         Ok(s) => s,
@@ -394,7 +477,12 @@ struct SnarkReq {
     session_id: String,
 }
 
-async fn snark_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn snark_create(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let req: SnarkReq = body::json(&headers, body, 1 << 20).await?;
     let (job, spec) = owned_session(&st, &t.name, &req.session_id).await?;
     if spec.execute_only {
@@ -415,12 +503,19 @@ async fn snark_create(State(st): St, Auth(t): Auth, headers: HeaderMap, body: Bo
     let task = NewTask::new("snark", kinds::SNARK, payload).max_attempts(2);
     let snark = st
         .db()
-        .create_job(NewJob::new(&t.name, vec![task]).meta(json!({ "snark_of": job.id.to_string() })))
+        .create_job(
+            NewJob::new(&t.name, vec![task]).meta(json!({ "snark_of": job.id.to_string() })),
+        )
         .await?;
     Ok(Json(json!({ "uuid": snark.to_string() })).into_response())
 }
 
-async fn snark_status(State(st): St, Auth(t): Auth, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn snark_status(
+    State(st): St,
+    Auth(t): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = owned_job(&st, &t.name, "snark", &id).await?;
     if !matches!(job_kind(&job), Some(JobKind::Snark(_))) {
         return Err(ApiError::not_found("snark", id));
@@ -461,7 +556,11 @@ async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> 
     let t = st.tenants.tenant(&t.name).await?.unwrap_or(t);
     let streams = st.db().streams().await?;
     let reserved = |kind: &str| {
-        streams.iter().find(|s| s.tenant == t.name && s.kind == kind).map(|s| s.config.reserved).unwrap_or(0)
+        streams
+            .iter()
+            .find(|s| s.tenant == t.name && s.kind == kind)
+            .map(|s| s.config.reserved)
+            .unwrap_or(0)
     };
     Ok(Json(Quotas {
         exec_cycle_limit: t.exec_cycle_limit,

@@ -23,7 +23,9 @@ pub enum ApiError {
     #[error("TIFFIN-API-001 missing x-api-key header; ask the cluster operator for an API key")]
     MissingKey,
     /// The key is not known (or was revoked).
-    #[error("TIFFIN-API-002 invalid API key; check BONSAI_API_KEY, or ask the operator for a new key")]
+    #[error(
+        "TIFFIN-API-002 invalid API key; check BONSAI_API_KEY, or ask the operator for a new key"
+    )]
     InvalidKey,
     /// Admin routes need the admin key.
     #[error("TIFFIN-API-003 admin routes need a valid x-admin-key header")]
@@ -46,10 +48,14 @@ pub enum ApiError {
         id: String,
     },
     /// A cycle limit of zero, or too large to represent.
-    #[error("TIFFIN-API-014 invalid exec_cycle_limit {0}: give millions of cycles, between 1 and 1000000000")]
+    #[error(
+        "TIFFIN-API-014 invalid exec_cycle_limit {0}: give millions of cycles, between 1 and 1000000000"
+    )]
     InvalidCycleLimit(u64),
     /// The uploaded program's image id is not the one in the URL.
-    #[error("TIFFIN-API-015 image id mismatch: the URL names {expected} but the uploaded program's image id is {actual}")]
+    #[error(
+        "TIFFIN-API-015 image id mismatch: the URL names {expected} but the uploaded program's image id is {actual}"
+    )]
     ImageIdMismatch {
         /// From the URL.
         expected: String,
@@ -121,13 +127,17 @@ pub enum ApiError {
         status: String,
     },
     /// A body over the configured maximum.
-    #[error("TIFFIN-API-040 request body over the limit of {limit} bytes; raise --max-body-size or send less")]
+    #[error(
+        "TIFFIN-API-040 request body over the limit of {limit} bytes; raise --max-body-size or send less"
+    )]
     TooLarge {
         /// The limit.
         limit: u64,
     },
     /// Over the tenant's concurrent-proof quota.
-    #[error("TIFFIN-API-050 concurrent proof quota reached: {running} sessions running, quota {quota}; wait for one to finish or ask the operator to raise concurrent_proofs")]
+    #[error(
+        "TIFFIN-API-050 concurrent proof quota reached: {running} sessions running, quota {quota}; wait for one to finish or ask the operator to raise concurrent_proofs"
+    )]
     ConcurrencyQuota {
         /// Sessions running.
         running: i64,
@@ -135,7 +145,9 @@ pub enum ApiError {
         quota: i64,
     },
     /// The tenant's cycle budget is used up.
-    #[error("TIFFIN-API-051 cycle budget exhausted: {usage} of {budget} cycles used; ask the operator to raise cycle_budget")]
+    #[error(
+        "TIFFIN-API-051 cycle budget exhausted: {usage} of {budget} cycles used; ask the operator to raise cycle_budget"
+    )]
     CycleBudget {
         /// Cycles used.
         usage: i64,
@@ -168,16 +180,25 @@ impl ApiError {
         use ApiError::*;
         match self {
             MissingKey | InvalidKey | AdminKey => StatusCode::UNAUTHORIZED,
-            MalformedJson(_) | InvalidBody(_) | InvalidImageId(_) | InvalidUuid { .. }
-            | InvalidCycleLimit(_) | ImageIdMismatch { .. } | InvalidProgram(_) | EmptyBody(_)
-            | InvalidReceipt(_) | Unsupported(_) | InvalidTenantName(_) | InvalidSetting(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            MalformedJson(_)
+            | InvalidBody(_)
+            | InvalidImageId(_)
+            | InvalidUuid { .. }
+            | InvalidCycleLimit(_)
+            | ImageIdMismatch { .. }
+            | InvalidProgram(_)
+            | EmptyBody(_)
+            | InvalidReceipt(_)
+            | Unsupported(_)
+            | InvalidTenantName(_)
+            | InvalidSetting(_) => StatusCode::BAD_REQUEST,
             NotFound { .. } | NoRoute { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyUploaded { .. } | AlreadyEnded { .. } | NotReady(_) | NotFailed { .. } | TenantExists(_) => {
-                StatusCode::CONFLICT
-            }
+            AlreadyUploaded { .. }
+            | AlreadyEnded { .. }
+            | NotReady(_)
+            | NotFailed { .. }
+            | TenantExists(_) => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ConcurrencyQuota { .. } | CycleBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
             Db(_) | Tenants(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -249,7 +270,10 @@ mod tests {
         assert_eq!(e.code(), "TIFFIN-API-013");
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(ApiError::MissingKey.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(ApiError::ConcurrencyQuota { running: 1, quota: 1 }.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            ApiError::ConcurrencyQuota { running: 1, quota: 1 }.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
         assert_eq!(ApiError::not_found("session", "a").code(), "TIFFIN-API-020");
     }
 }

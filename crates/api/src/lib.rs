@@ -89,7 +89,8 @@ pub struct AppState {
     /// Statuses of sessions that ended, with when they were cached: an ended job changes only
     /// if an admin retries it, so polls of finished sessions are answered from memory for
     /// [`FINISHED_CACHE_TTL`] (a retry through another API process shows within that).
-    finished: std::sync::Mutex<HashMap<tiffin_taskdb::JobId, (std::time::Instant, FinishedSession)>>,
+    finished:
+        std::sync::Mutex<HashMap<tiffin_taskdb::JobId, (std::time::Instant, FinishedSession)>>,
 }
 
 /// A finished session's status as cached (the receipt URL is built per request, from its Host).
@@ -217,7 +218,10 @@ impl AppState {
     }
 
     /// What a session's execute task reported, once it finished.
-    pub async fn execution(&self, job: tiffin_taskdb::JobId) -> Result<Option<ExecuteOutput>, ApiError> {
+    pub async fn execution(
+        &self,
+        job: tiffin_taskdb::JobId,
+    ) -> Result<Option<ExecuteOutput>, ApiError> {
         Ok(self
             .db()
             .task_output(job, EXECUTE_KEY)

@@ -36,7 +36,8 @@ pub struct Metrics {
 
 impl Metrics {
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        *self.requests.lock().unwrap().entry((method.into(), route.into(), status)).or_default() += 1;
+        *self.requests.lock().unwrap().entry((method.into(), route.into(), status)).or_default() +=
+            1;
         let mut lat = self.latency.lock().unwrap();
         let h = lat.entry(route.into()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
@@ -50,24 +51,43 @@ impl Metrics {
 
     /// The request metrics as Prometheus text.
     pub fn render(&self, out: &mut String) {
-        out.push_str("# HELP tiffin_api_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP tiffin_api_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE tiffin_api_requests_total counter\n");
         for ((m, r, s), n) in self.requests.lock().unwrap().iter() {
-            let _ = writeln!(out, "tiffin_api_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "tiffin_api_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}"
+            );
         }
         out.push_str("# HELP tiffin_api_request_seconds Request latency by route.\n");
         out.push_str("# TYPE tiffin_api_request_seconds histogram\n");
         for (r, h) in self.latency.lock().unwrap().iter() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.total);
+            let _ = writeln!(
+                out,
+                "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.total
+            );
             let _ = writeln!(out, "tiffin_api_request_seconds_sum{{route=\"{r}\"}} {}", h.sum);
             let _ = writeln!(out, "tiffin_api_request_seconds_count{{route=\"{r}\"}} {}", h.total);
         }
-        out.push_str("# HELP tiffin_api_sessions_created_total Sessions created by this API process.\n");
+        out.push_str(
+            "# HELP tiffin_api_sessions_created_total Sessions created by this API process.\n",
+        );
         out.push_str("# TYPE tiffin_api_sessions_created_total counter\n");
-        let _ = writeln!(out, "tiffin_api_sessions_created_total {}", self.sessions_created.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "tiffin_api_sessions_created_total {}",
+            self.sessions_created.load(Ordering::Relaxed)
+        );
     }
 }
 

@@ -17,28 +17,78 @@ use crate::{ApiError, AppState, describe};
 /// Every route: (method, path, who may call it, what it does). The OpenAPI document is built
 /// from this table, and a test checks the table against the router.
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
-    ("get", "/images/upload/{image_id}", "tenant", "204 if the image exists, else 200 {url} to PUT the program to"),
-    ("put", "/images/upload/{image_id}", "tenant", "Upload a program; its image id is recomputed and must match (400 otherwise)"),
+    (
+        "get",
+        "/images/upload/{image_id}",
+        "tenant",
+        "204 if the image exists, else 200 {url} to PUT the program to",
+    ),
+    (
+        "put",
+        "/images/upload/{image_id}",
+        "tenant",
+        "Upload a program; its image id is recomputed and must match (400 otherwise)",
+    ),
     ("delete", "/images/{image_id}", "tenant", "Drop this tenant's reference to an image"),
     ("get", "/inputs/upload", "tenant", "Get {url, uuid} to PUT an input to"),
-    ("put", "/inputs/upload/{uuid}", "tenant", "Upload an input (streamed; at most --max-body-size)"),
+    (
+        "put",
+        "/inputs/upload/{uuid}",
+        "tenant",
+        "Upload an input (streamed; at most --max-body-size)",
+    ),
     ("delete", "/inputs/{uuid}", "tenant", "Delete an input"),
     ("get", "/receipts/upload", "tenant", "Get {url, uuid} to PUT a receipt (assumption) to"),
     ("put", "/receipts/upload/{uuid}", "tenant", "Upload a bincode risc0 Receipt"),
-    ("get", "/receipts/{uuid}", "tenant", "{url} of a succeeded session's (or snark's) receipt; 404 if none"),
+    (
+        "get",
+        "/receipts/{uuid}",
+        "tenant",
+        "{url} of a succeeded session's (or snark's) receipt; 404 if none",
+    ),
     ("get", "/receipts/download/{uuid}", "tenant", "The bincode Receipt"),
-    ("post", "/sessions/create", "tenant", "Start a session {img, input, assumptions, execute_only, exec_cycle_limit} -> {uuid}"),
-    ("get", "/sessions/status/{uuid}", "tenant", "{status, receipt_url?, error_msg?, state?, elapsed_time?, stats?}"),
+    (
+        "post",
+        "/sessions/create",
+        "tenant",
+        "Start a session {img, input, assumptions, execute_only, exec_cycle_limit} -> {uuid}",
+    ),
+    (
+        "get",
+        "/sessions/status/{uuid}",
+        "tenant",
+        "{status, receipt_url?, error_msg?, state?, elapsed_time?, stats?}",
+    ),
     ("get", "/sessions/logs/{uuid}", "tenant", "The guest's stdout and stderr"),
     ("get", "/sessions/stop/{uuid}", "tenant", "Stop (cancel) a running session"),
-    ("get", "/sessions/exec_only_journal/{uuid}", "tenant", "Journal of a succeeded execute-only session"),
-    ("post", "/snark/create", "tenant", "Convert a succeeded session's receipt to Groth16 {session_id} -> {uuid}"),
+    (
+        "get",
+        "/sessions/exec_only_journal/{uuid}",
+        "tenant",
+        "Journal of a succeeded execute-only session",
+    ),
+    (
+        "post",
+        "/snark/create",
+        "tenant",
+        "Convert a succeeded session's receipt to Groth16 {session_id} -> {uuid}",
+    ),
     ("get", "/snark/status/{uuid}", "tenant", "{status, output?, error_msg?}"),
     ("get", "/version", "tenant", "{risc0_zkvm: [versions]}"),
     ("get", "/user/quotas", "tenant", "The tenant's quotas and usage"),
     ("get", "/admin/tenants", "admin", "List tenants"),
-    ("post", "/admin/tenants", "admin", "Create a tenant {name, quotas?} (also creates its first key)"),
-    ("get", "/admin/tenants/{name}", "admin", "A tenant with quotas, priority, reservations and keys"),
+    (
+        "post",
+        "/admin/tenants",
+        "admin",
+        "Create a tenant {name, quotas?} (also creates its first key)",
+    ),
+    (
+        "get",
+        "/admin/tenants/{name}",
+        "admin",
+        "A tenant with quotas, priority, reservations and keys",
+    ),
     ("patch", "/admin/tenants/{name}", "admin", "Change quotas, priority or reservations"),
     ("delete", "/admin/tenants/{name}", "admin", "Delete a tenant and its keys"),
     ("post", "/admin/tenants/{name}/keys", "admin", "Create an API key {label?} -> {key, id}"),
@@ -48,7 +98,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/admin/jobs/{id}", "admin", "A job with its task counts per kind and state"),
     ("post", "/admin/jobs/{id}/cancel", "admin", "Cancel a job"),
     ("post", "/admin/jobs/{id}/retry", "admin", "Run a failed job again from its execute step"),
-    ("get", "/admin/queues", "admin", "Queue depth per stream (tenant, kind): ready and running tasks"),
+    (
+        "get",
+        "/admin/queues",
+        "admin",
+        "Queue depth per stream (tenant, kind): ready and running tasks",
+    ),
     ("get", "/admin/agents", "admin", "Agents holding leases now, with their tasks"),
     ("get", "/health", "none", "Liveness and readiness (task database and cold store reachable)"),
     ("get", "/metrics", "none", "Prometheus metrics"),
@@ -84,12 +139,20 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         out.push_str("# HELP tiffin_queue_ready_tasks Tasks ready to be claimed, per stream.\n");
         out.push_str("# TYPE tiffin_queue_ready_tasks gauge\n");
         for s in &streams {
-            let _ = writeln!(out, "tiffin_queue_ready_tasks{{tenant=\"{}\",kind=\"{}\"}} {}", s.tenant, s.kind, s.ready);
+            let _ = writeln!(
+                out,
+                "tiffin_queue_ready_tasks{{tenant=\"{}\",kind=\"{}\"}} {}",
+                s.tenant, s.kind, s.ready
+            );
         }
         out.push_str("# HELP tiffin_queue_running_tasks Tasks leased to agents, per stream.\n");
         out.push_str("# TYPE tiffin_queue_running_tasks gauge\n");
         for s in &streams {
-            let _ = writeln!(out, "tiffin_queue_running_tasks{{tenant=\"{}\",kind=\"{}\"}} {}", s.tenant, s.kind, s.running);
+            let _ = writeln!(
+                out,
+                "tiffin_queue_running_tasks{{tenant=\"{}\",kind=\"{}\"}} {}",
+                s.tenant, s.kind, s.running
+            );
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

@@ -27,7 +27,11 @@ pub struct Server {
 
 impl Server {
     /// Binds `bind` (port 0 for any free port), starts the agents, and serves.
-    pub async fn start(bind: SocketAddr, state: Arc<AppState>, agents: Vec<AgentConfig>) -> std::io::Result<Self> {
+    pub async fn start(
+        bind: SocketAddr,
+        state: Arc<AppState>,
+        agents: Vec<AgentConfig>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let (stop, rx) = watch::channel(false);

@@ -67,7 +67,8 @@ pub fn status_name(state: JobState) -> &'static str {
 
 /// The progress string of a running job, from its task counts.
 pub fn progress_state(job: &JobStatus) -> String {
-    let total = |kind: &str| -> i64 { job.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum() };
+    let total =
+        |kind: &str| -> i64 { job.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum() };
     let done = |kind: &str| job.count(kind, TaskState::Done);
     if done(kinds::EXEC) == 0 {
         // Nothing claimed yet: queued behind other work.
@@ -81,7 +82,8 @@ pub fn progress_state(job: &JobStatus) -> String {
     if joined < joins {
         return format!("RecursionJoin: {joined}/{joins}");
     }
-    let resolve_pending = job.counts.iter().any(|c| c.kind == "resolve" && c.state != TaskState::Done);
+    let resolve_pending =
+        job.counts.iter().any(|c| c.kind == "resolve" && c.state != TaskState::Done);
     if resolve_pending { "Resolve".into() } else { "Finalize".into() }
 }
 
@@ -167,7 +169,8 @@ mod tests {
         let mut j = job(JobState::Running, &[("exec", Leased, 1)]);
         j.started_at = Some(Utc::now());
         assert_eq!(progress_state(&j), "Executor");
-        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 2), ("prove", Ready, 3)]);
+        let j =
+            job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 2), ("prove", Ready, 3)]);
         assert_eq!(progress_state(&j), "ProveSegments: 2/5");
         let j = job(
             JobState::Running,
@@ -176,7 +179,8 @@ mod tests {
         assert_eq!(progress_state(&j), "RecursionJoin: 1/3");
         let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("aux", Ready, 1)]);
         assert_eq!(progress_state(&j), "Finalize");
-        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("resolve", Ready, 1)]);
+        let j =
+            job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("resolve", Ready, 1)]);
         assert_eq!(progress_state(&j), "Resolve");
     }
 
@@ -194,8 +198,11 @@ mod tests {
         .collect();
         assert_eq!(names, ["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]);
         let mut failed = job(JobState::Failed, &[]);
-        failed.first_failure =
-            Some(TaskFailure { task: "exec".into(), kind: "exec".into(), error: "TIFFIN-ZKVM-003 cycle limit".into() });
+        failed.first_failure = Some(TaskFailure {
+            task: "exec".into(),
+            kind: "exec".into(),
+            error: "TIFFIN-ZKVM-003 cycle limit".into(),
+        });
         failed.finished_at = Some(Utc::now());
         let s = session_status(&failed, None, Some("u".into()));
         assert_eq!(s.status, "FAILED");
@@ -208,8 +215,14 @@ mod tests {
 
     #[test]
     fn succeeded_sessions_carry_stats_and_the_receipt_url() {
-        let exec = ExecuteOutput { journal_hex: String::new(), user_cycles: 10, total_cycles: 65536, segments: 1 };
-        let s = session_status(&job(JobState::Succeeded, &[]), Some(&exec), Some("http://x/r".into()));
+        let exec = ExecuteOutput {
+            journal_hex: String::new(),
+            user_cycles: 10,
+            total_cycles: 65536,
+            segments: 1,
+        };
+        let s =
+            session_status(&job(JobState::Succeeded, &[]), Some(&exec), Some("http://x/r".into()));
         assert_eq!(s.receipt_url.as_deref(), Some("http://x/r"));
         assert_eq!(s.stats, Some(SessionStats { segments: 1, total_cycles: 65536, cycles: 10 }));
         let json = serde_json::to_value(&s).unwrap();

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Result of tenant-store calls.
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
@@ -144,7 +146,9 @@ pub fn new_key() -> String {
 pub fn valid_tenant_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 type TenantRow = (String, i64, i64, i64, i64, f64);
@@ -277,8 +281,12 @@ impl TenantStore {
         let created_ms = now_ms();
         let sql = "INSERT INTO api_keys (hash, tenant, label, created_ms) VALUES ($1, $2, $3, $4)";
         on_pool!(self, p => sqlx::query(sql).bind(&hash).bind(tenant).bind(label).bind(created_ms).execute(p).await.map(drop)?);
-        let info =
-            KeyInfo { id: hash[..12].to_string(), tenant: tenant.into(), label: label.into(), created_ms };
+        let info = KeyInfo {
+            id: hash[..12].to_string(),
+            tenant: tenant.into(),
+            label: label.into(),
+            created_ms,
+        };
         Ok((key, info))
     }
 
@@ -300,7 +308,12 @@ impl TenantStore {
             on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
         Ok(rows
             .into_iter()
-            .map(|(h, tenant, label, created_ms)| KeyInfo { id: h[..12].to_string(), tenant, label, created_ms })
+            .map(|(h, tenant, label, created_ms)| KeyInfo {
+                id: h[..12].to_string(),
+                tenant,
+                label,
+                created_ms,
+            })
             .collect())
     }
 
@@ -317,7 +330,8 @@ impl TenantStore {
 
     /// Records that `tenant` uses image `image_id` (uploaded it or found it present).
     pub async fn add_image_ref(&self, image_id: &str, tenant: &str) -> Result<()> {
-        let sql = "INSERT INTO api_images (image_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        let sql =
+            "INSERT INTO api_images (image_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING";
         on_pool!(self, p => sqlx::query(sql).bind(image_id).bind(tenant).execute(p).await.map(drop)?);
         Ok(())
     }

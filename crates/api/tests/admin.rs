@@ -15,13 +15,16 @@ use tiffin_guests::{ECHO, PANIC};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_manages_tenants_keys_priorities_and_jobs() {
     let s = start(Agents::ExecOnly, |_| {}).await;
-    let key = s.tenant("frank", json!({ "priority": 3.0, "reservations": { "prove": 2, "exec": 1 } })).await;
+    let key = s
+        .tenant("frank", json!({ "priority": 3.0, "reservations": { "prove": 2, "exec": 1 } }))
+        .await;
     let client = s.client(&key);
 
     // Priority and reservations reach the TaskDB streams and the tenant's quotas.
     let q = client.quotas().await.unwrap();
     assert_eq!((q.dedicated_gpu, q.dedicated_executor), (2, 1));
-    let queues: Vec<Value> = s.admin(Method::GET, "/admin/queues").send().await.unwrap().json().await.unwrap();
+    let queues: Vec<Value> =
+        s.admin(Method::GET, "/admin/queues").send().await.unwrap().json().await.unwrap();
     let prove = queues.iter().find(|q| q["tenant"] == "frank" && q["kind"] == "prove").unwrap();
     assert_eq!(prove["config"]["priority_multiplier"], 3.0);
     assert_eq!(prove["config"]["reserved"], 2);
@@ -39,18 +42,38 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     assert_eq!(client.quotas().await.unwrap().dedicated_gpu, 0);
 
     // Keys: a second key works; revoking it locks it out; the first still works.
-    let res = s.admin(Method::POST, "/admin/tenants/frank/keys").json(&json!({ "label": "ci" })).send().await.unwrap();
+    let res = s
+        .admin(Method::POST, "/admin/tenants/frank/keys")
+        .json(&json!({ "label": "ci" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let k2: Value = res.json().await.unwrap();
     let second = s.client(k2["key"].as_str().unwrap());
     second.version().await.unwrap();
-    let keys: Vec<Value> = s.admin(Method::GET, "/admin/tenants/frank/keys").send().await.unwrap().json().await.unwrap();
+    let keys: Vec<Value> = s
+        .admin(Method::GET, "/admin/tenants/frank/keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|k| k.get("key").is_none() && k.get("hash").is_none()), "keys are never shown again");
-    let res = s.admin(Method::DELETE, &format!("/admin/keys/{}", k2["id"].as_str().unwrap())).send().await.unwrap();
+    assert!(
+        keys.iter().all(|k| k.get("key").is_none() && k.get("hash").is_none()),
+        "keys are never shown again"
+    );
+    let res = s
+        .admin(Method::DELETE, &format!("/admin/keys/{}", k2["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     // (`version()` does not read error bodies; `has_img` does.)
-    let err = second.has_img(&ECHO.image_id_hex()).await.err().expect("revoked key refused").to_string();
+    let err =
+        second.has_img(&ECHO.image_id_hex()).await.err().expect("revoked key refused").to_string();
     assert!(err.contains("TIFFIN-API-002"), "{err}");
     client.version().await.unwrap();
 
@@ -60,20 +83,47 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     let input = client.upload_input(b"admin".to_vec()).await.unwrap();
     let session = client.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
     wait_state(&client, &session, "ProveSegments: 0/1").await;
-    let jobs: Vec<Value> =
-        s.admin(Method::GET, "/admin/jobs?tenant=frank&state=running").send().await.unwrap().json().await.unwrap();
+    let jobs: Vec<Value> = s
+        .admin(Method::GET, "/admin/jobs?tenant=frank&state=running")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["id"], session.uuid);
-    let job: Value = s.admin(Method::GET, &format!("/admin/jobs/{}", session.uuid)).send().await.unwrap().json().await.unwrap();
+    let job: Value = s
+        .admin(Method::GET, &format!("/admin/jobs/{}", session.uuid))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let counts = job["counts"].as_array().unwrap();
-    assert!(counts.iter().any(|c| c["kind"] == "prove" && c["state"] == "ready" && c["count"] == 1), "{counts:?}");
+    assert!(
+        counts.iter().any(|c| c["kind"] == "prove" && c["state"] == "ready" && c["count"] == 1),
+        "{counts:?}"
+    );
     // The executor agent is listed although idle: kinds, last report, no lease (no prover here).
-    let agents: Vec<Value> = s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
+    let agents: Vec<Value> =
+        s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
     assert!(!agents.is_empty(), "agents report themselves: {agents:?}");
-    assert!(agents.iter().all(|a| a["leases"].as_array().unwrap().is_empty()), "no lease held: {agents:?}");
-    let exec = agents.iter().find(|a| a["kinds"].as_array().unwrap().iter().any(|k| k == "exec")).expect("the executor");
+    assert!(
+        agents.iter().all(|a| a["leases"].as_array().unwrap().is_empty()),
+        "no lease held: {agents:?}"
+    );
+    let exec = agents
+        .iter()
+        .find(|a| a["kinds"].as_array().unwrap().iter().any(|k| k == "exec"))
+        .expect("the executor");
     assert!(exec["seconds_since_seen"].as_f64().unwrap() < 30.0, "{exec}");
-    let res = s.admin(Method::POST, &format!("/admin/jobs/{}/cancel", session.uuid)).send().await.unwrap();
+    let res = s
+        .admin(Method::POST, &format!("/admin/jobs/{}/cancel", session.uuid))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(session.status(&client).await.unwrap().status, "ABORTED");
 
@@ -101,7 +151,13 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     loop {
         let now: Value = s.admin(Method::GET, &job_url).send().await.unwrap().json().await.unwrap();
         if now["state"] == "failed" && now["finished_at"] != before["finished_at"] {
-            assert!(now["first_failure"]["error"].as_str().unwrap().contains("deliberate failure: again"), "{now}");
+            assert!(
+                now["first_failure"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("deliberate failure: again"),
+                "{now}"
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the retried job never ran again: {now}");
@@ -110,10 +166,16 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     assert_eq!(failing.status(&client).await.unwrap().status, "FAILED");
 
     // Deleting the tenant revokes its keys.
-    let tenants: Vec<Value> = s.admin(Method::GET, "/admin/tenants").send().await.unwrap().json().await.unwrap();
+    let tenants: Vec<Value> =
+        s.admin(Method::GET, "/admin/tenants").send().await.unwrap().json().await.unwrap();
     assert!(tenants.iter().any(|t| t["name"] == "frank"));
     assert_eq!(s.admin(Method::DELETE, "/admin/tenants/frank").send().await.unwrap().status(), 204);
-    let err = client.has_img(&ECHO.image_id_hex()).await.err().expect("deleted tenant refused").to_string();
+    let err = client
+        .has_img(&ECHO.image_id_hex())
+        .await
+        .err()
+        .expect("deleted tenant refused")
+        .to_string();
     assert!(err.contains("TIFFIN-API-002"), "{err}");
     s.server.shutdown().await;
 }
@@ -125,15 +187,24 @@ async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
     let health = s.http.get(format!("{}/health", s.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let h: Value = health.json().await.unwrap();
-    assert_eq!((h["status"].as_str(), h["taskdb"].as_str(), h["cold_store"].as_str()), (Some("ok"), Some("ok"), Some("ok")));
+    assert_eq!(
+        (h["status"].as_str(), h["taskdb"].as_str(), h["cold_store"].as_str()),
+        (Some("ok"), Some("ok"), Some("ok"))
+    );
 
     s.client(&key).version().await.unwrap();
-    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"tiffin_api_requests_total{method="GET",route="/version",status="200"} 1"#), "{metrics}");
+    let metrics =
+        s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"tiffin_api_requests_total{method="GET",route="/version",status="200"} 1"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("tiffin_api_request_seconds_bucket"));
     assert!(metrics.contains("# TYPE tiffin_queue_ready_tasks gauge"));
 
-    let doc: Value = s.http.get(format!("{}/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        s.http.get(format!("{}/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.contains_key("/sessions/create") && paths.contains_key("/admin/tenants"));
@@ -145,10 +216,18 @@ async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
             .replace("{name}", "nobody")
             .replace("{id}", &uuid::Uuid::new_v4().to_string());
         let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-        let res = s.user(&key, m, &concrete).header("x-admin-key", common::ADMIN_KEY).send().await.unwrap();
+        let res = s
+            .user(&key, m, &concrete)
+            .header("x-admin-key", common::ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        assert!(status != 405 && !text.contains("TIFFIN-API-021"), "{method} {path} -> {status} {text}");
+        assert!(
+            status != 405 && !text.contains("TIFFIN-API-021"),
+            "{method} {path} -> {status} {text}"
+        );
     }
     s.server.shutdown().await;
 }

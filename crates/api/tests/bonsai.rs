@@ -31,7 +31,10 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let session = client.create_session(image.clone(), input, vec![], false).await.unwrap();
     let (status, states) = wait(&client, &session, Duration::from_secs(600)).await;
     assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
-    assert!(states.iter().any(|s| s.starts_with("ProveSegments: 0/1")), "progress seen: {states:?}");
+    assert!(
+        states.iter().any(|s| s.starts_with("ProveSegments: 0/1")),
+        "progress seen: {states:?}"
+    );
     let stats = status.stats.expect("stats on success");
     assert_eq!(stats.segments, 1);
     assert!(stats.total_cycles >= stats.cycles && stats.cycles > 0);
@@ -56,16 +59,23 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     // A claim no uploaded receipt proves (another journal) fails at execution, clearly.
     let forged = [echo_id.0.as_bytes(), b"hello bonsaj".as_slice()].concat();
     let forged = client.upload_input(forged).await.unwrap();
-    let bad = client.create_session(COMPOSE.image_id_hex(), forged, vec![assumption.clone()], true).await.unwrap();
+    let bad = client
+        .create_session(COMPOSE.image_id_hex(), forged, vec![assumption.clone()], true)
+        .await
+        .unwrap();
     let (status, _) = wait(&client, &bad, Duration::from_secs(60)).await;
     assert_eq!(status.status, "FAILED");
     let msg = status.error_msg.unwrap();
     assert!(msg.contains("no receipt found to resolve assumption"), "{msg}");
     // Without the assumption the guest cannot run either.
-    let alone = client.create_session(COMPOSE.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    let alone =
+        client.create_session(COMPOSE.image_id_hex(), input.clone(), vec![], true).await.unwrap();
     assert_eq!(wait(&client, &alone, Duration::from_secs(60)).await.0.status, "FAILED");
 
-    let composed = client.create_session(COMPOSE.image_id_hex(), input, vec![assumption], false).await.unwrap();
+    let composed = client
+        .create_session(COMPOSE.image_id_hex(), input, vec![assumption], false)
+        .await
+        .unwrap();
     let (status, states) = wait(&client, &composed, Duration::from_secs(900)).await;
     assert_eq!(status.status, "SUCCEEDED", "{:?} after {states:?}", status.error_msg);
     let composed = client.download(&status.receipt_url.unwrap()).await.unwrap();
@@ -100,7 +110,8 @@ async fn execute_only_sessions_logs_stop_quotas_and_version() {
     // Execute-only: journal, stats, no receipt.
     client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
     let input = client.upload_input(b"preflight".to_vec()).await.unwrap();
-    let session = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    let session =
+        client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
     let (status, _) = wait(&client, &session, Duration::from_secs(60)).await;
     assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
     assert!(status.receipt_url.is_none());
@@ -116,7 +127,9 @@ async fn execute_only_sessions_logs_stop_quotas_and_version() {
     let (status, _) = wait(&client, &failed, Duration::from_secs(60)).await;
     assert_eq!(status.status, "FAILED");
     assert!(status.error_msg.unwrap().contains("guest panicked: deliberate failure: oops"));
-    assert!(failed.logs(&client).await.unwrap().contains("guest panicked: deliberate failure: oops"));
+    assert!(
+        failed.logs(&client).await.unwrap().contains("guest panicked: deliberate failure: oops")
+    );
 
     // Stop: a proving session waits for a prover that this server does not have.
     let input = client.upload_input(b"never proven".to_vec()).await.unwrap();
@@ -154,8 +167,10 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
 
     // Concurrency: one session runs (stuck waiting for a prover), the second is refused.
     let input = client.upload_input(b"x".to_vec()).await.unwrap();
-    let first = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], false).await.unwrap();
-    let err = client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap_err();
+    let first =
+        client.create_session(ECHO.image_id_hex(), input.clone(), vec![], false).await.unwrap();
+    let err =
+        client.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap_err();
     assert!(err.to_string().contains("TIFFIN-API-050"), "{err}");
     let res = s
         .user(&key, reqwest::Method::POST, "/sessions/create")
@@ -183,7 +198,8 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let small = client.upload_input(b"y".to_vec()).await.unwrap();
-    let charged = client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await.unwrap();
+    let charged =
+        client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await.unwrap();
     wait(&client, &charged, Duration::from_secs(60)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let err = loop {
@@ -219,13 +235,15 @@ async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
 
     // Over the limit, without a Content-Length to reject early: the stream is cut at 12 MiB.
     let url = format!("{}/inputs/upload/{}", s.url, uuid::Uuid::new_v4());
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..13).map(|_| Ok(vec![7u8; 1 << 20])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..13).map(|_| Ok(vec![7u8; 1 << 20])).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let res = s.http.put(&url).header("x-api-key", &key).body(body).send().await.unwrap();
     assert_eq!(res.status(), 413);
     assert!(res.text().await.unwrap().contains("TIFFIN-API-040"));
     // Nothing was stored under that id: a correct upload to it still works.
-    let res = s.http.put(&url).header("x-api-key", &key).body(vec![1u8, 2, 3]).send().await.unwrap();
+    let res =
+        s.http.put(&url).header("x-api-key", &key).body(vec![1u8, 2, 3]).send().await.unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     s.server.shutdown().await;
 }

@@ -60,8 +60,10 @@ impl Settings {
         if !self.reserve.is_empty() {
             let mut r = Map::new();
             for item in &self.reserve {
-                let (kind, n) = item.split_once('=').context("--reserve takes KIND=N, e.g. prove=2")?;
-                let n: i32 = n.parse().with_context(|| format!("--reserve {item}: N is not a number"))?;
+                let (kind, n) =
+                    item.split_once('=').context("--reserve takes KIND=N, e.g. prove=2")?;
+                let n: i32 =
+                    n.parse().with_context(|| format!("--reserve {item}: N is not a number"))?;
                 r.insert(kind.to_string(), json!(n));
             }
             m.insert("reservations".into(), Value::Object(r));
@@ -135,10 +137,14 @@ pub fn run(args: AdminArgs) -> Result<()> {
         }
         AdminCommand::Tenants => (Method::GET, "/admin/tenants".into(), None),
         AdminCommand::Tenant { name } => (Method::GET, format!("/admin/tenants/{name}"), None),
-        AdminCommand::SetTenant { name, settings } => {
-            (Method::PATCH, format!("/admin/tenants/{name}"), Some(Value::Object(settings.to_json()?)))
+        AdminCommand::SetTenant { name, settings } => (
+            Method::PATCH,
+            format!("/admin/tenants/{name}"),
+            Some(Value::Object(settings.to_json()?)),
+        ),
+        AdminCommand::DeleteTenant { name } => {
+            (Method::DELETE, format!("/admin/tenants/{name}"), None)
         }
-        AdminCommand::DeleteTenant { name } => (Method::DELETE, format!("/admin/tenants/{name}"), None),
         AdminCommand::CreateKey { tenant, label } => {
             (Method::POST, format!("/admin/tenants/{tenant}/keys"), Some(json!({ "label": label })))
         }

@@ -53,5 +53,10 @@ impl BackendArgs {
 
 /// The handler context for agents in this process.
 pub fn context(db: Arc<dyn TaskDb>, stores: Stores) -> Context {
-    Context { db, stores, rt: tokio::runtime::Handle::current(), room_timeout: Duration::from_secs(3600) }
+    Context {
+        db,
+        stores,
+        rt: tokio::runtime::Handle::current(),
+        room_timeout: Duration::from_secs(3600),
+    }
 }

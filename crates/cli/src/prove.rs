@@ -99,7 +99,8 @@ pub fn run(args: ProveArgs) -> Result<()> {
                 if p.proven > 0 && first_prove.is_none() {
                     first_prove = Some(started.elapsed());
                 }
-                let exec = if p.executed { "done".to_string() } else { format!("{} so far", p.segments) };
+                let exec =
+                    if p.executed { "done".to_string() } else { format!("{} so far", p.segments) };
                 bar.set_message(format!(
                     "segments executed: {exec} · proven {}/{} · joined {}/{}",
                     p.proven, p.segments, p.joined, p.joins

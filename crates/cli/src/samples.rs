@@ -33,9 +33,10 @@ impl GuestArgs {
     /// The program's bytes and a label for messages (its path or sample name).
     pub fn program(&self) -> Result<(Vec<u8>, String)> {
         match (&self.program, &self.sample) {
-            (Some(path), None) => {
-                Ok((std::fs::read(path).with_context(|| format!("reading {path:?}"))?, path.display().to_string()))
-            }
+            (Some(path), None) => Ok((
+                std::fs::read(path).with_context(|| format!("reading {path:?}"))?,
+                path.display().to_string(),
+            )),
             (None, Some(name)) => Ok((find(name)?.program.to_vec(), format!("sample {name}"))),
             _ => bail!("give a program path or --sample NAME"),
         }

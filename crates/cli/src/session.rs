@@ -84,7 +84,13 @@ async fn run_async(args: SessionArgs) -> Result<()> {
             c.upload_img(&image.to_hex(), program).await?;
             let input_id = c.upload_input(input).await?;
             let session = c
-                .create_session_with_limit(image.to_hex(), input_id, receipts, execute_only, cycle_limit)
+                .create_session_with_limit(
+                    image.to_hex(),
+                    input_id,
+                    receipts,
+                    execute_only,
+                    cycle_limit,
+                )
                 .await?;
             println!("session: {}", session.uuid);
             if wait {
@@ -101,7 +107,10 @@ async fn run_async(args: SessionArgs) -> Result<()> {
                 println!("elapsed: {t:.1} s");
             }
             if let Some(st) = s.stats {
-                println!("cycles:  {} user, {} total, {} segments", st.cycles, st.total_cycles, st.segments);
+                println!(
+                    "cycles:  {} user, {} total, {} segments",
+                    st.cycles, st.total_cycles, st.segments
+                );
             }
             if let Some(e) = s.error_msg {
                 println!("error:   {e}");
@@ -128,9 +137,17 @@ async fn run_async(args: SessionArgs) -> Result<()> {
     Ok(())
 }
 
-async fn follow(c: &Client, session: &SessionId, execute_only: bool, image: ImageId, out: Option<PathBuf>) -> Result<()> {
+async fn follow(
+    c: &Client,
+    session: &SessionId,
+    execute_only: bool,
+    image: ImageId,
+    out: Option<PathBuf>,
+) -> Result<()> {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
     let status = loop {
         let s = session.status(c).await?;
@@ -142,16 +159,25 @@ async fn follow(c: &Client, session: &SessionId, execute_only: bool, image: Imag
     };
     bar.finish_and_clear();
     if status.status != "SUCCEEDED" {
-        bail!("session {} ended {}: {}", session.uuid, status.status, status.error_msg.unwrap_or_default());
+        bail!(
+            "session {} ended {}: {}",
+            session.uuid,
+            status.status,
+            status.error_msg.unwrap_or_default()
+        );
     }
     if let Some(st) = &status.stats {
-        println!("cycles:        {} user, {} total, {} segments", st.cycles, st.total_cycles, st.segments);
+        println!(
+            "cycles:        {} user, {} total, {} segments",
+            st.cycles, st.total_cycles, st.segments
+        );
     }
     if execute_only {
         println!("journal (hex): {}", hex::encode(session.exec_only_journal(c).await?));
         return Ok(());
     }
-    let bytes = c.download(&status.receipt_url.context("no receipt_url on a succeeded session")?).await?;
+    let bytes =
+        c.download(&status.receipt_url.context("no receipt_url on a succeeded session")?).await?;
     let receipt: Receipt = decode("receipt", &bytes)?;
     verify(&receipt, image)?;
     let path = out.unwrap_or_else(|| PathBuf::from(format!("{}.receipt", session.uuid)));

@@ -154,11 +154,17 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
 pub fn up(args: UpArgs) -> Result<()> {
     let id = std::process::id();
     let mut agents = Vec::new();
-    let mut exec = AgentConfig::new(format!("up-{id}-exec"), kinds::parse_list("exec,aux,snark").expect("kinds"));
+    let mut exec = AgentConfig::new(
+        format!("up-{id}-exec"),
+        kinds::parse_list("exec,aux,snark").expect("kinds"),
+    );
     exec.heartbeat = Duration::from_secs(2);
     agents.push(exec);
     for i in 0..args.agents {
-        let mut a = AgentConfig::new(format!("up-{id}-prove-{i}"), kinds::parse_list("prove,join,aux").expect("kinds"));
+        let mut a = AgentConfig::new(
+            format!("up-{id}-prove-{i}"),
+            kinds::parse_list("prove,join,aux").expect("kinds"),
+        );
         a.heartbeat = Duration::from_secs(2);
         agents.push(a);
     }

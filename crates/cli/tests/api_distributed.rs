@@ -85,7 +85,8 @@ async fn bonsai_sdk_against_api_and_agent_processes_on_postgres_redis_s3() {
     assert!(c2.has_img(&ECHO.image_id_hex()).await.unwrap(), "the image is in S3, seen by both");
     let input = c2.upload_input(b"distributed bonsai".to_vec()).await.unwrap();
 
-    let preflight = c1.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    let preflight =
+        c1.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
     let proof = c1.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
     assert_eq!(wait(&c2, &preflight).await.status, "SUCCEEDED");
     assert_eq!(preflight.exec_only_journal(&c2).await.unwrap(), b"distributed bonsai");

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tiffin_storage::testing::S3Server;
 use common::Services;
 use tiffin_guests::{ECHO, SPIN, spin_input};
+use tiffin_storage::testing::S3Server;
 use tiffin_storage::{StoreConfig, Stores};
 use tiffin_taskdb::{Config, JobState, PostgresTaskDb, TaskDb, TaskState};
 use tiffin_workflow::{Cluster, ProveRequest, kinds};
@@ -53,7 +53,8 @@ async fn agents_prove_through_postgres_redis_and_s3() {
     let mut echo = request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct);
     echo.po2 = 16; // one segment
     let echo = c.submit(echo).await.unwrap();
-    let spin = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
+    let spin =
+        c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
     for job in [echo, spin] {
         c.wait(job, Duration::from_millis(250), |_| {}).await.unwrap();
     }
@@ -82,7 +83,8 @@ async fn a_killed_agent_loses_its_lease_and_another_redoes_the_task() {
     let _exec = s.agent("exec-1", "exec,aux");
     let mut victim = s.agent("victim", "prove,join");
     let c = cluster(&s).await;
-    let job = c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
+    let job =
+        c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();
 
     // Wait until the victim holds a prove lease, then SIGKILL it mid-proof.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -90,7 +92,8 @@ async fn a_killed_agent_loses_its_lease_and_another_redoes_the_task() {
         assert!(Instant::now() < deadline, "victim never claimed a task");
         let tasks = c.db.tasks(job).await.unwrap();
         if let Some(t) = tasks.iter().find(|t| {
-            t.state == TaskState::Leased && t.agent.as_deref().is_some_and(|a| a.starts_with("victim"))
+            t.state == TaskState::Leased
+                && t.agent.as_deref().is_some_and(|a| a.starts_with("victim"))
         }) {
             break t.key.clone();
         }

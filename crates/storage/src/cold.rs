@@ -82,26 +82,17 @@ pub trait ColdStore: Send + Sync + fmt::Debug {
         let mut stream = self.get_stream(key).await?;
         let tmp = path.with_extension("tiffin-partial");
         let result: Result<u64> = async {
-            let mut file = tokio::fs::File::create(&tmp)
-                .await
-                .map_err(|e| Error::io("create", &tmp, e))?;
+            let mut file =
+                tokio::fs::File::create(&tmp).await.map_err(|e| Error::io("create", &tmp, e))?;
             let mut size = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
                 size += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io("write", &tmp, e))?;
+                file.write_all(&chunk).await.map_err(|e| Error::io("write", &tmp, e))?;
             }
-            file.flush()
-                .await
-                .map_err(|e| Error::io("flush", &tmp, e))?;
-            file.sync_all()
-                .await
-                .map_err(|e| Error::io("sync", &tmp, e))?;
-            tokio::fs::rename(&tmp, path)
-                .await
-                .map_err(|e| Error::io("rename", path, e))?;
+            file.flush().await.map_err(|e| Error::io("flush", &tmp, e))?;
+            file.sync_all().await.map_err(|e| Error::io("sync", &tmp, e))?;
+            tokio::fs::rename(&tmp, path).await.map_err(|e| Error::io("rename", path, e))?;
             Ok(size)
         }
         .await;
@@ -143,9 +134,7 @@ pub struct ObjectColdStore {
 
 impl fmt::Debug for ObjectColdStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectColdStore")
-            .field("store", &self.description)
-            .finish()
+        f.debug_struct("ObjectColdStore").field("store", &self.description).finish()
     }
 }
 
@@ -160,10 +149,7 @@ fn object_path(key: &str) -> Result<Path> {
 impl ObjectColdStore {
     /// Wraps an existing `object_store` backend (for callers that build their own).
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Self {
-            store,
-            description: description.into(),
-        }
+        Self { store, description: description.into() }
     }
 
     /// A store in a local directory (created if missing): the embedded default.
@@ -173,11 +159,7 @@ impl ObjectColdStore {
             .map_err(|e| Error::io("create cold store directory", dir, e))?;
         let fs = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| {
-                Error::config(
-                    "cold store directory",
-                    dir.display().to_string(),
-                    e.to_string(),
-                )
+                Error::config("cold store directory", dir.display().to_string(), e.to_string())
             })?
             .with_automatic_cleanup(true);
         Ok(Self::new(Arc::new(fs), format!("file://{}", dir.display())))
@@ -349,10 +331,7 @@ impl ColdStore for ObjectColdStore {
     async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let path = object_path(key)?;
         if data.len() > PART_SIZE {
-            return self
-                .put_multipart(key, &path, data, &mut tokio::io::empty())
-                .await
-                .map(|_| ());
+            return self.put_multipart(key, &path, data, &mut tokio::io::empty()).await.map(|_| ());
         }
         self.store
             .put(&path, PutPayload::from(data))
@@ -384,35 +363,21 @@ impl ColdStore for ObjectColdStore {
 
     async fn get(&self, key: &str) -> Result<Bytes> {
         let path = object_path(key)?;
-        let result = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| Error::cold("get", key, e))?;
+        let result = self.store.get(&path).await.map_err(|e| Error::cold("get", key, e))?;
         result.bytes().await.map_err(|e| Error::cold("get", key, e))
     }
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream> {
         let path = object_path(key)?;
-        let result = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| Error::cold("get", key, e))?;
+        let result = self.store.get(&path).await.map_err(|e| Error::cold("get", key, e))?;
         let key = key.to_string();
-        Ok(result
-            .into_stream()
-            .map_err(move |e| Error::cold("get", &key, e))
-            .boxed())
+        Ok(result.into_stream().map_err(move |e| Error::cold("get", &key, e)).boxed())
     }
 
     async fn head(&self, key: &str) -> Result<Option<BlobInfo>> {
         let path = object_path(key)?;
         match self.store.head(&path).await {
-            Ok(meta) => Ok(Some(BlobInfo {
-                key: key.to_string(),
-                size: meta.size,
-            })),
+            Ok(meta) => Ok(Some(BlobInfo { key: key.to_string(), size: meta.size })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(Error::cold("head", key, e)),
         }
@@ -455,21 +420,14 @@ impl ColdStore for ObjectColdStore {
         // object_store lists by whole path segments; list the parent "directory" and filter, so
         // prefixes are plain string prefixes in every backend (like the hot store's).
         let parent = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
-        let parent = if parent.is_empty() {
-            None
-        } else {
-            Some(object_path(parent)?)
-        };
+        let parent = if parent.is_empty() { None } else { Some(object_path(parent)?) };
         let mut out: Vec<BlobInfo> = self
             .store
             .list(parent.as_ref())
             .map_err(|e| Error::cold("list", prefix, e))
             .try_filter_map(|meta| async move {
                 let key = meta.location.to_string();
-                Ok(key.starts_with(prefix).then_some(BlobInfo {
-                    key,
-                    size: meta.size,
-                }))
+                Ok(key.starts_with(prefix).then_some(BlobInfo { key, size: meta.size }))
             })
             .try_collect()
             .await?;
@@ -535,14 +493,7 @@ pub fn redact_url(spec: &str) -> String {
                     k.as_ref(),
                     "secret_access_key" | "secret_key" | "session_token" | "token" | "password"
                 );
-                (
-                    k.into_owned(),
-                    if secret {
-                        "***".to_string()
-                    } else {
-                        v.into_owned()
-                    },
-                )
+                (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
             })
             .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
@@ -560,11 +511,7 @@ impl S3Config {
         let url =
             Url::parse(spec).map_err(|e| Error::config(WHAT, redact_url(spec), e.to_string()))?;
         if url.scheme() != "s3" {
-            return Err(Error::config(
-                WHAT,
-                redact_url(spec),
-                "it must start with s3://",
-            ));
+            return Err(Error::config(WHAT, redact_url(spec), "it must start with s3://"));
         }
         let bucket = url.host_str().unwrap_or("").to_string();
         if bucket.is_empty() {
@@ -635,10 +582,7 @@ impl S3Config {
                 }
             }
         }
-        let http = config
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"));
+        let http = config.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
         config.allow_http = allow_http.unwrap_or(http);
         config.path_style = path_style.unwrap_or(config.endpoint.is_some());
         if config.access_key_id.is_some() != config.secret_access_key.is_some() {

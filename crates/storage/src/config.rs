@@ -71,9 +71,7 @@ pub async fn open_hot(spec: &str, budget: Option<u64>) -> Result<Arc<dyn HotStor
 /// (`K`/`KB` = 1000, `KiB` = 1024, likewise `M`, `G`, `T`), e.g. `512MiB`, `2GB`, `1048576`.
 pub fn parse_byte_size(s: &str) -> Result<u64> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let bad = |reason: &str| Error::config("byte size", s, reason.to_string());
     let num: u64 = num
@@ -91,9 +89,7 @@ pub fn parse_byte_size(s: &str) -> Result<u64> {
         "t" | "tb" => 1_000_000_000_000,
         "tib" => 1 << 40,
         _ => {
-            return Err(bad(
-                "unknown unit; use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB",
-            ));
+            return Err(bad("unknown unit; use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"));
         }
     };
     num.checked_mul(mult).ok_or_else(|| bad("too large"))
@@ -125,16 +121,12 @@ impl StoreConfig {
 
     /// The cold store config string in effect.
     pub fn cold_spec(&self) -> String {
-        self.store
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("cold").display().to_string())
+        self.store.clone().unwrap_or_else(|| self.data_dir.join("cold").display().to_string())
     }
 
     /// The hot store config string in effect.
     pub fn hot_spec(&self) -> String {
-        self.hot_store
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("hot").display().to_string())
+        self.hot_store.clone().unwrap_or_else(|| self.data_dir.join("hot").display().to_string())
     }
 
     /// Opens both stores and checks the cold one ([`ColdStore::check`]); Redis is checked on
@@ -178,11 +170,7 @@ mod tests {
         assert_eq!(parse_byte_size("2 GB").unwrap(), 2_000_000_000);
         assert_eq!(parse_byte_size("1_000").unwrap(), 1000);
         for bad in ["", "MiB", "12 parsecs", "99999999999999999999", "1e6"] {
-            assert_eq!(
-                parse_byte_size(bad).unwrap_err().code(),
-                "TIFFIN-STORAGE-001",
-                "{bad}"
-            );
+            assert_eq!(parse_byte_size(bad).unwrap_err().code(), "TIFFIN-STORAGE-001", "{bad}");
         }
     }
 }

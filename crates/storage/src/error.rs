@@ -232,11 +232,7 @@ impl Error {
         path: impl AsRef<std::path::Path>,
         source: std::io::Error,
     ) -> Self {
-        Error::Io {
-            op,
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        Error::Io { op, path: path.as_ref().display().to_string(), source }
     }
 
     pub(crate) fn config(
@@ -244,11 +240,7 @@ impl Error {
         value: impl Into<String>,
         reason: impl Into<String>,
     ) -> Self {
-        Error::InvalidConfig {
-            what,
-            value: value.into(),
-            reason: reason.into(),
-        }
+        Error::InvalidConfig { what, value: value.into(), reason: reason.into() }
     }
 
     /// Maps an object_store error of operation `op` on `key` to ours.
@@ -256,29 +248,18 @@ impl Error {
         match source {
             // On reads a 404 is a missing blob; on writes and lists it means a missing bucket.
             object_store::Error::NotFound { .. } if matches!(op, "get" | "head" | "delete") => {
-                Error::NotFound {
-                    store: "cold",
-                    key: key.to_string(),
-                }
+                Error::NotFound { store: "cold", key: key.to_string() }
             }
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => Error::AccessDenied {
-                op,
-                key: key.to_string(),
-                source,
-            },
+            | object_store::Error::Unauthenticated { .. } => {
+                Error::AccessDenied { op, key: key.to_string(), source }
+            }
             // Some object_store paths (e.g. list) wrap the HTTP status in a generic error;
             // recognise refused credentials from the S3 error they carry.
-            source if is_auth_failure(&source) => Error::AccessDenied {
-                op,
-                key: key.to_string(),
-                source,
-            },
-            source => Error::Cold {
-                op,
-                key: key.to_string(),
-                source,
-            },
+            source if is_auth_failure(&source) => {
+                Error::AccessDenied { op, key: key.to_string(), source }
+            }
+            source => Error::Cold { op, key: key.to_string(), source },
         }
     }
 }
@@ -304,24 +285,10 @@ mod tests {
     fn message_starts_with_code() {
         let errors = [
             Error::config("cold store URL", "x", "y"),
-            Error::NotFound {
-                store: "hot",
-                key: "k".into(),
-            },
-            Error::RedisEvictingPolicy {
-                url: "redis://h".into(),
-                policy: "allkeys-lru".into(),
-            },
-            Error::LargerThanBudget {
-                needed: 2,
-                budget: 1,
-            },
-            Error::NoRoom {
-                needed: 1,
-                usage: 1,
-                budget: 1,
-                waited: Duration::from_millis(1),
-            },
+            Error::NotFound { store: "hot", key: "k".into() },
+            Error::RedisEvictingPolicy { url: "redis://h".into(), policy: "allkeys-lru".into() },
+            Error::LargerThanBudget { needed: 2, budget: 1 },
+            Error::NoRoom { needed: 1, usage: 1, budget: 1, waited: Duration::from_millis(1) },
         ];
         for e in errors {
             assert!(e.to_string().starts_with(e.code()), "{e}");
@@ -331,28 +298,10 @@ mod tests {
     #[test]
     fn classification() {
         assert!(
-            Error::NoRoom {
-                needed: 1,
-                usage: 1,
-                budget: 1,
-                waited: Duration::ZERO
-            }
-            .is_transient()
+            Error::NoRoom { needed: 1, usage: 1, budget: 1, waited: Duration::ZERO }.is_transient()
         );
-        assert!(
-            Error::NotFound {
-                store: "cold",
-                key: "k".into()
-            }
-            .is_permanent()
-        );
-        assert!(
-            Error::LargerThanBudget {
-                needed: 2,
-                budget: 1
-            }
-            .is_permanent()
-        );
+        assert!(Error::NotFound { store: "cold", key: "k".into() }.is_permanent());
+        assert!(Error::LargerThanBudget { needed: 2, budget: 1 }.is_permanent());
         assert!(Error::io("read", "/x", std::io::Error::other("boom")).is_transient());
     }
 }

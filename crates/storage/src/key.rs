@@ -8,12 +8,7 @@ use crate::{Error, Result};
 /// Checks that `key` is a usable blob key: non-empty, no leading or trailing '/', no empty,
 /// `.` or `..` segments, no control characters, backslashes or '#', and at most 1024 bytes.
 pub fn validate_key(key: &str) -> Result<()> {
-    let bad = |reason| {
-        Err(Error::InvalidKey {
-            key: key.to_string(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(Error::InvalidKey { key: key.to_string(), reason });
     if key.is_empty() {
         return bad("it is empty");
     }
@@ -51,10 +46,7 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
     }
     let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
     validate_key(trimmed).map_err(|e| match e {
-        Error::InvalidKey { reason, .. } => Error::InvalidKey {
-            key: prefix.to_string(),
-            reason,
-        },
+        Error::InvalidKey { reason, .. } => Error::InvalidKey { key: prefix.to_string(), reason },
         e => e,
     })
 }
@@ -68,9 +60,7 @@ mod tests {
         for ok in ["a", "images/abc", "jobs/j1/receipt", "a.b/c-d_e"] {
             validate_key(ok).unwrap();
         }
-        for bad in [
-            "", "/a", "a/", "a//b", "../x", "a/./b", "a\nb", "a\\b", "a#1",
-        ] {
+        for bad in ["", "/a", "a/", "a//b", "../x", "a/./b", "a\nb", "a\\b", "a#1"] {
             let e = validate_key(bad).unwrap_err();
             assert_eq!(e.code(), "TIFFIN-STORAGE-002", "{bad:?}");
         }

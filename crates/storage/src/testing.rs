@@ -40,10 +40,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| Error::TestServer(format!("cannot bind a free port on 127.0.0.1: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::TestServer(e.to_string()))
+    listener.local_addr().map(|a| a.port()).map_err(|e| Error::TestServer(e.to_string()))
 }
 
 fn temp_dir(prefix: &str) -> Result<tempfile::TempDir> {
@@ -137,11 +134,7 @@ impl RedisServer {
                 ))
             })?;
         wait_ready(&mut child, "redis-server", &log, || ping(port))?;
-        Ok(Self {
-            child,
-            port,
-            _dir: dir,
-        })
+        Ok(Self { child, port, _dir: dir })
     }
 
     /// The port it listens on.
@@ -239,17 +232,10 @@ impl S3Server {
         let port = free_port()?;
         let log = dir.path().join("s3s-fs.log");
         let log_file = std::fs::File::create(&log).map_err(|e| Error::TestServer(e.to_string()))?;
-        let log_err = log_file
-            .try_clone()
-            .map_err(|e| Error::TestServer(e.to_string()))?;
+        let log_err = log_file.try_clone().map_err(|e| Error::TestServer(e.to_string()))?;
         let mut child = Command::new(binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--access-key",
-                Self::ACCESS_KEY,
-                "--secret-key",
-                Self::SECRET_KEY,
-            ])
+            .args(["--access-key", Self::ACCESS_KEY, "--secret-key", Self::SECRET_KEY])
             .arg(&data)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

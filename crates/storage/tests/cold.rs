@@ -23,14 +23,8 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 async fn conformance(store: &dyn ColdStore) {
     store.check().await.unwrap();
     // put / get / head / exists
-    store
-        .put("images/abc", Bytes::from_static(b"elf bytes"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get("images/abc").await.unwrap(),
-        Bytes::from_static(b"elf bytes")
-    );
+    store.put("images/abc", Bytes::from_static(b"elf bytes")).await.unwrap();
+    assert_eq!(store.get("images/abc").await.unwrap(), Bytes::from_static(b"elf bytes"));
     assert_eq!(store.head("images/abc").await.unwrap().unwrap().size, 9);
     assert!(store.exists("images/abc").await.unwrap());
 
@@ -39,14 +33,8 @@ async fn conformance(store: &dyn ColdStore) {
     assert_eq!(store.get("inputs/empty").await.unwrap().len(), 0);
 
     // overwrite
-    store
-        .put("images/abc", Bytes::from_static(b"v2"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get("images/abc").await.unwrap(),
-        Bytes::from_static(b"v2")
-    );
+    store.put("images/abc", Bytes::from_static(b"v2")).await.unwrap();
+    assert_eq!(store.get("images/abc").await.unwrap(), Bytes::from_static(b"v2"));
     assert_eq!(store.head("images/abc").await.unwrap().unwrap().size, 2);
 
     // missing key
@@ -54,14 +42,7 @@ async fn conformance(store: &dyn ColdStore) {
     assert_eq!(e.code(), "TIFFIN-STORAGE-010", "{e}");
     assert!(e.is_not_found() && e.is_permanent());
     assert!(e.to_string().contains("images/missing"), "{e}");
-    assert!(
-        store
-            .get_stream("images/missing")
-            .await
-            .err()
-            .unwrap()
-            .is_not_found()
-    );
+    assert!(store.get_stream("images/missing").await.err().unwrap().is_not_found());
     assert!(store.head("images/missing").await.unwrap().is_none());
     assert!(!store.exists("images/missing").await.unwrap());
 
@@ -69,10 +50,7 @@ async fn conformance(store: &dyn ColdStore) {
     for bad in ["", "/abs", "a//b", "../etc/passwd", "a/"] {
         let e = store.put(bad, Bytes::new()).await.unwrap_err();
         assert_eq!(e.code(), "TIFFIN-STORAGE-002", "{bad:?}: {e}");
-        assert_eq!(
-            store.get(bad).await.unwrap_err().code(),
-            "TIFFIN-STORAGE-002"
-        );
+        assert_eq!(store.get(bad).await.unwrap_err().code(), "TIFFIN-STORAGE-002");
     }
 
     // delete (idempotent)
@@ -82,49 +60,26 @@ async fn conformance(store: &dyn ColdStore) {
     store.delete("never/existed").await.unwrap();
 
     // list and delete_prefix are plain string prefixes
-    for k in [
-        "jobs/a/receipt",
-        "jobs/a/logs/0",
-        "jobs/ab/receipt",
-        "images/x",
-    ] {
-        store
-            .put(k, Bytes::from(k.as_bytes().to_vec()))
-            .await
-            .unwrap();
+    for k in ["jobs/a/receipt", "jobs/a/logs/0", "jobs/ab/receipt", "images/x"] {
+        store.put(k, Bytes::from(k.as_bytes().to_vec())).await.unwrap();
     }
     let keys = |v: Vec<tiffin_storage::BlobInfo>| v.into_iter().map(|b| b.key).collect::<Vec<_>>();
-    assert_eq!(
-        keys(store.list("jobs/a/").await.unwrap()),
-        ["jobs/a/logs/0", "jobs/a/receipt"]
-    );
+    assert_eq!(keys(store.list("jobs/a/").await.unwrap()), ["jobs/a/logs/0", "jobs/a/receipt"]);
     assert_eq!(
         keys(store.list("jobs/a").await.unwrap()),
         ["jobs/a/logs/0", "jobs/a/receipt", "jobs/ab/receipt"]
     );
     assert_eq!(
         keys(store.list("").await.unwrap()),
-        [
-            "images/x",
-            "inputs/empty",
-            "jobs/a/logs/0",
-            "jobs/a/receipt",
-            "jobs/ab/receipt"
-        ]
+        ["images/x", "inputs/empty", "jobs/a/logs/0", "jobs/a/receipt", "jobs/ab/receipt"]
     );
     assert!(store.list("nothing/").await.unwrap().is_empty());
     let listed = store.list("jobs/ab/").await.unwrap();
     assert_eq!(listed[0].size, "jobs/ab/receipt".len() as u64);
     assert_eq!(store.delete_prefix("jobs/a/").await.unwrap(), 2);
-    assert_eq!(
-        keys(store.list("jobs/").await.unwrap()),
-        ["jobs/ab/receipt"]
-    );
+    assert_eq!(keys(store.list("jobs/").await.unwrap()), ["jobs/ab/receipt"]);
     assert_eq!(store.delete_prefix("jobs/a/").await.unwrap(), 0);
-    assert_eq!(
-        store.get("jobs/ab/receipt").await.unwrap(),
-        Bytes::from_static(b"jobs/ab/receipt")
-    );
+    assert_eq!(store.get("jobs/ab/receipt").await.unwrap(), Bytes::from_static(b"jobs/ab/receipt"));
 
     // A 12 MB file: streamed up from disk (multipart, since it is above PART_SIZE), streamed down.
     let size = 12 * 1024 * 1024 + 17;
@@ -134,15 +89,9 @@ async fn conformance(store: &dyn ColdStore) {
     let src = dir.path().join("upload.bin");
     std::fs::write(&src, &data).unwrap();
     let t = Instant::now();
-    assert_eq!(
-        store.put_file("jobs/big/segment", &src).await.unwrap(),
-        size as u64
-    );
+    assert_eq!(store.put_file("jobs/big/segment", &src).await.unwrap(), size as u64);
     eprintln!("{}: put_file 12 MB in {:?}", store.describe(), t.elapsed());
-    assert_eq!(
-        store.head("jobs/big/segment").await.unwrap().unwrap().size,
-        size as u64
-    );
+    assert_eq!(store.head("jobs/big/segment").await.unwrap().unwrap().size, size as u64);
     let mut stream = store.get_stream("jobs/big/segment").await.unwrap();
     let (mut got, mut chunks) = (Vec::with_capacity(size), 0);
     while let Some(chunk) = stream.next().await {
@@ -152,14 +101,8 @@ async fn conformance(store: &dyn ColdStore) {
     assert!(got == data, "streamed download differs");
     assert!(chunks >= 1);
     let dst = dir.path().join("download.bin");
-    assert_eq!(
-        store.get_to_file("jobs/big/segment", &dst).await.unwrap(),
-        size as u64
-    );
-    assert!(
-        std::fs::read(&dst).unwrap() == data,
-        "downloaded file differs"
-    );
+    assert_eq!(store.get_to_file("jobs/big/segment", &dst).await.unwrap(), size as u64);
+    assert!(std::fs::read(&dst).unwrap() == data, "downloaded file differs");
     assert!(
         store
             .get_to_file("jobs/big/missing", &dir.path().join("x"))
@@ -172,10 +115,7 @@ async fn conformance(store: &dyn ColdStore) {
     // put_reader of a small stream, and a big in-memory put (multipart path of put).
     let mut reader: &[u8] = b"from a reader";
     assert_eq!(store.put_reader("logs/r", &mut reader).await.unwrap(), 13);
-    assert_eq!(
-        store.get("logs/r").await.unwrap(),
-        Bytes::from_static(b"from a reader")
-    );
+    assert_eq!(store.get("logs/r").await.unwrap(), Bytes::from_static(b"from a reader"));
     let big = Bytes::from(pattern(PART_SIZE + 1024, 9));
     store.put("jobs/big/receipt", big.clone()).await.unwrap();
     assert!(store.get("jobs/big/receipt").await.unwrap() == big);
@@ -210,24 +150,11 @@ async fn memory() {
 async fn s3() {
     let server = S3Server::start().unwrap();
     let store = open_cold(&server.store_url()).unwrap();
-    assert!(
-        !store.describe().contains(S3Server::SECRET_KEY),
-        "{}",
-        store.describe()
-    );
+    assert!(!store.describe().contains(S3Server::SECRET_KEY), "{}", store.describe());
     conformance(&*store).await;
     // Objects really are in the server's bucket directory (buckets are directories in s3s-fs).
-    store
-        .put("images/on-disk", Bytes::from_static(b"y"))
-        .await
-        .unwrap();
-    assert!(
-        server
-            .data_dir()
-            .join(S3Server::BUCKET)
-            .join("images/on-disk")
-            .exists()
-    );
+    store.put("images/on-disk", Bytes::from_static(b"y")).await.unwrap();
+    assert!(server.data_dir().join(S3Server::BUCKET).join("images/on-disk").exists());
 }
 
 #[tokio::test]
@@ -242,10 +169,7 @@ async fn s3_prefix_in_url_isolates_keys() {
     let root = open_cold(&server.store_url()).unwrap();
     a.put("images/i", Bytes::from_static(b"z")).await.unwrap();
     assert_eq!(a.list("").await.unwrap().len(), 1);
-    assert_eq!(
-        root.get("cluster-a/images/i").await.unwrap(),
-        Bytes::from_static(b"z")
-    );
+    assert_eq!(root.get("cluster-a/images/i").await.unwrap(), Bytes::from_static(b"z"));
 }
 
 #[tokio::test]
@@ -254,17 +178,11 @@ async fn s3_wrong_secret_is_refused() {
     let store = open_cold(&server.store_url_with(S3Server::BUCKET, "not-the-secret")).unwrap();
     let e = store.check().await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-012", "{e}");
-    let e = store
-        .put("images/x", Bytes::from_static(b"x"))
-        .await
-        .unwrap_err();
+    let e = store.put("images/x", Bytes::from_static(b"x")).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-012", "{e}");
     assert!(e.is_permanent());
     assert!(e.to_string().contains("secret"), "{e}");
-    assert!(
-        !e.to_string().contains("not-the-secret"),
-        "the secret leaked into the error: {e}"
-    );
+    assert!(!e.to_string().contains("not-the-secret"), "the secret leaked into the error: {e}");
     let e = store.get("images/x").await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-012", "{e}");
 }
@@ -277,11 +195,7 @@ async fn s3_missing_bucket_is_an_error() {
     assert_eq!(e.code(), "TIFFIN-STORAGE-011", "{e}");
     assert!(e.to_string().contains("NoSuchBucket"), "{e}");
     assert!(store.list("").await.is_err());
-    open_cold(&server.store_url())
-        .unwrap()
-        .check()
-        .await
-        .unwrap();
+    open_cold(&server.store_url()).unwrap().check().await.unwrap();
 }
 
 #[tokio::test]

@@ -9,16 +9,8 @@ async fn embedded_defaults_live_under_the_data_dir() {
     let mut config = StoreConfig::new(dir.path());
     config.hot_budget_bytes = Some(1 << 20);
     let stores = config.open().await.unwrap();
-    stores
-        .cold
-        .put("images/i", Bytes::from_static(b"elf"))
-        .await
-        .unwrap();
-    stores
-        .hot
-        .put("jobs/j/seg/0", Bytes::from_static(b"seg"))
-        .await
-        .unwrap();
+    stores.cold.put("images/i", Bytes::from_static(b"elf")).await.unwrap();
+    stores.hot.put("jobs/j/seg/0", Bytes::from_static(b"seg")).await.unwrap();
     assert!(dir.path().join("cold/images/i").is_file());
     assert!(dir.path().join("hot/jobs/j/seg/0").is_file());
     assert_eq!(stores.hot.budget(), Some(1 << 20));
@@ -48,9 +40,7 @@ async fn bad_config_strings_give_coded_errors() {
         let e = open_hot(spec, None).await.unwrap_err();
         assert_eq!(e.code(), "TIFFIN-STORAGE-001", "{spec:?}: {e}");
     }
-    let e = open_hot("redis://127.0.0.1:1/?namespace=", None)
-        .await
-        .unwrap_err();
+    let e = open_hot("redis://127.0.0.1:1/?namespace=", None).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-001", "{e}");
 }
 
@@ -75,10 +65,7 @@ fn s3_urls_parse_and_never_show_secrets() {
     assert!(!https.allow_http && !https.path_style);
 
     let shown = redact_url("s3://b?secret_access_key=SECRET&region=r");
-    assert!(
-        !shown.contains("SECRET") && shown.contains("region=r"),
-        "{shown}"
-    );
+    assert!(!shown.contains("SECRET") && shown.contains("region=r"), "{shown}");
     assert!(!redact_url("redis://:pw@host:6379/").contains("pw"));
 }
 

@@ -40,17 +40,8 @@ async fn conformance(store: &dyn HotStore) {
     assert!(e.is_not_found());
     assert!(store.get_opt("jobs/j/seg/9").await.unwrap().is_none());
     assert!(!store.exists("jobs/j/seg/9").await.unwrap());
-    assert!(
-        store
-            .get_opt("jobs/j/seg/0/deeper")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        store.put("../x", blob(1)).await.unwrap_err().code(),
-        "TIFFIN-STORAGE-002"
-    );
+    assert!(store.get_opt("jobs/j/seg/0/deeper").await.unwrap().is_none());
+    assert_eq!(store.put("../x", blob(1)).await.unwrap_err().code(), "TIFFIN-STORAGE-002");
 
     // Delete.
     assert!(store.delete("jobs/j/seg/0").await.unwrap());
@@ -91,10 +82,7 @@ async fn budget_conformance(store: Arc<dyn HotStore>) {
     assert!(store.has_room(1000).await.unwrap());
     assert!(!store.has_room(1001).await.unwrap());
 
-    store
-        .put_with_room("s/0", blob(600), Duration::from_secs(1))
-        .await
-        .unwrap();
+    store.put_with_room("s/0", blob(600), Duration::from_secs(1)).await.unwrap();
     assert!(!store.try_put_within_budget("s/1", blob(600)).await.unwrap());
     assert!(!store.exists("s/1").await.unwrap());
     assert_eq!(store.usage().await.unwrap(), 600);
@@ -104,38 +92,23 @@ async fn budget_conformance(store: Arc<dyn HotStore>) {
 
     // Timeout and impossible sizes.
     let t = Instant::now();
-    let e = store
-        .wait_for_room(500, Duration::from_millis(120))
-        .await
-        .unwrap_err();
+    let e = store.wait_for_room(500, Duration::from_millis(120)).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-030", "{e}");
     assert!(e.is_transient());
     assert!(t.elapsed() >= Duration::from_millis(100));
-    let e = store
-        .wait_for_room(2000, Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let e = store.wait_for_room(2000, Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-031", "{e}");
     assert!(e.is_permanent());
-    let e = store
-        .put_with_room("s/huge", blob(1001), Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    let e = store.put_with_room("s/huge", blob(1001), Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-031");
-    let e = store
-        .put_with_room("s/1", blob(500), Duration::from_millis(100))
-        .await
-        .unwrap_err();
+    let e = store.put_with_room("s/1", blob(500), Duration::from_millis(100)).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-030", "{e}");
 
     // A waiter wakes promptly when a delete frees room.
     let waiter = {
         let store = store.clone();
         tokio::spawn(async move {
-            store
-                .wait_for_room(500, Duration::from_secs(10))
-                .await
-                .unwrap();
+            store.wait_for_room(500, Duration::from_secs(10)).await.unwrap();
             Instant::now()
         })
     };
@@ -144,10 +117,7 @@ async fn budget_conformance(store: Arc<dyn HotStore>) {
     let freed_at = Instant::now();
     store.delete("s/0").await.unwrap();
     let woke_at = waiter.await.unwrap();
-    assert!(
-        woke_at.duration_since(freed_at) < Duration::from_millis(500),
-        "waiter woke late"
-    );
+    assert!(woke_at.duration_since(freed_at) < Duration::from_millis(500), "waiter woke late");
 
     // Backpressure: 4 producers write 20 blobs of 200 bytes each through put_with_room while a
     // consumer deletes what it finds; usage must never exceed the budget.
@@ -205,12 +175,7 @@ async fn memory() {
 #[tokio::test]
 async fn local_files() {
     let dir = tempfile::tempdir().unwrap();
-    conformance(
-        &*open_hot(dir.path().join("a").to_str().unwrap(), None)
-            .await
-            .unwrap(),
-    )
-    .await;
+    conformance(&*open_hot(dir.path().join("a").to_str().unwrap(), None).await.unwrap()).await;
     let b = format!("file://{}", dir.path().join("b").display());
     budget_conformance(open_hot(&b, Some(1000)).await.unwrap()).await;
 }
@@ -239,15 +204,9 @@ async fn local_files_reopen_recounts_usage_and_cleans_partial_writes() {
 async fn redis() {
     let server = RedisServer::start().unwrap();
     let store = open_hot(&server.url(), None).await.unwrap();
-    assert!(
-        store.describe().contains("namespace tiffin"),
-        "{}",
-        store.describe()
-    );
+    assert!(store.describe().contains("namespace tiffin"), "{}", store.describe());
     conformance(&*store).await;
-    let budgeted = open_hot(&server.url_with_namespace("budgeted"), Some(1000))
-        .await
-        .unwrap();
+    let budgeted = open_hot(&server.url_with_namespace("budgeted"), Some(1000)).await.unwrap();
     budget_conformance(budgeted).await;
 }
 
@@ -255,16 +214,9 @@ async fn redis() {
 async fn redis_large_blob() {
     let server = RedisServer::start().unwrap();
     let store = open_hot(&server.url(), Some(64 << 20)).await.unwrap();
-    let data = Bytes::from(
-        (0..40 << 20)
-            .map(|i: u32| (i % 251) as u8)
-            .collect::<Vec<u8>>(),
-    );
+    let data = Bytes::from((0..40 << 20).map(|i: u32| (i % 251) as u8).collect::<Vec<u8>>());
     let t = Instant::now();
-    store
-        .put_with_room("jobs/j/seg/0", data.clone(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    store.put_with_room("jobs/j/seg/0", data.clone(), Duration::from_secs(5)).await.unwrap();
     let got = store.get("jobs/j/seg/0").await.unwrap();
     eprintln!("redis: 40 MB put+get in {:?}", t.elapsed());
     assert!(got == data);
@@ -274,19 +226,12 @@ async fn redis_large_blob() {
 #[tokio::test]
 async fn redis_clients_share_usage_within_a_namespace_only() {
     let server = RedisServer::start().unwrap();
-    let a = RedisHotStore::connect(&server.url(), Some("cluster1"), Some(1000))
-        .await
-        .unwrap();
-    let b = RedisHotStore::connect(&server.url(), Some("cluster1"), Some(1000))
-        .await
-        .unwrap();
-    let other = RedisHotStore::connect(
-        &server.url_with_namespace("cluster2"),
-        Some("ignored"),
-        None,
-    )
-    .await
-    .unwrap();
+    let a = RedisHotStore::connect(&server.url(), Some("cluster1"), Some(1000)).await.unwrap();
+    let b = RedisHotStore::connect(&server.url(), Some("cluster1"), Some(1000)).await.unwrap();
+    let other =
+        RedisHotStore::connect(&server.url_with_namespace("cluster2"), Some("ignored"), None)
+            .await
+            .unwrap();
     assert_eq!(other.namespace(), "cluster2");
 
     a.put("jobs/j/seg/0", blob(300)).await.unwrap();
@@ -301,16 +246,8 @@ async fn redis_clients_share_usage_within_a_namespace_only() {
     assert!(!other.exists("jobs/j/seg/0").await.unwrap());
 
     // The budget is shared too: b cannot overshoot what a already holds.
-    assert!(
-        !b.try_put_within_budget("jobs/j/seg/2", blob(701))
-            .await
-            .unwrap()
-    );
-    assert!(
-        b.try_put_within_budget("jobs/j/seg/2", blob(700))
-            .await
-            .unwrap()
-    );
+    assert!(!b.try_put_within_budget("jobs/j/seg/2", blob(701)).await.unwrap());
+    assert!(b.try_put_within_budget("jobs/j/seg/2", blob(700)).await.unwrap());
     assert!(!a.has_room(1).await.unwrap());
     // a waits (polling) until b deletes.
     let waiter = {
@@ -319,11 +256,7 @@ async fn redis_clients_share_usage_within_a_namespace_only() {
     };
     tokio::time::sleep(Duration::from_millis(120)).await;
     b.delete_prefix("jobs/j/").await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), waiter)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap().unwrap();
     assert_eq!(a.usage().await.unwrap(), 0);
     assert_eq!(a.peak_usage().await.unwrap(), 1000);
 }
@@ -343,9 +276,7 @@ async fn redis_with_evicting_policy_is_refused() {
 #[tokio::test]
 async fn redis_unreachable_is_a_transient_coded_error() {
     let port = tiffin_storage::testing::free_port().unwrap();
-    let e = open_hot(&format!("redis://:hunter2@127.0.0.1:{port}/"), None)
-        .await
-        .unwrap_err();
+    let e = open_hot(&format!("redis://:hunter2@127.0.0.1:{port}/"), None).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-STORAGE-020", "{e}");
     assert!(e.is_transient());
     assert!(!e.to_string().contains("hunter2"), "password leaked: {e}");

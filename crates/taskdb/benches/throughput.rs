@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tiffin_taskdb::{Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, SqliteTaskDb, TaskDb};
+use tiffin_taskdb::{
+    Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, SqliteTaskDb, TaskDb,
+};
 
 const WORKERS: [usize; 3] = [1, 8, 64];
 const INDEPENDENT: usize = 10_000;
@@ -28,7 +30,13 @@ async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn TaskDb> {
 }
 
 /// W workers claim+complete until the job is done; returns tasks/s.
-async fn drain(db: Arc<dyn TaskDb>, job: uuid::Uuid, tasks: usize, workers: usize, kinds: Vec<Kind>) -> f64 {
+async fn drain(
+    db: Arc<dyn TaskDb>,
+    job: uuid::Uuid,
+    tasks: usize,
+    workers: usize,
+    kinds: Vec<Kind>,
+) -> f64 {
     let start = Instant::now();
     let mut hs = Vec::new();
     for w in 0..workers {
@@ -56,10 +64,13 @@ async fn drain(db: Arc<dyn TaskDb>, job: uuid::Uuid, tasks: usize, workers: usiz
 }
 
 async fn independent(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
-    let tasks: Vec<NewTask> = (0..1000).map(|i| NewTask::new(format!("t{i}"), "prove", json!(i))).collect();
+    let tasks: Vec<NewTask> =
+        (0..1000).map(|i| NewTask::new(format!("t{i}"), "prove", json!(i))).collect();
     let job = db.create_job(NewJob::new("bench", tasks)).await.unwrap();
     for b in 1..INDEPENDENT / 1000 {
-        let batch = (b * 1000..(b + 1) * 1000).map(|i| NewTask::new(format!("t{i}"), "prove", json!(i))).collect();
+        let batch = (b * 1000..(b + 1) * 1000)
+            .map(|i| NewTask::new(format!("t{i}"), "prove", json!(i)))
+            .collect();
         db.add_tasks(job, batch).await.unwrap();
     }
     drain(db, job, INDEPENDENT, workers, vec![Kind::new("prove")]).await
@@ -88,17 +99,24 @@ async fn join_tree(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
 /// Idle agents blocked in wait_for_work; a producer adds one task at a time. Returns (p50, p99)
 /// in ms from just before the adding transaction to the claim returning.
 async fn latency(db: Arc<dyn TaskDb>, workers: usize) -> (f64, f64) {
-    let job = db.create_job(NewJob::new("bench", vec![NewTask::new("hold", "hold", json!(null))])).await.unwrap();
+    let job = db
+        .create_job(NewJob::new("bench", vec![NewTask::new("hold", "hold", json!(null))]))
+        .await
+        .unwrap();
     let kinds = vec![Kind::new("lat")];
-    let added: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; LATENCY_SAMPLES]));
+    let added: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; LATENCY_SAMPLES]));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut hs = Vec::new();
     for w in 0..workers {
-        let (db, kinds, added, tx, stop) = (db.clone(), kinds.clone(), added.clone(), tx.clone(), stop.clone());
+        let (db, kinds, added, tx, stop) =
+            (db.clone(), kinds.clone(), added.clone(), tx.clone(), stop.clone());
         hs.push(tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(l) = db.claim(&format!("w{w}"), &kinds, Duration::from_secs(60)).await.unwrap() {
+                if let Some(l) =
+                    db.claim(&format!("w{w}"), &kinds, Duration::from_secs(60)).await.unwrap()
+                {
                     let at = Instant::now();
                     let i: usize = l.payload.as_u64().unwrap() as usize;
                     let t0 = added.lock().unwrap()[i].unwrap();
@@ -116,7 +134,8 @@ async fn latency(db: Arc<dyn TaskDb>, workers: usize) -> (f64, f64) {
     for i in 0..LATENCY_SAMPLES {
         added.lock().unwrap()[i] = Some(Instant::now());
         db.add_tasks(job, vec![NewTask::new(format!("x{i}"), "lat", json!(i))]).await.unwrap();
-        samples.push(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap());
+        samples
+            .push(tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap());
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

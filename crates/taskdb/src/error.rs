@@ -23,7 +23,9 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
 
     /// No job with this id exists (never created, or garbage-collected).
-    #[error("TIFFIN-TASKDB-010: job {0} not found; it may never have existed or was garbage-collected")]
+    #[error(
+        "TIFFIN-TASKDB-010: job {0} not found; it may never have existed or was garbage-collected"
+    )]
     JobNotFound(Uuid),
 
     /// Tasks were added to a job that already finished (succeeded, failed, cancelled, timed out).

@@ -55,7 +55,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { backoff: Backoff::default(), poll_interval: Duration::from_secs(5), max_connections: 16 }
+        Config {
+            backoff: Backoff::default(),
+            poll_interval: Duration::from_secs(5),
+            max_connections: 16,
+        }
     }
 }
 

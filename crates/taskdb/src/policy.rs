@@ -82,7 +82,13 @@ mod tests {
     use super::*;
 
     fn s(id: i64, running: i64, reserved: i64, mult: f64, oldest: i64) -> StreamSnapshot {
-        StreamSnapshot { stream_id: id, running, reserved, priority_multiplier: mult, oldest_ready: oldest }
+        StreamSnapshot {
+            stream_id: id,
+            running,
+            reserved,
+            priority_multiplier: mult,
+            oldest_ready: oldest,
+        }
     }
 
     fn order(mut v: Vec<StreamSnapshot>) -> Vec<i64> {
@@ -123,8 +129,7 @@ mod tests {
         let mut running = [0i64, 0];
         let mult = [1.0, 3.0];
         for _ in 0..8 {
-            let mut v: Vec<_> =
-                (0..2).map(|i| s(i as i64, running[i], 0, mult[i], 0)).collect();
+            let mut v: Vec<_> = (0..2).map(|i| s(i as i64, running[i], 0, mult[i], 0)).collect();
             rank(&mut v);
             running[v[0].stream_id as usize] += 1;
         }

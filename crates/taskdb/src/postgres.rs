@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use crate::agent::AgentInfo;
 use crate::error::{Error, Result};
-use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
+use crate::job::{
+    JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
+};
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
 use crate::stream::{StreamConfig, StreamInfo};
@@ -99,8 +101,12 @@ impl PostgresTaskDb {
         existing: &HashMap<String, ExistingTask>,
     ) -> Result<()> {
         let plan = plan_batch(job, tasks, existing)?;
-        let kinds: Vec<String> =
-            tasks.iter().map(|t| t.kind.as_str().to_string()).collect::<BTreeSet<_>>().into_iter().collect();
+        let kinds: Vec<String> = tasks
+            .iter()
+            .map(|t| t.kind.as_str().to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let streams = ensure_streams(tx, tenant, &kinds).await?;
         let mut keys = Vec::with_capacity(tasks.len());
         let mut tkinds = Vec::with_capacity(tasks.len());
@@ -164,8 +170,13 @@ impl PostgresTaskDb {
             *ready.entry(t.kind.as_str()).or_insert(0) += 1;
         }
         if !ready.is_empty() {
-            let payload = ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
-            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut **tx).await?;
+            let payload =
+                ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
@@ -189,7 +200,9 @@ impl PostgresTaskDb {
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(r) if r.get::<i32, _>(1) == lease.attempt && r.get::<String, _>(0) == "cancelled" => {
+            Some(r)
+                if r.get::<i32, _>(1) == lease.attempt && r.get::<String, _>(0) == "cancelled" =>
+            {
                 Ok(HeartbeatOutcome::Cancelled)
             }
             _ => Err(lost(lease)),
@@ -336,14 +349,17 @@ impl TaskDb for PostgresTaskDb {
                 "SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2) \
                  ORDER BY id FOR KEY SHARE",
             )
-                .bind(job)
-                .bind(&keys)
-                .fetch_all(&mut *tx)
-                .await?;
+            .bind(job)
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
             let existing = rows
                 .iter()
                 .map(|r| {
-                    (r.get::<String, _>(0), ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" })
+                    (
+                        r.get::<String, _>(0),
+                        ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" },
+                    )
                 })
                 .collect();
             self.insert_tasks(&mut tx, job, &tenant, row.get(2), &tasks, &existing).await?;
@@ -453,12 +469,14 @@ impl TaskDb for PostgresTaskDb {
         for r in exhausted {
             let (id, attempt): (i64, i32) = (r.get(0), r.get(1));
             let status: String = retrying(|| async {
-                Ok(sqlx::query_scalar("SELECT o_status FROM tiffin_fail($1, $2, $3, true, 0, true)")
-                    .bind(id)
-                    .bind(attempt)
-                    .bind(format!("lease expired on the last of {attempt} attempts"))
-                    .fetch_one(&self.pool)
-                    .await?)
+                Ok(sqlx::query_scalar(
+                    "SELECT o_status FROM tiffin_fail($1, $2, $3, true, 0, true)",
+                )
+                .bind(id)
+                .bind(attempt)
+                .bind(format!("lease expired on the last of {attempt} attempts"))
+                .fetch_one(&self.pool)
+                .await?)
             })
             .await?;
             if status == "job_failed" {
@@ -480,10 +498,12 @@ impl TaskDb for PostgresTaskDb {
         let mut out = Vec::new();
         for id in ids {
             let ended: bool = retrying(|| async {
-                Ok(sqlx::query_scalar("SELECT tiffin_end_job($1, 'timed_out', 'the job passed its deadline')")
-                    .bind(id)
-                    .fetch_one(&self.pool)
-                    .await?)
+                Ok(sqlx::query_scalar(
+                    "SELECT tiffin_end_job($1, 'timed_out', 'the job passed its deadline')",
+                )
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?)
             })
             .await?;
             if ended {
@@ -502,10 +522,11 @@ impl TaskDb for PostgresTaskDb {
         })
         .await?;
         if !ended {
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
-                .bind(job)
-                .fetch_one(&self.pool)
-                .await?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
+                    .bind(job)
+                    .fetch_one(&self.pool)
+                    .await?;
             if !exists {
                 return Err(Error::JobNotFound(job));
             }
@@ -523,17 +544,22 @@ impl TaskDb for PostgresTaskDb {
         if state != JobState::Failed.as_str() {
             return Ok(false);
         }
-        let kind: String = sqlx::query_scalar("SELECT kind FROM tasks WHERE job_id = $1 AND key = $2")
-            .bind(job)
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
+        let kind: String =
+            sqlx::query_scalar("SELECT kind FROM tasks WHERE job_id = $1 AND key = $2")
+                .bind(job)
+                .bind(from)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
         sqlx::query("DELETE FROM deps WHERE task_id IN (SELECT id FROM tasks WHERE job_id = $1)")
             .bind(job)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM tasks WHERE job_id = $1 AND key <> $2").bind(job).bind(from).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tasks WHERE job_id = $1 AND key <> $2")
+            .bind(job)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE tasks SET state = 'ready', waiting = 0, max_attempts = attempt + max_attempts, \
                     output = NULL, error = NULL, agent = NULL, ready_at = now(), \
@@ -552,7 +578,11 @@ impl TaskDb for PostgresTaskDb {
         .bind(job)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{kind}:1")).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{kind}:1"))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -629,7 +659,10 @@ impl TaskDb for PostgresTaskDb {
             .bind(&names)
             .fetch_one(&self.pool)
             .await?;
-            Ok(WorkProbe { ready_now: row.get(0), next_due: row.get::<Option<DateTime<Utc>>, _>(1) })
+            Ok(WorkProbe {
+                ready_now: row.get(0),
+                next_due: row.get::<Option<DateTime<Utc>>, _>(1),
+            })
         })
         .await
     }
@@ -717,11 +750,13 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn task_output(&self, job: JobId, key: &str) -> Result<Option<Value>> {
-        Ok(sqlx::query_scalar("SELECT output FROM tasks WHERE job_id = $1 AND key = $2 AND state = 'done'")
-            .bind(job)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT output FROM tasks WHERE job_id = $1 AND key = $2 AND state = 'done'",
+        )
+        .bind(job)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn streams(&self) -> Result<Vec<StreamInfo>> {

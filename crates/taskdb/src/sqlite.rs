@@ -23,7 +23,9 @@ use uuid::Uuid;
 
 use crate::agent::AgentInfo;
 use crate::error::{Error, Result};
-use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
+use crate::job::{
+    JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
+};
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
 use crate::policy::{StreamSnapshot, rank};
@@ -72,7 +74,8 @@ fn task_state(s: &str) -> Result<TaskState> {
 }
 
 fn kinds_json(kinds: &[Kind]) -> String {
-    serde_json::to_string(&kinds.iter().map(Kind::as_str).collect::<Vec<_>>()).expect("strings serialize")
+    serde_json::to_string(&kinds.iter().map(Kind::as_str).collect::<Vec<_>>())
+        .expect("strings serialize")
 }
 
 fn lost(lease: &Lease) -> Error {
@@ -135,16 +138,19 @@ impl SqliteTaskDb {
         let mut streams: HashMap<&str, i64> = HashMap::new();
         for t in tasks {
             if !streams.contains_key(t.kind.as_str()) {
-                sqlx::query("INSERT INTO streams (tenant, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
-                    .bind(tenant)
-                    .bind(t.kind.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-                let id: i64 = sqlx::query_scalar("SELECT id FROM streams WHERE tenant = ?1 AND kind = ?2")
-                    .bind(tenant)
-                    .bind(t.kind.as_str())
-                    .fetch_one(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO streams (tenant, kind) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(t.kind.as_str())
+                .execute(&mut *conn)
+                .await?;
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM streams WHERE tenant = ?1 AND kind = ?2")
+                        .bind(tenant)
+                        .bind(t.kind.as_str())
+                        .fetch_one(&mut *conn)
+                        .await?;
                 streams.insert(t.kind.as_str(), id);
             }
         }
@@ -190,7 +196,12 @@ impl SqliteTaskDb {
     }
 
     /// Ends a running job and cancels its unfinished tasks, fixing the stream counters.
-    async fn end_job(conn: &mut SqliteConnection, job_seq: i64, state: JobState, error: &str) -> Result<bool> {
+    async fn end_job(
+        conn: &mut SqliteConnection,
+        job_seq: i64,
+        state: JobState,
+        error: &str,
+    ) -> Result<bool> {
         let now = now_us();
         let r = sqlx::query(
             "UPDATE jobs SET state = ?2, error = coalesce(error, ?3), finished_at = ?4 \
@@ -252,7 +263,8 @@ impl SqliteTaskDb {
         else {
             return Ok(("lost", None, None));
         };
-        let (job_seq, state, cur, max): (i64, String, i32, i32) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (job_seq, state, cur, max): (i64, String, i32, i32) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         let exp: Option<i64> = r.get(4);
         let (stream, key, kind): (i64, String, String) = (r.get(5), r.get(6), r.get(7));
         if cur != attempt {
@@ -282,14 +294,21 @@ impl SqliteTaskDb {
                 .await?;
             return Ok(("retrying", Some(ts(nb)), Some(kind)));
         }
-        Self::end_job(&mut *conn, job_seq, JobState::Failed, &format!("task {key} ({kind}) failed: {error}"))
-            .await?;
-        sqlx::query("UPDATE tasks SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1")
-            .bind(task_id)
-            .bind(error)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+        Self::end_job(
+            &mut *conn,
+            job_seq,
+            JobState::Failed,
+            &format!("task {key} ({kind}) failed: {error}"),
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE tasks SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+        )
+        .bind(task_id)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
         Ok(("job_failed", None, None))
     }
 
@@ -335,7 +354,8 @@ impl TaskDb for SqliteTaskDb {
         .bind(now_us())
         .fetch_one(&mut *tx)
         .await?;
-        let ready = Self::insert_tasks(&mut tx, id, &job.tenant, seq, &job.tasks, &HashMap::new()).await?;
+        let ready =
+            Self::insert_tasks(&mut tx, id, &job.tenant, seq, &job.tasks, &HashMap::new()).await?;
         tx.commit().await?;
         if !ready.is_empty() {
             self.notifier.publish(ready);
@@ -370,7 +390,12 @@ impl TaskDb for SqliteTaskDb {
         .await?;
         let existing = rows
             .iter()
-            .map(|r| (r.get::<String, _>(0), ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" }))
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" },
+                )
+            })
             .collect();
         let ready = Self::insert_tasks(&mut tx, job, &tenant, seq, &tasks, &existing).await?;
         sqlx::query("UPDATE jobs SET remaining = remaining + ?2 WHERE seq = ?1")
@@ -492,7 +517,9 @@ impl TaskDb for SqliteTaskDb {
             .await?;
         tx.commit().await?;
         match row {
-            Some(r) if r.get::<i32, _>(1) == lease.attempt && r.get::<&str, _>(0) == "cancelled" => {
+            Some(r)
+                if r.get::<i32, _>(1) == lease.attempt && r.get::<&str, _>(0) == "cancelled" =>
+            {
                 Ok(HeartbeatOutcome::Cancelled)
             }
             _ => Err(lost(lease)),
@@ -502,10 +529,12 @@ impl TaskDb for SqliteTaskDb {
     async fn complete(&self, lease: &Lease, output: Value) -> Result<Completion> {
         let mut tx = self.begin().await?;
         let now = now_us();
-        let Some(r) = sqlx::query("SELECT job_seq, state, attempt, lease_expires_at, stream_id FROM tasks WHERE id = ?1")
-            .bind(lease.task_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(r) = sqlx::query(
+            "SELECT job_seq, state, attempt, lease_expires_at, stream_id FROM tasks WHERE id = ?1",
+        )
+        .bind(lease.task_id)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Err(lost(lease));
         };
@@ -564,7 +593,14 @@ impl TaskDb for SqliteTaskDb {
     async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome> {
         let mut tx = self.begin().await?;
         let (status, nb, ready_kind) = self
-            .fail_in(&mut tx, lease.task_id, lease.attempt, error, kind == FailureKind::Permanent, false)
+            .fail_in(
+                &mut tx,
+                lease.task_id,
+                lease.attempt,
+                error,
+                kind == FailureKind::Permanent,
+                false,
+            )
             .await?;
         tx.commit().await?;
         if let Some(k) = ready_kind {
@@ -591,7 +627,8 @@ impl TaskDb for SqliteTaskDb {
         let mut kinds = Vec::new();
         let mut handled = 0u64;
         for r in &expired {
-            let (id, attempt, max, stream): (i64, i32, i32, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+            let (id, attempt, max, stream): (i64, i32, i32, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
             if attempt < max {
                 sqlx::query(
                     "UPDATE tasks SET state = 'ready', ready_at = ?2, not_before = ?2, lease_expires_at = NULL, \
@@ -628,13 +665,16 @@ impl TaskDb for SqliteTaskDb {
 
     async fn expire_jobs(&self) -> Result<Vec<JobId>> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query("SELECT seq, id FROM jobs WHERE state = 'running' AND deadline < ?1")
-            .bind(now_us())
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, id FROM jobs WHERE state = 'running' AND deadline < ?1")
+                .bind(now_us())
+                .fetch_all(&mut *tx)
+                .await?;
         let mut out = Vec::new();
         for r in rows {
-            if Self::end_job(&mut tx, r.get(0), JobState::TimedOut, "the job passed its deadline").await? {
+            if Self::end_job(&mut tx, r.get(0), JobState::TimedOut, "the job passed its deadline")
+                .await?
+            {
                 out.push(uuid(r.get::<&str, _>(1))?);
             }
         }
@@ -649,7 +689,8 @@ impl TaskDb for SqliteTaskDb {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::JobNotFound(job))?;
-        let ended = Self::end_job(&mut tx, seq, JobState::Cancelled, "cancelled by request").await?;
+        let ended =
+            Self::end_job(&mut tx, seq, JobState::Cancelled, "cancelled by request").await?;
         tx.commit().await?;
         Ok(ended)
     }
@@ -665,17 +706,22 @@ impl TaskDb for SqliteTaskDb {
         if state != JobState::Failed.as_str() {
             return Ok(false);
         }
-        let kind: String = sqlx::query_scalar("SELECT kind FROM tasks WHERE job_seq = ?1 AND key = ?2")
-            .bind(seq)
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
+        let kind: String =
+            sqlx::query_scalar("SELECT kind FROM tasks WHERE job_seq = ?1 AND key = ?2")
+                .bind(seq)
+                .bind(from)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::InvalidArgument(format!("job {job} has no task {from:?}")))?;
         sqlx::query("DELETE FROM deps WHERE task_id IN (SELECT id FROM tasks WHERE job_seq = ?1)")
             .bind(seq)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM tasks WHERE job_seq = ?1 AND key <> ?2").bind(seq).bind(from).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tasks WHERE job_seq = ?1 AND key <> ?2")
+            .bind(seq)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE tasks SET state = 'ready', waiting = 0, max_attempts = attempt + max_attempts, \
                     output = NULL, error = NULL, agent = NULL, ready_at = ?3, not_before = 0, \

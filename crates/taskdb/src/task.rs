@@ -269,17 +269,26 @@ mod tests {
     fn plan_rejects_unknown_and_duplicates() {
         let existing = HashMap::new();
         let t = vec![NewTask::new("c", "x", serde_json::Value::Null).after(["zz"])];
-        assert_eq!(plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(), "TIFFIN-TASKDB-012");
+        assert_eq!(
+            plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(),
+            "TIFFIN-TASKDB-012"
+        );
         let t = vec![
             NewTask::new("c", "x", serde_json::Value::Null),
             NewTask::new("c", "x", serde_json::Value::Null),
         ];
-        assert_eq!(plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(), "TIFFIN-TASKDB-013");
+        assert_eq!(
+            plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(),
+            "TIFFIN-TASKDB-013"
+        );
         // A later task in the batch cannot be a prerequisite (that is how cycles are excluded).
         let t = vec![
             NewTask::new("a", "x", serde_json::Value::Null).after(["b"]),
             NewTask::new("b", "x", serde_json::Value::Null),
         ];
-        assert_eq!(plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(), "TIFFIN-TASKDB-012");
+        assert_eq!(
+            plan_batch(JobId::nil(), &t, &existing).unwrap_err().code(),
+            "TIFFIN-TASKDB-012"
+        );
     }
 }

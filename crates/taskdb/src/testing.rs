@@ -40,7 +40,9 @@ fn find_bin_dir() -> Result<PathBuf, String> {
         .filter(|p| p.join("initdb").exists())
         .collect();
     dirs.sort();
-    dirs.pop().ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin; install PostgreSQL or set TIFFIN_PG_BIN".into())
+    dirs.pop().ok_or_else(|| {
+        "no initdb under /usr/lib/postgresql/*/bin; install PostgreSQL or set TIFFIN_PG_BIN".into()
+    })
 }
 
 fn is_root() -> bool {
@@ -78,7 +80,10 @@ fn run(bin: &Path, as_postgres: bool, args: &[&str]) -> Result<(), String> {
 
 fn id_of(flag: &str) -> Result<u32, String> {
     let o = Command::new("id").args([flag, "postgres"]).output().map_err(|e| e.to_string())?;
-    String::from_utf8_lossy(&o.stdout).trim().parse().map_err(|_| "no `postgres` OS user; install PostgreSQL".to_string())
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "no `postgres` OS user; install PostgreSQL".to_string())
 }
 
 impl TestPostgres {
@@ -100,7 +105,11 @@ impl TestPostgres {
         }
         let data = dir.join("data");
         let data_s = data.to_string_lossy().to_string();
-        run(&bin.join("initdb"), root, &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])?;
+        run(
+            &bin.join("initdb"),
+            root,
+            &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -111,13 +120,23 @@ impl TestPostgres {
             dir.display()
         );
         let log = dir.join("log").to_string_lossy().to_string();
-        run(&bin.join("pg_ctl"), root, &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"])
-            .map_err(|e| format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
+        run(
+            &bin.join("pg_ctl"),
+            root,
+            &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"],
+        )
+        .map_err(|e| {
+            format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+        })?;
         // Watchdog: stop the server and delete its files when this process exits, even if the
         // server is held in a static that is never dropped.
         let pg_ctl = bin.join("pg_ctl");
         let stop = if root {
-            format!("runuser -u postgres -- '{}' -D '{}' stop -m immediate", pg_ctl.display(), data_s)
+            format!(
+                "runuser -u postgres -- '{}' -D '{}' stop -m immediate",
+                pg_ctl.display(),
+                data_s
+            )
         } else {
             format!("'{}' -D '{}' stop -m immediate", pg_ctl.display(), data_s)
         };
@@ -146,9 +165,9 @@ impl TestPostgres {
     /// Creates a new, empty database and returns its URL, so each test is independent.
     pub async fn create_database(&self) -> String {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&self.admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to test PostgreSQL at {}: {e}", self.admin_url));
+        let mut conn = PgConnection::connect(&self.admin_url).await.unwrap_or_else(|e| {
+            panic!("cannot connect to test PostgreSQL at {}: {e}", self.admin_url)
+        });
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tiffin_taskdb::{Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, SqliteTaskDb, TaskDb};
+use tiffin_taskdb::{
+    Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, SqliteTaskDb, TaskDb,
+};
 use tiffin_workflow::planner::{PlannedTask, Planner, Shape, Step};
 
 /// Benchmark parameters (`--name value` flags).
@@ -122,8 +124,10 @@ fn ideal_makespan(batches: &[Vec<PlannedTask>], p: &Params) -> u64 {
         }
     }
     // ready: highest tree height first, then creation order
-    let mut ready: BinaryHeap<(u32, Reverse<usize>)> =
-        (0..tasks.len()).filter(|&i| waiting[i] == 0).map(|i| (tasks[i].height, Reverse(i))).collect();
+    let mut ready: BinaryHeap<(u32, Reverse<usize>)> = (0..tasks.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| (tasks[i].height, Reverse(i)))
+        .collect();
     let mut running: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
     let (mut now, mut free) = (0u64, p.agents);
     loop {
@@ -153,9 +157,9 @@ async fn open(p: &Params, dir: &tempfile::TempDir) -> Arc<dyn TaskDb> {
             let url = tiffin_taskdb::testing::fresh_database_url().await;
             Arc::new(PostgresTaskDb::connect(&url, config).await.expect("connect PostgreSQL"))
         }
-        "sqlite" => {
-            Arc::new(SqliteTaskDb::open(dir.path().join("sim.db"), config).await.expect("open SQLite"))
-        }
+        "sqlite" => Arc::new(
+            SqliteTaskDb::open(dir.path().join("sim.db"), config).await.expect("open SQLite"),
+        ),
         other => panic!("unknown backend {other} (postgres | sqlite)"),
     }
 }
@@ -314,7 +318,10 @@ async fn run(p: Params) {
     let busy = time.proving.load(Ordering::Relaxed) as f64 / 1000.0;
     let util = busy / (p.agents as f64 * ms);
     let ideal_util = work_ms as f64 / (p.agents as f64 * ideal as f64);
-    println!("Simulated prover (sleep-based op costs, no risc0): prove {} ms, join/finalize {} ms", p.prove_ms, p.join_ms);
+    println!(
+        "Simulated prover (sleep-based op costs, no risc0): prove {} ms, join/finalize {} ms",
+        p.prove_ms, p.join_ms
+    );
     println!();
     println!(
         "| backend | agents | segments | tasks | all tasks added (s) | makespan (s) | ideal makespan (s) | utilisation | ideal utilisation | dispatch rate (tasks/s) |"

@@ -96,7 +96,8 @@ impl Agent {
             }));
         }
         if this.cfg.kinds.iter().any(|k| k.as_str() == kinds::AUX) {
-            let hk = Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention);
+            let hk =
+                Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention);
             let (period, s) = (this.cfg.housekeeping, shutdown.clone());
             workers.push(tokio::spawn(async move { hk.run(period, s).await }));
         }
@@ -184,8 +185,11 @@ impl Agent {
             },
             Ok(Err(err)) => self.report_failure(&lease, err).await,
             Err(join) => {
-                self.report_failure(&lease, TaskError::transient(format!("handler panicked: {join}")))
-                    .await
+                self.report_failure(
+                    &lease,
+                    TaskError::transient(format!("handler panicked: {join}")),
+                )
+                .await
             }
         }
     }

@@ -194,7 +194,11 @@ impl Cluster {
                         .map(|f| format!("{} ({}): {}", f.task, f.kind, f.error))
                         .or(status.error.clone())
                         .unwrap_or_else(|| "no error recorded".into());
-                    return Err(ClusterError::JobEnded { job, state: status.state.as_str().into(), error });
+                    return Err(ClusterError::JobEnded {
+                        job,
+                        state: status.state.as_str().into(),
+                        error,
+                    });
                 }
                 let out = self.db.task_output(job, EXECUTE_KEY).await?.unwrap_or_default();
                 let execution = serde_json::from_value(out).unwrap_or_default();

@@ -75,8 +75,17 @@ impl Housekeeper {
         for state in [JobState::Failed, JobState::Cancelled, JobState::TimedOut] {
             let filter = JobFilter { state: Some(state), limit: 100, ..Default::default() };
             for job in self.db.list_jobs(filter).await.map_err(|e| e.to_string())? {
-                if self.swept.lock().await.insert((job.id, job.finished_at.map(|t| t.timestamp_micros()))) {
-                    self.stores.hot.delete_prefix(&blobs::job_prefix(job.id)).await.map_err(|e| e.to_string())?;
+                if self
+                    .swept
+                    .lock()
+                    .await
+                    .insert((job.id, job.finished_at.map(|t| t.timestamp_micros())))
+                {
+                    self.stores
+                        .hot
+                        .delete_prefix(&blobs::job_prefix(job.id))
+                        .await
+                        .map_err(|e| e.to_string())?;
                     pass.swept += 1;
                 }
             }

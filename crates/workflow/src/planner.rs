@@ -237,7 +237,11 @@ mod tests {
             assert_eq!(depth, n.next_power_of_two().trailing_zeros(), "n = {n}");
             let last = tasks.last().unwrap();
             assert_eq!(last.step, Step::Finalize);
-            let root = if n == 1 { Step::Prove { segment: 0 } } else { Step::Join { first: 0, last: n - 1 } };
+            let root = if n == 1 {
+                Step::Prove { segment: 0 }
+            } else {
+                Step::Join { first: 0, last: n - 1 }
+            };
             assert_eq!(last.deps, vec![root]);
         }
     }

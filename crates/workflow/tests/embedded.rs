@@ -33,8 +33,9 @@ struct TestCluster {
 impl TestCluster {
     async fn start(agents: usize, hot_budget: Option<u64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db: Arc<dyn TaskDb> =
-            Arc::new(SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), Config::default()).await.unwrap());
+        let db: Arc<dyn TaskDb> = Arc::new(
+            SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), Config::default()).await.unwrap(),
+        );
         let mut cfg = StoreConfig::new(dir.path());
         cfg.hot_budget_bytes = hot_budget;
         let stores: Stores = cfg.open().await.unwrap();
@@ -44,7 +45,8 @@ impl TestCluster {
         let handles = (0..=agents)
             .map(|i| {
                 let kinds = if i == 0 { "exec,aux" } else { "prove,join,aux" };
-                let mut cfg = AgentConfig::new(format!("test-{i}"), kinds::parse_list(kinds).unwrap());
+                let mut cfg =
+                    AgentConfig::new(format!("test-{i}"), kinds::parse_list(kinds).unwrap());
                 cfg.heartbeat = Duration::from_millis(500);
                 cfg.lease = Duration::from_secs(20);
                 cfg.housekeeping = Duration::from_millis(500);
@@ -68,7 +70,12 @@ impl TestCluster {
     }
 }
 
-fn request(tenant: &str, program: &'static [u8], input: Vec<u8>, kind: ReceiptKind) -> ProveRequest {
+fn request(
+    tenant: &str,
+    program: &'static [u8],
+    input: Vec<u8>,
+    kind: ReceiptKind,
+) -> ProveRequest {
     ProveRequest {
         tenant: tenant.into(),
         program: Bytes::from_static(program),
@@ -80,7 +87,10 @@ fn request(tenant: &str, program: &'static [u8], input: Vec<u8>, kind: ReceiptKi
     }
 }
 
-async fn prove(c: &Cluster, req: ProveRequest) -> (tiffin_taskdb::JobId, tiffin_workflow::JobOutcome) {
+async fn prove(
+    c: &Cluster,
+    req: ProveRequest,
+) -> (tiffin_taskdb::JobId, tiffin_workflow::JobOutcome) {
     let job = c.submit(req).await.unwrap();
     let out = c.wait(job, Duration::from_millis(200), |_| {}).await.unwrap();
     (job, out)
@@ -99,7 +109,8 @@ async fn echo_and_three_segment_spin_give_verified_succinct_receipts() {
     verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
     assert_eq!(out.execution.segments, 1);
 
-    let (job, out) = prove(c, request("alice", SPIN.program, spin_input(SPIN_3), ReceiptKind::Succinct)).await;
+    let (job, out) =
+        prove(c, request("alice", SPIN.program, spin_input(SPIN_3), ReceiptKind::Succinct)).await;
     assert_eq!(out.execution.segments, 3, "spin({SPIN_3}) should give 3 segments");
     let receipt = c.receipt(job).await.unwrap();
     verify(&receipt, ImageId::from_words(SPIN.image_id)).unwrap();
@@ -116,9 +127,18 @@ async fn echo_and_three_segment_spin_give_verified_succinct_receipts() {
 async fn composite_jobs_from_two_tenants_all_succeed() {
     let tc = TestCluster::start(2, None).await;
     let c = &tc.cluster;
-    let a = c.submit(request("alice", SPIN.program, spin_input(SPIN_8), ReceiptKind::Composite)).await.unwrap();
-    let b = c.submit(request("bob", ECHO.program, b"bob's input".to_vec(), ReceiptKind::Composite)).await.unwrap();
-    let b2 = c.submit(request("bob", SPIN.program, spin_input(SPIN_3), ReceiptKind::Composite)).await.unwrap();
+    let a = c
+        .submit(request("alice", SPIN.program, spin_input(SPIN_8), ReceiptKind::Composite))
+        .await
+        .unwrap();
+    let b = c
+        .submit(request("bob", ECHO.program, b"bob's input".to_vec(), ReceiptKind::Composite))
+        .await
+        .unwrap();
+    let b2 = c
+        .submit(request("bob", SPIN.program, spin_input(SPIN_3), ReceiptKind::Composite))
+        .await
+        .unwrap();
     for job in [a, b, b2] {
         let out = c.wait(job, Duration::from_millis(200), |_| {}).await.unwrap();
         assert_eq!(out.status.state, JobState::Succeeded);
@@ -126,7 +146,11 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
     let ra = c.receipt(a).await.unwrap();
     verify(&ra, ImageId::from_words(SPIN.image_id)).unwrap();
     let status = c.db.job(a).await.unwrap();
-    assert_eq!(status.count(kinds::PROVE, TaskState::Done), 8, "spin({SPIN_8}) should give 8 segments");
+    assert_eq!(
+        status.count(kinds::PROVE, TaskState::Done),
+        8,
+        "spin({SPIN_8}) should give 8 segments"
+    );
     assert_eq!(status.count(kinds::JOIN, TaskState::Done), 0, "composite jobs have no joins");
     assert_eq!(c.receipt(b).await.unwrap().journal.bytes, b"bob's input");
     verify(&c.receipt(b2).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
@@ -137,7 +161,10 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
 async fn a_guest_panic_fails_the_job_at_once_with_its_message() {
     let tc = TestCluster::start(1, None).await;
     let c = &tc.cluster;
-    let job = c.submit(request("alice", PANIC.program, b"oops".to_vec(), ReceiptKind::Composite)).await.unwrap();
+    let job = c
+        .submit(request("alice", PANIC.program, b"oops".to_vec(), ReceiptKind::Composite))
+        .await
+        .unwrap();
     let err = c.wait(job, Duration::from_millis(100), |_| {}).await.unwrap_err().to_string();
     assert!(err.contains("deliberate failure: oops"), "{err}");
     assert!(err.contains("TIFFIN-ZKVM-002"), "{err}");
@@ -152,11 +179,19 @@ async fn a_guest_panic_fails_the_job_at_once_with_its_message() {
     // was ever planned.
     assert!(tasks.iter().all(|t| t.key != "finalize"));
     for t in tasks.iter().filter(|t| t.key != "exec") {
-        assert!(matches!(t.state, TaskState::Cancelled | TaskState::Done), "{} is {:?}", t.key, t.state);
+        assert!(
+            matches!(t.state, TaskState::Cancelled | TaskState::Done),
+            "{} is {:?}",
+            t.key,
+            t.state
+        );
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let later = c.db.tasks(job).await.unwrap();
-    assert!(later.iter().all(|t| t.state != TaskState::Leased), "a task was claimed after the failure");
+    assert!(
+        later.iter().all(|t| t.state != TaskState::Leased),
+        "a task was claimed after the failure"
+    );
     tc.stop().await;
 }
 
@@ -177,7 +212,10 @@ async fn bad_programs_are_rejected_before_a_job_exists() {
 async fn cancelling_mid_job_stops_agents_and_frees_blobs() {
     let tc = TestCluster::start(1, None).await;
     let c = &tc.cluster;
-    let job = c.submit(request("alice", SPIN.program, spin_input(SPIN_30), ReceiptKind::Composite)).await.unwrap();
+    let job = c
+        .submit(request("alice", SPIN.program, spin_input(SPIN_30), ReceiptKind::Composite))
+        .await
+        .unwrap();
     // Wait until proving is under way, then cancel.
     loop {
         let (_, p) = c.progress(job).await.unwrap();
@@ -191,7 +229,12 @@ async fn cancelling_mid_job_stops_agents_and_frees_blobs() {
     assert_eq!(status.state, JobState::Cancelled);
     // Every unfinished task ends cancelled; none is claimed afterwards.
     for t in c.db.tasks(job).await.unwrap() {
-        assert!(matches!(t.state, TaskState::Done | TaskState::Cancelled), "{} is {:?}", t.key, t.state);
+        assert!(
+            matches!(t.state, TaskState::Done | TaskState::Cancelled),
+            "{} is {:?}",
+            t.key,
+            t.state
+        );
     }
     // The housekeeper drops the cancelled job's hot blobs; GC removes the rest.
     let hk = Housekeeper::new(c.db.clone(), c.stores.clone(), Duration::ZERO);
@@ -212,16 +255,22 @@ async fn cancelling_mid_job_stops_agents_and_frees_blobs() {
 async fn backpressure_keeps_the_hot_store_within_its_budget() {
     // Measure one po2-14 segment, then give the hot store room for four.
     let mut seg_bytes = 0;
-    tiffin_zkvm::execute(SPIN.program, &spin_input(1_000)[..], &tiffin_zkvm::ExecuteOptions { po2: PO2, ..Default::default() }, |s| {
-        seg_bytes = tiffin_zkvm::encode(&s).len().max(seg_bytes);
-        Ok::<_, String>(())
-    })
+    tiffin_zkvm::execute(
+        SPIN.program,
+        &spin_input(1_000)[..],
+        &tiffin_zkvm::ExecuteOptions { po2: PO2, ..Default::default() },
+        |s| {
+            seg_bytes = tiffin_zkvm::encode(&s).len().max(seg_bytes);
+            Ok::<_, String>(())
+        },
+    )
     .unwrap();
     let budget = 4 * seg_bytes as u64 + seg_bytes as u64 / 2;
     let tc = TestCluster::start(1, Some(budget)).await;
     let c = &tc.cluster;
     c.stores.hot.reset_peak().await.unwrap();
-    let (job, out) = prove(c, request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await;
+    let (job, out) =
+        prove(c, request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await;
     assert!(out.execution.segments >= 16, "got {} segments", out.execution.segments);
     verify(&c.receipt(job).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
     let peak = c.stores.hot.peak_usage().await.unwrap();

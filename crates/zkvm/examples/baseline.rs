@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use tiffin_guests::{COMPOSE, ECHO, SPIN, spin_input};
 use tiffin_zkvm::{
-    ExecuteOptions, ImageId, Receipt, Segment, assumption_of, execute, finalize, identity_p254, join, lift,
-    prove_segment, resolve,
+    ExecuteOptions, ImageId, Receipt, Segment, assumption_of, execute, finalize, identity_p254,
+    join, lift, prove_segment, resolve,
 };
 
 /// Resets the kernel's peak-RSS counter so each row reports its own peak.
@@ -98,7 +98,8 @@ fn main() {
         let take = if is_pair { 2 } else { 1 };
         for seg in segs.iter().take(take) {
             let detail = format!("po2 {} (segment {})", seg.po2(), seg.index);
-            let sr = timed(&mut rows, "prove_segment", detail.clone(), || prove_segment(seg).unwrap());
+            let sr =
+                timed(&mut rows, "prove_segment", detail.clone(), || prove_segment(seg).unwrap());
             let l = timed(&mut rows, "lift", detail, || lift(&sr).unwrap());
             if is_pair {
                 pair.push(l);
@@ -109,12 +110,17 @@ fn main() {
         }
     }
     if pair.len() == 2 {
-        let root = timed(&mut rows, "join", format!("two po2-{PAIR_PO2} lifts"), || join(&pair[0], &pair[1]).unwrap());
+        let root = timed(&mut rows, "join", format!("two po2-{PAIR_PO2} lifts"), || {
+            join(&pair[0], &pair[1]).unwrap()
+        });
         let exec = pair_exec.unwrap();
         timed(&mut rows, "finalize", "build + verify succinct".into(), || {
-            finalize(root.clone(), exec.journal.clone(), ImageId::from_words(SPIN.image_id)).unwrap()
+            finalize(root.clone(), exec.journal.clone(), ImageId::from_words(SPIN.image_id))
+                .unwrap()
         });
-        timed(&mut rows, "identity_p254", "joined receipt".into(), || identity_p254(&root).unwrap());
+        timed(&mut rows, "identity_p254", "joined receipt".into(), || {
+            identity_p254(&root).unwrap()
+        });
     }
     resolve_row(&mut rows);
     print_table(&rows);
@@ -138,10 +144,14 @@ fn resolve_row(rows: &mut Vec<Row>) {
         (exec, lifts.fold(first, |acc, l| join(&acc, &l).unwrap()))
     };
     let (echo_exec, echo_root) = succinct(ECHO.program, b"baseline", Vec::new());
-    let echo = finalize(echo_root, echo_exec.journal.clone(), ImageId::from_words(ECHO.image_id)).unwrap();
-    let input = [ImageId::from_words(ECHO.image_id).0.as_bytes(), echo_exec.journal.as_slice()].concat();
+    let echo =
+        finalize(echo_root, echo_exec.journal.clone(), ImageId::from_words(ECHO.image_id)).unwrap();
+    let input =
+        [ImageId::from_words(ECHO.image_id).0.as_bytes(), echo_exec.journal.as_slice()].concat();
     let (exec, conditional) = succinct(COMPOSE.program, &input, vec![echo.clone()]);
     assert_eq!(exec.assumptions_used, vec![0]);
     let assumption = assumption_of(&echo).unwrap();
-    timed(rows, "resolve", "one assumption (compose over echo)".into(), || resolve(&conditional, &assumption).unwrap());
+    timed(rows, "resolve", "one assumption (compose over echo)".into(), || {
+        resolve(&conditional, &assumption).unwrap()
+    });
 }

@@ -20,11 +20,7 @@ fn main() {
     // SAFETY: single-threaded at this point; selects the in-process prover explicitly.
     unsafe { std::env::set_var("RISC0_PROVER", "local") };
     let input = spin_input(cycles);
-    let env = ExecutorEnv::builder()
-        .write_slice(&input)
-        .segment_limit_po2(po2)
-        .build()
-        .unwrap();
+    let env = ExecutorEnv::builder().write_slice(&input).segment_limit_po2(po2).build().unwrap();
     let t = Instant::now();
     let info = default_prover().prove_with_opts(env, SPIN.program, &opts).unwrap();
     let secs = t.elapsed().as_secs_f64();

@@ -21,6 +21,9 @@ fn main() {
             Ok::<_, String>(())
         })
         .unwrap();
-        println!("spin({n}): {} segments, {} user / {} total cycles, largest segment {size} B", e.segments, e.user_cycles, e.total_cycles);
+        println!(
+            "spin({n}): {} segments, {} user / {} total cycles, largest segment {size} B",
+            e.segments, e.user_cycles, e.total_cycles
+        );
     }
 }

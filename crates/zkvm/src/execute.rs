@@ -189,11 +189,10 @@ fn used_assumptions(
     supplied: &[Receipt],
 ) -> Result<Vec<usize>, ZkvmError> {
     use risc0_zkvm::sha::Digestible;
-    let digests: Vec<_> = supplied
-        .iter()
-        .map(|r| r.claim().map(|c| c.digest()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ZkvmError::UnusableAssumption(format!("claim of a supplied receipt: {e}")))?;
+    let digests: Vec<_> =
+        supplied.iter().map(|r| r.claim().map(|c| c.digest())).collect::<Result<_, _>>().map_err(
+            |e| ZkvmError::UnusableAssumption(format!("claim of a supplied receipt: {e}")),
+        )?;
     used.iter()
         .map(|(assumption, _)| {
             digests.iter().position(|d| *d == assumption.claim).ok_or_else(|| {

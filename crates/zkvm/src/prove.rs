@@ -59,7 +59,5 @@ pub fn resolve(
     conditional: &SuccinctReceipt<ReceiptClaim>,
     assumption: &SuccinctReceipt<Unknown>,
 ) -> Result<SuccinctReceipt<ReceiptClaim>, ZkvmError> {
-    server("resolve")?
-        .resolve(conditional, assumption)
-        .map_err(|e| ZkvmError::prover("resolve", e))
+    server("resolve")?.resolve(conditional, assumption).map_err(|e| ZkvmError::prover("resolve", e))
 }

@@ -2,8 +2,9 @@
 //! verified [`Receipt`] users download.
 
 use risc0_zkvm::{
-    CompositeReceipt, CompositeReceiptVerifierParameters, Digest, InnerAssumptionReceipt, InnerReceipt, MaybePruned,
-    Receipt, ReceiptClaim, SegmentReceipt, SuccinctReceipt, sha::Digestible,
+    CompositeReceipt, CompositeReceiptVerifierParameters, Digest, InnerAssumptionReceipt,
+    InnerReceipt, MaybePruned, Receipt, ReceiptClaim, SegmentReceipt, SuccinctReceipt,
+    sha::Digestible,
 };
 use serde::{Deserialize, Serialize};
 

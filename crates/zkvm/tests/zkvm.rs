@@ -6,12 +6,11 @@
 use std::sync::OnceLock;
 
 use sha2::{Digest as _, Sha256};
-use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, spin_input, sha_chain_input};
+use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, sha_chain_input, spin_input};
 use tiffin_zkvm::{
     ErrorClass, ExecuteOptions, Execution, Groth16Availability, ImageId, Receipt, Segment,
     SuccinctReceipt, ZkvmError, decode, encode, execute, finalize, finalize_composite,
-    groth16_availability, identity_p254, join, prove_and_lift, prove_segment, snark, types,
-    verify,
+    groth16_availability, identity_p254, join, prove_and_lift, prove_segment, snark, types, verify,
 };
 
 /// Many-segment runs use po2 14 (the v1compat kernel's start-up alone fills ~2 such segments).
@@ -103,7 +102,8 @@ fn echo_commits_its_input_and_its_receipt_verifies() {
     // Composite (no lift): the succinct path is covered by `spin_pipeline`, and a lift costs
     // ~41 s here.
     let proven = prove_segment(&segments[0]).unwrap();
-    let receipt = finalize_composite(vec![proven], vec![], exec.journal.clone(), image(&ECHO)).unwrap();
+    let receipt =
+        finalize_composite(vec![proven], vec![], exec.journal.clone(), image(&ECHO)).unwrap();
     assert_eq!(receipt.journal.bytes, input);
     // The final receipt survives the bincode trip Bonsai clients make.
     let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
@@ -129,10 +129,11 @@ fn spin_is_proven_per_segment_joined_and_finalized() {
     assert!(p.exec.user_cycles >= SPIN_TWO_SEGMENTS as u64 / 2);
     assert!(p.exec.total_cycles > p.exec.user_cycles);
     // Execute-only gives the same journal as the proven run.
-    let again = execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2_SUCCINCT), |_| {
-        Ok::<_, String>(())
-    })
-    .unwrap();
+    let again =
+        execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2_SUCCINCT), |_| {
+            Ok::<_, String>(())
+        })
+        .unwrap();
     assert_eq!(again.journal, p.receipt.journal.bytes);
     verify(&p.receipt, image(&SPIN)).unwrap();
 }
@@ -169,7 +170,8 @@ fn many_segments_give_a_verified_composite_receipt() {
     let (exec, segments) = execute_collect(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS), PO2);
     assert_eq!(segments.len(), 4, "spin({SPIN_FOUR_SEGMENTS}) should give 4 segments");
     let receipts: Vec<_> = segments.iter().map(|s| prove_segment(s).unwrap()).collect();
-    let receipt = finalize_composite(receipts.clone(), vec![], exec.journal.clone(), image(&SPIN)).unwrap();
+    let receipt =
+        finalize_composite(receipts.clone(), vec![], exec.journal.clone(), image(&SPIN)).unwrap();
     assert_eq!(receipt.journal.bytes, spin_journal(SPIN_FOUR_SEGMENTS));
     let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
     verify(&decoded, image(&SPIN)).unwrap();
@@ -199,8 +201,7 @@ fn identity_p254_and_snark_on_a_joined_receipt() {
         }
         Groth16Availability::Available => {
             let g = snark(&p.root).unwrap();
-            let receipt =
-                Receipt::new(types::InnerReceipt::Groth16(g), p.exec.journal.clone());
+            let receipt = Receipt::new(types::InnerReceipt::Groth16(g), p.exec.journal.clone());
             verify(&receipt, image(&SPIN)).unwrap();
         }
     }
@@ -221,7 +222,8 @@ fn sha_chain_matches_sha256_in_rust() {
 
 #[test]
 fn a_guest_panic_is_permanent_and_carries_the_message() {
-    let err = execute(PANIC.program, &b"seven"[..], &opts(PO2), |_| Ok::<_, String>(())).unwrap_err();
+    let err =
+        execute(PANIC.program, &b"seven"[..], &opts(PO2), |_| Ok::<_, String>(())).unwrap_err();
     assert_eq!(err.code(), "TIFFIN-ZKVM-002");
     assert!(err.is_permanent());
     let msg = err.to_string();

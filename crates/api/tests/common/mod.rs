@@ -39,7 +39,8 @@ pub struct TestServer {
 pub async fn start(agents: Agents, tweak: impl FnOnce(&mut ApiConfig)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = dir.path().join("taskdb.sqlite");
-    let db: Arc<dyn TaskDb> = Arc::new(SqliteTaskDb::open(&sqlite, Config::default()).await.unwrap());
+    let db: Arc<dyn TaskDb> =
+        Arc::new(SqliteTaskDb::open(&sqlite, Config::default()).await.unwrap());
     let stores: Stores = StoreConfig::new(dir.path()).open().await.unwrap();
     let tenants = TenantStore::sqlite(&sqlite).await.unwrap();
     let mut cfg = ApiConfig {
@@ -107,7 +108,11 @@ impl TestServer {
 
 /// Polls a session until it leaves RUNNING, returning the final status and every `state`
 /// seen on the way.
-pub async fn wait(client: &Client, session: &SessionId, timeout: Duration) -> (SessionStatusRes, Vec<String>) {
+pub async fn wait(
+    client: &Client,
+    session: &SessionId,
+    timeout: Duration,
+) -> (SessionStatusRes, Vec<String>) {
     let start = Instant::now();
     let mut states = Vec::new();
     loop {
@@ -120,7 +125,11 @@ pub async fn wait(client: &Client, session: &SessionId, timeout: Duration) -> (S
         {
             states.push(st.clone());
         }
-        assert!(start.elapsed() < timeout, "session {} still RUNNING after {timeout:?}: {states:?}", session.uuid);
+        assert!(
+            start.elapsed() < timeout,
+            "session {} still RUNNING after {timeout:?}: {states:?}",
+            session.uuid
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

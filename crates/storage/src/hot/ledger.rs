@@ -25,11 +25,7 @@ struct State {
 
 impl Ledger {
     pub(crate) fn new(budget: Option<u64>, usage: u64) -> Self {
-        Self {
-            budget,
-            state: Mutex::new(State { usage, peak: usage }),
-            room: Notify::new(),
-        }
+        Self { budget, state: Mutex::new(State { usage, peak: usage }), room: Notify::new() }
     }
 
     pub(crate) fn budget(&self) -> Option<u64> {
@@ -84,10 +80,7 @@ impl Ledger {
             return Ok(());
         };
         if bytes > budget {
-            return Err(Error::LargerThanBudget {
-                needed: bytes,
-                budget,
-            });
+            return Err(Error::LargerThanBudget { needed: bytes, budget });
         }
         let deadline = Instant::now() + timeout;
         loop {

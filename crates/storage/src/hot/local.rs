@@ -56,9 +56,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<()> {
         if dir == root && entry.file_name() == TMP_DIR {
             continue;
         }
-        let ty = entry
-            .file_type()
-            .map_err(|e| Error::io("stat hot blob", &path, e))?;
+        let ty = entry.file_type().map_err(|e| Error::io("stat hot blob", &path, e))?;
         if ty.is_dir() {
             walk(root, &path, out)?;
         } else if ty.is_file() {
@@ -68,10 +66,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let len = entry
-                .metadata()
-                .map_err(|e| Error::io("stat hot blob", &path, e))?
-                .len();
+            let len = entry.metadata().map_err(|e| Error::io("stat hot blob", &path, e))?.len();
             out.push((key, len));
         }
     }
@@ -127,9 +122,7 @@ impl LocalHotStore {
             std::process::id(),
             self.tmp_seq.fetch_add(1, Ordering::Relaxed)
         ));
-        tokio::fs::write(&tmp, &data)
-            .await
-            .map_err(|e| Error::io("write hot blob", &tmp, e))?;
+        tokio::fs::write(&tmp, &data).await.map_err(|e| Error::io("write hot blob", &tmp, e))?;
         let _guard = self.commit.lock().await;
         let old = file_len(&path)?;
         if within_budget && !self.ledger.admits(old, new) {
@@ -223,11 +216,7 @@ impl HotStore for LocalHotStore {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         validate_prefix(prefix)?;
         let parent = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
-        let start = if parent.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(parent)
-        };
+        let start = if parent.is_empty() { self.root.clone() } else { self.root.join(parent) };
         let root = self.root.clone();
         let blobs = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
@@ -235,11 +224,7 @@ impl HotStore for LocalHotStore {
         })
         .await
         .map_err(|e| {
-            Error::io(
-                "list hot store directory",
-                &self.root,
-                std::io::Error::other(e),
-            )
+            Error::io("list hot store directory", &self.root, std::io::Error::other(e))
         })??;
         let mut deleted = 0;
         for (key, _) in blobs.into_iter().filter(|(k, _)| k.starts_with(prefix)) {

@@ -21,10 +21,7 @@ pub struct MemoryHotStore {
 impl MemoryHotStore {
     /// An empty store with an optional byte budget.
     pub fn new(budget: Option<u64>) -> Self {
-        Self {
-            blobs: Mutex::new(BTreeMap::new()),
-            ledger: Ledger::new(budget, 0),
-        }
+        Self { blobs: Mutex::new(BTreeMap::new()), ledger: Ledger::new(budget, 0) }
     }
 
     fn blobs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Bytes>> {

@@ -81,10 +81,9 @@ pub trait HotStore: Send + Sync + fmt::Debug {
 
     /// Reads a blob. A missing key gives [`Error::NotFound`] (`TIFFIN-STORAGE-010`).
     async fn get(&self, key: &str) -> Result<Bytes> {
-        self.get_opt(key).await?.ok_or_else(|| Error::NotFound {
-            store: "hot",
-            key: key.to_string(),
-        })
+        self.get_opt(key)
+            .await?
+            .ok_or_else(|| Error::NotFound { store: "hot", key: key.to_string() })
     }
 
     /// Reads a blob, `None` if missing.
@@ -126,10 +125,7 @@ pub trait HotStore: Send + Sync + fmt::Debug {
             return Ok(());
         };
         if bytes > budget {
-            return Err(Error::LargerThanBudget {
-                needed: bytes,
-                budget,
-            });
+            return Err(Error::LargerThanBudget { needed: bytes, budget });
         }
         let start = Instant::now();
         loop {
@@ -147,12 +143,9 @@ pub trait HotStore: Send + Sync + fmt::Debug {
     #[doc(hidden)]
     async fn no_room(&self, needed: u64, waited: Duration) -> Error {
         match self.usage().await {
-            Ok(usage) => Error::NoRoom {
-                needed,
-                usage,
-                budget: self.budget().unwrap_or(u64::MAX),
-                waited,
-            },
+            Ok(usage) => {
+                Error::NoRoom { needed, usage, budget: self.budget().unwrap_or(u64::MAX), waited }
+            }
             Err(e) => e,
         }
     }

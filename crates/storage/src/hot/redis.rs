@@ -150,11 +150,7 @@ impl RedisHotStore {
             let shown = shown.clone();
             move |op: &'static str| {
                 let shown = shown.clone();
-                move |source| Error::Redis {
-                    op,
-                    url: shown,
-                    source,
-                }
+                move |source| Error::Redis { op, url: shown, source }
             }
         };
         let client = redis::Client::open(client_url.as_str())
@@ -184,17 +180,11 @@ impl RedisHotStore {
             .arg("maxmemory-policy")
             .query_async(&mut conn)
             .await
-            .map_err(|e| Error::RedisPolicyUnknown {
-                url: shown.clone(),
-                reason: e.to_string(),
-            })?;
-        let policy = policy
-            .get(1)
-            .cloned()
-            .ok_or_else(|| Error::RedisPolicyUnknown {
-                url: shown.clone(),
-                reason: "CONFIG GET returned no value".to_string(),
-            })?;
+            .map_err(|e| Error::RedisPolicyUnknown { url: shown.clone(), reason: e.to_string() })?;
+        let policy = policy.get(1).cloned().ok_or_else(|| Error::RedisPolicyUnknown {
+            url: shown.clone(),
+            reason: "CONFIG GET returned no value".to_string(),
+        })?;
         if policy != "noeviction" {
             return Err(Error::RedisEvictingPolicy { url: shown, policy });
         }
@@ -257,11 +247,7 @@ impl RedisHotStore {
     }
 
     fn err(&self, op: &'static str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
-        move |source| Error::Redis {
-            op,
-            url: self.url.clone(),
-            source,
-        }
+        move |source| Error::Redis { op, url: self.url.clone(), source }
     }
 
     async fn write(&self, key: &str, data: Bytes, budget: Option<u64>) -> Result<bool> {
@@ -312,11 +298,7 @@ impl HotStore for RedisHotStore {
 
     async fn exists(&self, key: &str) -> Result<bool> {
         let blob = self.blob_key(key)?;
-        self.conn
-            .clone()
-            .exists(blob)
-            .await
-            .map_err(self.err("exists"))
+        self.conn.clone().exists(blob).await.map_err(self.err("exists"))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -333,10 +315,7 @@ impl HotStore for RedisHotStore {
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         validate_prefix(prefix)?;
-        let pattern = format!(
-            "{}*",
-            glob_escape(&format!("{}:blob:{prefix}", self.namespace))
-        );
+        let pattern = format!("{}*", glob_escape(&format!("{}:blob:{prefix}", self.namespace)));
         let mut conn = self.conn.clone();
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;

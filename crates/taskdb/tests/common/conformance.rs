@@ -47,7 +47,10 @@ async fn running_total(db: &Arc<dyn TaskDb>) -> i64 {
 pub async fn dag_readiness_and_completion(db: Arc<dyn TaskDb>) {
     // a -> b, c independent
     let job = db
-        .create_job(NewJob::new("t1", vec![task("a", "x"), task("b", "x").after(["a"]), task("c", "x")]))
+        .create_job(NewJob::new(
+            "t1",
+            vec![task("a", "x"), task("b", "x").after(["a"]), task("c", "x")],
+        ))
         .await
         .unwrap();
     let st = db.job(job).await.unwrap();
@@ -90,7 +93,9 @@ pub async fn growing_dag_does_not_finish_early(db: Arc<dyn TaskDb>) {
     let job = db.create_job(NewJob::new("t", vec![task("exec", "exec")])).await.unwrap();
     let exec = claim(&db, &["exec"]).await.unwrap();
     // the executor adds work in batches while running; prove tasks finish before exec does
-    db.add_tasks(job, vec![task("p0", "prove").depth(2), task("p1", "prove").depth(2)]).await.unwrap();
+    db.add_tasks(job, vec![task("p0", "prove").depth(2), task("p1", "prove").depth(2)])
+        .await
+        .unwrap();
     db.add_tasks(job, vec![task("j0", "join").after(["p0", "p1"]).depth(1)]).await.unwrap();
     for _ in 0..2 {
         let l = claim(&db, &["prove"]).await.unwrap();
@@ -120,13 +125,15 @@ pub async fn growing_dag_does_not_finish_early(db: Arc<dyn TaskDb>) {
 pub async fn batch_validation_errors(db: Arc<dyn TaskDb>) {
     let e = db.create_job(NewJob::new("t", vec![])).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-014");
-    let e = db.create_job(NewJob::new("t", vec![task("a", "x").after(["nope"])])).await.unwrap_err();
+    let e =
+        db.create_job(NewJob::new("t", vec![task("a", "x").after(["nope"])])).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-012");
     assert!(e.to_string().contains("TIFFIN-TASKDB-012"));
     let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
     let e = db.add_tasks(job, vec![task("a", "x")]).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-013");
-    let e = db.add_tasks(job, vec![task("b", "x"), task("c", "x").after(["zz"])]).await.unwrap_err();
+    let e =
+        db.add_tasks(job, vec![task("b", "x"), task("c", "x").after(["zz"])]).await.unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-012");
     // the failed batch left nothing behind
     assert_eq!(db.tasks(job).await.unwrap().len(), 1);
@@ -137,9 +144,15 @@ pub async fn batch_validation_errors(db: Arc<dyn TaskDb>) {
     assert!(!db.cancel_job(job).await.unwrap());
     let e = db.add_tasks(job, vec![task("b", "x")]).await.unwrap_err();
     assert!(matches!(e, Error::JobNotRunning { .. }));
-    let e = db.set_stream("t", &k("x"), StreamConfig { priority_multiplier: 0.0, reserved: 0 }).await.unwrap_err();
+    let e = db
+        .set_stream("t", &k("x"), StreamConfig { priority_multiplier: 0.0, reserved: 0 })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-014");
-    let e = db.set_stream("t", &k("x"), StreamConfig { priority_multiplier: 1.0, reserved: -1 }).await.unwrap_err();
+    let e = db
+        .set_stream("t", &k("x"), StreamConfig { priority_multiplier: 1.0, reserved: -1 })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-014");
 }
 
@@ -148,7 +161,9 @@ pub async fn streams_created_idempotently(db: Arc<dyn TaskDb>) {
     for i in 0..16 {
         let db = db.clone();
         handles.push(tokio::spawn(async move {
-            db.create_job(NewJob::new("tenant", vec![task(&format!("t{i}"), "prove")])).await.unwrap()
+            db.create_job(NewJob::new("tenant", vec![task(&format!("t{i}"), "prove")]))
+                .await
+                .unwrap()
         }));
     }
     for h in handles {
@@ -158,8 +173,12 @@ pub async fn streams_created_idempotently(db: Arc<dyn TaskDb>) {
     assert_eq!(streams.len(), 1);
     assert_eq!(streams[0].ready, 16);
     assert_eq!(streams[0].config, StreamConfig::default());
-    db.set_stream("tenant", &k("prove"), StreamConfig { priority_multiplier: 2.5, reserved: 3 }).await.unwrap();
-    db.set_stream("other", &k("join"), StreamConfig { priority_multiplier: 0.5, reserved: 0 }).await.unwrap();
+    db.set_stream("tenant", &k("prove"), StreamConfig { priority_multiplier: 2.5, reserved: 3 })
+        .await
+        .unwrap();
+    db.set_stream("other", &k("join"), StreamConfig { priority_multiplier: 0.5, reserved: 0 })
+        .await
+        .unwrap();
     let streams = db.streams().await.unwrap();
     assert_eq!(streams.len(), 2);
     let s = streams.iter().find(|s| s.tenant == "tenant").unwrap();
@@ -192,7 +211,10 @@ pub async fn claim_order_inside_stream(db: Arc<dyn TaskDb>) {
 pub async fn fencing_rejects_late_calls(db: Arc<dyn TaskDb>) {
     let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
     let old = db.claim("slow", &[k("x")], Duration::from_millis(100)).await.unwrap().unwrap();
-    assert!(matches!(db.heartbeat(&old, Duration::from_millis(100)).await.unwrap(), HeartbeatOutcome::Continue { .. }));
+    assert!(matches!(
+        db.heartbeat(&old, Duration::from_millis(100)).await.unwrap(),
+        HeartbeatOutcome::Continue { .. }
+    ));
     tokio::time::sleep(Duration::from_millis(250)).await;
     // expired but not yet requeued: already rejected
     let e = db.complete(&old, json!("late")).await.unwrap_err();
@@ -202,7 +224,10 @@ pub async fn fencing_rejects_late_calls(db: Arc<dyn TaskDb>) {
     let new = claim(&db, &["x"]).await.unwrap();
     assert_eq!(new.attempt, 2);
     assert!(matches!(db.complete(&old, json!("late")).await.unwrap_err(), Error::LeaseLost { .. }));
-    assert!(matches!(db.fail(&old, "late", FailureKind::Permanent).await.unwrap_err(), Error::LeaseLost { .. }));
+    assert!(matches!(
+        db.fail(&old, "late", FailureKind::Permanent).await.unwrap_err(),
+        Error::LeaseLost { .. }
+    ));
     assert!(matches!(db.heartbeat(&old, LONG).await.unwrap_err(), Error::LeaseLost { .. }));
     // the late calls changed nothing
     let st = db.job(job).await.unwrap();
@@ -212,12 +237,18 @@ pub async fn fencing_rejects_late_calls(db: Arc<dyn TaskDb>) {
     assert_eq!(c.job_state, JobState::Succeeded);
     assert_eq!(db.task_output(job, "a").await.unwrap(), Some(json!("ok")));
     // completing twice is rejected too
-    assert!(matches!(db.complete(&new, json!("again")).await.unwrap_err(), Error::LeaseLost { .. }));
+    assert!(matches!(
+        db.complete(&new, json!("again")).await.unwrap_err(),
+        Error::LeaseLost { .. }
+    ));
 }
 
 pub async fn cancel_cascades_and_heartbeat_says_cancelled(db: Arc<dyn TaskDb>) {
     let job = db
-        .create_job(NewJob::new("t", vec![task("a", "x"), task("b", "x"), task("c", "x").after(["a", "b"])]))
+        .create_job(NewJob::new(
+            "t",
+            vec![task("a", "x"), task("b", "x"), task("c", "x").after(["a", "b"])],
+        ))
         .await
         .unwrap();
     let la = claim(&db, &["x"]).await.unwrap();
@@ -238,14 +269,20 @@ pub async fn cancel_cascades_and_heartbeat_says_cancelled(db: Arc<dyn TaskDb>) {
 
 pub async fn permanent_failure_cascades(db: Arc<dyn TaskDb>) {
     let job = db
-        .create_job(NewJob::new("t", vec![task("a", "x"), task("b", "y"), task("c", "x").after(["a"])]))
+        .create_job(NewJob::new(
+            "t",
+            vec![task("a", "x"), task("b", "y"), task("c", "x").after(["a"])],
+        ))
         .await
         .unwrap();
     let other = db.create_job(NewJob::new("t", vec![task("o", "x")])).await.unwrap();
     let la = claim(&db, &["x"]).await.unwrap();
     let lb = claim(&db, &["y"]).await.unwrap();
     assert_eq!(la.key, "a");
-    assert_eq!(db.fail(&la, "guest panicked", FailureKind::Permanent).await.unwrap(), FailOutcome::JobFailed);
+    assert_eq!(
+        db.fail(&la, "guest panicked", FailureKind::Permanent).await.unwrap(),
+        FailOutcome::JobFailed
+    );
     assert_eq!(db.heartbeat(&lb, LONG).await.unwrap(), HeartbeatOutcome::Cancelled);
     let st = db.job(job).await.unwrap();
     assert_eq!(st.state, JobState::Failed);
@@ -272,9 +309,15 @@ pub async fn restart_reruns_a_failed_job_from_its_planner(db: Arc<dyn TaskDb>) {
     let la = claim(&db, &["y"]).await.unwrap();
     assert_eq!(la.key, "a");
     assert!(!db.restart_job(job, "plan").await.unwrap(), "a running job is not restarted");
-    assert_eq!(db.fail(&la, "disk on fire", FailureKind::Permanent).await.unwrap(), FailOutcome::JobFailed);
+    assert_eq!(
+        db.fail(&la, "disk on fire", FailureKind::Permanent).await.unwrap(),
+        FailOutcome::JobFailed
+    );
     assert!(matches!(db.restart_job(job, "nope").await, Err(Error::InvalidArgument(_))));
-    assert!(matches!(db.restart_job(uuid::Uuid::new_v4(), "plan").await, Err(Error::JobNotFound(_))));
+    assert!(matches!(
+        db.restart_job(uuid::Uuid::new_v4(), "plan").await,
+        Err(Error::JobNotFound(_))
+    ));
     assert_eq!(db.job(job).await.unwrap().state, JobState::Failed, "refusals changed nothing");
 
     // A blocked waiter is woken by the restart.
@@ -290,7 +333,10 @@ pub async fn restart_reruns_a_failed_job_from_its_planner(db: Arc<dyn TaskDb>) {
     assert_eq!(st.state, JobState::Running);
     assert!(st.error.is_none() && st.first_failure.is_none());
     let tasks = db.tasks(job).await.unwrap();
-    assert_eq!(tasks.iter().map(|t| (t.key.as_str(), t.state)).collect::<Vec<_>>(), vec![("plan", TaskState::Ready)]);
+    assert_eq!(
+        tasks.iter().map(|t| (t.key.as_str(), t.state)).collect::<Vec<_>>(),
+        vec![("plan", TaskState::Ready)]
+    );
     assert_eq!(db.task_output(job, "plan").await.unwrap(), None);
 
     // The failed run's leases stay fenced.
@@ -314,7 +360,11 @@ pub async fn agents_report_themselves(db: Arc<dyn TaskDb>) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     db.agent_seen("prover-1", &[k("prove")]).await.unwrap();
     let seen = db.agents(LONG).await.unwrap();
-    assert_eq!(seen.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), vec!["prover-1", "exec-1"], "latest first");
+    assert_eq!(
+        seen.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        vec!["prover-1", "exec-1"],
+        "latest first"
+    );
     assert_eq!(seen[1].kinds, vec!["exec", "aux"]);
     let first = seen[1].clone();
     // A later report updates last_seen and kinds, keeps first_seen, adds no row.
@@ -337,7 +387,9 @@ pub async fn transient_failure_retries_with_backoff(db: Arc<dyn TaskDb>) {
     let job = db.create_job(NewJob::new("t", vec![task("a", "x").max_attempts(3)])).await.unwrap();
     let l1 = claim(&db, &["x"]).await.unwrap();
     let before = chrono::Utc::now();
-    let FailOutcome::Retrying { not_before } = db.fail(&l1, "io error", FailureKind::Transient).await.unwrap() else {
+    let FailOutcome::Retrying { not_before } =
+        db.fail(&l1, "io error", FailureKind::Transient).await.unwrap()
+    else {
         panic!("should retry")
     };
     assert!(not_before >= before + chrono::Duration::milliseconds(150), "backoff base is 200 ms");
@@ -349,14 +401,19 @@ pub async fn transient_failure_retries_with_backoff(db: Arc<dyn TaskDb>) {
     assert!(t.elapsed() < Duration::from_secs(5));
     let l2 = claim(&db, &["x"]).await.unwrap();
     assert_eq!(l2.attempt, 2);
-    let FailOutcome::Retrying { not_before: nb2 } = db.fail(&l2, "io error", FailureKind::Transient).await.unwrap() else {
+    let FailOutcome::Retrying { not_before: nb2 } =
+        db.fail(&l2, "io error", FailureKind::Transient).await.unwrap()
+    else {
         panic!("should retry")
     };
     assert!(nb2 - chrono::Utc::now() > chrono::Duration::milliseconds(250), "backoff doubles");
     tokio::time::sleep(Duration::from_millis(450)).await;
     let l3 = claim(&db, &["x"]).await.unwrap();
     assert_eq!(l3.attempt, 3);
-    assert_eq!(db.fail(&l3, "io error", FailureKind::Transient).await.unwrap(), FailOutcome::JobFailed);
+    assert_eq!(
+        db.fail(&l3, "io error", FailureKind::Transient).await.unwrap(),
+        FailOutcome::JobFailed
+    );
     let st = db.job(job).await.unwrap();
     assert_eq!(st.state, JobState::Failed);
     assert_eq!(db.tasks(job).await.unwrap()[0].attempt, 3);
@@ -379,7 +436,8 @@ pub async fn expired_last_attempt_fails_job(db: Arc<dyn TaskDb>) {
 }
 
 pub async fn concurrent_requeue_is_safe(db: Arc<dyn TaskDb>) {
-    let tasks: Vec<NewTask> = (0..200).map(|i| task(&format!("t{i}"), "x").max_attempts(5)).collect();
+    let tasks: Vec<NewTask> =
+        (0..200).map(|i| task(&format!("t{i}"), "x").max_attempts(5)).collect();
     let job = db.create_job(NewJob::new("t", tasks)).await.unwrap();
     for _ in 0..200 {
         db.claim("a", &[k("x")], Duration::from_millis(30)).await.unwrap().unwrap();
@@ -585,7 +643,10 @@ pub async fn wait_for_work_wakes_promptly(db: Arc<dyn TaskDb>) {
     assert!(!waiter.is_finished());
     let added = Instant::now();
     let job = db.create_job(NewJob::new("t", vec![task("a", "x")])).await.unwrap();
-    let (woke, _) = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken within 5 s").unwrap();
+    let (woke, _) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken within 5 s")
+        .unwrap();
     assert!(woke);
     assert!(added.elapsed() < Duration::from_secs(5));
     // work already present: returns at once
@@ -595,7 +656,9 @@ pub async fn wait_for_work_wakes_promptly(db: Arc<dyn TaskDb>) {
     db.add_tasks(job, vec![task("b", "y").after(["a"])]).await.unwrap();
     let waiter = {
         let db = db.clone();
-        tokio::spawn(async move { db.wait_for_work(&[k("y")], Duration::from_secs(60)).await.unwrap() })
+        tokio::spawn(
+            async move { db.wait_for_work(&[k("y")], Duration::from_secs(60)).await.unwrap() },
+        )
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     db.complete(&l, json!(null)).await.unwrap();
@@ -607,7 +670,10 @@ pub async fn reads_and_listing(db: Arc<dyn TaskDb>) {
     for i in 0..5 {
         let tenant = if i % 2 == 0 { "even" } else { "odd" };
         let id = db
-            .create_job(NewJob::new(tenant, vec![task("a", "x"), task("b", "y").after(["a"])]).meta(json!({"n": i})))
+            .create_job(
+                NewJob::new(tenant, vec![task("a", "x"), task("b", "y").after(["a"])])
+                    .meta(json!({"n": i})),
+            )
             .await
             .unwrap();
         ids.push(id);
@@ -627,9 +693,15 @@ pub async fn reads_and_listing(db: Arc<dyn TaskDb>) {
     let all = db.list_jobs(JobFilter::default()).await.unwrap();
     assert_eq!(all.len(), 5);
     assert_eq!(all[0].id, ids[4], "newest first");
-    let even = db.list_jobs(JobFilter { tenant: Some("even".into()), ..Default::default() }).await.unwrap();
+    let even = db
+        .list_jobs(JobFilter { tenant: Some("even".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(even.len(), 3);
-    let cancelled = db.list_jobs(JobFilter { state: Some(JobState::Cancelled), ..Default::default() }).await.unwrap();
+    let cancelled = db
+        .list_jobs(JobFilter { state: Some(JobState::Cancelled), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(cancelled.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[0]]);
     let page = db.list_jobs(JobFilter { limit: 2, offset: 2, ..Default::default() }).await.unwrap();
     assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
@@ -643,7 +715,10 @@ pub async fn reads_and_listing(db: Arc<dyn TaskDb>) {
 pub async fn gc_deletes_finished_jobs(db: Arc<dyn TaskDb>) {
     let mut finished = Vec::new();
     for i in 0..5 {
-        let j = db.create_job(NewJob::new("t", vec![task("a", "x"), task("b", "x").after(["a"])])).await.unwrap();
+        let j = db
+            .create_job(NewJob::new("t", vec![task("a", "x"), task("b", "x").after(["a"])]))
+            .await
+            .unwrap();
         if i < 3 {
             db.cancel_job(j).await.unwrap();
             finished.push(j);
@@ -691,7 +766,10 @@ pub async fn concurrent_claimers_never_share_a_task(db: Arc<dyn TaskDb>) {
         hs.push(tokio::spawn(async move {
             let mut mine = 0;
             while let Some(l) = db.claim(&format!("w{w}"), &[k("x")], LONG).await.unwrap() {
-                assert!(seen.lock().unwrap().insert((l.task_id, l.attempt)), "(task, attempt) handed out twice");
+                assert!(
+                    seen.lock().unwrap().insert((l.task_id, l.attempt)),
+                    "(task, attempt) handed out twice"
+                );
                 db.complete(&l, json!(w)).await.unwrap();
                 completed.fetch_add(1, Ordering::Relaxed);
                 mine += 1;
@@ -713,7 +791,12 @@ pub async fn concurrent_claimers_never_share_a_task(db: Arc<dyn TaskDb>) {
 
 /// Runs a pool of `slots` concurrently held leases for `claims` claims: each step completes the
 /// oldest held lease and claims again. Returns claims per tenant.
-async fn run_slots(db: &Arc<dyn TaskDb>, kinds: &[&str], slots: usize, claims: usize) -> HashMap<String, usize> {
+async fn run_slots(
+    db: &Arc<dyn TaskDb>,
+    kinds: &[&str],
+    slots: usize,
+    claims: usize,
+) -> HashMap<String, usize> {
     let mut held = std::collections::VecDeque::new();
     let mut per: HashMap<String, usize> = HashMap::new();
     let mut n = 0;
@@ -736,8 +819,12 @@ async fn saturate(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, n: usize) {
 }
 
 pub async fn fair_share_follows_multipliers(db: Arc<dyn TaskDb>) {
-    db.set_stream("one", &k("prove"), StreamConfig { priority_multiplier: 1.0, reserved: 0 }).await.unwrap();
-    db.set_stream("three", &k("prove"), StreamConfig { priority_multiplier: 3.0, reserved: 0 }).await.unwrap();
+    db.set_stream("one", &k("prove"), StreamConfig { priority_multiplier: 1.0, reserved: 0 })
+        .await
+        .unwrap();
+    db.set_stream("three", &k("prove"), StreamConfig { priority_multiplier: 3.0, reserved: 0 })
+        .await
+        .unwrap();
     // "one" submitted first: the older job must not win against the weights
     saturate(&db, "one", "prove", 2100).await;
     saturate(&db, "three", "prove", 2100).await;
@@ -750,7 +837,13 @@ pub async fn fair_share_follows_multipliers(db: Arc<dyn TaskDb>) {
 pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
     for t in 0..5 {
         let tenant = format!("crowd{t}");
-        db.set_stream(&tenant, &k("prove"), StreamConfig { priority_multiplier: 10.0, reserved: 0 }).await.unwrap();
+        db.set_stream(
+            &tenant,
+            &k("prove"),
+            StreamConfig { priority_multiplier: 10.0, reserved: 0 },
+        )
+        .await
+        .unwrap();
         saturate(&db, &tenant, "prove", 20).await;
     }
     // some crowd work is already running
@@ -758,7 +851,9 @@ pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
     for _ in 0..5 {
         held.push(claim(&db, &["prove"]).await.unwrap());
     }
-    db.set_stream("vip", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 2 }).await.unwrap();
+    db.set_stream("vip", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 2 })
+        .await
+        .unwrap();
     saturate(&db, "vip", "prove", 10).await;
     let a = claim(&db, &["prove"]).await.unwrap();
     let b = claim(&db, &["prove"]).await.unwrap();
@@ -774,10 +869,18 @@ pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
 }
 
 pub async fn low_priority_is_not_starved(db: Arc<dyn TaskDb>) {
-    db.set_stream("low", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 0 }).await.unwrap();
+    db.set_stream("low", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 0 })
+        .await
+        .unwrap();
     for t in 0..3 {
         let tenant = format!("high{t}");
-        db.set_stream(&tenant, &k("prove"), StreamConfig { priority_multiplier: 10.0, reserved: 0 }).await.unwrap();
+        db.set_stream(
+            &tenant,
+            &k("prove"),
+            StreamConfig { priority_multiplier: 10.0, reserved: 0 },
+        )
+        .await
+        .unwrap();
         saturate(&db, &tenant, "prove", 400).await;
     }
     saturate(&db, "low", "prove", 400).await;
@@ -785,7 +888,10 @@ pub async fn low_priority_is_not_starved(db: Arc<dyn TaskDb>) {
     let per = run_slots(&db, &["prove"], 12, claims).await;
     let low = *per.get("low").unwrap_or(&0) as f64;
     let fair = claims as f64 * 0.1 / 30.1;
-    assert!(low >= fair.floor() && low > 0.0, "low tenant got {low} claims, fair share is {fair:.1}");
+    assert!(
+        low >= fair.floor() && low > 0.0,
+        "low tenant got {low} claims, fair share is {fair:.1}"
+    );
 }
 
 /// A random job: task i's prerequisites are earlier tasks; tasks arrive in batches while the
@@ -800,14 +906,18 @@ struct RandomJob {
 fn random_job() -> impl proptest::strategy::Strategy<Value = RandomJob> {
     use proptest::prelude::*;
     (1usize..20, any::<u64>()).prop_flat_map(|(n, seed)| {
-        let prereqs = proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..3), n);
+        let prereqs = proptest::collection::vec(
+            proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+            n,
+        );
         let batches = proptest::collection::vec(1usize..6, 1..5);
         (prereqs, batches).prop_map(move |(p, batches)| RandomJob {
             prereqs: p
                 .into_iter()
                 .enumerate()
                 .map(|(i, idx)| {
-                    let mut v: Vec<usize> = if i == 0 { vec![] } else { idx.iter().map(|x| x.index(i)).collect() };
+                    let mut v: Vec<usize> =
+                        if i == 0 { vec![] } else { idx.iter().map(|x| x.index(i)).collect() };
                     v.sort();
                     v.dedup();
                     v
@@ -914,7 +1024,8 @@ async fn run_random_job(db: &Arc<dyn TaskDb>, case: RandomJob, tenant: &str) {
 pub async fn random_dags_complete_exactly_once(db: Arc<dyn TaskDb>) {
     use proptest::test_runner::{Config as PtConfig, TestRunner};
     let handle = tokio::runtime::Handle::current();
-    let mut runner = TestRunner::new(PtConfig { cases: 24, max_shrink_iters: 32, ..PtConfig::default() });
+    let mut runner =
+        TestRunner::new(PtConfig { cases: 24, max_shrink_iters: 32, ..PtConfig::default() });
     let counter = AtomicUsize::new(0);
     runner
         .run(&random_job(), |case| {

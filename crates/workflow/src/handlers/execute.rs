@@ -34,7 +34,10 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     let mut planner = Planner::new(shape);
     let mut assumptions = Vec::with_capacity(spec.assumptions.len());
     for key in &spec.assumptions {
-        assumptions.push(decode::<Receipt>("assumption receipt", &ctx.block_on(ctx.stores.cold.get(key))?)?);
+        assumptions.push(decode::<Receipt>(
+            "assumption receipt",
+            &ctx.block_on(ctx.stores.cold.get(key))?,
+        )?);
     }
     let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, assumptions };
 
@@ -60,7 +63,8 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
     } else {
         // The receipts of the claims the guest verified, in the order its claim lists them.
-        let used: Vec<String> = exec.assumptions_used.iter().map(|&i| spec.assumptions[i].clone()).collect();
+        let used: Vec<String> =
+            exec.assumptions_used.iter().map(|&i| spec.assumptions[i].clone()).collect();
         let resolve = !used.is_empty() && spec.receipt_kind == ReceiptKind::Succinct;
         let planned = planner.finish(resolve).map_err(|e| TaskError::permanent(e.to_string()))?;
         add(ctx, job, &existing, planned, spec, &used)?;

@@ -21,11 +21,12 @@ pub fn run(
     assumptions: &[String],
 ) -> Result<Outcome, TaskError> {
     let job = task.lease.job_id;
-    let exec = ctx
-        .block_on(ctx.db.task_output(job, EXECUTE_KEY))?
-        .ok_or_else(|| TaskError::transient("TIFFIN-WORKFLOW-002 execute output not recorded yet"))?;
-    let exec: ExecuteOutput = serde_json::from_value(exec)
-        .map_err(|e| TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad execute output: {e}")))?;
+    let exec = ctx.block_on(ctx.db.task_output(job, EXECUTE_KEY))?.ok_or_else(|| {
+        TaskError::transient("TIFFIN-WORKFLOW-002 execute output not recorded yet")
+    })?;
+    let exec: ExecuteOutput = serde_json::from_value(exec).map_err(|e| {
+        TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad execute output: {e}"))
+    })?;
     let journal = hex::decode(&exec.journal_hex)
         .map_err(|e| TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad journal: {e}")))?;
     let image_id: ImageId = image_id.parse()?;
@@ -40,7 +41,9 @@ pub fn run(
     let receipt = match kind {
         ReceiptKind::Succinct => {
             let [root] = blobs_in.as_slice() else {
-                return Err(TaskError::permanent("TIFFIN-WORKFLOW-003 succinct finalize needs one root"));
+                return Err(TaskError::permanent(
+                    "TIFFIN-WORKFLOW-003 succinct finalize needs one root",
+                ));
             };
             let root: SuccinctReceipt<ReceiptClaim> = decode("succinct receipt", root)?;
             finalize(root, journal, image_id)?
@@ -52,7 +55,10 @@ pub fn run(
                 .collect::<Result<Vec<_>, _>>()?;
             let mut carried = Vec::with_capacity(assumptions.len());
             for key in assumptions {
-                carried.push(decode::<Receipt>("assumption receipt", &ctx.block_on(ctx.stores.cold.get(key))?)?);
+                carried.push(decode::<Receipt>(
+                    "assumption receipt",
+                    &ctx.block_on(ctx.stores.cold.get(key))?,
+                )?);
             }
             finalize_composite(segs, carried, journal, image_id)?
         }

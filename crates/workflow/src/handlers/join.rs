@@ -10,8 +10,10 @@ use crate::{TaskError, blobs};
 pub fn run(ctx: &Context, task: &Task<'_>, left: &str, right: &str) -> Result<Outcome, TaskError> {
     let job = task.lease.job_id;
     let (lk, rk) = (blobs::task_output(job, left), blobs::task_output(job, right));
-    let a: SuccinctReceipt<ReceiptClaim> = decode("succinct receipt", &ctx.block_on(ctx.stores.hot.get(&lk))?)?;
-    let b: SuccinctReceipt<ReceiptClaim> = decode("succinct receipt", &ctx.block_on(ctx.stores.hot.get(&rk))?)?;
+    let a: SuccinctReceipt<ReceiptClaim> =
+        decode("succinct receipt", &ctx.block_on(ctx.stores.hot.get(&lk))?)?;
+    let b: SuccinctReceipt<ReceiptClaim> =
+        decode("succinct receipt", &ctx.block_on(ctx.stores.hot.get(&rk))?)?;
     let out = encode(&join(&a, &b)?);
     let size = out.len();
     ctx.block_on(ctx.stores.hot.put(&blobs::task_output(job, &task.lease.key), Bytes::from(out)))?;

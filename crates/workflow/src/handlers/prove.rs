@@ -8,7 +8,12 @@ use tiffin_zkvm::{Segment, decode, encode, lift, prove_segment};
 use super::{Blob, Context, Outcome, Task};
 use crate::{TaskError, blobs};
 
-pub fn run(ctx: &Context, task: &Task<'_>, segment: u32, do_lift: bool) -> Result<Outcome, TaskError> {
+pub fn run(
+    ctx: &Context,
+    task: &Task<'_>,
+    segment: u32,
+    do_lift: bool,
+) -> Result<Outcome, TaskError> {
     let job = task.lease.job_id;
     let input_key = blobs::segment(job, segment);
     let bytes = ctx.block_on(ctx.stores.hot.get(&input_key))?;
