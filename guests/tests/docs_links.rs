@@ -1,0 +1,108 @@
+//! Docs link check: every relative link in the repository's Markdown files must point at a file
+//! or folder that exists inside the repository. A clone must stand on its own, so links that
+//! leave it (`../shared/…`) fail too; public `http(s)://` URLs are not checked.
+
+use std::path::{Component, Path, PathBuf};
+
+const SKIP_DIRS: &[&str] = &["target", ".git", "tiffin-data", "tiffin-cluster", "node_modules"];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("guests/ has a parent").to_path_buf()
+}
+
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable directory") {
+        let path = entry.expect("directory entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() {
+            if !SKIP_DIRS.contains(&name) {
+                markdown_files(&path, out);
+            }
+        } else if name.ends_with(".md") {
+            out.push(path);
+        }
+    }
+}
+
+/// The targets of inline Markdown links `[text](target)` in `text`.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("](") {
+        let after = &rest[i + 2..];
+        let Some(end) = after.find(')') else { break };
+        let target = after[..end].split_whitespace().next().unwrap_or_default();
+        targets.push(target.trim_matches(|c| c == '<' || c == '>').to_string());
+        rest = &after[end..];
+    }
+    targets
+}
+
+fn is_external(target: &str) -> bool {
+    target.is_empty()
+        || target.starts_with('#')
+        || ["http://", "https://", "mailto:"].iter().any(|p| target.starts_with(p))
+}
+
+/// Lexically normalises `path` (no symlinks are followed): `a/b/../c` becomes `a/c`.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Problems with one file's links: missing targets and targets outside `root`.
+fn check_file(root: &Path, file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("utf-8 markdown");
+    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let mut problems = Vec::new();
+    if text.contains("../shared") {
+        problems.push(format!("{shown}: mentions ../shared, which a clone does not have"));
+    }
+    for target in link_targets(&text).into_iter().filter(|t| !is_external(t)) {
+        let path = target.split('#').next().unwrap_or_default();
+        let resolved = normalise(&file.parent().expect("file in a folder").join(path));
+        if !resolved.starts_with(root) {
+            problems.push(format!("{shown}: link ({target}) leaves the repository"));
+        } else if !resolved.exists() {
+            problems.push(format!("{shown}: link ({target}) points at nothing"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_relative_link_in_the_docs_stays_inside_the_repository_and_exists() {
+    let root = normalise(&repo_root());
+    let mut files = Vec::new();
+    markdown_files(&root, &mut files);
+    assert!(files.iter().any(|f| f.ends_with("README.md")), "README.md not found under {root:?}");
+    let problems: Vec<String> = files.iter().flat_map(|f| check_file(&root, f)).collect();
+    assert!(problems.is_empty(), "broken doc links:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_catches_links_that_leave_or_point_at_nothing() {
+    let dir = std::env::temp_dir().join(format!("tiffin-docs-links-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    let file = dir.join("docs/page.md");
+    std::fs::write(
+        &file,
+        "[ok](../docs/page.md#top) [web](https://example.com) [anchor](#x)\n\
+         [gone](missing.md) [out](../../elsewhere/DESIGN.md)\n",
+    )
+    .unwrap();
+    let problems = check_file(&dir, &file);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("(missing.md) points at nothing"), "{problems:?}");
+    assert!(problems[1].contains("leaves the repository"), "{problems:?}");
+}
