@@ -24,16 +24,43 @@ fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The targets of inline Markdown links `[text](target)` in `text`.
+/// The targets of the Markdown links in `text`: inline links `[text](target)` (images too) and
+/// reference definitions `[label]: target`. Fenced code blocks are skipped: what they hold is
+/// code, not links.
 fn link_targets(text: &str) -> Vec<String> {
+    let mut prose = String::new();
+    let mut fence: Option<&str> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+        match (fence, marker) {
+            (None, Some(m)) => fence = Some(m),
+            (Some(open), Some(m)) if open == m => fence = None,
+            (None, None) => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+            _ => {}
+        }
+    }
     let mut targets = Vec::new();
-    let mut rest = text;
+    let mut rest = prose.as_str();
     while let Some(i) = rest.find("](") {
         let after = &rest[i + 2..];
         let Some(end) = after.find(')') else { break };
         let target = after[..end].split_whitespace().next().unwrap_or_default();
         targets.push(target.trim_matches(|c| c == '<' || c == '>').to_string());
         rest = &after[end..];
+    }
+    for line in prose.lines() {
+        let line = line.trim_start();
+        if let Some(label_end) = line.find("]:")
+            && line.starts_with('[')
+            && !line[..label_end].contains(']')
+        {
+            let target = line[label_end + 2..].split_whitespace().next().unwrap_or_default();
+            targets.push(target.trim_matches(|c| c == '<' || c == '>').to_string());
+        }
     }
     targets
 }
@@ -97,12 +124,15 @@ fn the_checker_catches_links_that_leave_or_point_at_nothing() {
     std::fs::write(
         &file,
         "[ok](../docs/page.md#top) [web](https://example.com) [anchor](#x)\n\
-         [gone](missing.md) [out](../../elsewhere/DESIGN.md)\n",
+         [gone](missing.md) [out](../../elsewhere/DESIGN.md)\n\
+         ```text\n[code](not-a-link.md)\n```\n\
+         [ref]: ./nowhere.md\n",
     )
     .unwrap();
     let problems = check_file(&dir, &file);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].contains("(missing.md) points at nothing"), "{problems:?}");
     assert!(problems[1].contains("leaves the repository"), "{problems:?}");
+    assert!(problems[2].contains("(./nowhere.md) points at nothing"), "{problems:?}");
 }
