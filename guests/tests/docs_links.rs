@@ -48,8 +48,7 @@ fn link_targets(text: &str) -> Vec<String> {
     while let Some(i) = rest.find("](") {
         let after = &rest[i + 2..];
         let Some(end) = after.find(')') else { break };
-        let target = after[..end].split_whitespace().next().unwrap_or_default();
-        targets.push(target.trim_matches(|c| c == '<' || c == '>').to_string());
+        targets.push(target_of(&after[..end]));
         rest = &after[end..];
     }
     for line in prose.lines() {
@@ -58,11 +57,17 @@ fn link_targets(text: &str) -> Vec<String> {
             && line.starts_with('[')
             && !line[..label_end].contains(']')
         {
-            let target = line[label_end + 2..].split_whitespace().next().unwrap_or_default();
-            targets.push(target.trim_matches(|c| c == '<' || c == '>').to_string());
+            targets.push(target_of(&line[label_end + 2..]));
         }
     }
     targets
+}
+
+/// The target of a link's destination text: its first word (a title may follow), without the
+/// optional `<…>` brackets.
+fn target_of(destination: &str) -> String {
+    let target = destination.split_whitespace().next().unwrap_or_default();
+    target.trim_matches(|c| c == '<' || c == '>').to_string()
 }
 
 fn is_external(target: &str) -> bool {
