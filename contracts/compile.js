@@ -2,8 +2,11 @@
 // Compiles contracts/src/*.sol with the pinned solc-js (package.json) into Foundry-style
 // artifacts contracts/out/<Contract>.json = {abi, bytecode: {object}, deployedBytecode: {object}}.
 // Deterministic: the same sources give byte-identical artifacts, so `--check` can tell whether
-// the committed artifacts are current. Usage: node contracts/compile.js [--check]
+// the committed artifacts are current. Also writes contracts/out/sources.sha256 (sha256sum
+// format) of the sources and this script, which a fast cargo test compares with the files.
+// Usage: node contracts/compile.js [--check]
 'use strict';
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const solc = require('solc');
@@ -49,7 +52,20 @@ function compile() {
       artifacts[name] = JSON.stringify(artifact, null, 2) + '\n';
     }
   }
+  artifacts['sources.sha256'] = sourcesDigest();
   return artifacts;
+}
+
+/// sha256sum-style lines for every source and this script, paths from the repository root.
+function sourcesDigest() {
+  const root = path.join(__dirname, '..');
+  const files = Object.keys(input().sources).map((f) => path.join(SRC, f)).concat([__filename]);
+  return files
+    .map((f) => {
+      const digest = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+      return `${digest}  ${path.relative(root, f)}\n`;
+    })
+    .join('');
 }
 
 const check = process.argv.includes('--check');
@@ -57,15 +73,15 @@ const artifacts = compile();
 let stale = 0;
 fs.mkdirSync(OUT, { recursive: true });
 for (const [name, text] of Object.entries(artifacts)) {
-  const file = path.join(OUT, `${name}.json`);
+  const file = path.join(OUT, name.includes('.') ? name : `${name}.json`);
   const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
   if (current === text) continue;
   if (check) {
-    console.error(`stale: contracts/out/${name}.json (run node contracts/compile.js)`);
+    console.error(`stale: ${path.relative(path.join(__dirname, '..'), file)} (run node contracts/compile.js)`);
     stale++;
   } else {
     fs.writeFileSync(file, text);
-    console.error(`wrote contracts/out/${name}.json`);
+    console.error(`wrote ${path.relative(path.join(__dirname, '..'), file)}`);
   }
 }
 process.exit(stale ? 1 : 0);

@@ -1,0 +1,88 @@
+use crate::support::*;
+use alloy::primitives::{B256, Bytes, U256};
+use tiffin_market::claim::{claim_digest, journal_digest};
+use tiffin_market::merkle::MerkleTree;
+use tiffin_market::{Fulfillment, ProofRequest, RequestStatus};
+
+/// Three requests locked by the prover, their journals, and the tree of their claims.
+async fn three_locked(m: &mut Market) -> (Vec<ProofRequest>, Vec<Vec<u8>>, MerkleTree) {
+    let journals: Vec<Vec<u8>> = (1..=3).map(|i| format!("journal {i}").into_bytes()).collect();
+    let mut requests = Vec::new();
+    for journal in &journals {
+        let request = m.request(journal);
+        m.requestor.submit_request(&request, U256::ZERO).await.unwrap();
+        requests.push(request);
+    }
+    m.at(0).await;
+    for request in &requests {
+        m.prover.lock_request(request, Bytes::new()).await.unwrap();
+    }
+    let leaves = journals.iter().map(|j| claim_digest(IMAGE_ID, journal_digest(j))).collect();
+    (requests, journals, MerkleTree::new(leaves).unwrap())
+}
+
+fn fills(requests: &[ProofRequest], journals: &[Vec<u8>], tree: &MerkleTree) -> Vec<Fulfillment> {
+    (0..requests.len())
+        .map(|i| Fulfillment {
+            id: requests[i].id,
+            journal: journals[i].clone().into(),
+            proof: tree.proof(i).unwrap(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_three_is_fulfilled_through_one_root_in_one_transaction() {
+    let mut m = Market::start().await;
+    let (requests, journals, tree) = three_locked(&mut m).await;
+    let seal = m.attestor.attest_root(SET_BUILDER_ID, tree.root()).unwrap();
+
+    m.prover
+        .submit_root_and_fulfill(tree.root(), seal, fills(&requests, &journals, &tree))
+        .await
+        .unwrap();
+
+    let ids: Vec<U256> = requests.iter().map(|r| r.id).collect();
+    for id in &ids {
+        assert_eq!(m.prover.status(*id).await.unwrap(), RequestStatus::Fulfilled);
+    }
+    assert!(m.prover.market().verifiedRoots(tree.root()).call().await.unwrap());
+    assert_eq!(m.balances(m.prover.address()).await, (u(3 * MIN_PRICE), u(COLLATERAL)));
+    assert_eq!(m.balances(m.requestor.address()).await.0, u(DEPOSIT - 3 * MIN_PRICE));
+    m.assert_books_balance(&ids).await;
+}
+
+#[tokio::test]
+async fn a_root_is_verified_once_and_only_its_leaves_fulfil() {
+    let mut m = Market::start().await;
+    let (requests, journals, tree) = three_locked(&mut m).await;
+    let root = tree.root();
+    let mut all = fills(&requests, &journals, &tree);
+
+    let unverified = m.prover.fulfill_batch(root, all.clone()).await;
+    assert_eq!(reverted(unverified), "RootNotVerified");
+    let not_set_builder = m.attestor.attest_root(IMAGE_ID, root).unwrap();
+    assert_eq!(reverted(m.prover.submit_root(root, not_set_builder).await), "InvalidAttestation");
+
+    m.prover
+        .submit_root(root, m.attestor.attest_root(SET_BUILDER_ID, root).unwrap())
+        .await
+        .unwrap();
+    let mut swapped = all[1].clone();
+    swapped.proof = all[0].proof.clone();
+    let bad = m.prover.fulfill_batch(root, vec![swapped]).await;
+    assert_eq!(reverted(bad), "InvalidInclusionProof");
+    let mut foreign = all[2].clone();
+    foreign.journal = b"journal 4".into();
+    assert_eq!(reverted(m.prover.fulfill_batch(root, vec![foreign]).await), "JournalRejected");
+
+    let last = all.pop().unwrap();
+    m.prover.fulfill_batch(root, all).await.unwrap();
+    m.prover.fulfill_batch(root, vec![last]).await.unwrap();
+    let ids: Vec<U256> = requests.iter().map(|r| r.id).collect();
+    for id in &ids {
+        assert_eq!(m.prover.status(*id).await.unwrap(), RequestStatus::Fulfilled);
+    }
+    m.assert_books_balance(&ids).await;
+    assert_ne!(root, B256::ZERO);
+}

@@ -1,0 +1,95 @@
+use crate::support::*;
+use alloy::primitives::{Bytes, U256};
+use tiffin_market::RequestStatus;
+
+#[tokio::test]
+async fn a_second_lock_fails_and_leaves_the_first_in_place() {
+    let mut m = Market::start().await;
+    let request = m.submit_and_lock(b"journal", 10).await;
+
+    let second = m.other.lock_request(&request, Bytes::new()).await;
+
+    assert_eq!(reverted(second), "AlreadyLocked");
+    assert_eq!(m.prover.record(request.id).await.unwrap().locker, m.prover.address());
+    assert_eq!(
+        m.balances(m.other.address()).await.1,
+        u(COLLATERAL),
+        "loser's collateral untouched"
+    );
+    assert_eq!(m.prover.status(request.id).await.unwrap(), RequestStatus::Locked);
+    m.assert_books_balance(&[request.id]).await;
+}
+
+#[tokio::test]
+async fn locking_is_possible_from_bidding_start_until_the_lock_deadline_only() {
+    let mut m = Market::start().await;
+    let early = m.request(b"a");
+    let on_time = m.request(b"b");
+    let late = m.request(b"c");
+    for r in [&early, &on_time, &late] {
+        m.requestor.submit_request(r, U256::ZERO).await.unwrap();
+    }
+
+    m.at(0).await;
+    m.prover.lock_request(&early, Bytes::new()).await.unwrap();
+    m.at(m.lock_deadline()).await;
+    m.prover.lock_request(&on_time, Bytes::new()).await.unwrap();
+    m.at(m.lock_deadline() + 1).await;
+    let too_late = m.prover.lock_request(&late, Bytes::new()).await;
+
+    assert_eq!(reverted(too_late), "LockDeadlinePassed");
+    m.mine(m.lock_deadline() + 1).await;
+    assert_eq!(m.prover.record(early.id).await.unwrap().price, MIN_PRICE as u128);
+    assert_eq!(m.prover.record(on_time.id).await.unwrap().price, MAX_PRICE as u128);
+    assert_eq!(m.prover.status(late.id).await.unwrap(), RequestStatus::Expired);
+    m.assert_books_balance(&[early.id, on_time.id, late.id]).await;
+
+    // Nobody locked it in time: the requestor takes the escrow back, once.
+    let before = m.balances(m.requestor.address()).await.0;
+    m.requestor.refund(late.id).await.unwrap();
+    assert_eq!(m.balances(m.requestor.address()).await.0, before + u(MAX_PRICE));
+    assert_eq!(reverted(m.requestor.refund(late.id).await), "NotRefundable");
+    assert_eq!(m.prover.status(late.id).await.unwrap(), RequestStatus::Refunded);
+    m.assert_books_balance(&[early.id, on_time.id, late.id]).await;
+}
+
+#[tokio::test]
+async fn a_lock_before_bidding_starts_is_refused() {
+    let mut m = Market::start().await;
+    let request = m.request(b"journal");
+    m.requestor.submit_request(&request, U256::ZERO).await.unwrap();
+
+    let early = m.prover.lock_request(&request, Bytes::new()).await;
+
+    assert_eq!(reverted(early), "RequestNotOpen");
+    assert_eq!(m.prover.status(request.id).await.unwrap(), RequestStatus::Open);
+}
+
+#[tokio::test]
+async fn an_off_chain_signed_request_is_locked_directly() {
+    let mut m = Market::start().await;
+    let request = m.request(b"journal");
+    let signature = m.requestor.sign_request(&request).unwrap();
+
+    let forged = m.other.sign_request(&request).unwrap();
+    assert_eq!(reverted(m.prover.lock_request(&request, forged).await), "InvalidRequestSignature");
+    let mut tampered = request.clone();
+    tampered.offer.maxPrice = u(MAX_PRICE * 10);
+    let wrong = m.prover.lock_request(&tampered, signature.clone()).await;
+    assert_eq!(reverted(wrong), "InvalidRequestSignature");
+    assert_eq!(m.prover.status(request.id).await.unwrap(), RequestStatus::Unknown);
+
+    m.at(RAMP_UP.into()).await;
+    m.prover.lock_request(&request, signature).await.unwrap();
+
+    assert_eq!(m.prover.status(request.id).await.unwrap(), RequestStatus::Locked);
+    assert_eq!(
+        m.balances(m.requestor.address()).await.0,
+        u(DEPOSIT - MAX_PRICE),
+        "price taken at lock"
+    );
+    let journal = b"journal";
+    m.prover.fulfill(request.id, journal.into(), m.seal(journal)).await.unwrap();
+    assert_eq!(m.balances(m.prover.address()).await, (u(MAX_PRICE), u(COLLATERAL)));
+    m.assert_books_balance(&[request.id]).await;
+}

@@ -1,0 +1,11 @@
+//! Behaviour of the proof market contracts on a real local chain: one anvil per test.
+
+mod support;
+
+mod accounts;
+mod batch;
+mod encoding;
+mod fulfilment;
+mod locking;
+mod pricing;
+mod slashing;
