@@ -112,6 +112,12 @@ impl DevChain {
             .map(drop)
     }
 
+    /// Turns mining of each transaction as it arrives on or off (off: transactions wait in the
+    /// mempool until [`DevChain::mine_at`]).
+    pub async fn set_automine(&self, on: bool) -> Result<()> {
+        self.rpc.raw_request::<_, ()>("evm_setAutomine".into(), (on,)).await.map_err(rpc_error)
+    }
+
     /// The chain's native balance of `account` (outside the market).
     pub async fn native_balance(&self, account: Address) -> Result<alloy::primitives::U256> {
         self.rpc.get_balance(account).await.map_err(rpc_error)

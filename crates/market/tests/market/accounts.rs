@@ -1,7 +1,8 @@
 use crate::support::*;
 use alloy::primitives::{Bytes, U256};
+use std::time::Duration;
 use tiffin_market::request::request_id;
-use tiffin_market::{Input, Predicate, ProofRequest};
+use tiffin_market::{Input, MarketError, Predicate, ProofRequest};
 
 #[tokio::test]
 async fn deposits_and_withdrawals_move_exact_amounts() {
@@ -49,4 +50,24 @@ async fn insufficient_balance_or_collateral_is_refused_without_side_effects() {
     assert_eq!(m.balances(pauper.address()).await, (U256::ZERO, U256::ZERO));
     assert_eq!(m.balances(m.requestor.address()).await.0, u(DEPOSIT - MAX_PRICE));
     m.assert_books_balance(&[broke.id, request.id]).await;
+}
+
+#[tokio::test]
+async fn a_transaction_that_is_not_mined_times_out_and_may_land_later() {
+    let m = Market::start().await;
+    let impatient =
+        m.chain.client(OTHER_KEY).await.unwrap().with_tx_timeout(Duration::from_millis(300));
+    m.chain.set_automine(false).await.unwrap();
+
+    let stuck = impatient.deposit(u(100)).await;
+
+    assert!(matches!(stuck, Err(MarketError::TxTimeout { action: "deposit", .. })), "{stuck:?}");
+    assert_eq!(m.balances(m.other.address()).await.0, U256::ZERO, "not mined yet");
+    m.chain.set_automine(true).await.unwrap();
+    m.mine(0).await;
+    assert_eq!(m.balances(m.other.address()).await.0, u(100), "mined after the timeout");
+    // The key's next transaction gets the next nonce (nonces are read from the node).
+    m.other.deposit(u(1)).await.unwrap();
+    assert_eq!(m.balances(m.other.address()).await.0, u(101));
+    m.assert_books_balance(&[]).await;
 }

@@ -63,6 +63,8 @@ async fn a_lock_before_bidding_starts_is_refused() {
 
     assert_eq!(reverted(early), "RequestNotOpen");
     assert_eq!(m.prover.status(request.id).await.unwrap(), RequestStatus::Open);
+    assert_eq!(m.balances(m.prover.address()).await.1, u(COLLATERAL));
+    m.assert_books_balance(&[request.id]).await;
 }
 
 #[tokio::test]
