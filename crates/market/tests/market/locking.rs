@@ -95,3 +95,49 @@ async fn an_off_chain_signed_request_is_locked_directly() {
     assert_eq!(m.balances(m.prover.address()).await, (u(MAX_PRICE), u(COLLATERAL)));
     m.assert_books_balance(&[request.id]).await;
 }
+
+#[tokio::test]
+async fn malformed_requests_are_refused_at_submission_and_at_a_signed_lock() {
+    let mut m = Market::start().await;
+    let mut inverted = m.request(b"journal");
+    inverted.offer.minPrice = u(MAX_PRICE + 1);
+    let mut slow_ramp = m.request(b"journal");
+    slow_ramp.offer.rampUpPeriod = LOCK_TIMEOUT + 1;
+    let mut late_lock = m.request(b"journal");
+    late_lock.offer.lockTimeout = TIMEOUT + 1;
+    let mut short_digest = m.request(b"journal");
+    short_digest.requirements.predicate.data = vec![1u8; 31].into();
+    for request in [&inverted, &slow_ramp, &late_lock, &short_digest] {
+        let submitted = m.requestor.submit_request(request, U256::ZERO).await;
+        assert_eq!(reverted(submitted), "InvalidRequest", "{:?}", request.offer);
+    }
+    let signature = m.requestor.sign_request(&inverted).unwrap();
+    m.at(0).await;
+    assert_eq!(reverted(m.prover.lock_request(&inverted, signature).await), "InvalidRequest");
+    assert_eq!(m.balances(m.requestor.address()).await.0, u(DEPOSIT));
+    m.assert_books_balance(&[inverted.id, slow_ramp.id, late_lock.id, short_digest.id]).await;
+}
+
+#[tokio::test]
+async fn only_the_submitted_request_can_be_locked_and_only_a_locked_one_fulfilled() {
+    let mut m = Market::start().await;
+    let journal = b"journal";
+    let request = m.request(journal);
+    m.requestor.submit_request(&request, U256::ZERO).await.unwrap();
+    let unlocked = m.prover.fulfill(request.id, journal.into(), m.seal(journal)).await;
+    assert_eq!(reverted(unlocked), "NotLocked");
+
+    let mut altered = request.clone();
+    altered.imageUrl = "http://127.0.0.1:1/other.bin".to_string();
+    m.at(0).await;
+    assert_eq!(
+        reverted(m.prover.lock_request(&altered, Bytes::new()).await),
+        "RequestDigestMismatch"
+    );
+    m.prover.lock_request(&request, Bytes::new()).await.unwrap();
+    m.prover.fulfill(request.id, journal.into(), m.seal(journal)).await.unwrap();
+    let relock = m.other.lock_request(&request, Bytes::new()).await;
+    assert_eq!(reverted(relock), "RequestClosed");
+    assert_eq!(reverted(m.requestor.submit_request(&request, U256::ZERO).await), "RequestExists");
+    m.assert_books_balance(&[request.id]).await;
+}
