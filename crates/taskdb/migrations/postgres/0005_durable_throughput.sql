@@ -8,8 +8,8 @@
 --
 -- 1. `running` becomes a base (`streams.running`, still kept by the rare paths: fail, cancel,
 --    expiry) plus deltas in `stream_running`, one row per (stream, shard). Claims and
---    completions add to the shard of their server process (`pg_backend_pid() % 16`), so
---    concurrent transactions rarely share a row. The policy reads base + sum of shards.
+--    completions add to a shard no other transaction holds (SKIP LOCKED), or create one, so
+--    they do not wait for each other's commits. The policy reads base + sum of shards.
 -- 2. `tiffin_claim_batch` claims up to N tasks in one transaction (one commit for all).
 -- 3. `tiffin_complete_many` completes several tasks in one transaction and takes no job lock;
 --    the job is ended afterwards by `tiffin_finish_jobs`, in its own statement, which locks the
@@ -31,13 +31,22 @@ CREATE TABLE stream_running (
 -- the housekeeper's repair: running jobs, few among many ended ones
 CREATE INDEX jobs_running ON jobs (seq) WHERE state = 'running';
 
--- Adds p_n to the running count of a stream, on this server process's shard.
+-- Adds p_n to the running count of a stream, on a shard no other transaction holds (the
+-- lowest free one); when every shard is held, on this server process's own (made if missing),
+-- which may wait. So the shards grow to the number of transactions that overlap.
 CREATE FUNCTION tiffin_add_running(p_stream BIGINT, p_n BIGINT) RETURNS VOID
-LANGUAGE sql AS $$
-    INSERT INTO stream_running AS r (stream_id, shard, n)
-    VALUES (p_stream, pg_backend_pid() % 16, p_n)
-    ON CONFLICT (stream_id, shard) DO UPDATE SET n = r.n + EXCLUDED.n
-$$;
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE stream_running r SET n = r.n + p_n
+     WHERE r.stream_id = p_stream
+       AND r.shard = (SELECT f.shard FROM stream_running f WHERE f.stream_id = p_stream
+                       ORDER BY f.shard LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+        INSERT INTO stream_running AS r (stream_id, shard, n)
+        VALUES (p_stream, pg_backend_pid() % 64, p_n)
+        ON CONFLICT (stream_id, shard) DO UPDATE SET n = r.n + EXCLUDED.n;
+    END IF;
+END $$;
 
 -- Claims up to p_max ready tasks of the given kinds. Streams get tasks one at a time by the
 -- policy (unmet reservation, then running / multiplier, then the longest wait at the start of
