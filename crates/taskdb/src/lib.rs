@@ -100,8 +100,9 @@ pub trait TaskDb: Send + Sync + 'static {
     /// is the one [`TaskDb::claim`] would pick after the claims before it in the batch (policy
     /// first, then the order inside a stream), so reservations and fair share hold; the leases
     /// come back in that order. Empty when nothing is claimable; `max == 0` claims nothing.
-    /// May return fewer than `max` while other agents hold the next tasks. The default claims
-    /// one at a time.
+    /// May return fewer than `max` while other agents hold the next tasks. Keep `max` to what
+    /// the agent finishes well within `lease` (tens, not thousands: PostgreSQL looks at up to
+    /// `max` ready tasks per stream to rank them). The default claims one at a time.
     async fn claim_batch(
         &self,
         agent: &str,
