@@ -3,8 +3,8 @@
 //! Hot paths are one round trip each (a sink's completion two): claim, complete and fail call
 //! PL/pgSQL functions (defined in `migrations/postgres/`) that take row locks in one fixed order
 //! (job, tasks, streams) and use `FOR UPDATE SKIP LOCKED` so concurrent claimers never block on
-//! each other's tasks. Claims and completions lock no row that others share ([`claim`],
-//! [`completion`], migration 0005): a claim can take several tasks at once, and a completion
+//! each other's tasks. Claims and completions lock no row that others share (`claim.rs`,
+//! `completion.rs`, migration 0005): a claim can take several tasks at once, and a completion
 //! ends its job in a second statement after it committed. Readiness
 //! is broadcast with one `pg_notify` per transaction that makes tasks ready (no per-row
 //! triggers); one LISTEN connection per process feeds the in-process [`Notifier`].
