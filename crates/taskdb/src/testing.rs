@@ -13,7 +13,8 @@
 //! root. [`TestPostgres::start_with`] starts one with PostgreSQL's default durability instead,
 //! which [`TestPostgres::crash`] and [`TestPostgres::restart`] can kill and bring back. A watchdog
 //! process stops it and deletes the data dir when the test process exits. If
-//! `TIFFIN_TEST_DATABASE_URL` is set, that server is used instead (databases are created on it).
+//! `TIFFIN_TEST_DATABASE_URL` is set, that server replaces the fsync-off one (databases are
+//! created on it).
 //! If PostgreSQL cannot start, this panics with the reason: tests must fail, never skip.
 
 use std::path::{Path, PathBuf};
@@ -148,9 +149,12 @@ impl TestPostgres {
     }
 
     /// Starts a new server with the given durability; it stops when dropped. With
-    /// `TIFFIN_TEST_DATABASE_URL` set, that server is used as it is configured.
+    /// `TIFFIN_TEST_DATABASE_URL` set (`scripts/test` sets it to one fsync-off server for the
+    /// whole run), [`Durability::Off`] uses that server instead; [`Durability::Default`] always
+    /// starts its own, which [`Self::crash`] may kill without disturbing other tests.
     pub fn start_with(durability: Durability) -> Result<Self, String> {
-        if let Ok(url) = std::env::var("TIFFIN_TEST_DATABASE_URL") {
+        if let (Durability::Off, Ok(url)) = (durability, std::env::var("TIFFIN_TEST_DATABASE_URL"))
+        {
             return Ok(TestPostgres { admin_url: url, owned: None });
         }
         let bin = find_bin_dir()?;
