@@ -1,17 +1,24 @@
 //! TaskDB throughput and dispatch latency on PostgreSQL and SQLite.
 //!
-//! Run: `cargo bench -p tiffin-taskdb --bench throughput` (starts a throwaway PostgreSQL like the
-//! tests do; set `TIFFIN_TEST_DATABASE_URL` to use another server). Prints a markdown table.
+//! Run: `cargo bench -p tiffin-taskdb --bench throughput` (starts throwaway PostgreSQL servers
+//! like the tests do, one with `fsync` off and one with PostgreSQL's default durability; set
+//! `TIFFIN_TEST_DATABASE_URL` to use another server for both). Prints a markdown table.
+//!
+//! Subsets, for quick looks: `TIFFIN_BENCH_WORKERS=1,8,32` and
+//! `TIFFIN_BENCH_SETUPS=pg-durable,pg-fsync-off,sqlite`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tiffin_taskdb::testing::Durability;
 use tiffin_taskdb::{
     Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, SqliteTaskDb, TaskDb,
 };
 
-const WORKERS: [usize; 3] = [1, 8, 64];
+const WORKERS: [usize; 3] = [1, 8, 32];
+/// Tasks per `claim_batch` round trip (and so per `complete_batch` transaction).
+const BATCH: usize = 16;
 const INDEPENDENT: usize = 10_000;
 const LEAVES: usize = 1024;
 const LATENCY_SAMPLES: usize = 300;
@@ -20,8 +27,8 @@ fn config() -> Config {
     Config { max_connections: 80, ..Config::default() }
 }
 
-async fn postgres() -> Arc<dyn TaskDb> {
-    let url = tiffin_taskdb::testing::fresh_database_url().await;
+async fn postgres(durability: Durability) -> Arc<dyn TaskDb> {
+    let url = tiffin_taskdb::testing::fresh_database_url_with(durability).await;
     Arc::new(PostgresTaskDb::connect(&url, config()).await.expect("connect PostgreSQL"))
 }
 
@@ -29,25 +36,44 @@ async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn TaskDb> {
     Arc::new(SqliteTaskDb::open(dir.path().join(name), config()).await.expect("open SQLite"))
 }
 
-/// W workers claim+complete until the job is done; returns tasks/s.
+/// W workers claim+complete until the job is done; returns tasks/s. `batch` > 1: each round
+/// claims up to that many tasks at once and completes them in one call.
 async fn drain(
     db: Arc<dyn TaskDb>,
     job: uuid::Uuid,
     tasks: usize,
     workers: usize,
     kinds: Vec<Kind>,
+    batch: usize,
 ) -> f64 {
     let start = Instant::now();
     let mut hs = Vec::new();
     for w in 0..workers {
         let (db, kinds) = (db.clone(), kinds.clone());
         hs.push(tokio::spawn(async move {
+            let agent = format!("w{w}");
+            let lease = Duration::from_secs(60);
             loop {
-                match db.claim(&format!("w{w}"), &kinds, Duration::from_secs(60)).await.unwrap() {
-                    Some(l) => {
-                        db.complete(&l, json!(null)).await.unwrap();
+                let claimed = if batch > 1 {
+                    let leases = db.claim_batch(&agent, &kinds, lease, batch).await.unwrap();
+                    let n = leases.len();
+                    let done = leases.into_iter().map(|l| (l, json!(null))).collect();
+                    for r in db.complete_batch(done).await.unwrap() {
+                        r.unwrap();
                     }
-                    None => {
+                    n > 0
+                } else {
+                    match db.claim(&agent, &kinds, lease).await.unwrap() {
+                        Some(l) => {
+                            db.complete(&l, json!(null)).await.unwrap();
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                match claimed {
+                    true => {}
+                    false => {
                         if db.job(job).await.unwrap().state != JobState::Running {
                             return;
                         }
@@ -63,7 +89,7 @@ async fn drain(
     tasks as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn independent(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
+async fn independent(db: Arc<dyn TaskDb>, workers: usize, batch: usize) -> f64 {
     let tasks: Vec<NewTask> =
         (0..1000).map(|i| NewTask::new(format!("t{i}"), "prove", json!(i))).collect();
     let job = db.create_job(NewJob::new("bench", tasks)).await.unwrap();
@@ -73,7 +99,7 @@ async fn independent(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
             .collect();
         db.add_tasks(job, batch).await.unwrap();
     }
-    drain(db, job, INDEPENDENT, workers, vec![Kind::new("prove")]).await
+    drain(db, job, INDEPENDENT, workers, vec![Kind::new("prove")], batch).await
 }
 
 async fn join_tree(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
@@ -93,7 +119,7 @@ async fn join_tree(db: Arc<dyn TaskDb>, workers: usize) -> f64 {
     }
     let n = tasks.len();
     let job = db.create_job(NewJob::new("bench", tasks)).await.unwrap();
-    drain(db, job, n, workers, vec![Kind::new("prove"), Kind::new("join")]).await
+    drain(db, job, n, workers, vec![Kind::new("prove"), Kind::new("join")], 1).await
 }
 
 /// Idle agents blocked in wait_for_work; a producer adds one task at a time. Returns (p50, p99)
@@ -147,28 +173,53 @@ async fn latency(db: Arc<dyn TaskDb>, workers: usize) -> (f64, f64) {
     (pct(0.50), pct(0.99))
 }
 
+fn env_list(name: &str) -> Option<Vec<String>> {
+    std::env::var(name).ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    let workers: Vec<usize> = env_list("TIFFIN_BENCH_WORKERS")
+        .map(|v| v.iter().map(|w| w.parse().expect("TIFFIN_BENCH_WORKERS: numbers")).collect())
+        .unwrap_or(WORKERS.to_vec());
+    let setups = env_list("TIFFIN_BENCH_SETUPS").unwrap_or(vec![
+        "pg-durable".into(),
+        "pg-fsync-off".into(),
+        "sqlite".into(),
+    ]);
     println!("Reproduce: `cargo bench -p tiffin-taskdb --bench throughput`\n");
     println!(
-        "| backend | workers | independent tasks/s ({INDEPENDENT}) | join tree tasks/s ({LEAVES} leaves, {} tasks) | dispatch p50 ms | dispatch p99 ms |",
+        "| backend | durability | workers | independent tasks/s ({INDEPENDENT}), claim + complete | \
+         independent tasks/s, claim_batch + complete_batch (≤ {BATCH}) | join tree tasks/s \
+         ({LEAVES} leaves, {} tasks) | dispatch p50 ms | dispatch p99 ms |",
         2 * LEAVES - 1
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let dir = tempfile::tempdir().unwrap();
-    for backend in ["PostgreSQL", "SQLite"] {
-        for &w in &WORKERS {
+    for setup in &setups {
+        let (backend, durability) = match setup.as_str() {
+            "pg-durable" => ("PostgreSQL", "default (fsync, synchronous_commit on)"),
+            "pg-fsync-off" => ("PostgreSQL", "fsync off, synchronous_commit off"),
+            "sqlite" => ("SQLite", "WAL, synchronous=NORMAL"),
+            other => panic!("unknown setup {other:?} in TIFFIN_BENCH_SETUPS"),
+        };
+        for &w in &workers {
             let mut dbs = Vec::new();
-            for i in 0..3 {
-                dbs.push(match backend {
-                    "PostgreSQL" => postgres().await,
+            for i in 0..4 {
+                dbs.push(match setup.as_str() {
+                    "pg-durable" => postgres(Durability::Default).await,
+                    "pg-fsync-off" => postgres(Durability::Off).await,
                     _ => sqlite(&dir, &format!("bench-{w}-{i}.db")).await,
                 });
             }
-            let ind = independent(dbs[0].clone(), w).await;
+            let ind = independent(dbs[0].clone(), w, 1).await;
+            let batched = independent(dbs[3].clone(), w, BATCH).await;
             let tree = join_tree(dbs[1].clone(), w).await;
             let (p50, p99) = latency(dbs[2].clone(), w).await;
-            println!("| {backend} | {w} | {ind:.0} | {tree:.0} | {p50:.2} | {p99:.2} |");
+            println!(
+                "| {backend} | {durability} | {w} | {ind:.0} | {batched:.0} | {tree:.0} | \
+                 {p50:.2} | {p99:.2} |"
+            );
         }
     }
 }

@@ -7,9 +7,11 @@
 //!
 //! Key properties:
 //! - a task becomes ready in the same transaction that finishes its last prerequisite (per-task
-//!   counter of unfinished prerequisites); a job succeeds in the transaction that finishes its
-//!   last task (only a task without dependents can be last, so on PostgreSQL only those
-//!   completions lock the job row);
+//!   counter of unfinished prerequisites); a job succeeds when its last task completes: on
+//!   SQLite in the same transaction, on PostgreSQL in a statement right after it commits, which
+//!   locks the job row only when nothing is left (only a task without dependents can be last);
+//! - claims and completions can be batched ([`TaskDb::claim_batch`], [`TaskDb::complete_batch`]):
+//!   one transaction, and so one flush of the log, for several short tasks;
 //! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
 //! - claims follow [`policy`]: reservations first, then weighted fair share.
@@ -92,6 +94,51 @@ pub trait TaskDb: Send + Sync + 'static {
     /// prerequisite this was, and completes the job when nothing remains. Only the current,
     /// unexpired attempt may complete ([`Error::LeaseLost`], [`Error::TaskCancelled`] otherwise).
     async fn complete(&self, lease: &Lease, output: serde_json::Value) -> Result<Completion>;
+
+    /// Claims up to `max` ready tasks of the given kinds in one round trip, for agents whose
+    /// tasks are short enough that a claim per task would cost more than the work. Each task
+    /// is the one [`TaskDb::claim`] would pick after the claims before it in the batch (policy
+    /// first, then the order inside a stream), so reservations and fair share hold; the leases
+    /// come back in that order. Empty when nothing is claimable; `max == 0` claims nothing.
+    /// May return fewer than `max` while other agents hold the next tasks. Keep `max` to what
+    /// the agent finishes well within `lease` (tens, not thousands: PostgreSQL looks at up to
+    /// `max` ready tasks per stream to rank them). The default claims one at a time.
+    async fn claim_batch(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Lease>> {
+        let mut leases = Vec::new();
+        while leases.len() < max {
+            match self.claim(agent, kinds, lease).await? {
+                Some(l) => leases.push(l),
+                None => break,
+            }
+        }
+        Ok(leases)
+    }
+
+    /// Completes several leased attempts together, as [`TaskDb::complete`] would each, and says
+    /// what became of each, in order: a lost or cancelled lease gets its error and changes
+    /// nothing, the others are done. The backends do it in one transaction (one commit, one
+    /// flush of the log for the whole batch); the default completes one at a time. An `Err`
+    /// means the database failed, and the outcome of the batch is unknown: completing a lease
+    /// again reports [`Error::LeaseLost`] if its first completion went through.
+    async fn complete_batch(
+        &self,
+        done: Vec<(Lease, serde_json::Value)>,
+    ) -> Result<Vec<Result<Completion>>> {
+        let mut out = Vec::with_capacity(done.len());
+        for (lease, output) in done {
+            match self.complete(&lease, output).await {
+                Err(e @ Error::Database(_)) => return Err(e),
+                r => out.push(r),
+            }
+        }
+        Ok(out)
+    }
 
     /// Reports a failed attempt. Transient failures are retried after a backoff while attempts
     /// remain; permanent ones (or the last attempt) fail the task and its job, cancelling the rest.

@@ -57,7 +57,7 @@ impl Notifier {
         for (kind, mut n) in counts {
             let mut i = 0;
             while n > 0 && i < reg.waiters.len() {
-                if reg.waiters[i].kinds.iter().any(|k| *k == kind) {
+                if reg.waiters[i].kinds.contains(&kind) {
                     let w = reg.waiters.remove(i).expect("index in range");
                     if w.wake.send(()).is_ok() {
                         n -= 1;

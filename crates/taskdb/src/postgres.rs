@@ -1,9 +1,11 @@
 //! PostgreSQL backend: the distributed TaskDB.
 //!
-//! Hot paths are one round trip each: claim, complete and fail call PL/pgSQL functions (defined in
-//! `migrations/postgres/`) that take row locks in one fixed order (job, tasks, streams; only a
-//! task without dependents locks its job when it completes, see migration 0004) and use
-//! `FOR UPDATE SKIP LOCKED` so concurrent claimers never block on each other's tasks. Readiness
+//! Hot paths are one round trip each (a sink's completion two): claim, complete and fail call
+//! PL/pgSQL functions (defined in `migrations/postgres/`) that take row locks in one fixed order
+//! (job, tasks, streams) and use `FOR UPDATE SKIP LOCKED` so concurrent claimers never block on
+//! each other's tasks. Claims and completions lock no row that others share (`claim.rs`,
+//! `completion.rs`, migration 0005): a claim can take several tasks at once, and a completion
+//! ends its job in a second statement after it committed. Readiness
 //! is broadcast with one `pg_notify` per transaction that makes tasks ready (no per-row
 //! triggers); one LISTEN connection per process feeds the in-process [`Notifier`].
 
@@ -28,6 +30,9 @@ use crate::notify::{Notifier, WorkProbe, wait_loop};
 use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
+
+mod claim;
+mod completion;
 
 /// The NOTIFY channel; the payload is a comma-separated list of `kind:count` that became ready.
 pub const CHANNEL: &str = "tiffin_taskdb_ready";
@@ -243,7 +248,7 @@ async fn ensure_streams(
 /// Vacuums the queue tables with this connection's notices off (see `TaskDb::vacuum`).
 async fn vacuum_quietly(conn: &mut sqlx::PgConnection) -> Result<()> {
     sqlx::query("SET client_min_messages = error").execute(&mut *conn).await?;
-    let vacuum = "VACUUM (ANALYZE, SKIP_LOCKED) tasks, deps, jobs, streams";
+    let vacuum = "VACUUM (ANALYZE, SKIP_LOCKED) tasks, deps, jobs, streams, stream_running";
     let vacuumed = sqlx::query(vacuum).execute(&mut *conn).await;
     sqlx::query("RESET client_min_messages").execute(&mut *conn).await?;
     vacuumed?;
@@ -386,27 +391,17 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        let kinds = kinds_vec(kinds);
-        let row = retrying(|| async {
-            Ok(sqlx::query("SELECT * FROM tiffin_claim($1, $2, $3)")
-                .bind(agent)
-                .bind(&kinds)
-                .bind(lease.as_millis() as i64)
-                .fetch_optional(&self.pool)
-                .await?)
-        })
-        .await?;
-        Ok(row.map(|r| Lease {
-            task_id: r.get(0),
-            job_id: r.get(1),
-            key: r.get(2),
-            kind: Kind::new(r.get::<String, _>(3)),
-            tenant: r.get(4),
-            attempt: r.get(5),
-            max_attempts: r.get(6),
-            expires_at: r.get(7),
-            payload: r.get(8),
-        }))
+        Ok(claim::claim_batch(&self.pool, agent, kinds, lease, 1).await?.pop())
+    }
+
+    async fn claim_batch(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Lease>> {
+        claim::claim_batch(&self.pool, agent, kinds, lease, max).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {
@@ -414,23 +409,13 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn complete(&self, lease: &Lease, output: Value) -> Result<Completion> {
-        let row = retrying(|| async {
-            Ok(sqlx::query("SELECT * FROM tiffin_complete($1, $2, $3)")
-                .bind(lease.task_id)
-                .bind(lease.attempt)
-                .bind(&output)
-                .fetch_one(&self.pool)
-                .await?)
-        })
-        .await?;
-        match row.get::<&str, _>(0) {
-            "ok" => Ok(Completion {
-                job_state: job_state(row.get::<&str, _>(1))?,
-                became_ready: row.get(2),
-            }),
-            "cancelled" => Err(cancelled(lease)),
-            _ => Err(lost(lease)),
-        }
+        let mut done =
+            completion::complete_batch(&self.pool, vec![(lease.clone(), output)]).await?;
+        done.pop().unwrap_or_else(|| Err(lost(lease)))
+    }
+
+    async fn complete_batch(&self, done: Vec<(Lease, Value)>) -> Result<Vec<Result<Completion>>> {
+        completion::complete_batch(&self.pool, done).await
     }
 
     async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome> {
@@ -486,6 +471,8 @@ impl TaskDb for PostgresTaskDb {
         if requeued > 0 || failed > 0 {
             debug!(requeued, failed, "expired leases handled");
         }
+        // not counted: these are jobs, not tasks
+        completion::repair_orphaned_jobs(&self.pool).await?;
         Ok(requeued as u64 + failed)
     }
 
@@ -761,7 +748,9 @@ impl TaskDb for PostgresTaskDb {
 
     async fn streams(&self) -> Result<Vec<StreamInfo>> {
         let rows = sqlx::query(
-            "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, s.running, \
+            "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, \
+                    s.running + coalesce((SELECT sum(r.n) FROM stream_running r \
+                                           WHERE r.stream_id = s.id), 0)::int8, \
                     (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready') \
                FROM streams s ORDER BY s.tenant, s.kind",
         )

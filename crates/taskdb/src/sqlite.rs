@@ -28,10 +28,12 @@ use crate::job::{
 };
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
-use crate::policy::{StreamSnapshot, rank};
 use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
+
+mod claim;
+mod completion;
 
 /// TaskDB on a SQLite file. Cheap to share: hold it in an `Arc<dyn TaskDb>`.
 pub struct SqliteTaskDb {
@@ -429,68 +431,30 @@ impl TaskDb for SqliteTaskDb {
     }
 
     async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
+        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
+    }
+
+    async fn claim_batch(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Lease>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let kinds = kinds_json(kinds);
         let mut tx = self.begin().await?;
-        let now = now_us();
-        let rows = sqlx::query(
-            "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
-                    (SELECT min(t.ready_at) FROM tasks t \
-                      WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2) \
-               FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(kinds_json(kinds))
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut snaps: Vec<StreamSnapshot> = rows
-            .iter()
-            .filter_map(|r| {
-                r.get::<Option<i64>, _>(4).map(|oldest| StreamSnapshot {
-                    stream_id: r.get(0),
-                    running: r.get(1),
-                    reserved: r.get(2),
-                    priority_multiplier: r.get(3),
-                    oldest_ready: oldest,
-                })
-            })
-            .collect();
-        rank(&mut snaps);
-        let Some(best) = snaps.first() else {
-            return Ok(None);
-        };
-        let expires = now + lease.as_micros() as i64;
-        let r = sqlx::query(
-            "UPDATE tasks SET state = 'leased', attempt = attempt + 1, agent = ?2, lease_expires_at = ?3, \
-                    started_at = coalesce(started_at, ?4) \
-              WHERE id = (SELECT id FROM tasks WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?4 \
-                           ORDER BY job_seq, depth, id LIMIT 1) \
-             RETURNING id, job_seq, key, kind, attempt, max_attempts, payload",
-        )
-        .bind(best.stream_id)
-        .bind(agent)
-        .bind(expires)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE streams SET running = running + 1 WHERE id = ?1")
-            .bind(best.stream_id)
-            .execute(&mut *tx)
-            .await?;
-        let job = sqlx::query("SELECT id, tenant FROM jobs WHERE seq = ?1")
-            .bind(r.get::<i64, _>(1))
-            .fetch_one(&mut *tx)
-            .await?;
+        let mut leases = Vec::new();
+        while leases.len() < max {
+            match claim::claim_in(&mut tx, agent, &kinds, lease).await? {
+                Some(l) => leases.push(l),
+                None => break,
+            }
+        }
         tx.commit().await?;
-        Ok(Some(Lease {
-            task_id: r.get(0),
-            job_id: uuid(job.get::<&str, _>(0))?,
-            key: r.get(2),
-            kind: Kind::new(r.get::<String, _>(3)),
-            tenant: job.get(1),
-            attempt: r.get(4),
-            max_attempts: r.get(5),
-            expires_at: ts(expires),
-            payload: json(r.get::<&str, _>(6))?,
-        }))
+        Ok(leases)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {
@@ -527,67 +491,31 @@ impl TaskDb for SqliteTaskDb {
     }
 
     async fn complete(&self, lease: &Lease, output: Value) -> Result<Completion> {
+        let mut done = self.complete_batch(vec![(lease.clone(), output)]).await?;
+        done.pop().unwrap_or_else(|| Err(lost(lease)))
+    }
+
+    async fn complete_batch(&self, done: Vec<(Lease, Value)>) -> Result<Vec<Result<Completion>>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
-        let now = now_us();
-        let Some(r) = sqlx::query(
-            "SELECT job_seq, state, attempt, lease_expires_at, stream_id FROM tasks WHERE id = ?1",
-        )
-        .bind(lease.task_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Err(lost(lease));
-        };
-        let (job_seq, state, attempt): (i64, String, i32) = (r.get(0), r.get(1), r.get(2));
-        let (exp, stream): (Option<i64>, i64) = (r.get(3), r.get(4));
-        if attempt != lease.attempt {
-            return Err(lost(lease));
+        let mut out = Vec::with_capacity(done.len());
+        let mut ready = Vec::new();
+        for (lease, output) in &done {
+            out.push(match completion::complete_in(&mut tx, lease, output).await? {
+                Ok((c, kinds)) => {
+                    ready.extend(kinds);
+                    Ok(c)
+                }
+                Err(e) => Err(e),
+            });
         }
-        if state == "cancelled" {
-            return Err(cancelled(lease));
-        }
-        if state != "leased" || exp.unwrap_or(0) < now {
-            return Err(lost(lease));
-        }
-        sqlx::query("UPDATE tasks SET state = 'done', output = ?2, finished_at = ?3 WHERE id = ?1")
-            .bind(lease.task_id)
-            .bind(output.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let became = sqlx::query(
-            "UPDATE tasks SET waiting = waiting - 1, \
-                    state = CASE WHEN waiting = 1 THEN 'ready' ELSE state END, \
-                    ready_at = CASE WHEN waiting = 1 THEN ?2 ELSE ready_at END \
-              WHERE state = 'pending' AND id IN (SELECT task_id FROM deps WHERE prereq_id = ?1) \
-             RETURNING state, kind",
-        )
-        .bind(lease.task_id)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        let ready: Vec<String> =
-            became.iter().filter(|r| r.get::<&str, _>(0) == "ready").map(|r| r.get(1)).collect();
-        let n_ready = became.iter().filter(|r| r.get::<&str, _>(0) == "ready").count() as i64;
-        let jstate: String = sqlx::query_scalar(
-            "UPDATE jobs SET remaining = remaining - 1, \
-                    state = CASE WHEN remaining = 1 AND state = 'running' THEN 'succeeded' ELSE state END, \
-                    finished_at = CASE WHEN remaining = 1 AND state = 'running' THEN ?2 ELSE finished_at END \
-              WHERE seq = ?1 RETURNING state",
-        )
-        .bind(job_seq)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE streams SET running = running - 1 WHERE id = ?1")
-            .bind(stream)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         if !ready.is_empty() {
             self.notifier.publish(ready);
         }
-        Ok(Completion { job_state: job_state(&jstate)?, became_ready: n_ready })
+        Ok(out)
     }
 
     async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome> {

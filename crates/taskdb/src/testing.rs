@@ -9,9 +9,12 @@
 //!
 //! One server per test process ([`shared`]) is started on first use: binaries from
 //! `TIFFIN_PG_BIN` or `/usr/lib/postgresql/*/bin`, `initdb` into a temp dir, a free 127.0.0.1
-//! port, `fsync=off` for speed, run as the `postgres` OS user when we are root. A watchdog
+//! port, `fsync=off` for speed ([`Durability::Off`]), run as the `postgres` OS user when we are
+//! root. [`TestPostgres::start_with`] starts one with PostgreSQL's default durability instead,
+//! which [`TestPostgres::crash`] and [`TestPostgres::restart`] can kill and bring back. A watchdog
 //! process stops it and deletes the data dir when the test process exits. If
-//! `TIFFIN_TEST_DATABASE_URL` is set, that server is used instead (databases are created on it).
+//! `TIFFIN_TEST_DATABASE_URL` is set, that server replaces the fsync-off one (databases are
+//! created on it).
 //! If PostgreSQL cannot start, this panics with the reason: tests must fail, never skip.
 
 use std::path::{Path, PathBuf};
@@ -21,13 +24,65 @@ use std::sync::OnceLock;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+/// How a test server treats commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: fast, and a crash of the server
+    /// may lose acknowledged commits. What the conformance suite runs on.
+    Off,
+    /// PostgreSQL's defaults: a commit is acknowledged only after its WAL is flushed to disk.
+    Default,
+}
+
+impl Durability {
+    fn server_options(self) -> &'static str {
+        match self {
+            Durability::Off => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::Default => "-c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+        }
+    }
+}
+
 /// A running throwaway PostgreSQL server (or an external one from `TIFFIN_TEST_DATABASE_URL`).
 #[derive(Debug)]
 pub struct TestPostgres {
     /// `postgres://…/` URL of the server's `postgres` database.
     admin_url: String,
-    /// Data dir and binaries when we started the server ourselves.
-    owned: Option<(PathBuf, PathBuf, bool)>,
+    /// What we need to stop and start it when we started the server ourselves.
+    owned: Option<Owned>,
+}
+
+/// A server this process started: its directory, binaries and start options.
+#[derive(Debug)]
+struct Owned {
+    dir: PathBuf,
+    bin: PathBuf,
+    root: bool,
+    opts: String,
+}
+
+impl Owned {
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().to_string()
+    }
+
+    fn log(&self) -> String {
+        self.dir.join("log").to_string_lossy().to_string()
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let data = self.data();
+        let mut all = vec!["-D", data.as_str()];
+        all.extend_from_slice(args);
+        run(&self.bin.join("pg_ctl"), self.root, &all)
+    }
+
+    fn start(&self) -> Result<(), String> {
+        let log = self.log();
+        self.pg_ctl(&["-o", &self.opts, "-l", &log, "-w", "-t", "60", "start"]).map_err(|e| {
+            format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
+        })
+    }
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {
@@ -87,9 +142,19 @@ fn id_of(flag: &str) -> Result<u32, String> {
 }
 
 impl TestPostgres {
-    /// Starts a new server. Prefer [`shared`]; this one stops when dropped.
+    /// Starts a new server with [`Durability::Off`]. Prefer [`shared`]; this one stops when
+    /// dropped.
     pub fn start() -> Result<Self, String> {
-        if let Ok(url) = std::env::var("TIFFIN_TEST_DATABASE_URL") {
+        Self::start_with(Durability::Off)
+    }
+
+    /// Starts a new server with the given durability; it stops when dropped. With
+    /// `TIFFIN_TEST_DATABASE_URL` set (`scripts/test` sets it to one fsync-off server for the
+    /// whole run), [`Durability::Off`] uses that server instead; [`Durability::Default`] always
+    /// starts its own, which [`Self::crash`] may kill without disturbing other tests.
+    pub fn start_with(durability: Durability) -> Result<Self, String> {
+        if let (Durability::Off, Ok(url)) = (durability, std::env::var("TIFFIN_TEST_DATABASE_URL"))
+        {
             return Ok(TestPostgres { admin_url: url, owned: None });
         }
         let bin = find_bin_dir()?;
@@ -115,19 +180,13 @@ impl TestPostgres {
             .map_err(|e| format!("no free port: {e}"))?
             .port();
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
-            dir.display()
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} {} \
+             -c max_connections=400",
+            dir.display(),
+            durability.server_options()
         );
-        let log = dir.join("log").to_string_lossy().to_string();
-        run(
-            &bin.join("pg_ctl"),
-            root,
-            &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"],
-        )
-        .map_err(|e| {
-            format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-        })?;
+        let owned = Owned { dir: dir.clone(), bin: bin.clone(), root, opts };
+        owned.start()?;
         // Watchdog: stop the server and delete its files when this process exits, even if the
         // server is held in a static that is never dropped.
         let pg_ctl = bin.join("pg_ctl");
@@ -153,7 +212,27 @@ impl TestPostgres {
             .spawn();
         Ok(TestPostgres {
             admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            owned: Some((dir, bin, root)),
+            owned: Some(owned),
+        })
+    }
+
+    /// Kills the server as a crash would: an immediate shutdown, no checkpoint, so what it
+    /// acknowledged must come back from the WAL. Only for a server this process started.
+    pub fn crash(&self) -> Result<(), String> {
+        self.owned()?.pg_ctl(&["stop", "-m", "immediate", "-w", "-t", "60"])
+    }
+
+    /// Starts the server again on the same data directory and port (after [`Self::crash`]);
+    /// returns once it accepts connections, i.e. after crash recovery.
+    pub fn restart(&self) -> Result<(), String> {
+        self.owned()?.start()
+    }
+
+    fn owned(&self) -> Result<&Owned, String> {
+        self.owned.as_ref().ok_or_else(|| {
+            "this test server was not started here (TIFFIN_TEST_DATABASE_URL); it cannot be \
+             crashed or restarted"
+                .to_string()
         })
     }
 
@@ -186,10 +265,9 @@ impl TestPostgres {
 
 impl Drop for TestPostgres {
     fn drop(&mut self) {
-        if let Some((dir, bin, root)) = self.owned.take() {
-            let data = dir.join("data").to_string_lossy().to_string();
-            let _ = run(&bin.join("pg_ctl"), root, &["-D", &data, "stop", "-m", "immediate"]);
-            let _ = std::fs::remove_dir_all(&dir);
+        if let Some(owned) = self.owned.take() {
+            let _ = owned.pg_ctl(&["stop", "-m", "immediate"]);
+            let _ = std::fs::remove_dir_all(&owned.dir);
         }
     }
 }
@@ -205,8 +283,30 @@ pub fn shared() -> &'static TestPostgres {
     })
 }
 
+/// The process-wide test server with [`Durability::Default`] (for benchmarks), started on first
+/// use. Panics with the reason if PostgreSQL cannot start.
+pub fn shared_durable() -> &'static TestPostgres {
+    static SERVER: OnceLock<TestPostgres> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        TestPostgres::start_with(Durability::Default).unwrap_or_else(|e| {
+            panic!("TIFFIN-TASKDB-040: could not start a test PostgreSQL server: {e}")
+        })
+    })
+}
+
 /// A fresh database on the [`shared`] server.
 pub async fn fresh_database_url() -> String {
-    let server = tokio::task::spawn_blocking(shared).await.expect("test PostgreSQL start panicked");
+    fresh_database_url_with(Durability::Off).await
+}
+
+/// A fresh database on the shared server of the given durability ([`shared`] or
+/// [`shared_durable`]).
+pub async fn fresh_database_url_with(durability: Durability) -> String {
+    let server = tokio::task::spawn_blocking(move || match durability {
+        Durability::Off => shared(),
+        Durability::Default => shared_durable(),
+    })
+    .await
+    .expect("test PostgreSQL start panicked");
     server.create_database().await
 }

@@ -34,7 +34,12 @@ macro_rules! conformance_suite {
             fair_share_follows_multipliers,
             reservation_goes_first,
             low_priority_is_not_starved,
-            random_dags_complete_exactly_once
+            random_dags_complete_exactly_once,
+            claim_batch_takes_tasks_in_claim_order,
+            claim_batch_follows_the_policy_per_task,
+            complete_batch_reports_each_lease,
+            racing_last_completions_end_the_job,
+            batched_workers_share_nothing
         );
     };
     (@tests $make:path; $($name:ident),*) => {

@@ -1,0 +1,54 @@
+//! Claims on PostgreSQL: one round trip and one transaction for up to N tasks
+//! (`tiffin_claim_batch`, migration 0005), which also serves the single [`TaskDb::claim`].
+//!
+//! [`TaskDb::claim`]: crate::TaskDb::claim
+
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+
+use super::{kinds_vec, retrying};
+use crate::error::Result;
+use crate::lease::Lease;
+use crate::task::Kind;
+
+/// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`).
+pub(super) async fn claim_batch(
+    pool: &PgPool,
+    agent: &str,
+    kinds: &[Kind],
+    lease: Duration,
+    max: usize,
+) -> Result<Vec<Lease>> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let kinds = kinds_vec(kinds);
+    let max = i32::try_from(max).unwrap_or(i32::MAX);
+    let rows = retrying(|| async {
+        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4)")
+            .bind(agent)
+            .bind(&kinds)
+            .bind(lease.as_millis() as i64)
+            .bind(max)
+            .fetch_all(pool)
+            .await?)
+    })
+    .await?;
+    Ok(rows.iter().map(lease_of).collect())
+}
+
+fn lease_of(r: &PgRow) -> Lease {
+    Lease {
+        task_id: r.get(0),
+        job_id: r.get(1),
+        key: r.get(2),
+        kind: Kind::new(r.get::<String, _>(3)),
+        tenant: r.get(4),
+        attempt: r.get(5),
+        max_attempts: r.get(6),
+        expires_at: r.get(7),
+        payload: r.get(8),
+    }
+}

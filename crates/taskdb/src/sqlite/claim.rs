@@ -1,0 +1,82 @@
+//! Claims on SQLite: one task at a time by [`rank`], inside the caller's write transaction, so a
+//! batch of claims is one transaction and one commit.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+
+use super::{json, now_us, ts, uuid};
+use crate::error::Result;
+use crate::lease::Lease;
+use crate::policy::{StreamSnapshot, rank};
+use crate::task::Kind;
+
+/// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
+pub(super) async fn claim_in(
+    tx: &mut SqliteConnection,
+    agent: &str,
+    kinds: &str,
+    lease: Duration,
+) -> Result<Option<Lease>> {
+    let now = now_us();
+    let rows = sqlx::query(
+        "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
+                (SELECT min(t.ready_at) FROM tasks t \
+                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2) \
+           FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(kinds)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut snaps: Vec<StreamSnapshot> = rows
+        .iter()
+        .filter_map(|r| {
+            r.get::<Option<i64>, _>(4).map(|oldest| StreamSnapshot {
+                stream_id: r.get(0),
+                running: r.get(1),
+                reserved: r.get(2),
+                priority_multiplier: r.get(3),
+                oldest_ready: oldest,
+            })
+        })
+        .collect();
+    rank(&mut snaps);
+    let Some(best) = snaps.first() else {
+        return Ok(None);
+    };
+    let expires = now + lease.as_micros() as i64;
+    let r = sqlx::query(
+        "UPDATE tasks SET state = 'leased', attempt = attempt + 1, agent = ?2, lease_expires_at = ?3, \
+                started_at = coalesce(started_at, ?4) \
+          WHERE id = (SELECT id FROM tasks WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?4 \
+                       ORDER BY job_seq, depth, id LIMIT 1) \
+         RETURNING id, job_seq, key, kind, attempt, max_attempts, payload",
+    )
+    .bind(best.stream_id)
+    .bind(agent)
+    .bind(expires)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE streams SET running = running + 1 WHERE id = ?1")
+        .bind(best.stream_id)
+        .execute(&mut *tx)
+        .await?;
+    let job = sqlx::query("SELECT id, tenant FROM jobs WHERE seq = ?1")
+        .bind(r.get::<i64, _>(1))
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(Some(Lease {
+        task_id: r.get(0),
+        job_id: uuid(job.get::<&str, _>(0))?,
+        key: r.get(2),
+        kind: Kind::new(r.get::<String, _>(3)),
+        tenant: job.get(1),
+        attempt: r.get(4),
+        max_attempts: r.get(5),
+        expires_at: ts(expires),
+        payload: json(r.get::<&str, _>(6))?,
+    }))
+}
