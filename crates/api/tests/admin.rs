@@ -73,7 +73,7 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     assert_eq!(res.status(), 204);
     // (`version()` does not read error bodies; `has_img` does.)
     let err =
-        second.has_img(&ECHO.image_id_hex()).await.err().expect("revoked key refused").to_string();
+        second.has_img(&ECHO.image_id_hex()).await.expect_err("revoked key refused").to_string();
     assert!(err.contains("TIFFIN-API-002"), "{err}");
     client.version().await.unwrap();
 
@@ -170,12 +170,8 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
         s.admin(Method::GET, "/admin/tenants").send().await.unwrap().json().await.unwrap();
     assert!(tenants.iter().any(|t| t["name"] == "frank"));
     assert_eq!(s.admin(Method::DELETE, "/admin/tenants/frank").send().await.unwrap().status(), 204);
-    let err = client
-        .has_img(&ECHO.image_id_hex())
-        .await
-        .err()
-        .expect("deleted tenant refused")
-        .to_string();
+    let err =
+        client.has_img(&ECHO.image_id_hex()).await.expect_err("deleted tenant refused").to_string();
     assert!(err.contains("TIFFIN-API-002"), "{err}");
     s.server.shutdown().await;
 }

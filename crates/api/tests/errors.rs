@@ -113,7 +113,8 @@ async fn bad_requests_get_a_stable_code_and_change_nothing() {
         Admin,
     }
     // (method, path, key, body, expected status, expected code)
-    let table: Vec<(Method, String, Key, Option<Vec<u8>>, u16, &str)> = vec![
+    type Case = (Method, String, Key, Option<Vec<u8>>, u16, &'static str);
+    let table: Vec<Case> = vec![
         // Authentication.
         (Method::GET, "/version".into(), Key::None, None, 401, "TIFFIN-API-001"),
         (Method::GET, "/version".into(), Key::Wrong, None, 401, "TIFFIN-API-002"),

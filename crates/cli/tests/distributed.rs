@@ -50,8 +50,9 @@ async fn agents_prove_through_postgres_redis_and_s3() {
     let _c = s.agent("prover-2", "prove,join,aux");
     let c = cluster(&s).await;
 
-    let mut echo = request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Succinct);
-    echo.po2 = 16; // one segment
+    // Composite receipts: this test is about processes, PostgreSQL, Redis and S3; the succinct
+    // path across processes (lift in an agent, receipt through S3) is `api_distributed`'s.
+    let echo = request(ECHO.program, b"distributed".to_vec(), ReceiptKind::Composite);
     let echo = c.submit(echo).await.unwrap();
     let spin =
         c.submit(request(SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite)).await.unwrap();

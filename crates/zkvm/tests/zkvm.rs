@@ -1,9 +1,9 @@
 //! Real proofs of the sample C guests (no dev mode, no fake receipts).
 //!
-//! Proving is expensive on CPU (a lift or join ≈ 41 s on 2 cores), so the one succinct
-//! multi-segment receipt is built once (`spin_pipeline`) and shared by every assertion about it.
-
-use std::sync::OnceLock;
+//! Proving is expensive on CPU (a lift or join costs 41–115 s on 2 cores), so the one succinct
+//! multi-segment receipt is built once, in `spin_two_segments_are_lifted_joined_and_finalized`,
+//! and every assertion about it runs on that one receipt (the test runner gives each test its
+//! own process, so a receipt cannot be shared between test functions).
 
 use sha2::{Digest as _, Sha256};
 use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, sha_chain_input, spin_input};
@@ -62,25 +62,31 @@ struct SpinPipeline {
     receipt: Receipt,
 }
 
-/// spin over 2 segments: prove+lift each, join, finalize — built once, shared.
-fn spin_pipeline() -> &'static SpinPipeline {
-    static CELL: OnceLock<SpinPipeline> = OnceLock::new();
-    CELL.get_or_init(|| {
-        let (exec, segments) =
-            execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2_SUCCINCT);
-        assert_eq!(segments.len(), 2, "spin({SPIN_TWO_SEGMENTS}) should give 2 segments");
-        let lifted: Vec<_> = segments
-            .iter()
-            .map(|s| {
-                let r = prove_and_lift(s).unwrap();
-                // Lifted receipts travel through the stores too.
-                decode::<SuccinctReceipt<types::ReceiptClaim>>("lifted", &encode(&r)).unwrap()
-            })
-            .collect();
-        let root = join(&lifted[0], &lifted[1]).unwrap();
-        let receipt = finalize(root.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
-        SpinPipeline { exec, root, receipt }
-    })
+/// spin over 2 segments: prove+lift each, join, finalize.
+fn spin_pipeline() -> SpinPipeline {
+    let (exec, segments) =
+        execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2_SUCCINCT);
+    assert_eq!(segments.len(), 2, "spin({SPIN_TWO_SEGMENTS}) should give 2 segments");
+    let lifted: Vec<_> = segments
+        .iter()
+        .map(|s| {
+            let r = prove_and_lift(s).unwrap();
+            // Lifted receipts travel through the stores too.
+            decode::<SuccinctReceipt<types::ReceiptClaim>>("lifted", &encode(&r)).unwrap()
+        })
+        .collect();
+    let root = join(&lifted[0], &lifted[1]).unwrap();
+    let receipt = finalize(root.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
+    SpinPipeline { exec, root, receipt }
+}
+
+/// The one succinct multi-segment receipt of this suite, and every check made on it.
+#[test]
+fn spin_two_segments_are_lifted_joined_and_finalized() {
+    let p = spin_pipeline();
+    the_joined_receipt_carries_spins_journal_and_verifies(&p);
+    tampered_receipts_and_wrong_image_ids_fail_verification(&p);
+    identity_p254_and_snark_on_the_joined_receipt(&p);
 }
 
 #[test]
@@ -120,9 +126,7 @@ fn echo_streams_large_inputs_across_segments() {
     assert_eq!(indices, (0..segments.len() as u32).collect::<Vec<_>>());
 }
 
-#[test]
-fn spin_is_proven_per_segment_joined_and_finalized() {
-    let p = spin_pipeline();
+fn the_joined_receipt_carries_spins_journal_and_verifies(p: &SpinPipeline) {
     assert_eq!(p.exec.segments, 2);
     assert_eq!(p.exec.journal, spin_journal(SPIN_TWO_SEGMENTS));
     assert_eq!(p.receipt.journal.bytes, p.exec.journal);
@@ -138,9 +142,7 @@ fn spin_is_proven_per_segment_joined_and_finalized() {
     verify(&p.receipt, image(&SPIN)).unwrap();
 }
 
-#[test]
-fn tampered_receipts_and_wrong_image_ids_fail_verification() {
-    let p = spin_pipeline();
+fn tampered_receipts_and_wrong_image_ids_fail_verification(p: &SpinPipeline) {
     let err = verify(&p.receipt, image(&ECHO)).unwrap_err();
     assert_eq!(err.code(), "TIFFIN-ZKVM-005", "{err}");
 
@@ -185,9 +187,7 @@ fn many_segments_give_a_verified_composite_receipt() {
     assert!(finalize_composite(swapped, vec![], exec.journal, image(&SPIN)).is_err());
 }
 
-#[test]
-fn identity_p254_and_snark_on_a_joined_receipt() {
-    let p = spin_pipeline();
+fn identity_p254_and_snark_on_the_joined_receipt(p: &SpinPipeline) {
     let p254 = identity_p254(&p.root).unwrap();
     assert_eq!(encode(&p254.claim), encode(&p.root.claim), "identity_p254 proves the same claim");
     match groth16_availability() {
