@@ -66,8 +66,8 @@ async fn prefix_and_any_predicates_accept_what_they_promise() {
     for r in [&prefixed, &anything] {
         m.requestor.submit_request(r, U256::ZERO).await.unwrap();
     }
-    m.at(0).await;
-    for r in [&prefixed, &anything] {
+    for (t, r) in [&prefixed, &anything].into_iter().enumerate() {
+        m.at(t as u64).await;
         m.prover.lock_request(r, Bytes::new()).await.unwrap();
     }
 
@@ -78,7 +78,8 @@ async fn prefix_and_any_predicates_accept_what_they_promise() {
     m.prover.fulfill(prefixed.id, b"tiffin:42".into(), m.seal(b"tiffin:42")).await.unwrap();
     m.prover.fulfill(anything.id, Bytes::new(), m.seal(b"")).await.unwrap();
 
-    assert_eq!(m.balances(m.prover.address()).await, (u(2 * MIN_PRICE), u(COLLATERAL)));
+    let paid = price_at(0) + price_at(1);
+    assert_eq!(m.balances(m.prover.address()).await, (u(paid), u(COLLATERAL)));
     m.assert_books_balance(&[prefixed.id, anything.id]).await;
 }
 

@@ -34,6 +34,11 @@ pub fn u(n: u64) -> U256 {
     U256::from(n)
 }
 
+/// The offer's price `t` seconds after bidding starts (within the ramp).
+pub fn price_at(t: u64) -> u64 {
+    MIN_PRICE + (MAX_PRICE - MIN_PRICE) * t / RAMP_UP as u64
+}
+
 pub struct Market {
     pub chain: DevChain,
     pub deployer: MarketClient,
