@@ -184,8 +184,8 @@ async fn cluster_up_two_api_processes_a_cli_session_and_cluster_down() {
     let saved = tmp.path().join("echo.receipt");
     let input_hex = hex::encode(b"distributed bonsai");
     let out = cluster
-        .tiffin(&["session", "submit", "--sample", "echo", "--input-hex", &input_hex, "--wait"])
-        .args(["--url", &url1, "--api-key", &key, "--out"])
+        .tiffin(&["session", "--url", &url1, "--api-key", &key, "submit", "--sample", "echo"])
+        .args(["--input-hex", &input_hex, "--wait", "--out"])
         .arg(&saved)
         .output()
         .unwrap();

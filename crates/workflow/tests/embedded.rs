@@ -11,7 +11,11 @@ use tiffin_taskdb::{Config, JobState, SqliteTaskDb, TaskDb, TaskState};
 use tiffin_workflow::handlers::Context;
 use tiffin_workflow::housekeeper::Housekeeper;
 use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, blobs, kinds};
-use tiffin_zkvm::{ImageId, ReceiptKind, verify};
+use tiffin_zkvm::types::{InnerReceipt, ReceiptClaim};
+use tiffin_zkvm::{
+    ErrorClass, Groth16Availability, ImageId, Receipt, ReceiptKind, SuccinctReceipt, encode,
+    finalize, groth16_availability, identity_p254, snark, verify,
+};
 use tokio::sync::watch;
 
 /// Many-segment jobs run at po2 14, where segments are cheapest to prove; the succinct job at
@@ -22,8 +26,8 @@ const PO2_SUCCINCT: u32 = 16;
 const SPIN_2: u32 = 20_000;
 /// spin cycles for N segments at po2 14.
 const SPIN_3: u32 = 1_000;
+const SPIN_4: u32 = 5_000;
 const SPIN_8: u32 = 36_000;
-const SPIN_16: u32 = 110_000;
 const SPIN_30: u32 = 230_000;
 
 struct TestCluster {
@@ -131,6 +135,64 @@ async fn a_two_segment_succinct_job_is_lifted_joined_and_verified() {
     // Consumed intermediates are deleted once their consumer is done.
     assert_eq!(c.stores.hot.usage().await.unwrap(), 0, "hot store drained");
     tc.stop().await;
+
+    // The suite's one joined receipt also carries the zkvm layer's succinct checks.
+    let root = receipt.inner.succinct().unwrap().clone();
+    tampered_receipts_and_wrong_image_ids_fail_verification(&receipt, &root);
+    identity_p254_and_snark_on_the_joined_root(&root, &receipt.journal.bytes);
+}
+
+/// A receipt of SPIN and its succinct root: any change to program, journal or seal is caught.
+fn tampered_receipts_and_wrong_image_ids_fail_verification(
+    receipt: &Receipt,
+    root: &SuccinctReceipt<ReceiptClaim>,
+) {
+    let (spin, echo) = (ImageId::from_words(SPIN.image_id), ImageId::from_words(ECHO.image_id));
+    let err = verify(receipt, echo).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-005", "{err}");
+    let mut journal = receipt.clone();
+    journal.journal.bytes[0] ^= 1;
+    let err = verify(&journal, spin).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
+    let mut seal = receipt.clone();
+    match &mut seal.inner {
+        InnerReceipt::Succinct(inner) => inner.seal[10] ^= 0x55,
+        _ => panic!("expected a succinct receipt"),
+    }
+    let err = verify(&seal, spin).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
+    // finalize refuses to produce a receipt for the wrong program or journal.
+    let journal = receipt.journal.bytes.clone();
+    let err = finalize(root.clone(), journal.clone(), echo).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-005");
+    let err = finalize(root.clone(), b"forged".to_vec(), spin).unwrap_err();
+    assert_eq!(err.code(), "TIFFIN-ZKVM-006");
+    verify(&finalize(root.clone(), journal, spin).unwrap(), spin).unwrap();
+}
+
+/// identity_p254 proves the same claim; without a Groth16 backend, snark fails at once with
+/// TIFFIN-ZKVM-009 (with one, it proves and verifies).
+fn identity_p254_and_snark_on_the_joined_root(
+    root: &SuccinctReceipt<ReceiptClaim>,
+    journal: &[u8],
+) {
+    let p254 = identity_p254(root).unwrap();
+    assert_eq!(encode(&p254.claim), encode(&root.claim), "identity_p254 proves the same claim");
+    match groth16_availability() {
+        Groth16Availability::Unavailable(why) => {
+            let started = std::time::Instant::now();
+            let err = snark(root).unwrap_err();
+            assert_eq!(err.code(), "TIFFIN-ZKVM-009", "{err}");
+            assert_eq!(err.class(), ErrorClass::Permanent);
+            assert!(err.to_string().contains(&why));
+            assert!(started.elapsed().as_secs() < 30, "must fail before proving");
+        }
+        Groth16Availability::Available => {
+            let g = snark(root).unwrap();
+            let receipt = Receipt::new(InnerReceipt::Groth16(g), journal.to_vec());
+            verify(&receipt, ImageId::from_words(SPIN.image_id)).unwrap();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -138,7 +200,7 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
     let tc = TestCluster::start(2, None).await;
     let c = &tc.cluster;
     let a = c
-        .submit(request("alice", SPIN.program, spin_input(SPIN_8), ReceiptKind::Composite))
+        .submit(request("alice", SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite))
         .await
         .unwrap();
     let b = c
@@ -158,8 +220,8 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
     let status = c.db.job(a).await.unwrap();
     assert_eq!(
         status.count(kinds::PROVE, TaskState::Done),
-        8,
-        "spin({SPIN_8}) should give 8 segments"
+        4,
+        "spin({SPIN_4}) should give 4 segments"
     );
     assert_eq!(status.count(kinds::JOIN, TaskState::Done), 0, "composite jobs have no joins");
     assert_eq!(c.receipt(b).await.unwrap().journal.bytes, b"bob's input");
@@ -280,8 +342,9 @@ async fn backpressure_keeps_the_hot_store_within_its_budget() {
     let c = &tc.cluster;
     c.stores.hot.reset_peak().await.unwrap();
     let (job, out) =
-        prove(c, request("alice", SPIN.program, spin_input(SPIN_16), ReceiptKind::Composite)).await;
-    assert!(out.execution.segments >= 16, "got {} segments", out.execution.segments);
+        prove(c, request("alice", SPIN.program, spin_input(SPIN_8), ReceiptKind::Composite)).await;
+    // Twice the budget's worth of segments: the executor must pause and resume.
+    assert!(out.execution.segments >= 8, "got {} segments", out.execution.segments);
     verify(&c.receipt(job).await.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
     let peak = c.stores.hot.peak_usage().await.unwrap();
     assert!(peak <= budget, "peak {peak} exceeded budget {budget}");

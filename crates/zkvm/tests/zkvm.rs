@@ -1,25 +1,21 @@
 //! Real proofs of the sample C guests (no dev mode, no fake receipts).
 //!
-//! Proving is expensive on CPU (a lift or join costs 41–115 s on 2 cores), so the one succinct
-//! multi-segment receipt is built once, in `spin_two_segments_are_lifted_joined_and_finalized`,
-//! and every assertion about it runs on that one receipt (the test runner gives each test its
-//! own process, so a receipt cannot be shared between test functions).
+//! Composite receipts only: a recursion step (lift, join, resolve, identity_p254) costs 41–115 s
+//! on 2 cores, so the succinct path of this crate (lift, join, finalize, identity_p254, snark,
+//! tampered succinct receipts) is checked on the receipt the agents build in
+//! `crates/workflow/tests/embedded.rs`, and resolve in `crates/api/tests/bonsai.rs`.
 
 use sha2::{Digest as _, Sha256};
 use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, sha_chain_input, spin_input};
 use tiffin_zkvm::{
-    ErrorClass, ExecuteOptions, Execution, Groth16Availability, ImageId, Receipt, Segment,
-    SuccinctReceipt, ZkvmError, decode, encode, execute, finalize, finalize_composite,
-    groth16_availability, identity_p254, join, prove_and_lift, prove_segment, snark, types, verify,
+    ErrorClass, ExecuteOptions, Execution, ImageId, Receipt, Segment, ZkvmError, decode, encode,
+    execute, finalize_composite, prove_segment, verify,
 };
 
 /// Many-segment runs use po2 14 (the v1compat kernel's start-up alone fills ~2 such segments).
 const PO2: u32 = 14;
-/// Succinct runs use po2 16, where small guests fit 1–2 segments (lift and join cost the
-/// same at any po2, so fewer, larger segments are cheaper to prove here).
-const PO2_SUCCINCT: u32 = 16;
-/// Spin cycles giving exactly 2 segments at po2 16 (see `examples/segments.rs`).
-const SPIN_TWO_SEGMENTS: u32 = 35_000;
+/// At po2 16 echo fits one segment.
+const PO2_ONE_SEGMENT: u32 = 16;
 /// Spin cycles giving 4 segments at po2 14.
 const SPIN_FOUR_SEGMENTS: u32 = 5_000;
 
@@ -56,37 +52,21 @@ fn spin_journal(n: u32) -> Vec<u8> {
     [n.to_le_bytes(), sum.to_le_bytes()].concat()
 }
 
-struct SpinPipeline {
-    exec: Execution,
-    root: SuccinctReceipt<types::ReceiptClaim>,
-    receipt: Receipt,
-}
-
-/// spin over 2 segments: prove+lift each, join, finalize.
-fn spin_pipeline() -> SpinPipeline {
-    let (exec, segments) =
-        execute_collect(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS), PO2_SUCCINCT);
-    assert_eq!(segments.len(), 2, "spin({SPIN_TWO_SEGMENTS}) should give 2 segments");
-    let lifted: Vec<_> = segments
-        .iter()
-        .map(|s| {
-            let r = prove_and_lift(s).unwrap();
-            // Lifted receipts travel through the stores too.
-            decode::<SuccinctReceipt<types::ReceiptClaim>>("lifted", &encode(&r)).unwrap()
-        })
-        .collect();
-    let root = join(&lifted[0], &lifted[1]).unwrap();
-    let receipt = finalize(root.clone(), exec.journal.clone(), image(&SPIN)).unwrap();
-    SpinPipeline { exec, root, receipt }
-}
-
-/// The one succinct multi-segment receipt of this suite, and every check made on it.
 #[test]
-fn spin_two_segments_are_lifted_joined_and_finalized() {
-    let p = spin_pipeline();
-    the_joined_receipt_carries_spins_journal_and_verifies(&p);
-    tampered_receipts_and_wrong_image_ids_fail_verification(&p);
-    identity_p254_and_snark_on_the_joined_receipt(&p);
+fn echo_commits_its_input_and_its_composite_receipt_verifies() {
+    let input = b"hello from tiffin, a proving cluster".to_vec();
+    let (exec, segments) = execute_collect(ECHO.program, &input, PO2_ONE_SEGMENT);
+    assert_eq!(exec.journal, input);
+    assert_eq!(exec.segments as usize, segments.len());
+    assert_eq!(segments.len(), 1);
+    assert!(exec.total_cycles > exec.user_cycles && exec.user_cycles > 0);
+    let proven = prove_segment(&segments[0]).unwrap();
+    let receipt =
+        finalize_composite(vec![proven], vec![], exec.journal.clone(), image(&ECHO)).unwrap();
+    assert_eq!(receipt.journal.bytes, input);
+    // The final receipt survives the bincode trip Bonsai clients make.
+    let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
+    verify(&decoded, image(&ECHO)).unwrap();
 }
 
 #[test]
@@ -99,24 +79,6 @@ fn image_ids_match_the_packaged_programs() {
 }
 
 #[test]
-fn echo_commits_its_input_and_its_receipt_verifies() {
-    let input = b"hello from tiffin, a proving cluster".to_vec();
-    let (exec, segments) = execute_collect(ECHO.program, &input, PO2_SUCCINCT);
-    assert_eq!(exec.journal, input);
-    assert_eq!(exec.segments as usize, segments.len());
-    assert_eq!(segments.len(), 1);
-    // Composite (no lift): the succinct path is covered by `spin_pipeline`, and a lift costs
-    // ~41 s here.
-    let proven = prove_segment(&segments[0]).unwrap();
-    let receipt =
-        finalize_composite(vec![proven], vec![], exec.journal.clone(), image(&ECHO)).unwrap();
-    assert_eq!(receipt.journal.bytes, input);
-    // The final receipt survives the bincode trip Bonsai clients make.
-    let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
-    verify(&decoded, image(&ECHO)).unwrap();
-}
-
-#[test]
 fn echo_streams_large_inputs_across_segments() {
     let input: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let (exec, segments) = execute_collect(ECHO.program, &input, PO2);
@@ -124,47 +86,6 @@ fn echo_streams_large_inputs_across_segments() {
     assert!(segments.len() >= 2, "100 kB echo should span segments at po2 14");
     let indices: Vec<u32> = segments.iter().map(|s| s.index).collect();
     assert_eq!(indices, (0..segments.len() as u32).collect::<Vec<_>>());
-}
-
-fn the_joined_receipt_carries_spins_journal_and_verifies(p: &SpinPipeline) {
-    assert_eq!(p.exec.segments, 2);
-    assert_eq!(p.exec.journal, spin_journal(SPIN_TWO_SEGMENTS));
-    assert_eq!(p.receipt.journal.bytes, p.exec.journal);
-    assert!(p.exec.user_cycles >= SPIN_TWO_SEGMENTS as u64 / 2);
-    assert!(p.exec.total_cycles > p.exec.user_cycles);
-    // Execute-only gives the same journal as the proven run.
-    let again =
-        execute(SPIN.program, &spin_input(SPIN_TWO_SEGMENTS)[..], &opts(PO2_SUCCINCT), |_| {
-            Ok::<_, String>(())
-        })
-        .unwrap();
-    assert_eq!(again.journal, p.receipt.journal.bytes);
-    verify(&p.receipt, image(&SPIN)).unwrap();
-}
-
-fn tampered_receipts_and_wrong_image_ids_fail_verification(p: &SpinPipeline) {
-    let err = verify(&p.receipt, image(&ECHO)).unwrap_err();
-    assert_eq!(err.code(), "TIFFIN-ZKVM-005", "{err}");
-
-    let mut journal = p.receipt.clone();
-    journal.journal.bytes[0] ^= 1;
-    let err = verify(&journal, image(&SPIN)).unwrap_err();
-    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
-
-    let mut seal = p.receipt.clone();
-    if let types::InnerReceipt::Succinct(inner) = &mut seal.inner {
-        inner.seal[10] ^= 0x55;
-    } else {
-        panic!("expected a succinct receipt");
-    }
-    let err = verify(&seal, image(&SPIN)).unwrap_err();
-    assert_eq!(err.code(), "TIFFIN-ZKVM-006", "{err}");
-
-    // finalize refuses to produce a receipt for the wrong program or journal.
-    let err = finalize(p.root.clone(), p.exec.journal.clone(), image(&ECHO)).unwrap_err();
-    assert_eq!(err.code(), "TIFFIN-ZKVM-005");
-    let err = finalize(p.root.clone(), b"forged".to_vec(), image(&SPIN)).unwrap_err();
-    assert_eq!(err.code(), "TIFFIN-ZKVM-006");
 }
 
 #[test]
@@ -175,6 +96,13 @@ fn many_segments_give_a_verified_composite_receipt() {
     let receipt =
         finalize_composite(receipts.clone(), vec![], exec.journal.clone(), image(&SPIN)).unwrap();
     assert_eq!(receipt.journal.bytes, spin_journal(SPIN_FOUR_SEGMENTS));
+    assert!(exec.user_cycles >= SPIN_FOUR_SEGMENTS as u64 / 2);
+    // Execute-only gives the same journal as the proven run.
+    let again = execute(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS)[..], &opts(PO2), |_| {
+        Ok::<_, String>(())
+    })
+    .unwrap();
+    assert_eq!(again.journal, receipt.journal.bytes);
     let decoded: Receipt = decode("receipt", &encode(&receipt)).unwrap();
     verify(&decoded, image(&SPIN)).unwrap();
 
@@ -185,26 +113,6 @@ fn many_segments_give_a_verified_composite_receipt() {
     let mut swapped = receipts;
     swapped.swap(0, 1);
     assert!(finalize_composite(swapped, vec![], exec.journal, image(&SPIN)).is_err());
-}
-
-fn identity_p254_and_snark_on_the_joined_receipt(p: &SpinPipeline) {
-    let p254 = identity_p254(&p.root).unwrap();
-    assert_eq!(encode(&p254.claim), encode(&p.root.claim), "identity_p254 proves the same claim");
-    match groth16_availability() {
-        Groth16Availability::Unavailable(why) => {
-            let started = std::time::Instant::now();
-            let err = snark(&p.root).unwrap_err();
-            assert_eq!(err.code(), "TIFFIN-ZKVM-009", "{err}");
-            assert_eq!(err.class(), ErrorClass::Permanent);
-            assert!(err.to_string().contains(&why));
-            assert!(started.elapsed().as_secs() < 30, "must fail before proving");
-        }
-        Groth16Availability::Available => {
-            let g = snark(&p.root).unwrap();
-            let receipt = Receipt::new(types::InnerReceipt::Groth16(g), p.exec.journal.clone());
-            verify(&receipt, image(&SPIN)).unwrap();
-        }
-    }
 }
 
 #[test]
