@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bonsai_sdk::non_blocking::{Client, SessionId};
-use common::Proc;
+use common::{Proc, field};
 use serde_json::{Value, json};
 use tiffin_guests::ECHO;
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
@@ -154,15 +154,6 @@ async fn wait(client: &Client, session: &SessionId) -> bonsai_sdk::responses::Se
         assert!(start.elapsed() < Duration::from_secs(600), "still running: {:?}", s.state);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// The value printed after `label` on one of `out`'s lines.
-fn field(out: &str, label: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
-        .trim()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

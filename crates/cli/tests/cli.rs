@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::Proc;
+use common::{Proc, field};
 use serde_json::Value;
 use tiffin_guests::ECHO;
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
@@ -42,15 +42,6 @@ fn fails(mut cmd: impl BorrowMut<Command>) -> String {
     let out = cmd.output().unwrap();
     assert!(!out.status.success(), "{cmd:?} should fail:\n{}", stdout(&out));
     stderr(&out)
-}
-
-/// The value after `label` on one of `out`'s lines.
-fn field(out: &str, label: &str) -> String {
-    out.lines()
-        .find_map(|l| l.trim_start().strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
-        .trim()
-        .to_string()
 }
 
 #[test]

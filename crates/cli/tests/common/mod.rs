@@ -66,3 +66,12 @@ impl Services {
         Proc(child)
     }
 }
+
+/// The value printed after `label` on one of `out`'s lines (the CLI's `label: value` output).
+pub fn field(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
+        .trim()
+        .to_string()
+}
