@@ -11,6 +11,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("SHA_CHAIN", "sha-chain"),
     ("PANIC", "panic"),
     ("COMPOSE", "compose"),
+    ("SET_BUILDER", "set-builder"),
 ];
 
 const CFLAGS: &[&str] = &[

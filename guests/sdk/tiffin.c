@@ -184,11 +184,8 @@ static void tagged_struct(const char *tag, const uint8_t (*down)[32], uint32_t n
 static uint8_t assumptions_digest[32];
 static uint32_t assumption_count;
 
-void t_verify(const uint8_t image_id[32], const void *journal, size_t n) {
-    if (assumption_count >= T_MAX_ASSUMPTIONS) {
-        t_puts_err("t_verify: too many assumptions");
-        t_halt(101);
-    }
+void t_claim_digest(const uint8_t image_id[32], const uint8_t journal_digest[32],
+                    uint8_t out[32]) {
     /* ReceiptClaim::ok(image_id, journal):
      * struct "risc0.ReceiptClaim" [input = 0, pre = image_id, post, output] data [0, 0]. */
     uint8_t fields[4][32];
@@ -201,15 +198,24 @@ void t_verify(const uint8_t image_id[32], const void *journal, size_t n) {
         tagged_struct("risc0.SystemState", (const uint8_t(*)[32])root, 1, &pc, 1, fields[2]);
     }
     {
-        uint8_t out[2][32];
-        t_sha256(journal, n, out[0]);
-        memset(out[1], 0, 32); /* the verified receipt is unconditional */
-        tagged_struct("risc0.Output", (const uint8_t(*)[32])out, 2, 0, 0, fields[3]);
+        uint8_t output[2][32];
+        memcpy(output[0], journal_digest, 32);
+        memset(output[1], 0, 32); /* the claimed receipt is unconditional */
+        tagged_struct("risc0.Output", (const uint8_t(*)[32])output, 2, 0, 0, fields[3]);
     }
-    static uint32_t to_host[16]; /* claim digest || control root (zero: same as ours) */
     uint32_t exit_pair[2] = {0, 0};
-    tagged_struct("risc0.ReceiptClaim", (const uint8_t(*)[32])fields, 4, exit_pair, 2,
-                  (uint8_t *)to_host);
+    tagged_struct("risc0.ReceiptClaim", (const uint8_t(*)[32])fields, 4, exit_pair, 2, out);
+}
+
+void t_verify(const uint8_t image_id[32], const void *journal, size_t n) {
+    if (assumption_count >= T_MAX_ASSUMPTIONS) {
+        t_puts_err("t_verify: too many assumptions");
+        t_halt(101);
+    }
+    uint8_t journal_digest[32];
+    t_sha256(journal, n, journal_digest);
+    static uint32_t to_host[16]; /* claim digest || control root (zero: same as ours) */
+    t_claim_digest(image_id, journal_digest, (uint8_t *)to_host);
     memset(&to_host[8], 0, 32);
     uint32_t rc = syscall3(SYSCALL_VERIFY_INTEGRITY, NAME_VERIFY, 0, 0, (uint32_t)to_host, 64, 0);
     if (rc != 0) {

@@ -38,8 +38,15 @@ void t_sha256(const void *data, size_t n, uint8_t out[32]);
  * prints it) ran to a successful halt with this journal, and records that claim as an
  * assumption of this guest's receipt (the host resolves it with the matching receipt). Only
  * returns if the host holds such a receipt. Call before t_halt; at most T_MAX_ASSUMPTIONS. */
-#define T_MAX_ASSUMPTIONS 16
+#define T_MAX_ASSUMPTIONS 256
 void t_verify(const uint8_t image_id[32], const void *journal, size_t n);
+
+/* The digest of the claim "program `image_id` halted with exit code 0, read no input, made no
+ * unresolved assumptions and committed a journal of SHA-256 `journal_digest`" (risc0's
+ * ReceiptClaim::ok): what t_verify asks the host for, and what the proof market's contracts
+ * and Merkle batches call a claim digest. */
+void t_claim_digest(const uint8_t image_id[32], const uint8_t journal_digest[32],
+                    uint8_t out[32]);
 
 /* Ends the guest: exit code 0 is success, anything else is a guest failure ("panic").
  * Computes the output digest over the journal committed so far. */

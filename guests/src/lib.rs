@@ -19,6 +19,16 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// The image id as bytes (the digest's words, little-endian): what guests and the proof
+    /// market's contracts hash.
+    pub fn image_id_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        for (chunk, word) in bytes.chunks_mut(4).zip(self.image_id) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
     /// The image id as the 64-character hex string Bonsai clients use.
     pub fn image_id_hex(&self) -> String {
         self.image_id.iter().flat_map(|w| w.to_le_bytes()).map(|b| format!("{b:02x}")).collect()
@@ -28,11 +38,23 @@ impl Guest {
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// All sample guests, for listing in the CLI.
-pub const ALL: &[Guest] = &[ECHO, SPIN, SHA_CHAIN, PANIC, COMPOSE];
+pub const ALL: &[Guest] = &[ECHO, SPIN, SHA_CHAIN, PANIC, COMPOSE, SET_BUILDER];
 
 /// Encodes the `spin` guest's input: burn about `cycles` cycles.
 pub fn spin_input(cycles: u32) -> Vec<u8> {
     cycles.to_le_bytes().to_vec()
+}
+
+/// Encodes the `set-builder` guest's input: the claims `(image id, journal)` it verifies by
+/// composition, in leaf order.
+pub fn set_builder_input(claims: &[([u8; 32], &[u8])]) -> Vec<u8> {
+    let mut v = (claims.len() as u32).to_le_bytes().to_vec();
+    for (image_id, journal) in claims {
+        v.extend_from_slice(image_id);
+        v.extend_from_slice(&(journal.len() as u32).to_le_bytes());
+        v.extend_from_slice(journal);
+    }
+    v
 }
 
 /// Encodes the `sha-chain` guest's input.

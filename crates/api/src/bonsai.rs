@@ -248,10 +248,27 @@ async fn receipt_put(
     if bytes.is_empty() {
         return Err(ApiError::EmptyBody("receipt"));
     }
-    tiffin_zkvm::decode::<tiffin_zkvm::Receipt>("receipt", &bytes)
-        .map_err(|e| ApiError::InvalidReceipt(e.to_string()))?;
+    let max_journal = st.cfg.max_journal_bytes;
+    let checked = bytes.clone();
+    // Decoding and verifying take CPU time: off the async threads.
+    tokio::task::spawn_blocking(move || check_receipt(&checked, max_journal))
+        .await
+        .map_err(|e| ApiError::Store(format!("receipt check: {e}")))??;
     st.cluster.stores.cold.put(&key, bytes).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// An uploaded receipt must decode, carry a journal within the limit, and verify: its seal
+/// proves its claim, and the journal is the claim's (whatever program it is for; the guest that
+/// assumes it names the program).
+fn check_receipt(bytes: &[u8], max_journal: usize) -> Result<(), ApiError> {
+    let receipt: tiffin_zkvm::Receipt = tiffin_zkvm::decode("receipt", bytes)
+        .map_err(|e| ApiError::InvalidReceipt(e.to_string()))?;
+    let size = receipt.journal.bytes.len();
+    if size > max_journal {
+        return Err(ApiError::JournalTooLarge { size, max: max_journal });
+    }
+    tiffin_zkvm::verify_integrity(&receipt).map_err(|e| ApiError::UnverifiedReceipt(e.to_string()))
 }
 
 /// `POST /sessions/create` (Bonsai's `ProofReq`).
@@ -294,9 +311,21 @@ async fn session_create(
     if !cold.exists(&input_key).await? {
         return Err(ApiError::not_found("input", input));
     }
-    let mut assumptions = Vec::with_capacity(req.assumptions.len());
+    // Each receipt once, in the order first named, and no more than the cluster allows: the
+    // executor loads every assumption.
+    let mut ids = Vec::new();
     for a in &req.assumptions {
         let id = parse_uuid("receipt", a)?.to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() > st.cfg.max_assumptions {
+            let given = req.assumptions.iter().collect::<std::collections::HashSet<_>>().len();
+            return Err(ApiError::TooManyAssumptions { given, max: st.cfg.max_assumptions });
+        }
+    }
+    let mut assumptions = Vec::with_capacity(ids.len());
+    for id in ids {
         let key = assumption_key(&t.name, &id);
         if !cold.exists(&key).await? {
             return Err(ApiError::not_found("receipt", id));

@@ -71,6 +71,25 @@ pub enum ApiError {
     /// An uploaded receipt that does not decode.
     #[error("TIFFIN-API-018 not a bincode risc0 Receipt: {0}")]
     InvalidReceipt(String),
+    /// An uploaded receipt whose seal does not prove its claim and journal.
+    #[error("TIFFIN-API-023 the receipt does not verify: {0}")]
+    UnverifiedReceipt(String),
+    /// A session naming more assumption receipts than the cluster allows.
+    #[error("TIFFIN-API-024 {given} distinct assumptions; this cluster allows at most {max}")]
+    TooManyAssumptions {
+        /// Distinct receipts named.
+        given: usize,
+        /// The limit (`--max-assumptions`).
+        max: usize,
+    },
+    /// An uploaded receipt whose journal is larger than the cluster accepts.
+    #[error("TIFFIN-API-025 a journal of {size} bytes is over this cluster's limit of {max}")]
+    JournalTooLarge {
+        /// The journal's size.
+        size: usize,
+        /// The limit (`--max-journal-size`).
+        max: usize,
+    },
     /// A feature this cluster does not offer (yet).
     #[error("TIFFIN-API-019 unsupported: {0}")]
     Unsupported(String),
@@ -189,6 +208,9 @@ impl ApiError {
             | InvalidProgram(_)
             | EmptyBody(_)
             | InvalidReceipt(_)
+            | UnverifiedReceipt(_)
+            | TooManyAssumptions { .. }
+            | JournalTooLarge { .. }
             | Unsupported(_)
             | InvalidTenantName(_)
             | InvalidSetting(_) => StatusCode::BAD_REQUEST,

@@ -43,6 +43,10 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// Largest accepted request body (images, inputs, receipts, JSON).
     pub max_body_bytes: u64,
+    /// Most distinct assumption receipts one session may name.
+    pub max_assumptions: usize,
+    /// Largest journal an uploaded receipt may carry.
+    pub max_journal_bytes: usize,
     /// SHA-256 (hex) of the admin key; `None` disables the admin routes.
     pub admin_key_hash: Option<String>,
     /// Segment size of sessions (power of two).
@@ -61,6 +65,8 @@ impl Default for ApiConfig {
         Self {
             public_url: None,
             max_body_bytes: 256 * 1024 * 1024,
+            max_assumptions: 64,
+            max_journal_bytes: 1 << 20,
             admin_key_hash: None,
             po2: 20,
             defaults: TenantDefaults::default(),

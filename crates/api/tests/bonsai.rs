@@ -10,14 +10,14 @@ use bonsai_sdk::SdkErr;
 use common::{Agents, start, wait, wait_state};
 use serde_json::json;
 use tiffin_guests::{COMPOSE, ECHO, PANIC, SPIN, spin_input};
-use tiffin_zkvm::{ImageId, Receipt, decode, verify};
+use tiffin_zkvm::{ImageId, Receipt, decode, encode, verify};
 
 /// The canonical Bonsai flow with a real succinct proof (one po2-16 segment: prove + lift
 /// take about a minute and a quarter on the 2-core CI machine), then composition on top of
 /// that receipt (prove + lift + resolve, about two minutes more).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bonsai_sdk_proves_and_the_receipt_verifies() {
-    let s = start(Agents::Full, |_| {}).await;
+    let s = start(Agents::Full, |cfg| cfg.max_assumptions = 2).await;
     let key = s.tenant("alice", json!({})).await;
     let client = s.client(&key);
     let image = ECHO.image_id_hex();
@@ -27,6 +27,7 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     assert!(client.has_img(&image).await.unwrap(), "204 once uploaded");
     assert!(client.upload_img(&image, ECHO.program.to_vec()).await.unwrap(), "exists");
     let input = client.upload_input(b"hello bonsai".to_vec()).await.unwrap();
+    let input_for_limits = input.clone();
 
     let session = client.create_session(image.clone(), input, vec![], false).await.unwrap();
     let (status, states) = wait(&client, &session, Duration::from_secs(600)).await;
@@ -52,6 +53,24 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     // (SYS_VERIFY_INTEGRITY); the uploaded receipt is its assumption, which the resolve task
     // discharges, so the final receipt is unconditional and verifies on its own.
     let assumption = client.upload_receipt(bytes.clone()).await.unwrap();
+    // Uploaded receipts are verified: a tampered journal, or a journal over the cluster's
+    // limit (1 MiB by default), is refused with its code and never stored.
+    let mut tampered = receipt.clone();
+    tampered.journal.bytes[0] ^= 1;
+    let err = client.upload_receipt(encode(&tampered)).await.unwrap_err().to_string();
+    assert!(err.contains("TIFFIN-API-023"), "{err}");
+    tampered.journal.bytes = vec![0; (1 << 20) + 1];
+    let err = client.upload_receipt(encode(&tampered)).await.unwrap_err().to_string();
+    assert!(err.contains("TIFFIN-API-025"), "{err}");
+    // A session names at most `max_assumptions` (2 here) distinct receipts, checked before
+    // any lookup.
+    let many: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let err = client
+        .create_session(COMPOSE.image_id_hex(), input_for_limits.clone(), many, true)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TIFFIN-API-024"), "{err}");
     client.upload_img(&COMPOSE.image_id_hex(), COMPOSE.program.to_vec()).await.unwrap();
     let echo_id = ImageId::from_words(ECHO.image_id);
     let claim = [echo_id.0.as_bytes(), b"hello bonsai".as_slice()].concat();
@@ -72,8 +91,9 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
         client.create_session(COMPOSE.image_id_hex(), input.clone(), vec![], true).await.unwrap();
     assert_eq!(wait(&client, &alone, Duration::from_secs(60)).await.0.status, "FAILED");
 
+    // The same receipt named twice is loaded once.
     let composed = client
-        .create_session(COMPOSE.image_id_hex(), input, vec![assumption], false)
+        .create_session(COMPOSE.image_id_hex(), input, vec![assumption.clone(), assumption], false)
         .await
         .unwrap();
     let (status, states) = wait(&client, &composed, Duration::from_secs(900)).await;

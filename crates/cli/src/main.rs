@@ -3,6 +3,7 @@
 mod admin;
 mod agent;
 mod backend;
+mod market;
 mod prove;
 mod samples;
 mod session;
@@ -38,6 +39,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Submit and follow proving sessions through the Bonsai API.
     Session(session::SessionArgs),
+    /// The proof market: accounts, requests, locks, fulfilment, and the verifier service.
+    Market(market::MarketArgs),
 }
 
 fn main() -> Result<()> {
@@ -56,5 +59,6 @@ fn main() -> Result<()> {
         Command::Api(args) => up::api(args),
         Command::Admin(args) => admin::run(args),
         Command::Session(args) => session::run(args),
+        Command::Market(args) => market::run(args),
     }
 }

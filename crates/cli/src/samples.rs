@@ -42,6 +42,20 @@ impl GuestArgs {
         }
     }
 
+    /// Where provers can fetch the program: `file://` of the program path, or
+    /// `tiffin-sample://NAME` for a bundled sample.
+    pub fn program_url(&self) -> Result<String> {
+        match (&self.program, &self.sample) {
+            (Some(path), None) => {
+                let path =
+                    std::fs::canonicalize(path).with_context(|| format!("reading {path:?}"))?;
+                Ok(format!("file://{}", path.display()))
+            }
+            (None, Some(name)) => Ok(format!("tiffin-sample://{}", find(name)?.name)),
+            _ => bail!("give a program path or --sample NAME"),
+        }
+    }
+
     /// The input bytes (empty when neither --input nor --input-hex is given).
     pub fn input(&self) -> Result<Vec<u8>> {
         Ok(match (&self.input, &self.input_hex) {
@@ -65,7 +79,7 @@ pub fn find(name: &str) -> Result<&'static Guest> {
 
 pub fn run(args: SamplesArgs) -> Result<()> {
     for g in ALL {
-        println!("{:<10} {}  {} bytes", g.name, g.image_id_hex(), g.program.len());
+        println!("{:<12} {}  {} bytes", g.name, g.image_id_hex(), g.program.len());
         if let Some(dir) = &args.export {
             std::fs::create_dir_all(dir)?;
             let path = dir.join(format!("{}.bin", g.name));

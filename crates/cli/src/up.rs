@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// Largest accepted upload (images, inputs, receipts), e.g. `1GiB`.
     #[arg(long, env = "TIFFIN_MAX_BODY_SIZE", default_value = "1GiB")]
     pub max_body_size: String,
+    /// Most distinct assumption receipts one session may name (composition).
+    #[arg(long, env = "TIFFIN_MAX_ASSUMPTIONS", default_value_t = 64)]
+    pub max_assumptions: usize,
+    /// Largest journal an uploaded receipt may carry, e.g. `1MiB`.
+    #[arg(long, env = "TIFFIN_MAX_JOURNAL_SIZE", default_value = "1MiB")]
+    pub max_journal_size: String,
     /// Admin key for /admin routes and `tiffin admin`. `tiffin up` generates one on first
     /// start (saved as <data-dir>/admin.key); without one `tiffin api` disables /admin.
     #[arg(long, env = "TIFFIN_ADMIN_KEY", hide_env_values = true)]
@@ -72,11 +78,14 @@ async fn tenant_store(b: &BackendArgs) -> Result<TenantStore> {
 /// The admin key: given, or saved in the data dir, or (when `generate`) created and saved.
 fn admin_key(args: &ServeArgs, generate: bool) -> Result<Option<(String, bool)>> {
     if let Some(k) = &args.admin_key {
+        tiffin_api::auth::check_admin_key(k)?;
         return Ok(Some((k.clone(), false)));
     }
     let path = args.backend.data_dir.join("admin.key");
     if let Ok(k) = std::fs::read_to_string(&path) {
-        return Ok(Some((k.trim().to_string(), false)));
+        let k = k.trim().to_string();
+        tiffin_api::auth::check_admin_key(&k).with_context(|| format!("in {path:?}"))?;
+        return Ok(Some((k, false)));
     }
     if !generate {
         return Ok(None);
@@ -96,6 +105,9 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
         .open(path)
         .with_context(|| format!("writing {path:?}"))?;
     writeln!(f, "{secret}")?;
+    // On disk before the key is printed: a crash cannot leave a key the user saw but the
+    // server cannot read back.
+    f.sync_all().with_context(|| format!("syncing {path:?}"))?;
     Ok(())
 }
 
@@ -107,6 +119,8 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
     let cfg = ApiConfig {
         public_url: args.public_url.clone(),
         max_body_bytes: parse_byte_size(&args.max_body_size)?,
+        max_assumptions: args.max_assumptions,
+        max_journal_bytes: usize::try_from(parse_byte_size(&args.max_journal_size)?)?,
         admin_key_hash: admin.as_ref().map(|(k, _)| hash_key(k)),
         po2: args.po2,
         defaults: TenantDefaults {

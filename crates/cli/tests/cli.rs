@@ -4,45 +4,14 @@
 
 mod common;
 
-use std::borrow::BorrowMut;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-use common::{Proc, field};
+use common::{Proc, fails, field, ok, tiffin};
 use serde_json::Value;
 use tiffin_guests::ECHO;
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
-
-fn tiffin(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tiffin"));
-    cmd.args(args).stdin(Stdio::null()).env_remove("TIFFIN_ADMIN_KEY");
-    cmd
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-/// Runs `cmd`, asserts it succeeded, returns its stdout.
-fn ok(mut cmd: impl BorrowMut<Command>) -> String {
-    let cmd = cmd.borrow_mut();
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed:\n{}{}", stdout(&out), stderr(&out));
-    stdout(&out)
-}
-
-/// Runs `cmd`, asserts it failed, returns its stderr.
-fn fails(mut cmd: impl BorrowMut<Command>) -> String {
-    let cmd = cmd.borrow_mut();
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "{cmd:?} should fail:\n{}", stdout(&out));
-    stderr(&out)
-}
 
 #[test]
 fn tiffin_prove_writes_a_verified_receipt_and_refuses_bad_programs() {
@@ -182,4 +151,27 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     assert!(err.contains("404"), "{err}");
     let err = fails(session(&acme_key, "00"));
     assert!(err.contains("TIFFIN-API-002"), "a deleted tenant's key is refused: {err}");
+}
+
+/// An empty or short admin key would let anyone administer the cluster (an empty
+/// `x-admin-key` header matched an empty key): `tiffin up` refuses to start with one, whether
+/// it comes from the flag, the environment or a saved admin.key.
+#[test]
+fn tiffin_up_refuses_an_empty_or_short_admin_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let up = |extra: &[&str]| {
+        let mut cmd = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", "0"]);
+        cmd.args(["--data-dir", data_s]).args(extra);
+        cmd
+    };
+    let err = fails(up(&["--admin-key", ""]));
+    assert!(err.contains("TIFFIN-API-093"), "{err}");
+    let err = fails(up(&[]).env("TIFFIN_ADMIN_KEY", "hunter2"));
+    assert!(err.contains("TIFFIN-API-094"), "{err}");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("admin.key"), "\n").unwrap();
+    let err = fails(up(&[]));
+    assert!(err.contains("TIFFIN-API-093") && err.contains("admin.key"), "{err}");
 }

@@ -1,12 +1,12 @@
 //! scripts/chain-up starts a usable chain (market deployed, keys funded, env file written) and
 //! scripts/chain-down stops it and removes its directory.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tiffin_market::bindings::AttestationVerifier;
+use tiffin_market::bindings::{AttestationVerifier, ProofMarket};
 use tiffin_market::{Deployment, MarketClient};
 
 fn root() -> PathBuf {
@@ -69,6 +69,11 @@ async fn chain_up_deploys_a_usable_market_and_chain_down_removes_it() {
     assert_eq!(client.token_balance_of(client.address()).await.unwrap(), dev_collateral);
     let verifier = AttestationVerifier::new(deployment.verifier, client.provider());
     assert_eq!(verifier.attestor().call().await.unwrap(), attestor.address());
+    // Batch roots are the bundled set-builder guest's journals (scripts/test builds tiffin).
+    let set_builder = B256::from(tiffin_guests::SET_BUILDER.image_id_bytes());
+    assert_eq!(env["TIFFIN_SET_BUILDER_IMAGE_ID"], set_builder.to_string());
+    let market = ProofMarket::new(deployment.market, client.provider());
+    assert_eq!(market.setBuilderImageId().call().await.unwrap(), set_builder);
 
     let pid = std::fs::read_to_string(dir.join("anvil.pid")).unwrap();
     drop(guard);

@@ -21,7 +21,7 @@ pub use error::{ErrorClass, ZkvmError};
 pub use execute::{ExecuteOptions, Execution, MAX_PO2, MIN_PO2, Segment, execute};
 pub use image::ImageId;
 pub use prove::{assumption_of, join, lift, prove_and_lift, prove_segment, resolve};
-pub use receipt::{ReceiptKind, finalize, finalize_composite, verify};
+pub use receipt::{ReceiptKind, finalize, finalize_composite, verify, verify_integrity};
 pub use snark::{Groth16Availability, groth16_availability, identity_p254, shrink_wrap, snark};
 
 /// Re-exports of the risc0 types that appear in this crate's API, so callers need not

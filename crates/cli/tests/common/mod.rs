@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::process::{Child, Command, Stdio};
+use std::borrow::BorrowMut;
+use std::process::{Child, Command, Output, Stdio};
 
 use tiffin_storage::testing::{RedisServer, S3Server};
 
@@ -74,4 +75,35 @@ pub fn field(out: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
         .trim()
         .to_string()
+}
+
+/// A `tiffin` command with these arguments (stdin closed, no admin key inherited).
+pub fn tiffin(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tiffin"));
+    cmd.args(args).stdin(Stdio::null()).env_remove("TIFFIN_ADMIN_KEY");
+    cmd
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Runs `cmd`, asserts it succeeded, returns its stdout.
+pub fn ok(mut cmd: impl BorrowMut<Command>) -> String {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed:\n{}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// Runs `cmd`, asserts it failed, returns its stderr.
+pub fn fails(mut cmd: impl BorrowMut<Command>) -> String {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should fail:\n{}", stdout(&out));
+    stderr(&out)
 }
