@@ -63,10 +63,10 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let err = client.upload_receipt(encode(&tampered)).await.unwrap_err().to_string();
     assert!(err.contains("TIFFIN-API-025"), "{err}");
     // A session names at most `max_assumptions` (2 here) distinct receipts, checked before
-    // any lookup.
+    // any receipt is looked up.
     let many: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let err = client
-        .create_session(COMPOSE.image_id_hex(), input_for_limits.clone(), many, true)
+        .create_session(image.clone(), input_for_limits.clone(), many, true)
         .await
         .unwrap_err()
         .to_string();

@@ -2,8 +2,9 @@
 //! market on a real anvil accepts what it signs — one claim through `fulfill`, and a batch
 //! through the set-builder guest's root.
 //!
-//! One test function: its receipts (two echo runs and a set-builder run that verifies them by
-//! composition, all composite at po2 14) are proven once and shared by every assertion.
+//! One test function: its receipts (two echo runs at po2 14 and a set-builder run at po2 16
+//! that verifies them by composition, all composite) are proven once and shared by every
+//! assertion.
 
 use alloy::primitives::{B256, Bytes, U256};
 use serde_json::Value;
@@ -25,12 +26,15 @@ fn claim_digest_by_risc0(image: ImageId, journal: &[u8]) -> B256 {
     B256::from_slice(digest.as_bytes())
 }
 
-const PO2: u32 = 14;
+/// Echo fits 2 segments at po2 14; the set-builder over three claims fits 2 at po2 16 (but
+/// needs 15 at po2 14, where each segment pages its memory in again).
+const ECHO_PO2: u32 = 14;
+const SET_BUILDER_PO2: u32 = 16;
 
 /// Proves `program` on `input` as a composite receipt, carrying `assumptions` (receipts the
 /// guest verifies) in the order the guest used them.
-fn prove(program: &[u8], input: &[u8], assumptions: Vec<Receipt>) -> Receipt {
-    let opts = ExecuteOptions { po2: PO2, assumptions: assumptions.clone(), ..Default::default() };
+fn prove(program: &[u8], input: &[u8], po2: u32, assumptions: Vec<Receipt>) -> Receipt {
+    let opts = ExecuteOptions { po2, assumptions: assumptions.clone(), ..Default::default() };
     let mut segments = Vec::new();
     let exec = execute(program, input, &opts, |s| {
         segments.push(s);
@@ -80,15 +84,20 @@ impl Service {
 async fn receipts_are_verified_before_anything_is_signed_and_the_chain_accepts_the_seals() {
     // Two echo runs and a set-builder run over [a, b, a] (three leaves: the odd one is carried).
     let (journal_a, journal_b) = (b"first journal".to_vec(), b"second".to_vec());
-    let a = prove(ECHO.program, &journal_a, vec![]);
-    let b = prove(ECHO.program, &journal_b, vec![]);
+    let a = prove(ECHO.program, &journal_a, ECHO_PO2, vec![]);
+    let b = prove(ECHO.program, &journal_b, ECHO_PO2, vec![]);
     let echo = image(ECHO.image_id);
     let claims = [
         (ECHO.image_id_bytes(), &journal_a[..]),
         (ECHO.image_id_bytes(), &journal_b[..]),
         (ECHO.image_id_bytes(), &journal_a[..]),
     ];
-    let set = prove(SET_BUILDER.program, &set_builder_input(&claims), vec![a.clone(), b.clone()]);
+    let set = prove(
+        SET_BUILDER.program,
+        &set_builder_input(&claims),
+        SET_BUILDER_PO2,
+        vec![a.clone(), b.clone()],
+    );
     let leaves: Vec<B256> =
         claims.iter().map(|(_, j)| claim_digest(b256(echo), journal_digest(j))).collect();
     let tree = MerkleTree::new(leaves.clone()).unwrap();

@@ -13,8 +13,8 @@ use tiffin_workflow::housekeeper::Housekeeper;
 use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, blobs, kinds};
 use tiffin_zkvm::types::{InnerReceipt, ReceiptClaim};
 use tiffin_zkvm::{
-    ErrorClass, Groth16Availability, ImageId, Receipt, ReceiptKind, SuccinctReceipt, encode,
-    finalize, groth16_availability, identity_p254, snark, verify,
+    ErrorClass, Groth16Availability, ImageId, Receipt, ReceiptKind, SuccinctReceipt, finalize,
+    groth16_availability, snark, verify,
 };
 use tokio::sync::watch;
 
@@ -139,7 +139,7 @@ async fn a_two_segment_succinct_job_is_lifted_joined_and_verified() {
     // The suite's one joined receipt also carries the zkvm layer's succinct checks.
     let root = receipt.inner.succinct().unwrap().clone();
     tampered_receipts_and_wrong_image_ids_fail_verification(&receipt, &root);
-    identity_p254_and_snark_on_the_joined_root(&root, &receipt.journal.bytes);
+    snark_on_the_joined_root(&root, &receipt.journal.bytes);
 }
 
 /// A receipt of SPIN and its succinct root: any change to program, journal or seal is caught.
@@ -170,14 +170,11 @@ fn tampered_receipts_and_wrong_image_ids_fail_verification(
     verify(&finalize(root.clone(), journal, spin).unwrap(), spin).unwrap();
 }
 
-/// identity_p254 proves the same claim; without a Groth16 backend, snark fails at once with
-/// TIFFIN-ZKVM-009 (with one, it proves and verifies).
-fn identity_p254_and_snark_on_the_joined_root(
-    root: &SuccinctReceipt<ReceiptClaim>,
-    journal: &[u8],
-) {
-    let p254 = identity_p254(root).unwrap();
-    assert_eq!(encode(&p254.claim), encode(&root.claim), "identity_p254 proves the same claim");
+/// Without a Groth16 backend, snark fails at once with TIFFIN-ZKVM-009; with one, it proves
+/// (identity_p254, then shrink-wrap) and verifies. identity_p254 alone costs about two recursion
+/// steps and only ever runs inside snark, so on hosts without the backend it is checked by
+/// `scripts/bench-zkvm` (docs/testing.md), not here.
+fn snark_on_the_joined_root(root: &SuccinctReceipt<ReceiptClaim>, journal: &[u8]) {
     match groth16_availability() {
         Groth16Availability::Unavailable(why) => {
             let started = std::time::Instant::now();

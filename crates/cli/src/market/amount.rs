@@ -11,33 +11,38 @@ const TOKEN_DECIMALS: u8 = 18;
 /// A native amount in wei.
 pub fn native(text: &str) -> Result<U256> {
     let text = text.trim();
-    for unit in ["ether", "gwei", "wei"] {
+    for (unit, decimals) in [("ether", 18), ("gwei", 9), ("wei", 0)] {
         if let Some(number) = text.strip_suffix(unit) {
-            return parse(number, unit, text);
+            return parse(number, decimals, text);
         }
     }
-    parse(text, "wei", text)
+    parse(text, 0, text)
 }
 
 /// A collateral amount in the token's base units.
 pub fn collateral(text: &str) -> Result<U256> {
     let text = text.trim();
     match text.strip_suffix("wei") {
-        Some(number) => parse(number, "wei", text),
+        Some(number) => parse(number, 0, text),
         None => parse(text.strip_suffix("tokens").unwrap_or(text), TOKEN_DECIMALS, text),
     }
 }
 
-fn parse<U>(number: &str, unit: U, whole: &str) -> Result<U256>
-where
-    U: TryInto<alloy::primitives::utils::Unit>,
-    alloy::primitives::utils::UnitsError: From<U::Error>,
-{
+/// `number` in units of 10^-`decimals`; more fractional digits than that are refused (parse_units
+/// would silently drop them).
+fn parse(number: &str, decimals: u8, whole: &str) -> Result<U256> {
     let number = number.trim();
-    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    let digits_and_one_dot = number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.matches('.').count() <= 1
+        && number != ".";
+    if number.is_empty() || !digits_and_one_dot {
         bail!("bad amount {whole:?}: expected a non-negative number with an optional unit");
     }
-    match parse_units(number, unit) {
+    let fraction = number.split_once('.').map_or(0, |(_, f)| f.len());
+    if fraction > usize::from(decimals) {
+        bail!("bad amount {whole:?}: more than {decimals} decimal places");
+    }
+    match parse_units(number, decimals) {
         Ok(value) => Ok(value.get_absolute()),
         Err(e) => bail!("bad amount {whole:?}: {e}"),
     }
