@@ -17,7 +17,7 @@ use tiffin_workflow::{Cluster, ProveRequest, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind, verify};
 
 /// spin cycles giving 4 segments at po2 14 (see crates/zkvm/examples/segments.rs).
-const SPIN_4: u32 = 5_000;
+const SPIN_4: u32 = 10_000;
 
 /// An embedded-API handle on the services (the test submits and watches jobs through it).
 async fn cluster(s: &Services) -> Cluster {

@@ -23,11 +23,11 @@ use tokio::sync::watch;
 const PO2: u32 = 14;
 const PO2_SUCCINCT: u32 = 16;
 /// spin cycles for 2 segments at po2 16 (see crates/zkvm/examples/segments.rs).
-const SPIN_2: u32 = 20_000;
+const SPIN_2: u32 = 30_000;
 /// spin cycles for N segments at po2 14.
-const SPIN_3: u32 = 1_000;
-const SPIN_4: u32 = 5_000;
-const SPIN_8: u32 = 36_000;
+const SPIN_3: u32 = 4_000;
+const SPIN_4: u32 = 10_000;
+const SPIN_8: u32 = 46_000;
 const SPIN_30: u32 = 230_000;
 
 struct TestCluster {

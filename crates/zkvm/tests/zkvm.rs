@@ -17,7 +17,7 @@ const PO2: u32 = 14;
 /// At po2 16 echo fits one segment.
 const PO2_ONE_SEGMENT: u32 = 16;
 /// Spin cycles giving 4 segments at po2 14.
-const SPIN_FOUR_SEGMENTS: u32 = 5_000;
+const SPIN_FOUR_SEGMENTS: u32 = 10_000;
 
 fn opts(po2: u32) -> ExecuteOptions {
     ExecuteOptions { po2, ..Default::default() }
