@@ -18,8 +18,10 @@ pub enum MarketError {
     Reverted { action: &'static str, name: String, detail: String },
     #[error("TIFFIN-MARKET-005: {action}: transaction {tx} not mined within {timeout:?}")]
     TxTimeout { action: &'static str, tx: TxHash, timeout: Duration },
-    #[error("TIFFIN-MARKET-006: {action}: transaction {tx} was mined but reverted")]
-    TxFailed { action: &'static str, tx: TxHash },
+    #[error(
+        "TIFFIN-MARKET-006: {action}: transaction {tx} was mined but reverted (gas used {gas_used})"
+    )]
+    TxFailed { action: &'static str, tx: TxHash, gas_used: u64 },
     #[error("TIFFIN-MARKET-007: signing failed: {0}")]
     Signing(String),
     #[error("TIFFIN-MARKET-008: a Merkle tree needs at least one leaf")]

@@ -53,7 +53,13 @@ where
         .map_err(|_| MarketError::TxTimeout { action, tx, timeout })?
         .map_err(|e| MarketError::Rpc(format!("{action}: waiting for {tx}: {e}")))?;
     if !receipt.status() {
-        return Err(MarketError::TxFailed { action, tx });
+        // Name the refusal when the call also fails against the state the transaction met.
+        if let Some(block) = receipt.block_number
+            && let Err(e) = call.call().block(BlockId::number(block.saturating_sub(1))).await
+        {
+            tracing::warn!(action, %tx, gas = receipt.gas_used, "mined but reverted: {e}");
+        }
+        return Err(MarketError::TxFailed { action, tx, gas_used: receipt.gas_used });
     }
     tracing::debug!(action, %tx, gas = receipt.gas_used, "mined");
     Ok(receipt)
