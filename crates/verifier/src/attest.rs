@@ -71,10 +71,10 @@ impl Verifier {
         if journal.len() != 32 {
             return Err(VerifierError::NotARoot(journal.len()));
         }
-        let root = B256::from_slice(journal);
         let image = B256::from_slice(self.set_builder.0.as_bytes());
-        let seal = self.attestor.attest_root(image, root).map_err(signing)?;
-        Ok(AttestedRoot { root, claim_digest: claim_digest(image, journal_digest(journal)), seal })
+        let claim = claim_digest(image, journal_digest(journal));
+        let seal = self.attestor.attest_claim(claim).map_err(signing)?;
+        Ok(AttestedRoot { root: B256::from_slice(journal), claim_digest: claim, seal })
     }
 }
 

@@ -139,6 +139,6 @@ async fn dispatch(chain: ChainArgs, command: MarketCommand) -> Result<()> {
         Lock(args) => request::lock(&chain, args).await,
         Fulfill(args) => request::fulfill(&chain, args).await,
         Slash { id } => request::slash(&chain, &id).await,
-        Verifier(args) => verifier::run(&chain, args).await,
+        Verifier(args) => verifier::run(args).await,
     }
 }

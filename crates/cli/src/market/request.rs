@@ -5,13 +5,14 @@ use super::ChainArgs;
 use super::amount::{collateral, native, show_collateral, show_native};
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
-use alloy::sol_types::SolValue;
+use alloy::sol_types::{SolEvent, SolValue};
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::Args;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tiffin_market::bindings::AttestationVerifier;
+use tiffin_market::bindings::ProofMarket::{ProofDelivered, RequestSubmitted};
 use tiffin_market::claim::{claim_digest, journal_digest};
 use tiffin_market::merkle::root_from_proof;
 use tiffin_market::request::request_id;
@@ -213,16 +214,8 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
             _ => tokio::time::sleep(Duration::from_millis(args.poll_ms)).await,
         }
     }
-    let delivered = client
-        .market()
-        .ProofDelivered_filter()
-        .topic1(B256::from(id))
-        .from_block(0)
-        .query()
-        .await
-        .context("reading the ProofDelivered event")?;
-    let (event, _) =
-        delivered.into_iter().next().context("fulfilled, but no ProofDelivered event")?;
+    let event: ProofDelivered =
+        first_event(&client, id).await?.context("fulfilled, but no ProofDelivered event")?;
     let image_id = client.record(id).await?.imageId;
     let claim = claim_digest(image_id, journal_digest(&event.journal));
     println!("request id: {id:#x}");
@@ -282,19 +275,23 @@ pub async fn lock(chain: &ChainArgs, args: LockArgs) -> Result<()> {
 
 /// The request as it was submitted on-chain (from its `RequestSubmitted` event).
 async fn submitted(client: &MarketClient, id: U256) -> Result<ProofRequest> {
+    let event: RequestSubmitted = first_event(client, id)
+        .await?
+        .with_context(|| format!("request {id:#x} was never submitted on-chain"))?;
+    Ok(event.request)
+}
+
+/// The first market event of type `E` whose first indexed topic is request `id`.
+async fn first_event<E: SolEvent>(client: &MarketClient, id: U256) -> Result<Option<E>> {
     let events = client
         .market()
-        .RequestSubmitted_filter()
+        .event_filter::<E>()
         .topic1(B256::from(id))
         .from_block(0)
         .query()
         .await
-        .context("reading the RequestSubmitted event")?;
-    let (event, _) = events
-        .into_iter()
-        .next()
-        .with_context(|| format!("request {id:#x} was never submitted on-chain"))?;
-    Ok(event.request)
+        .with_context(|| format!("reading {} events", E::SIGNATURE))?;
+    Ok(events.into_iter().next().map(|(event, _)| event))
 }
 
 fn signed(path: &PathBuf) -> Result<(ProofRequest, Bytes)> {

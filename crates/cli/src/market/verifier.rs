@@ -1,6 +1,5 @@
 //! `tiffin market verifier`: runs the verifier service (crate `tiffin-verifier`).
 
-use super::ChainArgs;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -27,7 +26,7 @@ pub struct VerifierArgs {
     max_concurrent: usize,
 }
 
-pub async fn run(_chain: &ChainArgs, args: VerifierArgs) -> Result<()> {
+pub async fn run(args: VerifierArgs) -> Result<()> {
     let key: PrivateKeySigner =
         args.attestor_key.trim().parse().context("TIFFIN_ATTESTOR_KEY is not a 32-byte hex key")?;
     let set_builder = match &args.set_builder_image_id {
