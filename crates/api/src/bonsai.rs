@@ -287,6 +287,28 @@ pub struct ProofReq {
     /// Cycle limit in millions of cycles.
     #[serde(default)]
     pub exec_cycle_limit: Option<u64>,
+    /// Tiffin extension: `"composite"` ends the session with the segment receipts (no lift or
+    /// join recursion); `"succinct"` (the default, as Bonsai) with one succinct receipt.
+    #[serde(default)]
+    pub receipt_kind: SessionReceiptKind,
+}
+
+/// The receipt a proving session ends with (`receipt_kind` of `POST /sessions/create`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionReceiptKind {
+    #[default]
+    Succinct,
+    Composite,
+}
+
+impl From<SessionReceiptKind> for ReceiptKind {
+    fn from(kind: SessionReceiptKind) -> Self {
+        match kind {
+            SessionReceiptKind::Succinct => ReceiptKind::Succinct,
+            SessionReceiptKind::Composite => ReceiptKind::Composite,
+        }
+    }
 }
 
 async fn session_create(
@@ -341,7 +363,7 @@ async fn session_create(
         image_id: image,
         input_key,
         po2: st.cfg.po2,
-        receipt_kind: ReceiptKind::Succinct,
+        receipt_kind: req.receipt_kind.into(),
         execute_only: req.execute_only,
         cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
         assumptions,

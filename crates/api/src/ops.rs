@@ -51,7 +51,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "post",
         "/sessions/create",
         "tenant",
-        "Start a session {img, input, assumptions, execute_only, exec_cycle_limit} -> {uuid}",
+        "Start a session {img, input, assumptions, execute_only, exec_cycle_limit, receipt_kind} -> {uuid}",
     ),
     (
         "get",

@@ -32,6 +32,11 @@ pub fn signing_provider(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynPr
     Ok(provider.erased())
 }
 
+/// The gas limit sent for an estimate: 25 % and 20,000 gas of headroom.
+pub fn gas_limit(estimate: u64) -> u64 {
+    estimate.saturating_add(estimate / 4).saturating_add(20_000)
+}
+
 /// Preflights, sends and waits for `call`; a receipt is returned only for a successful
 /// transaction. A timed-out transaction may still be mined later: read chain state to know.
 pub async fn send<P, D>(
@@ -45,6 +50,12 @@ where
 {
     // The pending block is the one the transaction lands in (its timestamp, on a dev chain).
     call.call().block(BlockId::pending()).await.map_err(|e| from_contract_error(action, e))?;
+    // An estimate holds only for the state and timestamp it was run against: a lock estimated
+    // before a request's bidding start runs out of gas when mined after it (the ramp costs
+    // more). The limit carries headroom; unused gas is not charged.
+    let call = call.block(BlockId::pending());
+    let estimate = call.estimate_gas().await.map_err(|e| from_contract_error(action, e))?;
+    let call = call.gas(gas_limit(estimate));
     let pending = call.send().await.map_err(|e| from_contract_error(action, e))?;
     let tx = *pending.tx_hash();
     tracing::debug!(action, %tx, "sent");
@@ -63,4 +74,15 @@ where
     }
     tracing::debug!(action, %tx, gas = receipt.gas_used, "mined");
     Ok(receipt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gas_limit;
+
+    #[test]
+    fn the_gas_limit_carries_headroom_and_never_overflows() {
+        assert_eq!(gas_limit(100_000), 145_000);
+        assert_eq!(gas_limit(u64::MAX), u64::MAX);
+    }
 }
