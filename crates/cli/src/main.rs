@@ -3,6 +3,7 @@
 mod admin;
 mod agent;
 mod backend;
+mod broker;
 mod market;
 mod prove;
 mod samples;
@@ -41,6 +42,9 @@ enum Command {
     Session(session::SessionArgs),
     /// The proof market: accounts, requests, locks, fulfilment, and the verifier service.
     Market(market::MarketArgs),
+    /// Run the broker: buy proof requests on the market, prove them on a cluster, get paid
+    /// (`tiffin broker status`: its orders).
+    Broker(broker::BrokerArgs),
 }
 
 fn main() -> Result<()> {
@@ -60,5 +64,6 @@ fn main() -> Result<()> {
         Command::Admin(args) => admin::run(args),
         Command::Session(args) => session::run(args),
         Command::Market(args) => market::run(args),
+        Command::Broker(args) => broker::run(args),
     }
 }

@@ -4,11 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::Stdio;
-
-use common::{Proc, fails, field, ok, tiffin};
+use common::{fails, field, ok, tiffin, up};
 use serde_json::Value;
 use tiffin_guests::ECHO;
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
@@ -47,41 +43,11 @@ fn tiffin_prove_writes_a_verified_receipt_and_refuses_bad_programs() {
     assert_eq!(std::fs::read_dir(data.join("receipts")).unwrap().count(), 1);
 }
 
-/// `tiffin up` in the background: its URL and the default tenant's key from its stdout.
-struct Up {
-    _proc: Proc,
-    url: String,
-    key: String,
-}
-
-fn up(data: &Path) -> Up {
-    let mut child = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", "0", "--po2", "16"])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn tiffin up");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut key) = (None, None);
-    while url.is_none() || key.is_none() {
-        let line = lines.next().expect("tiffin up exited early").unwrap();
-        if let Some(u) = line.strip_prefix("Tiffin API listening on ") {
-            url = Some(u.trim().to_string());
-        }
-        if let Some(k) = line.trim().strip_prefix("export BONSAI_API_KEY=") {
-            key = Some(k.to_string());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Up { _proc: Proc(child), url: url.unwrap(), key: key.unwrap() }
-}
-
 #[test]
 fn tiffin_admin_and_session_against_tiffin_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let up = up(&data);
+    let up = up(&data, 16, 0);
     let admin = |args: &[&str]| {
         let mut cmd = tiffin(&["admin", "--url", &up.url, "--data-dir", data.to_str().unwrap()]);
         cmd.args(args);

@@ -2,6 +2,7 @@
 //! claim digests and Merkle batches that fulfilments are proven with, attestation signing, and a
 //! local dev chain (anvil) for tests and `scripts/chain-up`. docs/market.md explains the market.
 
+pub mod amount;
 pub mod attestation;
 pub mod bindings;
 pub mod claim;

@@ -1,11 +1,11 @@
 //! Deployment and the two balances every account has in the market.
 
 use super::ChainArgs;
-use super::amount::{collateral, native, show_collateral, show_native};
 use alloy::primitives::{Address, B256};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use tiffin_market::Deployment;
+use tiffin_market::amount::{collateral, native, show_collateral, show_native};
 use tiffin_market::transaction::{DEFAULT_TX_TIMEOUT, signing_provider};
 
 #[derive(Args)]

@@ -5,7 +5,6 @@
 //! writes them, with the contract addresses, to `tiffin-chain/env`).
 
 mod account;
-mod amount;
 mod request;
 mod verifier;
 
@@ -69,7 +68,7 @@ impl ChainArgs {
     }
 
     /// A client for PRIVATE_KEY's account.
-    async fn client(&self) -> Result<MarketClient> {
+    pub(crate) async fn client(&self) -> Result<MarketClient> {
         let client =
             MarketClient::connect(self.rpc_url()?, self.signer()?, self.deployment()?).await?;
         Ok(client)

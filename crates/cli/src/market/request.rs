@@ -2,7 +2,6 @@
 //! fulfil and slash.
 
 use super::ChainArgs;
-use super::amount::{collateral, native, show_collateral, show_native};
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::{SolEvent, SolValue};
@@ -11,6 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tiffin_market::amount::{collateral, native, show_collateral, show_native};
 use tiffin_market::bindings::AttestationVerifier;
 use tiffin_market::bindings::ProofMarket::{ProofDelivered, RequestSubmitted};
 use tiffin_market::claim::{claim_digest, journal_digest};

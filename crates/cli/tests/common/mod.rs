@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 use std::borrow::BorrowMut;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use tiffin_storage::testing::{RedisServer, S3Server};
@@ -106,4 +108,36 @@ pub fn fails(mut cmd: impl BorrowMut<Command>) -> String {
     let out = cmd.output().unwrap();
     assert!(!out.status.success(), "{cmd:?} should fail:\n{}", stdout(&out));
     stderr(&out)
+}
+
+/// `tiffin up` in the background (segments of 2^`po2` cycles, `agents` proving agents besides
+/// the executor): its URL and the default tenant's key from its stdout.
+pub struct Up {
+    pub proc: Proc,
+    pub url: String,
+    pub key: String,
+}
+
+pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
+    let (po2, agents) = (po2.to_string(), agents.to_string());
+    let mut child = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", &agents, "--po2", &po2])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tiffin up");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut key) = (None, None);
+    while url.is_none() || key.is_none() {
+        let line = lines.next().expect("tiffin up exited early").unwrap();
+        if let Some(u) = line.strip_prefix("Tiffin API listening on ") {
+            url = Some(u.trim().to_string());
+        }
+        if let Some(k) = line.trim().strip_prefix("export BONSAI_API_KEY=") {
+            key = Some(k.to_string());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Up { proc: Proc(child), url: url.unwrap(), key: key.unwrap() }
 }

@@ -1,0 +1,87 @@
+//! The verifier service (`tiffin market verifier`) as the broker uses it: it verifies a receipt
+//! and answers with the seal the market's verifier accepts. The broker never holds the
+//! attestor key.
+
+use std::time::Duration;
+
+use alloy::primitives::{B256, Bytes};
+use serde_json::Value;
+
+use crate::error::{BrokerError, Result};
+
+/// A seal for `ProofMarket.fulfill`.
+#[derive(Debug, Clone)]
+pub struct SealedJournal {
+    pub journal: Bytes,
+    pub seal: Bytes,
+}
+
+/// A seal for `ProofMarket.submitRoot`.
+#[derive(Debug, Clone)]
+pub struct SealedRoot {
+    pub root: B256,
+    pub seal: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifierService {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl VerifierService {
+    pub fn new(url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .expect("a default HTTP client builds");
+        Self { http, url: url.trim_end_matches('/').to_string() }
+    }
+
+    /// Seals `receipt` (bincode) of a run of `image_id`.
+    pub async fn attest(&self, image_id: B256, receipt: Vec<u8>) -> Result<SealedJournal> {
+        let body = self.post(&format!("/v1/attest/{}", hex::encode(image_id)), receipt).await?;
+        Ok(SealedJournal {
+            journal: field(&body, "journal")?.into(),
+            seal: field(&body, "seal")?.into(),
+        })
+    }
+
+    /// Seals a set-builder receipt's root.
+    pub async fn attest_root(&self, receipt: Vec<u8>) -> Result<SealedRoot> {
+        let body = self.post("/v1/attest-root", receipt).await?;
+        let root = field(&body, "root")?;
+        if root.len() != 32 {
+            return Err(BrokerError::Verifier(format!("a root of {} bytes", root.len())));
+        }
+        Ok(SealedRoot { root: B256::from_slice(&root), seal: field(&body, "seal")?.into() })
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> Result<Value> {
+        let url = format!("{}{path}", self.url);
+        let res = self
+            .http
+            .post(&url)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;
+        let status = res.status();
+        let body: Value =
+            res.json().await.map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;
+        if !status.is_success() {
+            return Err(BrokerError::Verifier(format!(
+                "{} {}",
+                body["code"].as_str().unwrap_or("?"),
+                body["message"].as_str().unwrap_or("?")
+            )));
+        }
+        Ok(body)
+    }
+}
+
+fn field(body: &Value, key: &str) -> Result<Vec<u8>> {
+    let text = body[key].as_str().unwrap_or_default();
+    hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| BrokerError::Verifier(format!("{key} is not hex: {e}")))
+}

@@ -1,0 +1,198 @@
+//! The cluster as the broker sees it: the Bonsai REST API (`tiffin up`, `tiffin api` or any
+//! Bonsai-compatible endpoint), through the same `bonsai-sdk` client Bonsai users have. Only
+//! session creation is sent by hand, to carry Tiffin's `receipt_kind` extension.
+
+use std::time::Duration;
+
+use bonsai_sdk::non_blocking::{Client, SessionId};
+use serde_json::json;
+
+use crate::error::{BrokerError, Result};
+
+/// The RISC Zero version the cluster is asked to prove with.
+pub const ZKVM_VERSION: &str = "3.1.0-rc.1";
+
+/// How a proving session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Succinct,
+    Composite,
+}
+
+impl ReceiptKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReceiptKind::Succinct => "succinct",
+            ReceiptKind::Composite => "composite",
+        }
+    }
+}
+
+/// A finished session.
+#[derive(Debug, Clone)]
+pub enum SessionEnd {
+    Succeeded { cycles: u64 },
+    Failed { status: String, error: String },
+}
+
+/// A session's status right now.
+#[derive(Debug, Clone)]
+pub enum SessionState {
+    Running,
+    Ended(SessionEnd),
+}
+
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    http: reqwest::Client,
+    url: String,
+    api_key: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+fn cluster_err(what: &str) -> impl FnOnce(bonsai_sdk::SdkErr) -> BrokerError + '_ {
+    move |e| BrokerError::Cluster(format!("{what}: {e}"))
+}
+
+impl Cluster {
+    pub fn new(url: &str, api_key: &str) -> Result<Self> {
+        let url = url.trim_end_matches('/').to_string();
+        let client = Client::from_parts(url.clone(), api_key.to_string(), ZKVM_VERSION)
+            .map_err(cluster_err("building the API client"))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| BrokerError::Cluster(e.to_string()))?;
+        Ok(Self { client, http, url, api_key: api_key.to_string() })
+    }
+
+    /// True when the API answers its version route.
+    pub async fn healthy(&self) -> bool {
+        self.client.version().await.is_ok()
+    }
+
+    /// Uploads `program` under `image_id` (hex) unless the cluster has it; the cluster checks
+    /// that the program's image id is `image_id`.
+    pub async fn upload_image(&self, image_id: &str, program: Vec<u8>) -> Result<()> {
+        self.client
+            .upload_img(image_id, program)
+            .await
+            .map_err(cluster_err("uploading the image"))?;
+        Ok(())
+    }
+
+    pub async fn has_image(&self, image_id: &str) -> Result<bool> {
+        self.client.has_img(image_id).await.map_err(cluster_err("looking up the image"))
+    }
+
+    pub async fn upload_input(&self, input: Vec<u8>) -> Result<String> {
+        self.client.upload_input(input).await.map_err(cluster_err("uploading the input"))
+    }
+
+    pub async fn upload_receipt(&self, receipt: Vec<u8>) -> Result<String> {
+        self.client.upload_receipt(receipt).await.map_err(cluster_err("uploading a receipt"))
+    }
+
+    /// Starts a session; `cycle_limit` in cycles (the API takes millions, rounded up).
+    pub async fn start(
+        &self,
+        image_id: &str,
+        input: &str,
+        assumptions: &[String],
+        execute_only: bool,
+        cycle_limit: Option<u64>,
+        kind: ReceiptKind,
+    ) -> Result<String> {
+        let limit_m = cycle_limit.map(|c| c.div_ceil(1_000_000).max(1));
+        let body = json!({
+            "img": image_id,
+            "input": input,
+            "assumptions": assumptions,
+            "execute_only": execute_only,
+            "exec_cycle_limit": limit_m,
+            "receipt_kind": kind.as_str(),
+        });
+        let res = self
+            .http
+            .post(format!("{}/sessions/create", self.url))
+            .header("x-api-key", &self.api_key)
+            .header("x-risc0-version", ZKVM_VERSION)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BrokerError::Cluster(format!("creating a session: {e}")))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(BrokerError::Cluster(format!("creating a session: {status}: {text}")));
+        }
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| BrokerError::Cluster(format!("creating a session: {e}: {text}")))?;
+        value["uuid"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| BrokerError::Cluster(format!("creating a session: no uuid in {text}")))
+    }
+
+    pub async fn state(&self, session: &str) -> Result<SessionState> {
+        let s = SessionId::new(session.to_string())
+            .status(&self.client)
+            .await
+            .map_err(cluster_err("reading a session's status"))?;
+        Ok(match s.status.as_str() {
+            "RUNNING" => SessionState::Running,
+            "SUCCEEDED" => SessionState::Ended(SessionEnd::Succeeded {
+                cycles: s.stats.map(|st| st.total_cycles).unwrap_or(0),
+            }),
+            _ => SessionState::Ended(SessionEnd::Failed {
+                status: s.status,
+                error: s.error_msg.unwrap_or_default(),
+            }),
+        })
+    }
+
+    /// Polls `session` every `poll` until it ends; `retries` failed polls in a row give up.
+    pub async fn wait(&self, session: &str, poll: Duration, retries: u32) -> Result<SessionEnd> {
+        let mut failures = 0;
+        loop {
+            match self.state(session).await {
+                Ok(SessionState::Ended(end)) => return Ok(end),
+                Ok(SessionState::Running) => failures = 0,
+                Err(e) if failures >= retries => return Err(e),
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(session, "status poll failed ({failures}/{retries}): {e}");
+                }
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    pub async fn journal(&self, session: &str) -> Result<Vec<u8>> {
+        SessionId::new(session.to_string())
+            .exec_only_journal(&self.client)
+            .await
+            .map_err(cluster_err("reading a preflight's journal"))
+    }
+
+    /// The session's receipt (bincode, as the API serves it).
+    pub async fn receipt(&self, session: &str) -> Result<Vec<u8>> {
+        self.client
+            .receipt_download(&SessionId::new(session.to_string()))
+            .await
+            .map_err(cluster_err("downloading a receipt"))
+    }
+
+    pub async fn stop(&self, session: &str) -> Result<()> {
+        SessionId::new(session.to_string())
+            .stop(&self.client)
+            .await
+            .map_err(cluster_err("stopping a session"))
+    }
+}

@@ -1,0 +1,360 @@
+//! The order database (SQLite): orders, the event cursor and a mirror of the market's events.
+//!
+//! Every state change is a guarded `UPDATE … WHERE state = <expected>`, so two workers (or a
+//! worker and the reaper) never both move one order.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use alloy::primitives::{Address, Bytes, U256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::{BrokerError, Result};
+use crate::order::{Order, OrderState, decode_request};
+use crate::pricing::FulfillmentType;
+
+/// What the market's events said about one request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    /// The request, when it was submitted on-chain.
+    pub request: Option<Vec<u8>>,
+    pub locker: Option<Address>,
+    pub fulfilled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // A lock must never be forgotten after a power loss: every commit is durable.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| BrokerError::Db(format!("migrating {}: {e}", path.display())))?;
+        Ok(Self { pool })
+    }
+
+    /// Inserts a new order; false when one with the same key exists already.
+    pub async fn insert(&self, order: &Order) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO orders (key, request_id, kind, request, signature, state, cycles, \
+             lock_price, expiry, session_id, attempts, error, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(order.key())
+        .bind(format!("{:#x}", order.id()))
+        .bind(kind_name(order.kind))
+        .bind(order.encoded_request())
+        .bind(order.signature.to_vec())
+        .bind(order.state.as_str())
+        .bind(order.cycles as i64)
+        .bind(order.lock_price.to_string())
+        .bind(order.expiry as i64)
+        .bind(&order.session_id)
+        .bind(order.attempts as i64)
+        .bind(&order.error)
+        .bind(order.updated_at as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Writes `order` (its state included) if it is still in state `from`; false otherwise.
+    pub async fn update(&self, order: &Order, from: OrderState) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE orders SET state = ?, cycles = ?, lock_price = ?, expiry = ?, session_id = ?, \
+             attempts = ?, error = ?, updated_at = ? WHERE key = ? AND state = ?",
+        )
+        .bind(order.state.as_str())
+        .bind(order.cycles as i64)
+        .bind(order.lock_price.to_string())
+        .bind(order.expiry as i64)
+        .bind(&order.session_id)
+        .bind(order.attempts as i64)
+        .bind(&order.error)
+        .bind(order.updated_at as i64)
+        .bind(order.key())
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Order>> {
+        let row = sqlx::query("SELECT * FROM orders WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// Orders in any of `states`, the oldest change first.
+    pub async fn in_states(&self, states: &[OrderState]) -> Result<Vec<Order>> {
+        let marks = vec!["?"; states.len()].join(", ");
+        let sql = format!("SELECT * FROM orders WHERE state IN ({marks}) ORDER BY updated_at, key");
+        let mut query = sqlx::query(&sql);
+        for s in states {
+            query = query.bind(s.as_str());
+        }
+        query.fetch_all(&self.pool).await?.iter().map(from_row).collect()
+    }
+
+    /// Every order the broker must still see through.
+    pub async fn committed(&self) -> Result<Vec<Order>> {
+        self.in_states(&OrderState::COMMITTED).await
+    }
+
+    /// The newest orders, for `tiffin broker status`.
+    pub async fn recent(&self, limit: u32) -> Result<Vec<Order>> {
+        sqlx::query("SELECT * FROM orders ORDER BY updated_at DESC, key LIMIT ?")
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// How many orders are in each state.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM orders GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>("state"), r.get::<i64, _>("n"))).collect())
+    }
+
+    /// Forgets skipped orders older than `before` (seconds since the epoch): they are only
+    /// kept to tell operators why.
+    pub async fn prune_skipped(&self, before: u64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM orders WHERE state = 'Skipped' AND updated_at < ?")
+            .bind(before as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- the event cursor ----
+
+    pub async fn cursor(&self, chain_id: u64) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT block FROM cursor WHERE chain_id = ?")
+            .bind(chain_id as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>("block") as u64))
+    }
+
+    pub async fn set_cursor(&self, chain_id: u64, block: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cursor (chain_id, block) VALUES (?, ?) \
+             ON CONFLICT (chain_id) DO UPDATE SET block = excluded.block",
+        )
+        .bind(chain_id as i64)
+        .bind(block as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- the mirror of market events ----
+
+    pub async fn note_submitted(&self, id: U256, request: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, request) VALUES (?, ?) \
+             ON CONFLICT (request_id) DO UPDATE SET request = excluded.request",
+        )
+        .bind(format!("{id:#x}"))
+        .bind(request)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn note_locked(&self, id: U256, locker: Address) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, locker) VALUES (?, ?) \
+             ON CONFLICT (request_id) DO UPDATE SET locker = excluded.locker",
+        )
+        .bind(format!("{id:#x}"))
+        .bind(locker.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn note_fulfilled(&self, id: U256) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO requests (request_id, fulfilled) VALUES (?, 1) \
+             ON CONFLICT (request_id) DO UPDATE SET fulfilled = 1",
+        )
+        .bind(format!("{id:#x}"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn request_info(&self, id: U256) -> Result<RequestInfo> {
+        let row =
+            sqlx::query("SELECT request, locker, fulfilled FROM requests WHERE request_id = ?")
+                .bind(format!("{id:#x}"))
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(RequestInfo::default()) };
+        let locker: Option<String> = row.get("locker");
+        Ok(RequestInfo {
+            request: row.get("request"),
+            locker: locker.and_then(|l| Address::from_str(&l).ok()),
+            fulfilled: row.get::<i64, _>("fulfilled") != 0,
+        })
+    }
+}
+
+fn kind_name(kind: FulfillmentType) -> &'static str {
+    match kind {
+        FulfillmentType::LockAndFulfill => "lock",
+        FulfillmentType::FulfillAfterLockExpire => "race",
+    }
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Order> {
+    let key: String = row.get("key");
+    let bad = |what: &str| BrokerError::Db(format!("order {key}: bad {what}"));
+    let request =
+        decode_request(&row.get::<Vec<u8>, _>("request")).ok_or_else(|| bad("request"))?;
+    let kind = match row.get::<String, _>("kind").as_str() {
+        "lock" => FulfillmentType::LockAndFulfill,
+        "race" => FulfillmentType::FulfillAfterLockExpire,
+        _ => return Err(bad("kind")),
+    };
+    let state = OrderState::parse(&row.get::<String, _>("state")).ok_or_else(|| bad("state"))?;
+    let lock_price =
+        U256::from_str(&row.get::<String, _>("lock_price")).map_err(|_| bad("lock price"))?;
+    Ok(Order {
+        request,
+        signature: Bytes::from(row.get::<Vec<u8>, _>("signature")),
+        kind,
+        state,
+        cycles: row.get::<i64, _>("cycles") as u64,
+        lock_price,
+        expiry: row.get::<i64, _>("expiry") as u64,
+        session_id: row.get("session_id"),
+        attempts: row.get::<i64, _>("attempts") as u32,
+        error: row.get("error"),
+        updated_at: row.get::<i64, _>("updated_at") as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::B256;
+    use tiffin_market::{Input, Offer, Predicate, ProofRequest};
+
+    fn request(index: u32) -> ProofRequest {
+        let offer = Offer {
+            minPrice: U256::from(1),
+            maxPrice: U256::from(2),
+            biddingStart: 100,
+            rampUpPeriod: 0,
+            lockTimeout: 60,
+            timeout: 120,
+            lockCollateral: U256::from(3),
+        };
+        ProofRequest::new(
+            tiffin_market::request::request_id(Address::repeat_byte(7), index),
+            B256::repeat_byte(1),
+            Predicate::any(),
+            "file:///echo",
+            Input::inline(vec![1, 2, 3]),
+            offer,
+        )
+    }
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("broker.db")).await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn an_order_survives_a_reopen_with_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.db");
+        let mut order =
+            Order::new(request(1), Bytes::from(vec![9; 65]), FulfillmentType::LockAndFulfill, 50);
+        order.state = OrderState::Proving;
+        order.session_id = Some("s-1".into());
+        order.lock_price = U256::from(123_456_789u64);
+        order.cycles = 1 << 20;
+        {
+            let db = Db::open(&path).await.unwrap();
+            assert!(db.insert(&order).await.unwrap());
+            assert!(!db.insert(&order).await.unwrap(), "a second insert is refused");
+        }
+        let db = Db::open(&path).await.unwrap();
+        let back = db.get(&order.key()).await.unwrap().unwrap();
+        assert_eq!(back.request, order.request);
+        assert_eq!(back.signature, order.signature);
+        assert_eq!(back.state, OrderState::Proving);
+        assert_eq!(back.session_id.as_deref(), Some("s-1"));
+        assert_eq!(back.lock_price, order.lock_price);
+        assert_eq!(back.cycles, 1 << 20);
+        assert_eq!(back.expiry, 160);
+        assert_eq!(db.committed().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_update_only_moves_an_order_from_the_expected_state() {
+        let (_dir, db) = db().await;
+        let mut order = Order::new(request(2), Bytes::new(), FulfillmentType::LockAndFulfill, 1);
+        db.insert(&order).await.unwrap();
+        order.state = OrderState::Proving;
+        assert!(db.update(&order, OrderState::PendingProving).await.unwrap());
+        order.state = OrderState::Failed;
+        assert!(!db.update(&order, OrderState::PendingProving).await.unwrap(), "stale");
+        assert_eq!(db.get(&order.key()).await.unwrap().unwrap().state, OrderState::Proving);
+        assert!(db.update(&order, OrderState::Proving).await.unwrap());
+        assert!(db.committed().await.unwrap().is_empty());
+        assert_eq!(db.counts().await.unwrap(), vec![("Failed".to_string(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn skipped_orders_are_pruned_and_events_mirrored() {
+        let (_dir, db) = db().await;
+        let mut old = Order::new(request(3), Bytes::new(), FulfillmentType::LockAndFulfill, 10);
+        old.state = OrderState::Skipped;
+        let mut new = Order::new(request(4), Bytes::new(), FulfillmentType::LockAndFulfill, 90);
+        new.state = OrderState::Skipped;
+        db.insert(&old).await.unwrap();
+        db.insert(&new).await.unwrap();
+        assert_eq!(db.prune_skipped(50).await.unwrap(), 1);
+        assert_eq!(db.recent(10).await.unwrap().len(), 1);
+
+        let id = request(5).id;
+        assert!(db.request_info(id).await.unwrap().request.is_none());
+        db.note_submitted(id, b"req").await.unwrap();
+        db.note_locked(id, Address::repeat_byte(2)).await.unwrap();
+        db.note_fulfilled(id).await.unwrap();
+        let info = db.request_info(id).await.unwrap();
+        assert_eq!(info.request.as_deref(), Some(&b"req"[..]));
+        assert_eq!(info.locker, Some(Address::repeat_byte(2)));
+        assert!(info.fulfilled);
+
+        assert_eq!(db.cursor(31337).await.unwrap(), None);
+        db.set_cursor(31337, 12).await.unwrap();
+        db.set_cursor(31337, 15).await.unwrap();
+        assert_eq!(db.cursor(31337).await.unwrap(), Some(15));
+    }
+}

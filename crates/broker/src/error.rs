@@ -1,0 +1,51 @@
+//! The broker's errors, each with a stable code (`TIFFIN-BROKER-0xx`; 001-009 are the
+//! configuration's, in [`crate::config`]).
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error("TIFFIN-BROKER-010: order database: {0}")]
+    Db(String),
+    #[error("TIFFIN-BROKER-011: the cluster: {0}")]
+    Cluster(String),
+    #[error("TIFFIN-BROKER-012: the chain: {0}")]
+    Chain(String),
+    #[error("TIFFIN-BROKER-013: fetching {what}: {detail}")]
+    Fetch { what: &'static str, detail: String },
+    #[error("TIFFIN-BROKER-014: {what} is larger than {limit} bytes (market.max_file_size)")]
+    TooLarge { what: &'static str, limit: u64 },
+    #[error("TIFFIN-BROKER-015: the verifier service: {0}")]
+    Verifier(String),
+    #[error("TIFFIN-BROKER-016: proving failed: {0}")]
+    Proving(String),
+}
+
+impl BrokerError {
+    /// The stable code, e.g. `TIFFIN-BROKER-011`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BrokerError::Db(_) => "TIFFIN-BROKER-010",
+            BrokerError::Cluster(_) => "TIFFIN-BROKER-011",
+            BrokerError::Chain(_) => "TIFFIN-BROKER-012",
+            BrokerError::Fetch { .. } => "TIFFIN-BROKER-013",
+            BrokerError::TooLarge { .. } => "TIFFIN-BROKER-014",
+            BrokerError::Verifier(_) => "TIFFIN-BROKER-015",
+            BrokerError::Proving(_) => "TIFFIN-BROKER-016",
+        }
+    }
+}
+
+impl From<sqlx::Error> for BrokerError {
+    fn from(e: sqlx::Error) -> Self {
+        BrokerError::Db(e.to_string())
+    }
+}
+
+impl From<tiffin_market::MarketError> for BrokerError {
+    fn from(e: tiffin_market::MarketError) -> Self {
+        BrokerError::Chain(e.to_string())
+    }
+}
+
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;

@@ -1,0 +1,103 @@
+//! The configuration file mapped onto the pure policies' parameters: one place that knows
+//! both, so the policies never depend on the file's format.
+
+use crate::batching::BatchParams;
+use crate::breaker::BreakerParams;
+use crate::capacity::{CapacityParams, CommitmentPriority};
+use crate::cluster::ReceiptKind;
+use crate::config::{BrokerConfig, OrderCommitmentPriority, ReceiptKind as ConfiguredKind};
+use crate::pricing::PricingParams;
+
+/// Proofs failing in a row before the broker stops locking.
+pub const BREAKER_FAILURES: u32 = 3;
+/// Seconds the broker stops locking after the last failure (or while the cluster is down).
+pub const BREAKER_COOL_DOWN_SECS: u64 = 120;
+
+pub fn pricing(cfg: &BrokerConfig) -> PricingParams {
+    let m = &cfg.market;
+    PricingParams {
+        min_mcycle_price: m.min_mcycle_price,
+        min_mcycle_price_collateral_token: m.min_mcycle_price_collateral_token,
+        max_mcycle_limit: m.max_mcycle_limit,
+        min_mcycle_limit: m.min_mcycle_limit,
+        priority_requestors: m.priority_requestor_addresses.clone(),
+        allow_client_addresses: m.allow_client_addresses.clone(),
+        deny_requestor_addresses: m.deny_requestor_addresses.clone().unwrap_or_default(),
+        max_journal_bytes: m.max_journal_bytes,
+        max_file_size: m.max_file_size,
+        min_deadline: m.min_deadline,
+        max_collateral: m.max_collateral,
+        peak_prove_khz: m.peak_prove_khz,
+        lockin_gas_estimate: m.lockin_gas_estimate,
+        fulfill_gas_estimate: m.fulfill_gas_estimate,
+        expected_probability_win_secondary_fulfillment: m
+            .expected_probability_win_secondary_fulfillment,
+    }
+}
+
+pub fn capacity(cfg: &BrokerConfig) -> CapacityParams {
+    CapacityParams {
+        max_concurrent_proofs: cfg.market.max_concurrent_proofs,
+        peak_prove_khz: cfg.market.peak_prove_khz,
+        block_deadline_buffer_secs: cfg.batcher.block_deadline_buffer_secs,
+    }
+}
+
+pub fn batch(cfg: &BrokerConfig) -> BatchParams {
+    let b = &cfg.batcher;
+    BatchParams {
+        min_batch_size: b.min_batch_size,
+        batch_max_time: b.batch_max_time,
+        batch_max_journal_bytes: b.batch_max_journal_bytes,
+        batch_max_fees: b.batch_max_fees,
+        block_deadline_buffer_secs: b.block_deadline_buffer_secs,
+        max_concurrent_proofs: cfg.market.max_concurrent_proofs,
+    }
+}
+
+pub fn breaker(_cfg: &BrokerConfig) -> BreakerParams {
+    BreakerParams {
+        max_consecutive_failures: BREAKER_FAILURES,
+        cool_down_secs: BREAKER_COOL_DOWN_SECS,
+    }
+}
+
+pub fn commitment_priority(cfg: &BrokerConfig) -> CommitmentPriority {
+    match cfg.market.order_commitment_priority {
+        OrderCommitmentPriority::Random => CommitmentPriority::Random,
+        OrderCommitmentPriority::ShortestExpiry => CommitmentPriority::ShortestExpiry,
+        OrderCommitmentPriority::Price => CommitmentPriority::Price,
+        OrderCommitmentPriority::CyclePrice => CommitmentPriority::CyclePrice,
+        OrderCommitmentPriority::TightestDeadline => CommitmentPriority::TightestDeadline,
+    }
+}
+
+pub fn receipt_kind(cfg: &BrokerConfig) -> ReceiptKind {
+    match cfg.prover.receipt_kind {
+        ConfiguredKind::Succinct => ReceiptKind::Succinct,
+        ConfiguredKind::Composite => ReceiptKind::Composite,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_maps_onto_the_policies() {
+        let cfg = BrokerConfig::from_toml_str(
+            "[market]\nmax_concurrent_proofs = 3\ndeny_requestor_addresses = \
+             [\"0x0000000000000000000000000000000000000001\"]\n\
+             order_commitment_priority = \"tightest_deadline\"\n\
+             [prover]\nreceipt_kind = \"composite\"\n[batcher]\nmin_batch_size = 2\n",
+        )
+        .unwrap();
+        assert_eq!(pricing(&cfg).deny_requestor_addresses.len(), 1);
+        assert_eq!(capacity(&cfg).max_concurrent_proofs, 3);
+        assert_eq!(batch(&cfg).min_batch_size, 2);
+        assert_eq!(batch(&cfg).max_concurrent_proofs, 3);
+        assert_eq!(commitment_priority(&cfg), CommitmentPriority::TightestDeadline);
+        assert_eq!(receipt_kind(&cfg), ReceiptKind::Composite);
+        assert!(pricing(&BrokerConfig::default()).deny_requestor_addresses.is_empty());
+    }
+}

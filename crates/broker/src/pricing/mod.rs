@@ -1,0 +1,376 @@
+//! Pricing: which market requests the broker takes, and when it locks them.
+//!
+//! Pure policy: no I/O and no clock; every function takes the time (`now`, seconds since the
+//! epoch) in a [`MarketSnapshot`]. A request goes through two steps:
+//!
+//! 1. [`screen`], before executing it: the checks that need no execution (deadlines, requestor
+//!    lists, collateral, gas, input size) and the cycle limits ([`ExecLimits`]) the preflight
+//!    execution runs under.
+//! 2. [`price`], after the preflight: the checks on its cycle count and journal, and the
+//!    [`Decision`]: lock it (and from when), prove it after its lock expires, or skip it.
+//!
+//! Prices are in wei; an "mcycle price" is wei (or collateral-token base units) per 1,000,000
+//! cycles. On the lock path ([`FulfillmentType::LockAndFulfill`]) the broker is paid the ramp's
+//! price at its lock time if it fulfils by the lock deadline, and pays the gas to lock and
+//! fulfil. After the lock deadline ([`FulfillmentType::FulfillAfterLockExpire`]) anyone may
+//! fulfil before the final deadline and earns [`SECONDARY_REWARD_BPS`] of the defaulted
+//! locker's collateral, but no price.
+//!
+//! Every skip carries a stable code:
+//!
+//! | Code  | Skip                            | Step   | Setting to change                         |
+//! |-------|---------------------------------|--------|-------------------------------------------|
+//! | S-001 | `Expired`                       | both   | none: the expiry has passed               |
+//! | S-002 | `DeadlineTooClose`              | both   | `min_deadline`                            |
+//! | S-003 | `Denied`                        | both   | `deny_requestor_addresses`                |
+//! | S-004 | `NotAllowed`                    | both   | `allow_client_addresses`                  |
+//! | S-005 | `CollateralTooHigh`             | both   | `max_collateral` (lock path)              |
+//! | S-006 | `InsufficientCollateralBalance` | both   | deposit collateral (lock path)            |
+//! | S-007 | `GasCostAboveMaxPrice`          | both   | `*_gas_estimate`, or wait                 |
+//! | S-008 | `InsufficientGasBalance`        | both   | fund the prover's account                 |
+//! | S-009 | `InputTooLarge`                 | screen | `max_file_size`, `priority_requestors`    |
+//! | S-010 | `CycleLimitTooLow`              | screen | `min_mcycle_price*`, `max_mcycle_limit`   |
+//! | S-011 | `OverCycleLimit`                | price  | `max_mcycle_limit`, `priority_requestors` |
+//! | S-012 | `UnderMinCycles`                | price  | `min_mcycle_limit`                        |
+//! | S-013 | `JournalTooLarge`               | price  | `max_journal_bytes`                       |
+//! | S-014 | `PredicateFailed`               | price  | none: the journal fails the predicate     |
+//! | S-015 | `Unprofitable`                  | price  | `min_mcycle_price`                        |
+//! | S-016 | `UnprofitableCollateral`        | price  | `min_mcycle_price_collateral_token`       |
+//! | S-017 | `ProverTooSlow`                 | price  | `peak_prove_khz`                          |
+//! | S-018 | `PreflightFailed`               | caller | none: the guest failed or hit its limit   |
+//! | S-019 | `InvalidRequest`                | both   | none: the market would refuse it          |
+//!
+//! A request whose executed cycles exceed [`ExecLimits::prove_cycles`] is skipped by [`price`]
+//! with the code of the bound it crossed: S-011 for `max_mcycle_limit`, S-015 for the price,
+//! S-016 for the collateral reward, S-017 for the time left at `peak_prove_khz`.
+
+mod checks;
+mod ramp;
+mod skip;
+#[cfg(test)]
+mod tests;
+
+pub use checks::gas_cost;
+pub use ramp::{predicate_matches, time_at_price};
+pub use skip::{Skip, SkipCode};
+
+use alloy::primitives::{Address, U256};
+use checks::{check_execution, check_input_size, check_prove_time, check_request};
+use tiffin_market::{Offer, ProofRequest};
+
+/// Cycles per mcycle.
+pub const MCYCLE: u64 = 1_000_000;
+/// The share of a defaulted locker's collateral paid to whoever fulfils after the lock deadline,
+/// in basis points (`ProofMarket.SECONDARY_REWARD_BPS`).
+pub const SECONDARY_REWARD_BPS: u64 = 5_000;
+/// The largest price or collateral the market accepts (`2^128 - 1`).
+const MAX_AMOUNT: U256 = U256::from_limbs([u64::MAX, u64::MAX, 0, 0]);
+
+/// How the broker would earn from a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FulfillmentType {
+    /// Lock it (paying collateral and gas), prove it and fulfil it by its lock deadline for the
+    /// ramp's price at the lock time.
+    LockAndFulfill,
+    /// Someone else locked it and did not fulfil it by the lock deadline: prove it and fulfil it
+    /// before the final deadline for a share of the locker's collateral.
+    FulfillAfterLockExpire,
+}
+
+/// The pricing settings (the lead maps the broker's configuration onto these).
+#[derive(Clone, Debug)]
+pub struct PricingParams {
+    /// The least the broker proves for, in wei per 1,000,000 cycles (0: any price).
+    pub min_mcycle_price: U256,
+    /// The least collateral reward the broker proves for after a lock expires, in
+    /// collateral-token base units per 1,000,000 cycles (0: any reward).
+    pub min_mcycle_price_collateral_token: U256,
+    /// The most mcycles the broker executes or proves for one request (`u64::MAX`: no cap);
+    /// priority requestors bypass it.
+    pub max_mcycle_limit: u64,
+    /// The fewest mcycles a request must take to be worth proving.
+    pub min_mcycle_limit: u64,
+    /// Requestors whose requests bypass `max_mcycle_limit` and `max_file_size`.
+    pub priority_requestors: Vec<Address>,
+    /// When set, only these requestors are served.
+    pub allow_client_addresses: Option<Vec<Address>>,
+    /// Requestors never served.
+    pub deny_requestor_addresses: Vec<Address>,
+    /// The largest journal the broker fulfils, in bytes.
+    pub max_journal_bytes: usize,
+    /// The largest input the broker fetches, in bytes; priority requestors bypass it.
+    pub max_file_size: u64,
+    /// The fewest seconds that must be left before a request's expiry to take it.
+    pub min_deadline: u64,
+    /// The most collateral the broker puts up for one lock, in collateral-token base units.
+    pub max_collateral: U256,
+    /// The cluster's peak proving speed in kHz (thousands of cycles per second), if known;
+    /// `None` or 0 disables the time checks.
+    pub peak_prove_khz: Option<u64>,
+    /// Gas units a lock transaction uses.
+    pub lockin_gas_estimate: u64,
+    /// Gas units a fulfilment uses (per request).
+    pub fulfill_gas_estimate: u64,
+    /// The broker's chance, in percent (0 to 100), of winning the race to fulfil after a lock
+    /// expires; it scales the collateral reward the cycle limit is priced from.
+    pub expected_probability_win_secondary_fulfillment: u32,
+}
+
+/// The market and the prover's account as the caller last read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketSnapshot {
+    /// Seconds since the epoch.
+    pub now: u64,
+    /// The gas price, in wei per gas unit.
+    pub gas_price: u128,
+    /// The prover's native balance (wei) for gas.
+    pub native_balance: U256,
+    /// The prover's collateral deposited in the market, in collateral-token base units.
+    pub collateral_balance: U256,
+    /// Gas units already reserved for orders the broker has committed to.
+    pub reserved_gas: u64,
+}
+
+/// The cycle limits a request's execution runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecLimits {
+    /// The limit for the preflight execution. On the lock path it also covers the collateral
+    /// reward after the lock expires, so a cached execution can be reused for a later race.
+    pub preflight_cycles: u64,
+    /// The most cycles the broker proves the request for on this path.
+    pub prove_cycles: u64,
+}
+
+/// What to do with a request after its preflight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Lock the request, no earlier than `at`.
+    Lock {
+        /// The earliest second to send the lock: now if the price already covers `floor`,
+        /// else the second the ramp reaches it (never before `biddingStart`).
+        at: u64,
+        /// The least price (wei) worth locking for: the cycles at `min_mcycle_price` plus gas.
+        floor: U256,
+        /// The lock deadline: the proof must be fulfilled by then to be paid.
+        expiry: u64,
+    },
+    /// Prove the request after its lock expires and fulfil it for part of the collateral.
+    ProveAfterLockExpire {
+        /// When to start proving: the lock deadline, or now if it has passed.
+        at: u64,
+        /// The final deadline.
+        expiry: u64,
+        /// The collateral reward (collateral-token base units) the fulfilment earns.
+        reward: U256,
+    },
+    /// Leave the request alone.
+    Skip(Skip),
+}
+
+/// The checks before executing a request, and the cycle limits to execute it under.
+///
+/// `input_bytes` is the input's size if known; `None` checks an inline input's data and leaves
+/// a URL input unchecked.
+pub fn screen(
+    request: &ProofRequest,
+    kind: FulfillmentType,
+    params: &PricingParams,
+    snap: &MarketSnapshot,
+    input_bytes: Option<u64>,
+) -> Result<ExecLimits, Skip> {
+    let gas_cost = check_request(request, kind, params, snap)?;
+    check_input_size(request, params, input_bytes)?;
+    let priority = is_priority(params, request.requestor());
+    let limits = exec_limits(&request.offer, kind, params, priority, gas_cost, snap.now);
+    if limits.prove_cycles < 2 {
+        return Err(Skip::new(
+            SkipCode::CycleLimitTooLow,
+            format!("{kind:?} affords {} cycles (gas {gas_cost} wei)", limits.prove_cycles),
+        ));
+    }
+    Ok(limits)
+}
+
+/// What to do with a request whose preflight took `cycles` cycles and committed `journal`.
+///
+/// Repeats [`screen`]'s request checks against `snap` (time has passed since), then checks the
+/// execution and decides when (and whether) the request pays.
+pub fn price(
+    request: &ProofRequest,
+    kind: FulfillmentType,
+    params: &PricingParams,
+    snap: &MarketSnapshot,
+    cycles: u64,
+    journal: &[u8],
+) -> Decision {
+    let decided = check_request(request, kind, params, snap).and_then(|gas_cost| {
+        check_execution(request, params, cycles, journal)?;
+        match kind {
+            FulfillmentType::LockAndFulfill => {
+                price_lock(&request.offer, params, snap.now, gas_cost, cycles)
+            }
+            FulfillmentType::FulfillAfterLockExpire => {
+                price_race(&request.offer, params, snap.now, cycles)
+            }
+        }
+    });
+    decided.unwrap_or_else(Decision::Skip)
+}
+
+/// The second until which the broker must fulfil to earn on `kind`'s path.
+fn expiry_of(offer: &Offer, kind: FulfillmentType) -> u64 {
+    match kind {
+        FulfillmentType::LockAndFulfill => lock_deadline(offer),
+        FulfillmentType::FulfillAfterLockExpire => final_deadline(offer),
+    }
+}
+
+fn lock_deadline(offer: &Offer) -> u64 {
+    offer.biddingStart.saturating_add(u64::from(offer.lockTimeout))
+}
+
+fn final_deadline(offer: &Offer) -> u64 {
+    offer.biddingStart.saturating_add(u64::from(offer.timeout))
+}
+
+fn is_priority(params: &PricingParams, requestor: Address) -> bool {
+    params.priority_requestors.contains(&requestor)
+}
+
+/// The collateral reward for fulfilling after the lock deadline, rounded down like the market.
+pub fn secondary_reward(offer: &Offer) -> U256 {
+    offer.lockCollateral.saturating_mul(U256::from(SECONDARY_REWARD_BPS)) / U256::from(10_000u64)
+}
+
+/// The secondary reward weighted by the chance of winning the race.
+fn expected_secondary_reward(offer: &Offer, params: &PricingParams) -> U256 {
+    let percent = params.expected_probability_win_secondary_fulfillment.min(100);
+    secondary_reward(offer) * U256::from(percent) / U256::from(100u64)
+}
+
+/// How many cycles `budget` pays for at `mcycle_price` per mcycle (unbounded at price 0).
+fn affordable_cycles(budget: U256, mcycle_price: U256) -> u64 {
+    if mcycle_price.is_zero() {
+        return u64::MAX;
+    }
+    (budget.saturating_mul(U256::from(MCYCLE)) / mcycle_price).saturating_to()
+}
+
+/// The cycles a cluster at `khz` proves between `start` and `end` (unbounded without a speed).
+fn cycles_in_time(khz: Option<u64>, start: u64, end: u64) -> u64 {
+    match khz.filter(|&k| k > 0) {
+        Some(k) => k.saturating_mul(1_000).saturating_mul(end.saturating_sub(start)),
+        None => u64::MAX,
+    }
+}
+
+/// Seconds to prove `cycles` at `khz`, rounded up (`None` without a speed).
+fn proving_secs(khz: Option<u64>, cycles: u64) -> Option<u64> {
+    khz.filter(|&k| k > 0).map(|k| cycles.div_ceil(k.saturating_mul(1_000)))
+}
+
+/// `max_mcycle_limit` in cycles, or no cap for a priority requestor.
+fn cycle_cap(params: &PricingParams, priority: bool) -> u64 {
+    if priority { u64::MAX } else { params.max_mcycle_limit.saturating_mul(MCYCLE) }
+}
+
+/// The cycle limits for `kind`'s path, each capped by `max_mcycle_limit` and by the time its
+/// proof may start (`biddingStart` or now; the lock deadline or now after it) until its expiry.
+fn exec_limits(
+    offer: &Offer,
+    kind: FulfillmentType,
+    params: &PricingParams,
+    priority: bool,
+    gas_cost: U256,
+    now: u64,
+) -> ExecLimits {
+    let cap = cycle_cap(params, priority);
+    let khz = params.peak_prove_khz;
+    let race_reward = match kind {
+        FulfillmentType::LockAndFulfill => secondary_reward(offer),
+        FulfillmentType::FulfillAfterLockExpire => expected_secondary_reward(offer, params),
+    };
+    let race = affordable_cycles(race_reward, params.min_mcycle_price_collateral_token)
+        .min(cap)
+        .min(cycles_in_time(khz, now.max(lock_deadline(offer)), final_deadline(offer)));
+    match kind {
+        FulfillmentType::LockAndFulfill => {
+            let budget = offer.maxPrice.saturating_sub(gas_cost);
+            let lock = affordable_cycles(budget, params.min_mcycle_price)
+                .min(cap)
+                .min(cycles_in_time(khz, now.max(offer.biddingStart), lock_deadline(offer)));
+            ExecLimits { preflight_cycles: lock.max(race), prove_cycles: lock }
+        }
+        FulfillmentType::FulfillAfterLockExpire => {
+            ExecLimits { preflight_cycles: race, prove_cycles: race }
+        }
+    }
+}
+
+/// The least price worth locking for: `cycles` at `mcycle_price` (rounded up) plus gas.
+pub fn lock_floor(mcycle_price: U256, cycles: u64, gas_cost: U256) -> U256 {
+    let (whole, part) = mcycle_price.saturating_mul(U256::from(cycles)).div_rem(U256::from(MCYCLE));
+    let proving = whole + U256::from(u8::from(!part.is_zero()));
+    proving.saturating_add(gas_cost)
+}
+
+/// The earliest second from `now` on at which the request can be locked for at least `floor`.
+fn lock_time(offer: &Offer, floor: U256, now: u64) -> Option<u64> {
+    let start = now.max(offer.biddingStart);
+    if offer.price_at(start) >= floor { Some(start) } else { time_at_price(offer, floor) }
+}
+
+fn price_lock(
+    offer: &Offer,
+    params: &PricingParams,
+    now: u64,
+    gas_cost: U256,
+    cycles: u64,
+) -> Result<Decision, Skip> {
+    let floor = lock_floor(params.min_mcycle_price, cycles, gas_cost);
+    let expiry = lock_deadline(offer);
+    let at = match lock_time(offer, floor, now) {
+        Some(at) if at <= expiry => at,
+        reached => {
+            return Err(Skip::new(
+                SkipCode::Unprofitable,
+                format!(
+                    "floor {floor} wei ({cycles} cycles + gas {gas_cost}); maxPrice {}, reached \
+                     at {reached:?}, lock deadline {expiry}",
+                    offer.maxPrice
+                ),
+            ));
+        }
+    };
+    if expiry - at < params.min_deadline {
+        return Err(Skip::new(
+            SkipCode::DeadlineTooClose,
+            format!(
+                "the ramp reaches floor {floor} wei at {at}, {} s before the lock deadline",
+                expiry - at
+            ),
+        ));
+    }
+    check_prove_time(params.peak_prove_khz, cycles, at, expiry)?;
+    Ok(Decision::Lock { at, floor, expiry })
+}
+
+fn price_race(
+    offer: &Offer,
+    params: &PricingParams,
+    now: u64,
+    cycles: u64,
+) -> Result<Decision, Skip> {
+    let expected = expected_secondary_reward(offer, params);
+    let min_price = params.min_mcycle_price_collateral_token;
+    if expected.saturating_mul(U256::from(MCYCLE)) < min_price.saturating_mul(U256::from(cycles)) {
+        return Err(Skip::new(
+            SkipCode::UnprofitableCollateral,
+            format!("expected reward {expected} for {cycles} cycles at {min_price} per mcycle"),
+        ));
+    }
+    let at = now.max(lock_deadline(offer));
+    let expiry = final_deadline(offer);
+    check_prove_time(params.peak_prove_khz, cycles, at, expiry)?;
+    Ok(Decision::ProveAfterLockExpire { at, expiry, reward: secondary_reward(offer) })
+}

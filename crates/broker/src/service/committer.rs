@@ -1,0 +1,260 @@
+//! Commitment: priced requests wait here until their time comes (a lock only once the price
+//! ramp reaches our floor, a race only once the other prover's lock lapsed), then are taken in
+//! `order_commitment_priority` order while the capacity model admits them and the circuit
+//! breaker allows locking. A lock is recorded as `Locking` before its transaction is sent,
+//! so a crash in between is reconciled from the chain at the next start.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, Bytes, U256};
+use tiffin_market::{ProofRequest, RequestStatus};
+
+use super::{Broker, tick, wall_clock};
+use crate::capacity::{self, Admission, Candidate, CommittedWork};
+use crate::chain::LockOutcome;
+use crate::error::Result;
+use crate::fetch::Fetcher;
+use crate::order::{Order, OrderState, order_key};
+use crate::params;
+use crate::pricing::FulfillmentType;
+
+/// A priced request waiting to be committed to.
+#[derive(Debug, Clone)]
+pub struct Priced {
+    pub request: ProofRequest,
+    pub signature: Bytes,
+    pub kind: FulfillmentType,
+    /// Not before this time (chain seconds).
+    pub at: u64,
+    pub expiry: u64,
+    pub cycles: u64,
+    /// Our floor (lock) or the expected reward (race).
+    pub price: U256,
+    pub priority: bool,
+    pub observed_at: u64,
+}
+
+impl Priced {
+    fn key(&self) -> String {
+        order_key(self.request.id, self.kind)
+    }
+}
+
+impl Broker {
+    pub(super) fn enqueue(&self, priced: Priced) {
+        let mut queue = self.queue.lock().expect("queue lock");
+        if !queue.iter().any(|p| p.key() == priced.key()) {
+            queue.push(priced);
+        }
+    }
+
+    pub(super) fn is_queued(&self, key: &str) -> bool {
+        self.queue.lock().expect("queue lock").iter().any(|p| p.key() == key)
+    }
+
+    pub(super) fn forget_queued(&self, id: U256, kind: FulfillmentType) {
+        let key = order_key(id, kind);
+        self.queue.lock().expect("queue lock").retain(|p| p.key() != key);
+    }
+
+    /// A fetcher for `request`'s program and input: capped at `max_file_size`, except for
+    /// priority requestors, whom the operator trusts with any size.
+    pub(super) fn fetcher(&self, request: &ProofRequest) -> Fetcher {
+        let m = &self.config().market;
+        let priority = self.priority_requestors().contains(&request.requestor());
+        let cap = if priority { u64::MAX } else { m.max_file_size };
+        Fetcher::new(cap, m.max_fetch_retries, m.cache_dir.clone())
+    }
+
+    /// Requests in the queue (for status output).
+    pub fn queued(&self) -> Vec<Priced> {
+        self.queue.lock().expect("queue lock").clone()
+    }
+}
+
+pub async fn run(b: Arc<Broker>) {
+    loop {
+        if let Err(e) = step(&b).await {
+            tracing::warn!("committing orders: {e}");
+        }
+        tick(500).await;
+    }
+}
+
+async fn step(b: &Arc<Broker>) -> Result<()> {
+    let now = b.chain.now().await?;
+    let ready = take_ready(b, now);
+    if ready.is_empty() {
+        return Ok(());
+    }
+    let cfg = b.config();
+    let cap = params::capacity(&cfg);
+    let mut later = Vec::new();
+    for p in ordered(ready, &cfg, now) {
+        if p.kind == FulfillmentType::LockAndFulfill
+            && let Err(open) = b.breaker.lock().expect("breaker lock").allows_locking(wall_clock())
+        {
+            tracing::warn!(id = %p.request.id, "not locking: {open:?}");
+            later.push(p);
+            continue;
+        }
+        let work = committed_work(b).await?;
+        match capacity::admit(&work, p.cycles, p.expiry, &cap, now) {
+            Admission::Admit => commit(b, p).await?,
+            Admission::Wait(_) => later.push(p),
+            Admission::Drop(reason) => {
+                tracing::info!(id = %p.request.id, "dropped: {reason:?}");
+                record(b, &p, OrderState::Skipped, format!("{reason:?}")).await?;
+            }
+        }
+    }
+    for p in later {
+        b.enqueue(p);
+    }
+    Ok(())
+}
+
+/// Takes the queued requests whose time has come; drops those past their expiry.
+fn take_ready(b: &Broker, now: u64) -> Vec<Priced> {
+    let mut queue = b.queue.lock().expect("queue lock");
+    let (ready, waiting): (Vec<_>, Vec<_>) = queue.drain(..).partition(|p| p.at <= now);
+    *queue = waiting;
+    ready.into_iter().filter(|p| p.expiry > now).collect()
+}
+
+fn ordered(ready: Vec<Priced>, cfg: &crate::config::BrokerConfig, now: u64) -> Vec<Priced> {
+    let mut candidates: Vec<Candidate> = ready
+        .iter()
+        .map(|p| Candidate {
+            id: p.request.id,
+            expiry: p.expiry,
+            price: p.price,
+            cycles: p.cycles,
+            priority: p.priority,
+            observed_at: p.observed_at,
+        })
+        .collect();
+    capacity::order_for_commitment(
+        &mut candidates,
+        params::commitment_priority(cfg),
+        now,
+        cfg.market.peak_prove_khz,
+        now,
+    );
+    let mut ready = ready;
+    candidates
+        .into_iter()
+        .filter_map(|c| {
+            let i = ready.iter().position(|p| p.request.id == c.id)?;
+            Some(ready.swap_remove(i))
+        })
+        .collect()
+}
+
+async fn committed_work(b: &Broker) -> Result<Vec<CommittedWork>> {
+    Ok(b.db
+        .committed()
+        .await?
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                o.state,
+                OrderState::Locking | OrderState::PendingProving | OrderState::Proving
+            )
+        })
+        .map(|o| CommittedWork {
+            cycles: o.cycles,
+            started_at: (o.state == OrderState::Proving).then_some(o.updated_at),
+            expiry: o.expiry,
+        })
+        .collect())
+}
+
+async fn commit(b: &Broker, p: Priced) -> Result<()> {
+    let info = b.db.request_info(p.request.id).await?;
+    if info.fulfilled {
+        return Ok(());
+    }
+    match p.kind {
+        FulfillmentType::FulfillAfterLockExpire => {
+            record(b, &p, OrderState::PendingProving, String::new()).await
+        }
+        FulfillmentType::LockAndFulfill => lock(b, p).await,
+    }
+}
+
+async fn lock(b: &Broker, p: Priced) -> Result<()> {
+    let mut order = new_order(&p, OrderState::Locking);
+    if !b.db.insert(&order).await? {
+        return Ok(());
+    }
+    b.breaker.lock().expect("breaker lock").record_lock(wall_clock());
+    let outcome = b.chain.lock(&p.request, p.signature.clone()).await;
+    order.updated_at = wall_clock();
+    match outcome {
+        LockOutcome::Locked { price } => {
+            tracing::info!(id = %p.request.id, %price, "locked");
+            order.state = OrderState::PendingProving;
+            order.lock_price = price;
+        }
+        LockOutcome::LostTo(locker) => {
+            order.state = OrderState::Failed;
+            order.error = Some(format!("locked by {locker} first"));
+        }
+        LockOutcome::Failed(e) => {
+            tracing::warn!(id = %p.request.id, "lock failed: {e}");
+            order.state = OrderState::Failed;
+            order.error = Some(format!("lock failed: {e}"));
+        }
+    }
+    b.save(&order, OrderState::Locking).await?;
+    Ok(())
+}
+
+fn new_order(p: &Priced, state: OrderState) -> Order {
+    let mut order = Order::new(p.request.clone(), p.signature.clone(), p.kind, wall_clock());
+    order.state = state;
+    order.cycles = p.cycles;
+    order
+}
+
+async fn record(b: &Broker, p: &Priced, state: OrderState, error: String) -> Result<()> {
+    let mut order = new_order(p, state);
+    order.error = (!error.is_empty()).then_some(error);
+    b.db.insert(&order).await?;
+    Ok(())
+}
+
+/// At start: settles orders a crash left between two steps. A `Locking` order is locked if
+/// the chain says we hold the lock; a `Fulfilling` one is done if the chain says fulfilled.
+pub async fn recover(b: &Broker) -> Result<()> {
+    for mut order in b.db.in_states(&[OrderState::Locking, OrderState::Fulfilling]).await? {
+        let from = order.state;
+        let record = b.chain.client().record(order.id()).await?;
+        let status = b.chain.status(order.id()).await?;
+        order.updated_at = wall_clock();
+        order.state = match (from, status) {
+            (OrderState::Locking, _) if record.locker == b.chain.address() => {
+                order.lock_price = U256::from(record.price);
+                OrderState::PendingProving
+            }
+            (OrderState::Locking, _) => {
+                order.error = Some(lost_lock(record.locker));
+                OrderState::Failed
+            }
+            (_, RequestStatus::Fulfilled) => OrderState::Done,
+            _ => OrderState::Proved,
+        };
+        tracing::info!(order = order.key(), %from, to = %order.state, "recovered");
+        b.save(&order, from).await?;
+    }
+    Ok(())
+}
+
+fn lost_lock(locker: Address) -> String {
+    if locker == Address::ZERO {
+        "the lock was not sent before a restart".into()
+    } else {
+        format!("locked by {locker} first")
+    }
+}

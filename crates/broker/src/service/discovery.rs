@@ -1,0 +1,102 @@
+//! Discovery: reads the market's events from the last block read (and `lookback_blocks` back
+//! at each start), in chunks of `events_poll_blocks`, every `events_poll_ms`; mirrors them in
+//! the database and hands new requests to the pricer.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::sol_types::SolValue;
+
+use super::{Broker, pricer, tick};
+use crate::chain::MarketEvent;
+use crate::error::Result;
+use crate::order::{OrderState, decode_request, order_key};
+use crate::pricing::FulfillmentType;
+
+pub async fn run(b: Arc<Broker>) {
+    let mut starting = true;
+    loop {
+        match step(&b, starting).await {
+            Ok(()) => starting = false,
+            Err(e) => tracing::warn!("reading market events: {e}"),
+        }
+        tick(b.config().market.events_poll_ms).await;
+    }
+}
+
+/// Reads the events since the last block read. At a start it reads `lookback_blocks` back as
+/// well: requests a stopped broker had seen but not yet priced are priced again (an order
+/// already recorded is never priced twice).
+async fn step(b: &Arc<Broker>, starting: bool) -> Result<()> {
+    let cfg = b.config();
+    let head = b.chain.head().await?;
+    let chain_id = b.chain.chain_id();
+    let lookback = head.saturating_sub(cfg.market.lookback_blocks);
+    let from = match b.db.cursor(chain_id).await? {
+        Some(done) if starting => (done + 1).min(lookback),
+        Some(done) => done + 1,
+        None => lookback,
+    };
+    if from > head {
+        return Ok(());
+    }
+    let events = b.chain.events(from, head, cfg.market.events_poll_blocks).await?;
+    for event in events {
+        handle(b, event).await?;
+    }
+    // Only after every event of the range is recorded: a crash re-reads the range.
+    b.db.set_cursor(chain_id, head).await
+}
+
+async fn handle(b: &Arc<Broker>, event: MarketEvent) -> Result<()> {
+    match event {
+        MarketEvent::Submitted { request } => {
+            b.db.note_submitted(request.id, &request.abi_encode()).await?;
+            pricer::consider(b, *request, Bytes::new(), FulfillmentType::LockAndFulfill);
+        }
+        MarketEvent::Locked { id, prover } => {
+            b.db.note_locked(id, prover).await?;
+            if prover != b.chain.address() {
+                b.forget_queued(id, FulfillmentType::LockAndFulfill);
+                // A lock by someone else may lapse: race for its collateral then.
+                if let Some(request) =
+                    b.db.request_info(id).await?.request.and_then(|r| decode_request(&r))
+                {
+                    pricer::consider(
+                        b,
+                        request,
+                        Bytes::new(),
+                        FulfillmentType::FulfillAfterLockExpire,
+                    );
+                }
+            }
+        }
+        MarketEvent::Fulfilled { id, prover } => {
+            b.db.note_fulfilled(id).await?;
+            b.forget_queued(id, FulfillmentType::LockAndFulfill);
+            b.forget_queued(id, FulfillmentType::FulfillAfterLockExpire);
+            if prover != b.chain.address() {
+                abandon_race(b, id, prover).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Someone else fulfilled a request we were racing for: stop proving it.
+async fn abandon_race(b: &Arc<Broker>, id: U256, prover: Address) -> Result<()> {
+    let key = order_key(id, FulfillmentType::FulfillAfterLockExpire);
+    let Some(mut order) = b.db.get(&key).await? else { return Ok(()) };
+    let from = order.state;
+    if !matches!(from, OrderState::PendingProving | OrderState::Proving | OrderState::Proved) {
+        return Ok(());
+    }
+    if let Some(session) = &order.session_id {
+        let _ = b.cluster.stop(session).await;
+    }
+    order.state = OrderState::Failed;
+    order.error = Some(format!("fulfilled by {prover} first"));
+    order.updated_at = super::wall_clock();
+    b.save(&order, from).await?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Housekeeping: the reaper fails committed orders past their expiry (plus
+//! `reaper_grace_period_secs`) and stops their sessions; the health check feeds the circuit
+//! breaker; the balance monitor logs warnings and errors at the configured thresholds and
+//! forgets old skipped orders.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+
+use super::{Broker, wall_clock};
+use crate::error::Result;
+use crate::order::OrderState;
+
+pub async fn reaper(b: Arc<Broker>) {
+    loop {
+        if let Err(e) = reap(&b).await {
+            tracing::warn!("reaping orders: {e}");
+        }
+        let secs = b.config().prover.reaper_interval_secs.max(1);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}
+
+/// Fails every committed order whose expiry passed more than the grace period ago.
+pub async fn reap(b: &Broker) -> Result<usize> {
+    let now = b.chain.now().await?;
+    let grace = b.config().prover.reaper_grace_period_secs;
+    let mut reaped = 0;
+    for mut order in b.db.committed().await? {
+        if order.expiry.saturating_add(grace) >= now || order.state == OrderState::Fulfilling {
+            continue;
+        }
+        if let Some(session) = &order.session_id {
+            let _ = b.cluster.stop(session).await;
+        }
+        let from = order.state;
+        order.state = OrderState::Failed;
+        order.error = Some(format!("expired at {} (now {now})", order.expiry));
+        order.updated_at = wall_clock();
+        if b.save(&order, from).await? {
+            tracing::warn!(order = order.key(), "reaped: expired");
+            reaped += 1;
+        }
+    }
+    Ok(reaped)
+}
+
+/// Asks the cluster for its health every few seconds; an unhealthy cluster stops new locks.
+pub async fn health(b: Arc<Broker>) {
+    loop {
+        let healthy = b.cluster.healthy().await;
+        {
+            let mut breaker = b.breaker.lock().expect("breaker lock");
+            if !healthy && breaker.unhealthy_since().is_none() {
+                tracing::warn!("the cluster does not answer: no new locks until it does");
+            }
+            breaker.record_health(healthy, wall_clock());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+pub async fn balances(b: Arc<Broker>) {
+    loop {
+        if let Err(e) = check_balances(&b).await {
+            tracing::warn!("reading balances: {e}");
+        }
+        let _ = b.db.prune_skipped(wall_clock().saturating_sub(24 * 3600)).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
+async fn check_balances(b: &Broker) -> Result<()> {
+    let m = &b.config().market;
+    let native = b.chain.native_balance().await?;
+    warn_below("gas balance (wei)", native, m.balance_warn_threshold, m.balance_error_threshold);
+    let collateral = b.chain.collateral_balance().await?;
+    warn_below(
+        "collateral balance",
+        collateral,
+        m.collateral_balance_warn_threshold,
+        m.collateral_balance_error_threshold,
+    );
+    Ok(())
+}
+
+fn warn_below(what: &str, balance: U256, warn: Option<U256>, error: Option<U256>) {
+    if error.is_some_and(|t| balance < t) {
+        tracing::error!(%balance, "{what} is below balance error threshold");
+    } else if warn.is_some_and(|t| balance < t) {
+        tracing::warn!(%balance, "{what} is below balance warn threshold");
+    }
+}

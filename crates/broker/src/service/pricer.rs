@@ -1,0 +1,198 @@
+//! Preflight and pricing: screens a request, executes it on the cluster (execute-only, at most
+//! `max_concurrent_preflights` at once, cached by image, input and limit), prices it, and
+//! queues it for the committer or records why it was skipped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::{B256, Bytes, U256};
+use sha2::{Digest, Sha256};
+use tiffin_market::ProofRequest;
+use tokio::sync::Semaphore;
+
+use super::{Broker, Priced, wall_clock};
+use crate::cluster::{ReceiptKind, SessionEnd};
+use crate::error::{BrokerError, Result};
+use crate::fetch::Fetcher;
+use crate::order::{Order, OrderState, order_key};
+use crate::params;
+use crate::pricing::{self, Decision, FulfillmentType, MarketSnapshot, Skip, SkipCode};
+
+/// What a preflight measured.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub cycles: u64,
+    pub journal: Vec<u8>,
+}
+
+/// Preflights by (image, input digest, cycle limit); bounded, emptied when full.
+#[derive(Default)]
+pub struct PreflightCache {
+    done: Mutex<HashMap<(B256, B256, u64), Preflight>>,
+    slots: Mutex<Option<Arc<Semaphore>>>,
+}
+
+const CACHE_ENTRIES: usize = 1000;
+
+impl PreflightCache {
+    fn get(&self, key: &(B256, B256, u64)) -> Option<Preflight> {
+        self.done.lock().expect("cache lock").get(key).cloned()
+    }
+
+    fn put(&self, key: (B256, B256, u64), value: Preflight) {
+        let mut done = self.done.lock().expect("cache lock");
+        if done.len() >= CACHE_ENTRIES {
+            done.clear();
+        }
+        done.insert(key, value);
+    }
+
+    fn slots(&self, size: u32) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().expect("slots lock");
+        slots.get_or_insert_with(|| Arc::new(Semaphore::new(size.max(1) as usize))).clone()
+    }
+}
+
+/// Prices `request` in the background.
+pub fn consider(b: &Arc<Broker>, request: ProofRequest, signature: Bytes, kind: FulfillmentType) {
+    let b = b.clone();
+    tokio::spawn(async move {
+        let id = request.id;
+        let slots = b.preflights.slots(b.config().market.max_concurrent_preflights);
+        let Ok(_slot) = slots.acquire_owned().await else { return };
+        if let Err(e) = price_one(&b, request, signature, kind).await {
+            tracing::warn!(%id, "pricing failed: {e}");
+        }
+    });
+}
+
+async fn price_one(
+    b: &Arc<Broker>,
+    request: ProofRequest,
+    signature: Bytes,
+    kind: FulfillmentType,
+) -> Result<()> {
+    let key = order_key(request.id, kind);
+    if b.db.get(&key).await?.is_some() || b.is_queued(&key) {
+        return Ok(());
+    }
+    let cfg = b.config();
+    let mut params = params::pricing(&cfg);
+    params.priority_requestors = b.priority_requestors();
+    let snap = snapshot(b).await?;
+    let size = Fetcher::inline_size(&request.input);
+    let limits = match pricing::screen(&request, kind, &params, &snap, size) {
+        Ok(limits) => limits,
+        Err(skip) => return record_skip(b, request, signature, kind, skip).await,
+    };
+    let preflight = match preflight(b, &request, limits.preflight_cycles).await {
+        Ok(p) => p,
+        Err(e) => {
+            // The cluster reports a run past its cycle limit with the zkVM's code.
+            let skip = if e.to_string().contains("TIFFIN-ZKVM-003") {
+                Skip::new(SkipCode::OverCycleLimit, e.to_string())
+            } else if matches!(e, BrokerError::TooLarge { .. }) {
+                Skip::new(SkipCode::InputTooLarge, e.to_string())
+            } else {
+                Skip::preflight_failed(e)
+            };
+            return record_skip(b, request, signature, kind, skip).await;
+        }
+    };
+    let priority = params.priority_requestors.contains(&request.requestor());
+    let queued = |at: u64, expiry: u64, price: U256| Priced {
+        request: request.clone(),
+        signature: signature.clone(),
+        kind,
+        at,
+        expiry,
+        cycles: preflight.cycles,
+        price,
+        priority,
+        observed_at: snap.now,
+    };
+    match pricing::price(&request, kind, &params, &snap, preflight.cycles, &preflight.journal) {
+        Decision::Skip(skip) => record_skip(b, request, signature, kind, skip).await?,
+        Decision::Lock { at, floor, expiry } => {
+            tracing::info!(id = %request.id, at, %floor, cycles = preflight.cycles, "will lock");
+            b.enqueue(queued(at, expiry, floor));
+        }
+        Decision::ProveAfterLockExpire { at, expiry, reward } => {
+            tracing::info!(id = %request.id, at, %reward, "will race after the lock lapses");
+            b.enqueue(queued(at, expiry, reward));
+        }
+    }
+    Ok(())
+}
+
+/// The chain state pricing needs.
+pub async fn snapshot(b: &Broker) -> Result<MarketSnapshot> {
+    let committed = b.db.committed().await?.len() as u64;
+    Ok(MarketSnapshot {
+        now: b.chain.now().await?,
+        gas_price: b.chain.gas_price().await?,
+        native_balance: b.chain.native_balance().await?,
+        collateral_balance: b.chain.collateral_balance().await?,
+        reserved_gas: committed * b.config().market.fulfill_gas_estimate,
+    })
+}
+
+async fn record_skip(
+    b: &Broker,
+    request: ProofRequest,
+    signature: Bytes,
+    kind: FulfillmentType,
+    skip: Skip,
+) -> Result<()> {
+    tracing::info!(id = %request.id, code = skip.code.code(), "skipped: {skip}");
+    let mut order = Order::new(request, signature, kind, wall_clock());
+    order.state = OrderState::Skipped;
+    order.error = Some(skip.to_string());
+    b.db.insert(&order).await?;
+    Ok(())
+}
+
+/// Executes `request` on the cluster with a cycle limit; the result is cached.
+async fn preflight(b: &Broker, request: &ProofRequest, limit: u64) -> Result<Preflight> {
+    let cfg = b.config();
+    let fetcher = b.fetcher(request);
+    let input = fetcher.input(&request.input).await?;
+    let image = request.requirements.imageId;
+    let key = (image, B256::from_slice(&Sha256::digest(&input)), limit);
+    if let Some(hit) = b.preflights.get(&key) {
+        return Ok(hit);
+    }
+    let (image_hex, input_id) = upload(b, request, input).await?;
+    let session = b
+        .cluster
+        .start(&image_hex, &input_id, &[], true, Some(limit), ReceiptKind::Succinct)
+        .await?;
+    let poll = Duration::from_millis(cfg.prover.status_poll_ms);
+    match b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count).await? {
+        SessionEnd::Succeeded { cycles } => {
+            let result = Preflight { cycles, journal: b.cluster.journal(&session).await? };
+            b.preflights.put(key, result.clone());
+            Ok(result)
+        }
+        SessionEnd::Failed { status, error } => {
+            Err(BrokerError::Proving(format!("preflight {session} ended {status}: {error}")))
+        }
+    }
+}
+
+/// Uploads the request's program (unless the cluster has it) and input; returns the image id
+/// (hex) and the input's id.
+pub async fn upload(
+    b: &Broker,
+    request: &ProofRequest,
+    input: Vec<u8>,
+) -> Result<(String, String)> {
+    let image_hex = hex::encode(request.requirements.imageId);
+    if !b.cluster.has_image(&image_hex).await? {
+        let program = b.fetcher(request).program(&image_hex, &request.imageUrl).await?;
+        b.cluster.upload_image(&image_hex, program).await?;
+    }
+    let input_id = b.cluster.upload_input(input).await?;
+    Ok((image_hex, input_id))
+}

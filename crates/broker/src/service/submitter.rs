@@ -1,0 +1,102 @@
+//! Fulfilment: proven orders wait in the open batch until the batching policy closes it (size,
+//! age, fees, or a deadline within `block_deadline_buffer_secs`); then each order's receipt is
+//! sealed by the verifier service and fulfilled on-chain. A failed submission is retried up to
+//! `max_submission_attempts` times while the order can still be paid.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use alloy::primitives::U256;
+use tiffin_market::RequestStatus;
+
+use super::{Broker, tick, wall_clock};
+use crate::batching::{self, BatchState};
+use crate::error::{BrokerError, Result};
+use crate::order::{Order, OrderState};
+use crate::params;
+
+pub async fn run(b: Arc<Broker>) {
+    loop {
+        if let Err(e) = step(&b).await {
+            tracing::warn!("fulfilling orders: {e}");
+        }
+        tick(b.config().batcher.batch_poll_time_ms).await;
+    }
+}
+
+async fn step(b: &Arc<Broker>) -> Result<()> {
+    let proved = b.db.in_states(&[OrderState::Proved]).await?;
+    if proved.is_empty() {
+        return Ok(());
+    }
+    let cfg = b.config();
+    let now = b.chain.now().await?;
+    let state = BatchState {
+        opened_at: proved.iter().map(|o| o.updated_at).min().unwrap_or(now),
+        orders: proved.len(),
+        journal_bytes: 0,
+        fees: proved.iter().map(|o| o.lock_price).fold(U256::ZERO, |a, p| a + p),
+        earliest_deadline: proved.iter().map(|o| o.expiry).min(),
+    };
+    let Some(reason) = batching::flush_reason(&state, &params::batch(&cfg), now.max(wall_clock()))
+    else {
+        return Ok(());
+    };
+    tracing::info!(orders = proved.len(), ?reason, "closing the batch");
+    for order in proved {
+        fulfil(b, order).await?;
+    }
+    Ok(())
+}
+
+/// Submission attempts per order key (in memory: a restart grants a fresh budget).
+fn attempts() -> &'static Mutex<HashMap<String, u32>> {
+    static ATTEMPTS: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    ATTEMPTS.get_or_init(Default::default)
+}
+
+async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
+    order.state = OrderState::Fulfilling;
+    order.updated_at = wall_clock();
+    if !b.save(&order, OrderState::Proved).await? {
+        return Ok(());
+    }
+    let outcome = submit(b, &order).await;
+    order.updated_at = wall_clock();
+    match outcome {
+        Ok(()) => {
+            tracing::info!(order = order.key(), "fulfilled");
+            order.state = OrderState::Done;
+        }
+        Err(e) => {
+            let tries = {
+                let mut map = attempts().lock().expect("attempts lock");
+                let n = map.entry(order.key()).or_default();
+                *n += 1;
+                *n
+            };
+            tracing::warn!(order = order.key(), tries, "fulfilment failed: {e}");
+            if tries >= b.config().batcher.max_submission_attempts {
+                order.state = OrderState::Failed;
+                order.error = Some(format!("fulfilment failed {tries} times: {e}"));
+            } else {
+                order.state = OrderState::Proved;
+            }
+        }
+    }
+    b.save(&order, OrderState::Fulfilling).await?;
+    Ok(())
+}
+
+async fn submit(b: &Broker, order: &Order) -> Result<()> {
+    if b.chain.status(order.id()).await? == RequestStatus::Fulfilled {
+        return Ok(());
+    }
+    let session = order
+        .session_id
+        .as_deref()
+        .ok_or_else(|| BrokerError::Proving("a proved order without a session".into()))?;
+    let receipt = b.cluster.receipt(session).await?;
+    let sealed = b.verifier.attest(order.request.requirements.imageId, receipt).await?;
+    b.chain.fulfill(order.id(), sealed.journal, sealed.seal).await
+}

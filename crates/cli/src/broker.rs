@@ -1,0 +1,130 @@
+//! `tiffin broker`: runs the broker (crate `tiffin-broker`) against a market and a cluster, and
+//! `tiffin broker status` shows its orders from its database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use tiffin_broker::attest::VerifierService;
+use tiffin_broker::chain::Chain;
+use tiffin_broker::cluster::Cluster;
+use tiffin_broker::config::{BrokerConfig, ConfigWatcher};
+use tiffin_broker::db::Db;
+use tiffin_broker::order::OrderState;
+use tiffin_broker::service::{Broker, Stop};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::market::ChainArgs;
+
+#[derive(Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The broker's settings (re-read when the file changes); defaults without one.
+    #[arg(long, env = "TIFFIN_BROKER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The order database (SQLite).
+    #[arg(long, env = "TIFFIN_BROKER_DB", default_value = "broker.db", global = true)]
+    db: PathBuf,
+    /// The cluster's Bonsai-compatible API.
+    #[arg(long, env = "BONSAI_API_URL", default_value = "http://127.0.0.1:8080")]
+    api_url: String,
+    /// The broker's API key on the cluster.
+    #[arg(long, env = "BONSAI_API_KEY", hide_env_values = true, default_value = "")]
+    api_key: String,
+    /// The verifier service that seals receipts (`tiffin market verifier`).
+    #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
+    verifier_url: String,
+    #[command(subcommand)]
+    command: Option<BrokerCommand>,
+}
+
+#[derive(Subcommand)]
+enum BrokerCommand {
+    /// List committed orders, recent orders (with skip codes and errors) and counts by state.
+    Status {
+        /// How many recent orders to list.
+        #[arg(long, default_value_t = 20)]
+        recent: u32,
+    },
+}
+
+pub fn run(mut args: BrokerArgs) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match args.command.take() {
+            Some(BrokerCommand::Status { recent }) => status(&args.db, recent).await,
+            None => serve(args).await,
+        }
+    })
+}
+
+async fn serve(args: BrokerArgs) -> Result<()> {
+    let (_watcher, config) = match &args.config {
+        Some(path) => {
+            let (watcher, rx) = ConfigWatcher::start(path)?;
+            (Some(watcher), rx)
+        }
+        None => (None, watch::channel(Arc::new(BrokerConfig::default())).1),
+    };
+    let txn_timeout = Duration::from_secs(config.borrow().batcher.txn_timeout);
+    let chain = Chain::new(args.chain.client().await?, txn_timeout);
+    let cluster = Cluster::new(&args.api_url, &args.api_key)?;
+    let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
+    println!("broker {} on chain {}", chain.address(), chain.chain_id());
+    let broker = Broker::new(chain, cluster, VerifierService::new(&args.verifier_url), db, config);
+    let (intake_tx, intake) = watch::channel(false);
+    let (now_tx, now) = watch::channel(false);
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            return;
+        };
+        for (flag, what) in [(&intake_tx, "finishing committed orders"), (&now_tx, "stopping now")]
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("broker: {what}");
+            let _ = flag.send(true);
+        }
+    });
+    broker.run(Stop { intake, now }).await?;
+    println!("broker stopped");
+    Ok(())
+}
+
+async fn status(path: &PathBuf, recent: u32) -> Result<()> {
+    anyhow::ensure!(path.exists(), "no order database at {path:?}");
+    let db = Db::open(path).await?;
+    println!("orders by state:");
+    for (state, n) in db.counts().await? {
+        println!("  {state:<15} {n}");
+    }
+    let committed = db.committed().await?;
+    println!("committed: {}", committed.len());
+    for o in committed {
+        println!(
+            "  {} {} cycles={} expiry={} session={}",
+            o.key(),
+            o.state,
+            o.cycles,
+            o.expiry,
+            o.session_id.as_deref().unwrap_or("-")
+        );
+    }
+    println!("recent:");
+    for o in db.recent(recent).await? {
+        let note = match o.state {
+            OrderState::Skipped | OrderState::Failed => o.error.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        println!("  {} {} {note}", o.key(), o.state);
+    }
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! `tiffin broker` as an operator runs it: a real anvil with our contracts, `tiffin up` as the
+//! cluster, the verifier service, and two brokers with different prices. Requestors submit a
+//! mix; the test checks which broker locks what, every skip code, every fulfilment on-chain
+//! and the money, then the faults: a broker killed mid-proof and restarted, a lock whose
+//! transaction timed out but was mined, a two-phase shutdown, and a locker that vanished so
+//! the other broker wins the race for its collateral.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{B256, U256};
+use common::{Proc, Up, tiffin, up};
+use tiffin_broker::db::Db;
+use tiffin_broker::order::{Order, OrderState};
+use tiffin_guests::{ECHO, SET_BUILDER};
+use tiffin_market::request::request_id;
+use tiffin_market::{DevChain, Input, Offer, Predicate, ProofRequest, RequestStatus};
+
+const PROVER_A: usize = 3;
+const PROVER_B: usize = 4;
+const REQUESTOR: usize = 2;
+const DENIED: usize = 5;
+const PRIORITY: usize = 6;
+const TOKEN: u64 = 1_000_000_000_000_000_000;
+
+struct World {
+    rt: tokio::runtime::Runtime,
+    chain: DevChain,
+    dir: tempfile::TempDir,
+    up: Up,
+    _verifier: Proc,
+    verifier_url: String,
+    echo_url: String,
+}
+
+impl World {
+    fn start() -> World {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let chain = rt
+            .block_on(DevChain::start(B256::from(SET_BUILDER.image_id_bytes())))
+            .expect("anvil starts (run scripts/setup)");
+        let dir = tempfile::tempdir().unwrap();
+        let up = up(&dir.path().join("cluster"), 14, 1);
+        let key = chain.signer(1).unwrap().to_bytes().to_string();
+        let mut child = tiffin(&["market", "verifier", "--listen", "127.0.0.1:0"])
+            .env("TIFFIN_ATTESTOR_KEY", key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let verifier_url = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("verifier listening on ").map(str::to_string))
+            .expect("the verifier prints its URL");
+        let echo = dir.path().join("echo.bin");
+        std::fs::write(&echo, ECHO.program).unwrap();
+        let echo_url = format!("file://{}", echo.display());
+        let world = World { rt, chain, dir, up, _verifier: Proc(child), verifier_url, echo_url };
+        world.warm_cluster();
+        world
+    }
+
+    /// Runs echo once on the cluster, as an earlier customer would have: the brokers find the
+    /// program there and need not fetch it (the tests cap downloads at 48 bytes).
+    fn warm_cluster(&self) {
+        let mut cmd =
+            tiffin(&["session", "--url", &self.up.url, "--api-key", &self.up.key, "submit"]);
+        cmd.args(["--sample", "echo", "--input-hex", "00", "--execute-only", "--wait"]);
+        common::ok(cmd);
+    }
+
+    fn now(&self) -> u64 {
+        self.rt.block_on(self.chain.now()).unwrap()
+    }
+
+    /// Mints `tokens` collateral tokens to prover `index` and deposits them in the market.
+    fn fund_collateral(&self, index: usize, tokens: u64) {
+        self.rt.block_on(async {
+            let amount = U256::from(tokens) * U256::from(TOKEN);
+            let deployer = self.chain.client(0).await.unwrap();
+            deployer.mint_collateral(self.chain.address(index), amount).await.unwrap();
+            self.chain.client(index).await.unwrap().deposit_collateral(amount).await.unwrap();
+        });
+    }
+
+    fn collateral(&self, index: usize) -> U256 {
+        self.rt.block_on(async {
+            let c = self.chain.client(index).await.unwrap();
+            c.collateral_balance_of(self.chain.address(index)).await.unwrap()
+        })
+    }
+
+    fn market_balance(&self, index: usize) -> U256 {
+        self.rt.block_on(async {
+            let c = self.chain.client(index).await.unwrap();
+            c.balance_of(self.chain.address(index)).await.unwrap()
+        })
+    }
+
+    fn status(&self, id: U256) -> RequestStatus {
+        self.rt.block_on(async { self.chain.client(0).await.unwrap().status(id).await.unwrap() })
+    }
+
+    /// Submits an echo request of `input` from dev account `who` (request index `index`).
+    fn submit(
+        &self,
+        who: usize,
+        index: u32,
+        input: &[u8],
+        max_price_wei: u64,
+        lock_secs: u32,
+    ) -> U256 {
+        let offer = Offer {
+            minPrice: U256::from(max_price_wei / 2),
+            maxPrice: U256::from(max_price_wei),
+            biddingStart: self.now(),
+            rampUpPeriod: 0,
+            lockTimeout: lock_secs,
+            timeout: lock_secs + 600,
+            lockCollateral: U256::from(10) * U256::from(TOKEN),
+        };
+        let id = request_id(self.chain.address(who), index);
+        let request = ProofRequest::new(
+            id,
+            B256::from(ECHO.image_id_bytes()),
+            Predicate::journal_equals(input),
+            &self.echo_url,
+            Input::inline(input.to_vec()),
+            offer,
+        );
+        self.rt.block_on(async {
+            let c = self.chain.client(who).await.unwrap();
+            c.submit_request(&request, U256::from(max_price_wei)).await.unwrap();
+        });
+        id
+    }
+
+    /// Starts `tiffin broker` for dev key `index` with `config` (TOML), its database in `db`.
+    fn broker(&self, name: &str, index: usize, config: &str) -> Proc {
+        let cfg = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).unwrap();
+        let d = self.chain.deployment();
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let child = tiffin(&["broker", "--config", cfg.to_str().unwrap()])
+            .arg("--db")
+            .arg(self.db_path(name))
+            .env("RPC_URL", self.chain.rpc_url())
+            .env("PRIVATE_KEY", self.chain.signer(index).unwrap().to_bytes().to_string())
+            .env("TIFFIN_MARKET_ADDRESS", d.market.to_string())
+            .env("TIFFIN_COLLATERAL_TOKEN_ADDRESS", d.collateral_token.to_string())
+            .env("TIFFIN_VERIFIER_ADDRESS", d.verifier.to_string())
+            .env("BONSAI_API_URL", &self.up.url)
+            .env("BONSAI_API_KEY", &self.up.key)
+            .env("TIFFIN_VERIFIER_URL", &self.verifier_url)
+            .env("TIFFIN_LOG", "info,tiffin_broker=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn tiffin broker");
+        Proc(child)
+    }
+
+    fn db_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.db"))
+    }
+
+    /// The broker's orders by request id and kind (`0x…-lock` / `0x…-race`).
+    fn orders(&self, name: &str) -> HashMap<String, Order> {
+        let path = self.db_path(name);
+        if !path.exists() {
+            return HashMap::new();
+        }
+        self.rt.block_on(async {
+            let db = Db::open(&path).await.unwrap();
+            db.recent(1000).await.unwrap().into_iter().map(|o| (o.key(), o)).collect()
+        })
+    }
+
+    fn order(&self, name: &str, id: U256, kind: &str) -> Option<Order> {
+        self.orders(name).remove(&format!("{id:#x}-{kind}"))
+    }
+
+    /// Waits until broker `name`'s order for `id` satisfies `done`.
+    fn wait_order(
+        &self,
+        name: &str,
+        id: U256,
+        kind: &str,
+        what: &str,
+        done: impl Fn(&Order) -> bool,
+    ) -> Order {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            if let Some(o) = self.order(name, id, kind)
+                && done(&o)
+            {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {id:#x} never {what}: {:?}\n{}",
+                self.order(name, id, kind),
+                self.log(name)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default();
+        text.lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn skip_code(&self, name: &str, id: U256) -> String {
+        let o = self.wait_order(name, id, "lock", "skipped", |o| o.state == OrderState::Skipped);
+        o.error.unwrap_or_default()
+    }
+}
+
+fn config(min_mcycle_price: &str, extra_market: &str) -> String {
+    format!(
+        "[market]\nmin_mcycle_price = \"{min_mcycle_price}\"\nmin_deadline = 30\nevents_poll_ms = 200\n\
+         lookback_blocks = 100\nmax_concurrent_proofs = 2\nmax_journal_bytes = 100\nmax_file_size = 48\n\
+         {extra_market}\n\
+         [prover]\nstatus_poll_ms = 200\nreceipt_kind = \"composite\"\nreaper_interval_secs = 5\n\
+         reaper_grace_period_secs = 600\n\n\
+         [batcher]\nbatch_poll_time_ms = 200\ntxn_timeout = 2\n"
+    )
+}
+
+fn wait_exit(proc: &mut Proc, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if proc.0.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn signal(proc: &Proc, sig: &str) {
+    let ok = Command::new("kill").args([sig, &proc.0.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults() {
+    let w = World::start();
+    w.fund_collateral(PROVER_A, 100);
+    w.fund_collateral(PROVER_B, 100);
+    let a_collateral = w.collateral(PROVER_A);
+    let b_collateral = w.collateral(PROVER_B);
+    let priority = w.chain.address(PRIORITY);
+    let denied = w.chain.address(DENIED);
+    let lists = format!(
+        "priority_requestor_addresses = [\"{priority}\"]\ndeny_requestor_addresses = [\"{denied}\"]"
+    );
+    // A proves anything that covers its gas; B wants far more per cycle than anyone pays, but
+    // races for any collateral reward.
+    let a_config = config("0.0000001 ETH", &lists);
+    let b_config = config("1000 ETH", "min_mcycle_price_collateral_token = \"0\"");
+    let mut a = w.broker("a", PROVER_A, &a_config);
+    let _b = w.broker("b", PROVER_B, &b_config);
+
+    let paid = w.submit(REQUESTOR, 1, b"paid", 10_000_000_000_000_000, 600);
+    let cheap = w.submit(REQUESTOR, 2, b"cheap", 1_000, 600);
+    let big_input = w.submit(REQUESTOR, 3, &[7u8; 64], 10_000_000_000_000_000, 600);
+    let priority_big = w.submit(PRIORITY, 1, &[8u8; 64], 10_000_000_000_000_000, 600);
+    let hurried = w.submit(REQUESTOR, 4, b"hurried", 10_000_000_000_000_000, 20);
+    let from_denied = w.submit(DENIED, 1, b"denied", 10_000_000_000_000_000, 600);
+    // Priority requestors skip max_file_size, not max_journal_bytes (echo's journal is its input).
+    let long_journal = w.submit(PRIORITY, 2, &[9u8; 120], 10_000_000_000_000_000, 600);
+
+    // A is killed (SIGKILL) while proving and restarted on the same database: the same
+    // session is awaited, not proven again.
+    let proving = w.wait_order("a", paid, "lock", "proving", |o| o.session_id.is_some());
+    drop(a);
+    a = w.broker("a", PROVER_A, &a_config);
+    let done = w.wait_order("a", paid, "lock", "done", |o| o.state == OrderState::Done);
+    assert_eq!(done.session_id, proving.session_id, "resumed, not re-proven");
+    w.wait_order("a", priority_big, "lock", "done", |o| o.state == OrderState::Done);
+    assert_eq!(w.status(paid), RequestStatus::Fulfilled);
+    assert_eq!(w.status(priority_big), RequestStatus::Fulfilled);
+
+    // Every skip, with its code.
+    for (id, code) in [
+        (cheap, "S-007"),
+        (big_input, "S-009"),
+        (hurried, "S-002"),
+        (from_denied, "S-003"),
+        (long_journal, "S-013"),
+    ] {
+        let why = w.skip_code("a", id);
+        assert!(why.starts_with(code), "{id:#x}: expected {code}, got {why}");
+    }
+    let why = w.skip_code("b", paid);
+    assert!(why.starts_with("S-015"), "B finds it unprofitable: {why}");
+    for id in [cheap, hurried, from_denied, long_journal] {
+        let status = w.status(id);
+        assert!(
+            matches!(status, RequestStatus::Open | RequestStatus::Expired),
+            "{id:#x}: {status:?}"
+        );
+    }
+
+    // A lock whose transaction outlives txn_timeout but is mined later is proven, not dropped.
+    w.rt.block_on(w.chain.set_automine(false)).unwrap();
+    let slow_lock = w.submit_pending(REQUESTOR, 6, b"slow lock");
+    w.wait_order("a", slow_lock, "lock", "locking", |o| o.state == OrderState::Locking);
+    std::thread::sleep(Duration::from_secs(3));
+    w.rt.block_on(w.chain.set_automine(true)).unwrap();
+    w.mine();
+    w.wait_order("a", slow_lock, "lock", "done", |o| o.state == OrderState::Done);
+
+    // Two-phase shutdown: SIGTERM while an order proves; the broker exits only once it is
+    // fulfilled.
+    let last = w.submit(REQUESTOR, 7, b"last one", 10_000_000_000_000_000, 600);
+    w.wait_order("a", last, "lock", "proving", |o| o.state == OrderState::Proving);
+    signal(&a, "-TERM");
+    assert!(wait_exit(&mut a, Duration::from_secs(180)), "A exits after its last order");
+    let o = w.order("a", last, "lock").unwrap();
+    assert_eq!(o.state, OrderState::Done, "{o:?}");
+    assert_eq!(w.status(last), RequestStatus::Fulfilled);
+
+    // The money: A was paid exactly its lock prices and got its collateral back.
+    let earned: U256 = w
+        .orders("a")
+        .values()
+        .filter(|o| o.state == OrderState::Done)
+        .map(|o| o.lock_price)
+        .fold(U256::ZERO, |s, p| s + p);
+    assert_eq!(w.orders("a").values().filter(|o| o.state == OrderState::Done).count(), 4);
+    assert_eq!(w.market_balance(PROVER_A), earned);
+    assert_eq!(w.collateral(PROVER_A), a_collateral);
+
+    // A locks one more request and vanishes for good; once the lock lapses B proves it and
+    // earns half of A's collateral.
+    let a = w.broker("a", PROVER_A, &a_config);
+    let orphan = w.submit(REQUESTOR, 8, b"orphan", 10_000_000_000_000_000, 40);
+    w.wait_order("a", orphan, "lock", "locked", |o| o.state != OrderState::Locking);
+    drop(a);
+    let lock_deadline = w.now() + 41;
+    w.rt.block_on(w.chain.mine_at(lock_deadline)).unwrap();
+    w.wait_order("b", orphan, "race", "done", |o| o.state == OrderState::Done);
+    assert_eq!(w.status(orphan), RequestStatus::Fulfilled);
+    assert_eq!(w.collateral(PROVER_B), b_collateral + U256::from(5) * U256::from(TOKEN));
+    assert_eq!(w.collateral(PROVER_A), a_collateral - U256::from(10) * U256::from(TOKEN));
+}
+
+impl World {
+    /// Submits a profitable request while automine is off, mining until it is in.
+    fn submit_pending(&self, who: usize, index: u32, input: &[u8]) -> U256 {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| self.submit(who, index, input, 10_000_000_000_000_000, 600));
+            while !h.is_finished() {
+                std::thread::sleep(Duration::from_millis(300));
+                self.mine();
+            }
+            h.join().unwrap()
+        })
+    }
+
+    fn mine(&self) {
+        let t = self.now() + 1;
+        self.rt.block_on(self.chain.mine_at(t)).unwrap();
+    }
+}
