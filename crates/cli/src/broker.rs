@@ -14,6 +14,7 @@ use tiffin_broker::config::{BrokerConfig, ConfigWatcher};
 use tiffin_broker::db::Db;
 use tiffin_broker::order::OrderState;
 use tiffin_broker::service::{Broker, Stop};
+use tiffin_market::amount::{format_collateral, format_native};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -56,7 +57,7 @@ pub fn run(mut args: BrokerArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match args.command.take() {
-            Some(BrokerCommand::Status { recent }) => status(&args.db, recent).await,
+            Some(BrokerCommand::Status { recent }) => status(&args, recent).await,
             None => serve(args).await,
         }
     })
@@ -99,14 +100,30 @@ async fn serve(args: BrokerArgs) -> Result<()> {
     Ok(())
 }
 
-async fn status(path: &PathBuf, recent: u32) -> Result<()> {
+async fn status(args: &BrokerArgs, recent: u32) -> Result<()> {
+    let path = &args.db;
     anyhow::ensure!(path.exists(), "no order database at {path:?}");
     let db = Db::open(path).await?;
+    let config = match &args.config {
+        Some(file) => BrokerConfig::load(file)?,
+        None => BrokerConfig::default(),
+    };
     println!("orders by state:");
     for (state, n) in db.counts().await? {
         println!("  {state:<15} {n}");
     }
     let committed = db.committed().await?;
+    let proving = committed.iter().filter(|o| o.state == OrderState::Proving).count();
+    let max = config.market.max_concurrent_proofs;
+    println!("capacity: {proving} of {max} proving slots in use");
+    if args.chain.has_key() {
+        let chain = Chain::new(args.chain.client().await?, Duration::from_secs(30));
+        let client = chain.client();
+        println!("account: {}", chain.address());
+        println!("gas balance: {}", format_native(chain.native_balance().await?));
+        println!("market balance: {}", format_native(client.balance_of(chain.address()).await?));
+        println!("collateral: {}", format_collateral(chain.collateral_balance().await?));
+    }
     println!("committed: {}", committed.len());
     for o in committed {
         println!(

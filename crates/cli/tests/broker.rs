@@ -141,13 +141,12 @@ impl World {
         id
     }
 
-    /// Starts `tiffin broker` for dev key `index` with `config` (TOML), its database in `db`.
-    fn broker(&self, name: &str, index: usize, config: &str) -> Proc {
+    /// `tiffin broker ARGS` for broker `name` (dev key `index`) with the chain's environment.
+    fn broker_cmd(&self, name: &str, index: usize, args: &[&str]) -> Command {
         let cfg = self.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).unwrap();
         let d = self.chain.deployment();
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
-        let child = tiffin(&["broker", "--config", cfg.to_str().unwrap()])
+        let mut cmd = tiffin(&["broker", "--config", cfg.to_str().unwrap()]);
+        cmd.args(args)
             .arg("--db")
             .arg(self.db_path(name))
             .env("RPC_URL", self.chain.rpc_url())
@@ -157,7 +156,17 @@ impl World {
             .env("TIFFIN_VERIFIER_ADDRESS", d.verifier.to_string())
             .env("BONSAI_API_URL", &self.up.url)
             .env("BONSAI_API_KEY", &self.up.key)
-            .env("TIFFIN_VERIFIER_URL", &self.verifier_url)
+            .env("TIFFIN_VERIFIER_URL", &self.verifier_url);
+        cmd
+    }
+
+    /// Starts `tiffin broker` for dev key `index` with `config` (TOML), its database and log
+    /// named after it.
+    fn broker(&self, name: &str, index: usize, config: &str) -> Proc {
+        std::fs::write(self.dir.path().join(format!("{name}.toml")), config).unwrap();
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let child = self
+            .broker_cmd(name, index, &[])
             .env("TIFFIN_LOG", "info,tiffin_broker=debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -360,6 +369,18 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     assert_eq!(w.status(orphan), RequestStatus::Fulfilled);
     assert_eq!(w.collateral(PROVER_B), b_collateral + U256::from(5) * U256::from(TOKEN));
     assert_eq!(w.collateral(PROVER_A), a_collateral - U256::from(10) * U256::from(TOKEN));
+
+    // `tiffin broker status` shows the counts, the orphaned lock still committed, and A's
+    // balances.
+    let out = common::ok(w.broker_cmd("a", PROVER_A, &["status"]));
+    assert!(out.contains("Done            4"), "{out}");
+    assert!(out.contains(&format!("{orphan:#x}-lock")), "{out}");
+    assert!(common::field(&out, "capacity:").ends_with("of 2 proving slots in use"), "{out}");
+    assert_eq!(
+        common::field(&out, "market balance:"),
+        tiffin_market::amount::format_native(earned)
+    );
+    assert!(out.contains("S-003"), "recent orders show skip codes: {out}");
 }
 
 impl World {

@@ -67,6 +67,11 @@ impl ChainArgs {
         })
     }
 
+    /// Whether a chain and a key are given (a command may then show on-chain state).
+    pub(crate) fn has_key(&self) -> bool {
+        self.rpc_url.is_some() && self.private_key.is_some() && self.market.is_some()
+    }
+
     /// A client for PRIVATE_KEY's account.
     pub(crate) async fn client(&self) -> Result<MarketClient> {
         let client =
