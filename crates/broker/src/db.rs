@@ -50,8 +50,8 @@ impl Db {
     pub async fn insert(&self, order: &Order) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO orders (key, request_id, kind, request, signature, state, cycles, \
-             lock_price, expiry, session_id, attempts, error, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+             lock_price, expiry, session_id, attempts, error, updated_at, times) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         )
         .bind(order.key())
         .bind(format!("{:#x}", order.id()))
@@ -66,6 +66,7 @@ impl Db {
         .bind(order.attempts as i64)
         .bind(&order.error)
         .bind(order.updated_at as i64)
+        .bind(times_json(order))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -75,7 +76,7 @@ impl Db {
     pub async fn update(&self, order: &Order, from: OrderState) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE orders SET state = ?, cycles = ?, lock_price = ?, expiry = ?, session_id = ?, \
-             attempts = ?, error = ?, updated_at = ? WHERE key = ? AND state = ?",
+             attempts = ?, error = ?, updated_at = ?, times = ? WHERE key = ? AND state = ?",
         )
         .bind(order.state.as_str())
         .bind(order.cycles as i64)
@@ -85,6 +86,7 @@ impl Db {
         .bind(order.attempts as i64)
         .bind(&order.error)
         .bind(order.updated_at as i64)
+        .bind(times_json(order))
         .bind(order.key())
         .bind(from.as_str())
         .execute(&self.pool)
@@ -221,6 +223,10 @@ impl Db {
     }
 }
 
+fn times_json(order: &Order) -> String {
+    serde_json::to_string(&order.times).expect("stage times serialise")
+}
+
 fn kind_name(kind: FulfillmentType) -> &'static str {
     match kind {
         FulfillmentType::LockAndFulfill => "lock",
@@ -253,6 +259,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Order> {
         attempts: row.get::<i64, _>("attempts") as u32,
         error: row.get("error"),
         updated_at: row.get::<i64, _>("updated_at") as u64,
+        times: serde_json::from_str(&row.get::<String, _>("times")).map_err(|_| bad("times"))?,
     })
 }
 
@@ -298,6 +305,8 @@ mod tests {
         order.session_id = Some("s-1".into());
         order.lock_price = U256::from(123_456_789u64);
         order.cycles = 1 << 20;
+        order.times.seen = Some(1_000);
+        order.times.proved = Some(9_000);
         {
             let db = Db::open(&path).await.unwrap();
             assert!(db.insert(&order).await.unwrap());
@@ -312,6 +321,7 @@ mod tests {
         assert_eq!(back.lock_price, order.lock_price);
         assert_eq!(back.cycles, 1 << 20);
         assert_eq!(back.expiry, 160);
+        assert_eq!(back.times, order.times);
         assert_eq!(db.committed().await.unwrap().len(), 1);
     }
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod fetch;
+pub mod latency;
 pub mod order;
 pub mod params;
 pub mod pricing;

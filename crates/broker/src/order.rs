@@ -73,6 +73,31 @@ impl std::fmt::Display for OrderState {
     }
 }
 
+/// When an order passed each stage, in milliseconds since the epoch (this machine's clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageTimes {
+    /// The request was seen on the market.
+    pub seen: Option<u64>,
+    /// Its preflight and pricing ended.
+    pub priced: Option<u64>,
+    /// It was locked (or, for a race, committed to).
+    pub locked: Option<u64>,
+    /// Its proving session started.
+    pub proving: Option<u64>,
+    /// Its proof was done.
+    pub proved: Option<u64>,
+    /// It was fulfilled on-chain.
+    pub fulfilled: Option<u64>,
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// One order as the database keeps it.
 #[derive(Debug, Clone)]
 pub struct Order {
@@ -95,6 +120,8 @@ pub struct Order {
     pub error: Option<String>,
     /// When the order entered its current state (seconds since the epoch).
     pub updated_at: u64,
+    /// When it passed each stage.
+    pub times: StageTimes,
 }
 
 impl Order {
@@ -115,6 +142,7 @@ impl Order {
             attempts: 0,
             error: None,
             updated_at: now,
+            times: StageTimes::default(),
         }
     }
 

@@ -12,6 +12,7 @@ use tiffin_broker::chain::Chain;
 use tiffin_broker::cluster::Cluster;
 use tiffin_broker::config::{BrokerConfig, ConfigWatcher};
 use tiffin_broker::db::Db;
+use tiffin_broker::latency::{self, Latency};
 use tiffin_broker::order::OrderState;
 use tiffin_broker::service::{Broker, Stop};
 use tiffin_market::amount::{format_collateral, format_native};
@@ -50,6 +51,9 @@ enum BrokerCommand {
         /// How many recent orders to list.
         #[arg(long, default_value_t = 20)]
         recent: u32,
+        /// Print the fulfilled orders' latency per stage and the broker's overhead.
+        #[arg(long)]
+        timings: bool,
     },
 }
 
@@ -57,7 +61,13 @@ pub fn run(mut args: BrokerArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match args.command.take() {
-            Some(BrokerCommand::Status { recent }) => status(&args, recent).await,
+            Some(BrokerCommand::Status { recent, timings }) => {
+                status(&args, recent).await?;
+                if timings {
+                    print_timings(&args.db).await?;
+                }
+                Ok(())
+            }
             None => serve(args).await,
         }
     })
@@ -142,6 +152,25 @@ async fn status(args: &BrokerArgs, recent: u32) -> Result<()> {
             _ => String::new(),
         };
         println!("  {} {} {note}", o.key(), o.state);
+    }
+    Ok(())
+}
+
+/// The latency table of every fulfilled order, with the mean and the overhead.
+async fn print_timings(path: &PathBuf) -> Result<()> {
+    let db = Db::open(path).await?;
+    let mut done = db.in_states(&[OrderState::Done]).await?;
+    done.sort_by_key(|o| o.times.seen);
+    let rows: Vec<_> =
+        done.iter().filter_map(|o| Some((o.key(), Latency::of(&o.times)?))).collect();
+    println!("timings:");
+    println!("{}", latency::HEADER);
+    for (key, l) in &rows {
+        println!("{}", latency::row(key, l));
+    }
+    if let Some(s) = latency::summarize(&rows.iter().map(|(_, l)| *l).collect::<Vec<_>>()) {
+        println!("{}", latency::row(&format!("mean of {}", s.orders), &s.mean));
+        println!("overhead: {:.1} % of proving time", s.overhead_percent);
     }
     Ok(())
 }

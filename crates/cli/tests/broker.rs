@@ -372,7 +372,7 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
 
     // `tiffin broker status` shows the counts, the orphaned lock still committed, and A's
     // balances.
-    let out = common::ok(w.broker_cmd("a", PROVER_A, &["status"]));
+    let out = common::ok(w.broker_cmd("a", PROVER_A, &["status", "--timings"]));
     assert!(out.contains("Done            4"), "{out}");
     assert!(out.contains(&format!("{orphan:#x}-lock")), "{out}");
     assert!(common::field(&out, "capacity:").ends_with("of 2 proving slots in use"), "{out}");
@@ -381,6 +381,8 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
         tiffin_market::amount::format_native(earned)
     );
     assert!(out.contains("S-003"), "recent orders show skip codes: {out}");
+    assert!(out.contains(&format!("| {paid:#x}-lock | ")), "a latency row per fulfilled order: {out}");
+    assert!(common::field(&out, "overhead:").ends_with("% of proving time"), "{out}");
 }
 
 impl World {

@@ -14,7 +14,7 @@ use crate::capacity::{self, Admission, Candidate, CommittedWork};
 use crate::chain::LockOutcome;
 use crate::error::Result;
 use crate::fetch::Fetcher;
-use crate::order::{Order, OrderState, order_key};
+use crate::order::{Order, OrderState, StageTimes, now_ms, order_key};
 use crate::params;
 use crate::pricing::FulfillmentType;
 
@@ -32,6 +32,8 @@ pub struct Priced {
     pub price: U256,
     pub priority: bool,
     pub observed_at: u64,
+    /// When it was seen and priced (stage times so far).
+    pub times: StageTimes,
 }
 
 impl Priced {
@@ -196,6 +198,7 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
             tracing::info!(id = %p.request.id, %price, "locked");
             order.state = OrderState::PendingProving;
             order.lock_price = price;
+            order.times.locked = Some(now_ms());
         }
         LockOutcome::LostTo(locker) => {
             order.state = OrderState::Failed;
@@ -215,6 +218,10 @@ fn new_order(p: &Priced, state: OrderState) -> Order {
     let mut order = Order::new(p.request.clone(), p.signature.clone(), p.kind, wall_clock());
     order.state = state;
     order.cycles = p.cycles;
+    order.times = p.times;
+    if state == OrderState::PendingProving {
+        order.times.locked = Some(now_ms());
+    }
     order
 }
 

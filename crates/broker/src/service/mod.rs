@@ -148,6 +148,30 @@ impl Broker {
     }
 }
 
+/// Runs `call` up to `1 + req_retry_count` times, `req_retry_sleep_ms` apart, until it succeeds
+/// (the cluster's API may blip; a request must not be lost to one refused connection).
+async fn with_retries<T, F, Fut>(b: &Broker, what: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let (retries, sleep) = {
+        let p = &b.config().prover;
+        (p.req_retry_count, p.req_retry_sleep_ms)
+    };
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if attempt < retries => {
+                attempt += 1;
+                tracing::debug!("{what} failed ({attempt}/{retries}): {e}");
+                tokio::time::sleep(Duration::from_millis(sleep)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Sleeps `ms` milliseconds (the loops' tick).
 async fn tick(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms.max(10))).await;

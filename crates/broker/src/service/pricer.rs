@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 use tiffin_market::ProofRequest;
 use tokio::sync::Semaphore;
 
-use super::{Broker, Priced, wall_clock};
+use super::{Broker, Priced, wall_clock, with_retries};
 use crate::cluster::{ReceiptKind, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::fetch::Fetcher;
-use crate::order::{Order, OrderState, order_key};
+use crate::order::{Order, OrderState, StageTimes, now_ms, order_key};
 use crate::params;
 use crate::pricing::{self, Decision, FulfillmentType, MarketSnapshot, Skip, SkipCode};
 
@@ -77,6 +77,7 @@ async fn price_one(
     if b.db.get(&key).await?.is_some() || b.is_queued(&key) {
         return Ok(());
     }
+    let seen = now_ms();
     let cfg = b.config();
     let mut params = params::pricing(&cfg);
     params.priority_requestors = b.priority_requestors();
@@ -111,6 +112,7 @@ async fn price_one(
         price,
         priority,
         observed_at: snap.now,
+        times: StageTimes { seen: Some(seen), priced: Some(now_ms()), ..Default::default() },
     };
     match pricing::price(&request, kind, &params, &snap, preflight.cycles, &preflight.journal) {
         Decision::Skip(skip) => record_skip(b, request, signature, kind, skip).await?,
@@ -163,11 +165,11 @@ async fn preflight(b: &Broker, request: &ProofRequest, limit: u64) -> Result<Pre
     if let Some(hit) = b.preflights.get(&key) {
         return Ok(hit);
     }
-    let (image_hex, input_id) = upload(b, request, input).await?;
-    let session = b
-        .cluster
-        .start(&image_hex, &input_id, &[], true, Some(limit), ReceiptKind::Succinct)
-        .await?;
+    let session = with_retries(b, "starting a preflight", || async {
+        let (image_hex, input_id) = upload(b, request, input.clone()).await?;
+        b.cluster.start(&image_hex, &input_id, &[], true, Some(limit), ReceiptKind::Succinct).await
+    })
+    .await?;
     let poll = Duration::from_millis(cfg.prover.status_poll_ms);
     match b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count).await? {
         SessionEnd::Succeeded { cycles } => {

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Broker, pricer, tick, wall_clock};
+use super::{Broker, pricer, tick, wall_clock, with_retries};
 use crate::cluster::SessionEnd;
 use crate::error::Result;
-use crate::order::{Order, OrderState};
+use crate::order::{Order, OrderState, now_ms};
 use crate::params;
 
 pub async fn run(b: Arc<Broker>) {
@@ -72,6 +72,7 @@ async fn drive(b: &Broker, mut order: Order) -> Result<()> {
                 b.breaker.lock().expect("breaker lock").record_success(now);
                 order.state = OrderState::Proved;
                 order.updated_at = now;
+                order.times.proved = Some(now_ms());
                 b.save(&order, OrderState::Proving).await?;
                 return Ok(());
             }
@@ -102,12 +103,17 @@ async fn drive(b: &Broker, mut order: Order) -> Result<()> {
 /// stored before anything waits on it.
 async fn start(b: &Broker, order: &mut Order) -> Result<String> {
     let input = b.fetcher(&order.request).input(&order.request.input).await?;
-    let (image, input_id) = pricer::upload(b, &order.request, input).await?;
     let kind = params::receipt_kind(&b.config());
-    let session = b.cluster.start(&image, &input_id, &[], false, None, kind).await?;
+    let request = &order.request;
+    let session = with_retries(b, "starting a proof", || async {
+        let (image, input_id) = pricer::upload(b, request, input.clone()).await?;
+        b.cluster.start(&image, &input_id, &[], false, None, kind).await
+    })
+    .await?;
     tracing::info!(order = order.key(), session, ?kind, "proving");
     order.session_id = Some(session.clone());
     order.updated_at = wall_clock();
+    order.times.proving = Some(now_ms());
     b.save(order, OrderState::Proving).await?;
     Ok(session)
 }

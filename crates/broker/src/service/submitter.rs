@@ -67,6 +67,7 @@ async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
         Ok(()) => {
             tracing::info!(order = order.key(), "fulfilled");
             order.state = OrderState::Done;
+            order.times.fulfilled = Some(crate::order::now_ms());
         }
         Err(e) => {
             let tries = {
