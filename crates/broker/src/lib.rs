@@ -9,6 +9,7 @@
 
 pub mod attest;
 pub mod batching;
+pub mod benchmark;
 pub mod breaker;
 pub mod capacity;
 pub mod chain;

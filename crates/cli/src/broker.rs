@@ -55,6 +55,13 @@ enum BrokerCommand {
         #[arg(long)]
         timings: bool,
     },
+    /// Prove requests submitted on the market on the cluster, one after the other, and print
+    /// the cluster's speed in kHz (for `peak_prove_khz`).
+    Benchmark {
+        /// The requests (ids as `tiffin market submit` prints them), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        request_ids: Vec<String>,
+    },
 }
 
 pub fn run(mut args: BrokerArgs) -> Result<()> {
@@ -68,6 +75,7 @@ pub fn run(mut args: BrokerArgs) -> Result<()> {
                 }
                 Ok(())
             }
+            Some(BrokerCommand::Benchmark { request_ids }) => benchmark(&args, &request_ids).await,
             None => serve(args).await,
         }
     })
@@ -172,5 +180,40 @@ async fn print_timings(path: &PathBuf) -> Result<()> {
         println!("{}", latency::row(&format!("mean of {}", s.orders), &s.mean));
         println!("overhead: {:.1} % of proving time", s.overhead_percent);
     }
+    Ok(())
+}
+
+async fn benchmark(args: &BrokerArgs, ids: &[String]) -> Result<()> {
+    use tiffin_broker::benchmark::{find_requests, overall_khz, prove};
+    let config = match &args.config {
+        Some(file) => BrokerConfig::load(file)?,
+        None => BrokerConfig::default(),
+    };
+    let ids = ids
+        .iter()
+        .map(|id| alloy::primitives::U256::from_str_radix(id.trim().trim_start_matches("0x"), 16))
+        .collect::<Result<Vec<_>, _>>()
+        .context("a request id is not hex")?;
+    let chain = Chain::new(args.chain.client().await?, Duration::from_secs(30));
+    let requests = find_requests(&chain, &ids, config.market.events_poll_blocks).await?;
+    let cluster = Cluster::new(&args.api_url, &args.api_key)?;
+    let m = &config.market;
+    let fetcher =
+        tiffin_broker::fetch::Fetcher::new(u64::MAX, m.max_fetch_retries, m.cache_dir.clone());
+    let kind = tiffin_broker::params::receipt_kind(&config);
+    let mut runs = Vec::new();
+    for request in &requests {
+        let run = prove(&cluster, &fetcher, request, kind).await?;
+        println!(
+            "{:#x}: {} cycles in {:.1} s = {:.1} kHz",
+            run.id,
+            run.cycles,
+            run.seconds,
+            run.khz()
+        );
+        runs.push(run);
+    }
+    println!("khz: {:.1}", overall_khz(&runs));
+    println!("set peak_prove_khz = {} (rounded down)", overall_khz(&runs) as u64);
     Ok(())
 }

@@ -381,8 +381,22 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
         tiffin_market::amount::format_native(earned)
     );
     assert!(out.contains("S-003"), "recent orders show skip codes: {out}");
-    assert!(out.contains(&format!("| {paid:#x}-lock | ")), "a latency row per fulfilled order: {out}");
+    assert!(
+        out.contains(&format!("| {paid:#x}-lock | ")),
+        "a latency row per fulfilled order: {out}"
+    );
     assert!(common::field(&out, "overhead:").ends_with("% of proving time"), "{out}");
+
+    // The operator measures the cluster's speed on a request from the market.
+    let out = common::ok(w.broker_cmd(
+        "a",
+        PROVER_A,
+        &["benchmark", "--request-ids", &format!("{paid:#x}")],
+    ));
+    let khz: f64 = common::field(&out, "khz:").parse().unwrap();
+    assert!(khz > 0.0, "{out}");
+    let err = common::fails(w.broker_cmd("a", PROVER_A, &["benchmark", "--request-ids", "0x1234"]));
+    assert!(err.contains("TIFFIN-BROKER-012") && err.contains("0x1234"), "{err}");
 }
 
 impl World {
