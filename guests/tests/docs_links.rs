@@ -4,14 +4,29 @@
 
 use std::path::{Component, Path, PathBuf};
 
-const SKIP_DIRS: &[&str] = &["target", ".git", "tiffin-data", "tiffin-cluster", "node_modules"];
+const SKIP_DIRS: &[&str] = &[
+    "target",
+    ".git",
+    "tiffin-data",
+    "tiffin-cluster",
+    "tiffin-chain",
+    "tiffin-broker-demo",
+    "tiffin-bench-broker",
+    "node_modules",
+];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("guests/ has a parent").to_path_buf()
 }
 
 fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable directory") {
+    // Scripts that other tests run create and delete work directories (a chain's, a
+    // cluster's) while this walks: one that vanished holds no docs.
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        other => other.expect("readable directory"),
+    };
+    for entry in entries {
         let path = entry.expect("directory entry").path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if path.is_dir() {

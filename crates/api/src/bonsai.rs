@@ -367,6 +367,7 @@ async fn session_create(
         execute_only: req.execute_only,
         cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
         assumptions,
+        max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
     };
     let lock = st.quota_lock(&t.name).await;
     let guard = lock.lock().await;

@@ -217,6 +217,7 @@ mod tests {
     fn succeeded_sessions_carry_stats_and_the_receipt_url() {
         let exec = ExecuteOutput {
             journal_hex: String::new(),
+            journal_bytes: 0,
             user_cycles: 10,
             total_cycles: 65536,
             segments: 1,

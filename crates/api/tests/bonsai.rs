@@ -121,6 +121,29 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     s.server.shutdown().await;
 }
 
+/// A guest's journal is stored as a blob, never in the task database, and is capped by the
+/// cluster's `--max-journal-size`: one byte over fails the session with a code, at the limit
+/// it is served whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guest_journals_are_capped_and_served_from_the_store() {
+    let s = start(Agents::ExecOnly, |cfg| cfg.max_journal_bytes = 16).await;
+    let key = s.tenant("carol", json!({})).await;
+    let client = s.client(&key);
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let at_limit = client.upload_input(vec![7u8; 16]).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), at_limit, vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &session, Duration::from_secs(60)).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
+    assert_eq!(session.exec_only_journal(&client).await.unwrap(), vec![7u8; 16]);
+
+    let over = client.upload_input(vec![7u8; 17]).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), over, vec![], true).await.unwrap();
+    let (status, _) = wait(&client, &session, Duration::from_secs(60)).await;
+    assert_eq!(status.status, "FAILED");
+    let why = status.error_msg.unwrap();
+    assert!(why.contains("TIFFIN-WORKFLOW-005") && why.contains("17 bytes"), "{why}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn execute_only_sessions_logs_stop_quotas_and_version() {
     let s = start(Agents::ExecOnly, |_| {}).await;

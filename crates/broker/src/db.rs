@@ -48,7 +48,7 @@ impl Db {
 
     /// Inserts a new order; false when one with the same key exists already.
     pub async fn insert(&self, order: &Order) -> Result<bool> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO orders (key, request_id, kind, request, signature, state, cycles, \
              lock_price, expiry, session_id, attempts, error, updated_at, times) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -57,40 +57,22 @@ impl Db {
         .bind(format!("{:#x}", order.id()))
         .bind(kind_name(order.kind))
         .bind(order.encoded_request())
-        .bind(order.signature.to_vec())
-        .bind(order.state.as_str())
-        .bind(order.cycles as i64)
-        .bind(order.lock_price.to_string())
-        .bind(order.expiry as i64)
-        .bind(&order.session_id)
-        .bind(order.attempts as i64)
-        .bind(&order.error)
-        .bind(order.updated_at as i64)
-        .bind(times_json(order))
-        .execute(&self.pool)
-        .await?;
+        .bind(order.signature.to_vec());
+        let done = bind_progress(query, order).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Writes `order` (its state included) if it is still in state `from`; false otherwise.
     pub async fn update(&self, order: &Order, from: OrderState) -> Result<bool> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE orders SET state = ?, cycles = ?, lock_price = ?, expiry = ?, session_id = ?, \
              attempts = ?, error = ?, updated_at = ?, times = ? WHERE key = ? AND state = ?",
-        )
-        .bind(order.state.as_str())
-        .bind(order.cycles as i64)
-        .bind(order.lock_price.to_string())
-        .bind(order.expiry as i64)
-        .bind(&order.session_id)
-        .bind(order.attempts as i64)
-        .bind(&order.error)
-        .bind(order.updated_at as i64)
-        .bind(times_json(order))
-        .bind(order.key())
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?;
+        );
+        let done = bind_progress(query, order)
+            .bind(order.key())
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -223,8 +205,21 @@ impl Db {
     }
 }
 
-fn times_json(order: &Order) -> String {
-    serde_json::to_string(&order.times).expect("stage times serialise")
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds what changes as an order moves on, in the column order both `insert` and `update`
+/// name them: state, cycles, lock_price, expiry, session_id, attempts, error, updated_at, times.
+fn bind_progress<'q>(query: Query<'q>, order: &Order) -> Query<'q> {
+    query
+        .bind(order.state.as_str())
+        .bind(order.cycles as i64)
+        .bind(order.lock_price.to_string())
+        .bind(order.expiry as i64)
+        .bind(order.session_id.clone())
+        .bind(order.attempts as i64)
+        .bind(order.error.clone())
+        .bind(order.updated_at as i64)
+        .bind(serde_json::to_string(&order.times).expect("stage times serialise"))
 }
 
 fn kind_name(kind: FulfillmentType) -> &'static str {

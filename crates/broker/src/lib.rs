@@ -19,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod fetch;
 pub mod latency;
+pub mod metrics;
 pub mod order;
 pub mod params;
 pub mod pricing;

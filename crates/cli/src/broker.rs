@@ -40,6 +40,9 @@ pub struct BrokerArgs {
     /// The verifier service that seals receipts (`tiffin market verifier`).
     #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
     verifier_url: String,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9101); none when not given.
+    #[arg(long, env = "TIFFIN_BROKER_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Option<BrokerCommand>,
 }
@@ -94,6 +97,10 @@ async fn serve(args: BrokerArgs) -> Result<()> {
     let cluster = Cluster::new(&args.api_url, &args.api_key)?;
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
+    if let Some(addr) = args.metrics_listen {
+        tiffin_broker::metrics::serve(addr).map_err(anyhow::Error::msg)?;
+        println!("metrics on http://{addr}/metrics");
+    }
     let broker = Broker::new(chain, cluster, VerifierService::new(&args.verifier_url), db, config);
     let (intake_tx, intake) = watch::channel(false);
     let (now_tx, now) = watch::channel(false);

@@ -116,10 +116,23 @@ impl World {
         max_price_wei: u64,
         lock_secs: u32,
     ) -> U256 {
+        self.submit_from(who, index, input, max_price_wei, lock_secs, self.now())
+    }
+
+    /// Submits an echo request whose bidding starts at `bidding_start` (chain seconds).
+    fn submit_from(
+        &self,
+        who: usize,
+        index: u32,
+        input: &[u8],
+        max_price_wei: u64,
+        lock_secs: u32,
+        bidding_start: u64,
+    ) -> U256 {
         let offer = Offer {
             minPrice: U256::from(max_price_wei / 2),
             maxPrice: U256::from(max_price_wei),
-            biddingStart: self.now(),
+            biddingStart: bidding_start,
             rampUpPeriod: 0,
             lockTimeout: lock_secs,
             timeout: lock_secs + 600,
@@ -163,10 +176,14 @@ impl World {
     /// Starts `tiffin broker` for dev key `index` with `config` (TOML), its database and log
     /// named after it.
     fn broker(&self, name: &str, index: usize, config: &str) -> Proc {
+        self.broker_with(name, index, config, &[])
+    }
+
+    fn broker_with(&self, name: &str, index: usize, config: &str, args: &[&str]) -> Proc {
         std::fs::write(self.dir.path().join(format!("{name}.toml")), config).unwrap();
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
         let child = self
-            .broker_cmd(name, index, &[])
+            .broker_cmd(name, index, args)
             .env("TIFFIN_LOG", "info,tiffin_broker=debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -282,9 +299,16 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     // A proves anything that covers its gas; B wants far more per cycle than anyone pays, but
     // races for any collateral reward.
     let a_config = config("0.0000001 ETH", &lists);
-    let b_config = config("1000 ETH", "min_mcycle_price_collateral_token = \"0\"");
+    let b_config = config(
+        "1000 ETH",
+        "min_mcycle_price_collateral_token = \"0\"\ncollateral_balance_warn_threshold = \"1000\"",
+    );
     let mut a = w.broker("a", PROVER_A, &a_config);
-    let _b = w.broker("b", PROVER_B, &b_config);
+    let metrics = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
+    let _b = w.broker_with("b", PROVER_B, &b_config, &["--metrics-listen", &metrics]);
 
     let paid = w.submit(REQUESTOR, 1, b"paid", 10_000_000_000_000_000, 600);
     let cheap = w.submit(REQUESTOR, 2, b"cheap", 1_000, 600);
@@ -319,6 +343,17 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     }
     let why = w.skip_code("b", paid);
     assert!(why.starts_with("S-015"), "B finds it unprofitable: {why}");
+    let why = w.skip_code("b", from_denied);
+    assert!(why.starts_with("S-015"), "B has no deny list yet: {why}");
+
+    // B's file is edited while it runs: the new deny list applies to the next request.
+    let denying = b_config
+        .replace("[prover]", &format!("deny_requestor_addresses = [\"{denied}\"]\n\n[prover]"));
+    std::fs::write(w.dir.path().join("b.toml"), denying).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let denied_again = w.submit(DENIED, 2, b"denied again", 10_000_000_000_000_000, 600);
+    let why = w.skip_code("b", denied_again);
+    assert!(why.starts_with("S-003"), "B re-read its file: {why}");
     for id in [cheap, hurried, from_denied, long_journal] {
         let status = w.status(id);
         assert!(
@@ -387,6 +422,34 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     );
     assert!(common::field(&out, "overhead:").ends_with("% of proving time"), "{out}");
 
+    // B holds less collateral than its warning threshold and says so.
+    let log = std::fs::read_to_string(w.dir.path().join("b.log")).unwrap();
+    assert!(log.contains("collateral balance is below balance warn threshold"), "{}", w.log("b"));
+
+    // B's metrics: what it skipped and why, the race it won, its orders by state.
+    let scrape = || {
+        w.rt.block_on(async {
+            reqwest::get(format!("http://{metrics}/metrics")).await.unwrap().text().await.unwrap()
+        })
+    };
+    let series = [
+        "tiffin_broker_skips_total{code=\"S-015\"}",
+        "tiffin_broker_fulfilments_total{outcome=\"done\"} 1",
+        "tiffin_broker_orders{state=\"Done\"} 1",
+        "tiffin_broker_locking_allowed 1",
+        "tiffin_broker_order_latency_seconds",
+    ];
+    // The gauges refresh every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut text = scrape();
+    while series.iter().any(|s| !text.contains(s)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        text = scrape();
+    }
+    for s in series {
+        assert!(text.contains(s), "no {s} in:\n{text}");
+    }
+
     // The operator measures the cluster's speed on a request from the market.
     let out = common::ok(w.broker_cmd(
         "a",
@@ -397,6 +460,30 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     assert!(khz > 0.0, "{out}");
     let err = common::fails(w.broker_cmd("a", PROVER_A, &["benchmark", "--request-ids", "0x1234"]));
     assert!(err.contains("TIFFIN-BROKER-012") && err.contains("0x1234"), "{err}");
+
+    // The cluster fails: A has priced a request whose bidding starts soon, but once the
+    // cluster stops answering its circuit breaker keeps it from locking.
+    let _a = w.broker("a", PROVER_A, &a_config);
+    let start = w.mine() + 12;
+    let later = w.submit_from(REQUESTOR, 9, b"later", 10_000_000_000_000_000, 600, start);
+    let priced = Instant::now() + Duration::from_secs(60);
+    let will_lock =
+        |log: &str| log.lines().any(|l| l.contains("will lock") && l.contains(&later.to_string()));
+    while !will_lock(&std::fs::read_to_string(w.dir.path().join("a.log")).unwrap()) {
+        assert!(Instant::now() < priced, "A never priced {later:#x}:\n{}", w.log("a"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&w.up.proc, "-KILL");
+    let killed = Instant::now();
+    while w.rt.block_on(w.chain.mine()).unwrap() < start + 3
+        || killed.elapsed() < Duration::from_secs(7)
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = std::fs::read_to_string(w.dir.path().join("a.log")).unwrap();
+    let order = w.order("a", later, "lock");
+    assert_eq!(w.status(later), RequestStatus::Open, "{order:?}\n{log}");
+    assert!(log.contains("not locking: B-004"), "{order:?}\n{log}");
 }
 
 impl World {
@@ -412,8 +499,8 @@ impl World {
         })
     }
 
-    fn mine(&self) {
-        let t = self.now() + 1;
-        self.rt.block_on(self.chain.mine_at(t)).unwrap();
+    /// Mines an empty block at the chain's clock; returns its timestamp.
+    fn mine(&self) -> u64 {
+        self.rt.block_on(self.chain.mine()).unwrap()
     }
 }

@@ -112,6 +112,13 @@ impl DevChain {
             .map(drop)
     }
 
+    /// Mines an empty block at the chain's own clock and returns its timestamp: the latest
+    /// block's timestamp lags the clock when nothing was mined for a while.
+    pub async fn mine(&self) -> Result<u64> {
+        self.rpc.raw_request::<_, String>("evm_mine".into(), ()).await.map_err(rpc_error)?;
+        self.now().await
+    }
+
     /// Turns mining of each transaction as it arrives on or off (off: transactions wait in the
     /// mempool until [`DevChain::mine_at`]).
     pub async fn set_automine(&self, on: bool) -> Result<()> {

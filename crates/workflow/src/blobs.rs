@@ -34,7 +34,7 @@ pub fn receipt(job: JobId) -> String {
     format!("jobs/{job}/receipt")
 }
 
-/// Cold: the journal of an execute-only job.
+/// Cold: the journal the job's guest committed.
 pub fn journal(job: JobId) -> String {
     format!("jobs/{job}/journal")
 }

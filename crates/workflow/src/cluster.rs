@@ -141,6 +141,7 @@ impl Cluster {
             execute_only: req.execute_only,
             cycle_limit: req.cycle_limit,
             assumptions: Vec::new(),
+            max_journal_bytes: None,
         };
         self.start(&req.tenant, spec).await
     }

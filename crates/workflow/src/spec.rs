@@ -23,7 +23,14 @@ pub struct JobSpec {
     /// are resolved into the final receipt (succinct) or carried in it (composite).
     #[serde(default)]
     pub assumptions: Vec<String>,
+    /// The largest journal the guest may commit, in bytes ([`DEFAULT_MAX_JOURNAL_BYTES`] when
+    /// unset). A longer one fails the job: journals are stored whole and served whole.
+    #[serde(default)]
+    pub max_journal_bytes: Option<u64>,
 }
+
+/// The journal limit of a job that names none.
+pub const DEFAULT_MAX_JOURNAL_BYTES: u64 = 64 << 20;
 
 /// The payload of each task kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +84,17 @@ pub enum TaskPayload {
 /// Key of the one execute task of every job.
 pub const EXECUTE_KEY: &str = "exec";
 
-/// What the execute task reports on completion (and execute-only sessions return).
+/// What the execute task reports on completion (and execute-only sessions return). The
+/// journal itself is a cold-store blob (`blobs::journal`), never part of this record: a task
+/// database row stays small whatever the guest commits, and status polls stay cheap.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecuteOutput {
-    /// The journal, hex encoded.
+    /// The journal, hex encoded, as jobs executed by earlier versions recorded it (empty now).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub journal_hex: String,
+    /// The journal's length in bytes.
+    #[serde(default)]
+    pub journal_bytes: u64,
     /// Guest cycles.
     pub user_cycles: u64,
     /// All cycles.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use alloy::primitives::{Address, Bytes, U256};
 use tiffin_market::{ProofRequest, RequestStatus};
 
-use super::{Broker, tick, wall_clock};
+use super::{Broker, every, wall_clock};
 use crate::capacity::{self, Admission, Candidate, CommittedWork};
 use crate::chain::LockOutcome;
 use crate::error::Result;
@@ -75,12 +75,7 @@ impl Broker {
 }
 
 pub async fn run(b: Arc<Broker>) {
-    loop {
-        if let Err(e) = step(&b).await {
-            tracing::warn!("committing orders: {e}");
-        }
-        tick(500).await;
-    }
+    every("committing orders", || 500, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
@@ -96,17 +91,19 @@ async fn step(b: &Arc<Broker>) -> Result<()> {
         if p.kind == FulfillmentType::LockAndFulfill
             && let Err(open) = b.breaker.lock().expect("breaker lock").allows_locking(wall_clock())
         {
-            tracing::warn!(id = %p.request.id, "not locking: {open:?}");
+            tracing::warn!(id = %p.request.id, "not locking: {}", open.reason);
             later.push(p);
             continue;
         }
         let work = committed_work(b).await?;
-        match capacity::admit(&work, p.cycles, p.expiry, &cap, now) {
+        let admission = capacity::admit(&work, p.cycles, p.expiry, &cap, now);
+        tracing::debug!(id = %p.request.id, committed = work.len(), ?admission, "capacity");
+        match admission {
             Admission::Admit => commit(b, p).await?,
             Admission::Wait(_) => later.push(p),
             Admission::Drop(reason) => {
-                tracing::info!(id = %p.request.id, "dropped: {reason:?}");
-                record(b, &p, OrderState::Skipped, format!("{reason:?}")).await?;
+                tracing::info!(id = %p.request.id, code = reason.code(), "dropped: {reason}");
+                record(b, &p, OrderState::Skipped, format!("{}: {reason}", reason.code())).await?;
             }
         }
     }
@@ -193,6 +190,11 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
     b.breaker.lock().expect("breaker lock").record_lock(wall_clock());
     let outcome = b.chain.lock(&p.request, p.signature.clone()).await;
     order.updated_at = wall_clock();
+    let label = match &outcome {
+        LockOutcome::Locked { .. } => "locked",
+        LockOutcome::LostTo(_) => "lost",
+        LockOutcome::Failed(_) => "failed",
+    };
     match outcome {
         LockOutcome::Locked { price } => {
             tracing::info!(id = %p.request.id, %price, "locked");
@@ -210,6 +212,7 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
             order.error = Some(format!("lock failed: {e}"));
         }
     }
+    crate::metrics::lock(label, &order.times);
     b.save(&order, OrderState::Locking).await?;
     Ok(())
 }

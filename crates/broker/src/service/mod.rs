@@ -172,6 +172,21 @@ where
     }
 }
 
+/// Runs `step` for ever, `interval_ms()` apart (re-read each time: the file may change),
+/// logging its errors without stopping: a stage survives a blip of the chain or the cluster.
+async fn every<F, Fut>(what: &'static str, interval_ms: impl Fn() -> u64, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    loop {
+        if let Err(e) = step().await {
+            tracing::warn!("{what}: {e}");
+        }
+        tick(interval_ms()).await;
+    }
+}
+
 /// Sleeps `ms` milliseconds (the loops' tick).
 async fn tick(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms.max(10))).await;

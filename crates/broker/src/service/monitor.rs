@@ -46,19 +46,38 @@ pub async fn reap(b: &Broker) -> Result<usize> {
     Ok(reaped)
 }
 
-/// Asks the cluster for its health every few seconds; an unhealthy cluster stops new locks.
+/// Asks the cluster for its health every few seconds (an unhealthy cluster stops new locks)
+/// and refreshes the gauges.
 pub async fn health(b: Arc<Broker>) {
     loop {
         let healthy = b.cluster.healthy().await;
-        {
+        let allowed = {
             let mut breaker = b.breaker.lock().expect("breaker lock");
             if !healthy && breaker.unhealthy_since().is_none() {
                 tracing::warn!("the cluster does not answer: no new locks until it does");
             }
             breaker.record_health(healthy, wall_clock());
+            breaker.allows_locking(wall_clock()).is_ok()
+        };
+        crate::metrics::locking_allowed(allowed);
+        if let Err(e) = gauges(&b).await {
+            tracing::warn!("refreshing metrics: {e}");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+}
+
+async fn gauges(b: &Broker) -> Result<()> {
+    crate::metrics::orders(&b.db.counts().await?);
+    let at_risk =
+        b.db.committed()
+            .await?
+            .iter()
+            .filter(|o| o.kind == crate::pricing::FulfillmentType::LockAndFulfill)
+            .filter(|o| o.state != OrderState::Locking)
+            .fold(U256::ZERO, |sum, o| sum + o.request.offer.lockCollateral);
+    crate::metrics::collateral_at_risk(at_risk);
+    Ok(())
 }
 
 pub async fn balances(b: Arc<Broker>) {

@@ -148,6 +148,7 @@ async fn record_skip(
     skip: Skip,
 ) -> Result<()> {
     tracing::info!(id = %request.id, code = skip.code.code(), "skipped: {skip}");
+    crate::metrics::skipped(skip.code.code());
     let mut order = Order::new(request, signature, kind, wall_clock());
     order.state = OrderState::Skipped;
     order.error = Some(skip.to_string());

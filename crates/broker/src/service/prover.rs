@@ -6,19 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Broker, pricer, tick, wall_clock, with_retries};
+use super::{Broker, every, pricer, wall_clock, with_retries};
 use crate::cluster::SessionEnd;
 use crate::error::Result;
 use crate::order::{Order, OrderState, now_ms};
 use crate::params;
 
 pub async fn run(b: Arc<Broker>) {
-    loop {
-        if let Err(e) = step(&b).await {
-            tracing::warn!("starting proofs: {e}");
-        }
-        tick(b.config().prover.status_poll_ms).await;
-    }
+    every("starting proofs", || b.config().prover.status_poll_ms, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {

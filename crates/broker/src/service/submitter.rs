@@ -9,19 +9,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use alloy::primitives::U256;
 use tiffin_market::RequestStatus;
 
-use super::{Broker, tick, wall_clock};
+use super::{Broker, every, wall_clock};
 use crate::batching::{self, BatchState};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState};
 use crate::params;
 
 pub async fn run(b: Arc<Broker>) {
-    loop {
-        if let Err(e) = step(&b).await {
-            tracing::warn!("fulfilling orders: {e}");
-        }
-        tick(b.config().batcher.batch_poll_time_ms).await;
-    }
+    every("fulfilling orders", || b.config().batcher.batch_poll_time_ms, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
@@ -84,6 +79,11 @@ async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
                 order.state = OrderState::Proved;
             }
         }
+    }
+    match order.state {
+        OrderState::Done => crate::metrics::fulfilment("done", &order.times),
+        OrderState::Failed => crate::metrics::fulfilment("failed", &order.times),
+        _ => {}
     }
     b.save(&order, OrderState::Fulfilling).await?;
     Ok(())

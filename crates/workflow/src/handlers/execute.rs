@@ -10,7 +10,7 @@ use tiffin_zkvm::{ExecuteOptions, Receipt, ReceiptKind, decode, encode, execute}
 
 use super::{Context, Outcome, Task};
 use crate::planner::{PlannedTask, Planner, Shape, Step};
-use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
+use crate::spec::{DEFAULT_MAX_JOURNAL_BYTES, EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
 use crate::{TaskError, blobs, kinds};
 
 /// Inside a job, tasks nearest the root are claimed first: TaskDB favours small depth.
@@ -59,9 +59,18 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     if !logs.is_empty() {
         ctx.block_on(ctx.stores.cold.put(&blobs::logs(job), Bytes::from(logs)))?;
     }
-    if spec.execute_only {
-        ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
-    } else {
+    let max_journal = spec.max_journal_bytes.unwrap_or(DEFAULT_MAX_JOURNAL_BYTES);
+    if exec.journal.len() as u64 > max_journal {
+        return Err(TaskError::permanent(format!(
+            "TIFFIN-WORKFLOW-005 the guest committed a journal of {} bytes; this cluster keeps \
+             at most {max_journal} (--max-journal-size)",
+            exec.journal.len()
+        )));
+    }
+    // The journal goes to the cold store, not into the task's output: finalize and the
+    // execute-only journal route read it there.
+    ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
+    if !spec.execute_only {
         // The receipts of the claims the guest verified, in the order its claim lists them.
         let used: Vec<String> =
             exec.assumptions_used.iter().map(|&i| spec.assumptions[i].clone()).collect();
@@ -70,7 +79,8 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         add(ctx, job, &existing, planned, spec, &used)?;
     }
     let output = ExecuteOutput {
-        journal_hex: hex::encode(&exec.journal),
+        journal_hex: String::new(),
+        journal_bytes: exec.journal.len() as u64,
         user_cycles: exec.user_cycles,
         total_cycles: exec.total_cycles,
         segments: exec.segments,

@@ -27,8 +27,13 @@ pub fn run(
     let exec: ExecuteOutput = serde_json::from_value(exec).map_err(|e| {
         TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad execute output: {e}"))
     })?;
-    let journal = hex::decode(&exec.journal_hex)
-        .map_err(|e| TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad journal: {e}")))?;
+    let journal = if exec.journal_hex.is_empty() {
+        ctx.block_on(ctx.stores.cold.get(&blobs::journal(job)))?.to_vec()
+    } else {
+        // A job executed by an earlier version, which kept the journal in the output.
+        hex::decode(&exec.journal_hex)
+            .map_err(|e| TaskError::permanent(format!("TIFFIN-WORKFLOW-001 bad journal: {e}")))?
+    };
     let image_id: ImageId = image_id.parse()?;
     let keys: Vec<String> = parts.iter().map(|p| blobs::task_output(job, p)).collect();
     let mut blobs_in = Vec::with_capacity(keys.len());
