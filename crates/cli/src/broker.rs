@@ -172,7 +172,7 @@ async fn status(args: &BrokerArgs, recent: u32) -> Result<()> {
 }
 
 /// The latency table of every fulfilled order, with the mean and the overhead.
-async fn print_timings(path: &PathBuf) -> Result<()> {
+async fn print_timings(path: &std::path::Path) -> Result<()> {
     let db = Db::open(path).await?;
     let mut done = db.in_states(&[OrderState::Done]).await?;
     done.sort_by_key(|o| o.times.seen);
