@@ -263,7 +263,12 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
 /// refused with 413 and leaves nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
-    let s = start(Agents::ExecOnly, |c| c.max_body_bytes = 12 << 20).await;
+    // Echo's journal is its input: this server keeps journals of up to 12 MiB too.
+    let s = start(Agents::ExecOnly, |c| {
+        c.max_body_bytes = 12 << 20;
+        c.max_journal_bytes = 12 << 20;
+    })
+    .await;
     let key = s.tenant("hugo", json!({})).await;
     let client = s.client(&key);
     client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
