@@ -8,11 +8,6 @@ use crate::cluster::ReceiptKind;
 use crate::config::{BrokerConfig, OrderCommitmentPriority, ReceiptKind as ConfiguredKind};
 use crate::pricing::PricingParams;
 
-/// Proofs failing in a row before the broker stops locking.
-pub const BREAKER_FAILURES: u32 = 3;
-/// Seconds the broker stops locking after the last failure (or while the cluster is down).
-pub const BREAKER_COOL_DOWN_SECS: u64 = 120;
-
 pub fn pricing(cfg: &BrokerConfig) -> PricingParams {
     let m = &cfg.market;
     PricingParams {
@@ -55,10 +50,11 @@ pub fn batch(cfg: &BrokerConfig) -> BatchParams {
     }
 }
 
-pub fn breaker(_cfg: &BrokerConfig) -> BreakerParams {
+/// The circuit breaker's thresholds (read once, when the broker starts).
+pub fn breaker(cfg: &BrokerConfig) -> BreakerParams {
     BreakerParams {
-        max_consecutive_failures: BREAKER_FAILURES,
-        cool_down_secs: BREAKER_COOL_DOWN_SECS,
+        max_consecutive_failures: cfg.prover.breaker_max_consecutive_failures,
+        cool_down_secs: cfg.prover.breaker_cool_down_secs,
     }
 }
 
@@ -89,7 +85,8 @@ mod tests {
             "[market]\nmax_concurrent_proofs = 3\ndeny_requestor_addresses = \
              [\"0x0000000000000000000000000000000000000001\"]\n\
              order_commitment_priority = \"tightest_deadline\"\n\
-             [prover]\nreceipt_kind = \"composite\"\n[batcher]\nmin_batch_size = 2\n",
+             [prover]\nreceipt_kind = \"composite\"\nbreaker_cool_down_secs = 30\n\
+             [batcher]\nmin_batch_size = 2\n",
         )
         .unwrap();
         assert_eq!(pricing(&cfg).deny_requestor_addresses.len(), 1);
@@ -98,6 +95,10 @@ mod tests {
         assert_eq!(batch(&cfg).max_concurrent_proofs, 3);
         assert_eq!(commitment_priority(&cfg), CommitmentPriority::TightestDeadline);
         assert_eq!(receipt_kind(&cfg), ReceiptKind::Composite);
+        assert_eq!(
+            breaker(&cfg),
+            BreakerParams { max_consecutive_failures: 3, cool_down_secs: 30 }
+        );
         assert!(pricing(&BrokerConfig::default()).deny_requestor_addresses.is_empty());
     }
 }

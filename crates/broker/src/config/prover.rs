@@ -33,6 +33,11 @@ pub struct ProverConfig {
     pub reaper_grace_period_secs: u64,
     /// The receipts the cluster is asked for.
     pub receipt_kind: ReceiptKind,
+    /// Proofs failing in a row before the broker stops locking (0: failures never stop it).
+    /// A Tiffin extension, like the next key.
+    pub breaker_max_consecutive_failures: u32,
+    /// Seconds the broker stops locking after the last failure before one probe lock.
+    pub breaker_cool_down_secs: u64,
 }
 
 /// The receipts the cluster is asked for (a Tiffin extension: the attestation verifier accepts
@@ -61,6 +66,8 @@ impl Default for ProverConfig {
             reaper_interval_secs: 60,
             reaper_grace_period_secs: 10_800,
             receipt_kind: ReceiptKind::default(),
+            breaker_max_consecutive_failures: 3,
+            breaker_cool_down_secs: 120,
         }
     }
 }
