@@ -103,6 +103,23 @@ impl World {
         })
     }
 
+    /// The total `account` withdrew from its market account (its Withdrawal events).
+    fn withdrawn(&self, index: usize) -> U256 {
+        let account = self.chain.address(index);
+        self.rt.block_on(async {
+            let c = self.chain.client(0).await.unwrap();
+            let events = c
+                .market()
+                .event_filter::<tiffin_market::bindings::ProofMarket::Withdrawal>()
+                .topic1(account.into_word())
+                .from_block(0)
+                .query()
+                .await
+                .unwrap();
+            events.iter().fold(U256::ZERO, |sum, (e, _)| sum + e.amount)
+        })
+    }
+
     fn status(&self, id: U256) -> RequestStatus {
         self.rt.block_on(async { self.chain.client(0).await.unwrap().status(id).await.unwrap() })
     }
@@ -298,7 +315,8 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     );
     // A proves anything that covers its gas; B wants far more per cycle than anyone pays, but
     // races for any collateral reward.
-    let a_config = config("0.0000001 ETH", &lists);
+    // A also withdraws each payment from its market account as it is paid.
+    let a_config = config("0.0000001 ETH", &lists) + "withdraw = true\n";
     let b_config = config(
         "1000 ETH",
         "min_mcycle_price_collateral_token = \"0\"\ncollateral_balance_warn_threshold = \"1000\"",
@@ -389,7 +407,8 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
         .map(|o| o.lock_price)
         .fold(U256::ZERO, |s, p| s + p);
     assert_eq!(w.orders("a").values().filter(|o| o.state == OrderState::Done).count(), 4);
-    assert_eq!(w.market_balance(PROVER_A), earned);
+    assert_eq!(w.market_balance(PROVER_A), U256::ZERO, "A withdrew every payment");
+    assert_eq!(w.withdrawn(PROVER_A), earned);
     assert_eq!(w.collateral(PROVER_A), a_collateral);
 
     // A locks one more request and vanishes for good; once the lock lapses B proves it and
@@ -411,10 +430,7 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     assert!(out.contains("Done            4"), "{out}");
     assert!(out.contains(&format!("{orphan:#x}-lock")), "{out}");
     assert!(common::field(&out, "capacity:").ends_with("of 2 proving slots in use"), "{out}");
-    assert_eq!(
-        common::field(&out, "market balance:"),
-        tiffin_market::amount::format_native(earned)
-    );
+    assert_eq!(common::field(&out, "market balance:"), "0 ETH", "all withdrawn: {out}");
     assert!(out.contains("S-003"), "recent orders show skip codes: {out}");
     assert!(
         out.contains(&format!("| {paid:#x}-lock | ")),

@@ -61,6 +61,7 @@ async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
     match outcome {
         Ok(()) => {
             tracing::info!(order = order.key(), "fulfilled");
+            withdraw_earnings(b, &order).await;
             order.state = OrderState::Done;
             order.times.fulfilled = Some(crate::order::now_ms());
         }
@@ -87,6 +88,19 @@ async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
     }
     b.save(&order, OrderState::Fulfilling).await?;
     Ok(())
+}
+
+/// With `withdraw`, moves the order's payment out of the market account. Best effort, and
+/// before the order is marked done (so a shutdown waits for it): what is not withdrawn stays
+/// safe in the market account.
+async fn withdraw_earnings(b: &Broker, order: &Order) {
+    if !b.config().batcher.withdraw || order.lock_price.is_zero() {
+        return;
+    }
+    match b.chain.withdraw(order.lock_price).await {
+        Ok(()) => tracing::info!(order = order.key(), amount = %order.lock_price, "withdrew"),
+        Err(e) => tracing::warn!(order = order.key(), "withdrawing the payment failed: {e}"),
+    }
 }
 
 async fn submit(b: &Broker, order: &Order) -> Result<()> {
