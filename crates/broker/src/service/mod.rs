@@ -194,8 +194,5 @@ async fn tick(ms: u64) {
 
 /// Seconds since the epoch by this machine's clock (for bookkeeping; deadlines use the chain's).
 pub fn wall_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::order::now_ms() / 1000
 }
