@@ -47,6 +47,8 @@ pub struct Broker {
     /// Orders a task is driving right now (by key).
     driving: Mutex<HashSet<String>>,
     preflights: pricer::PreflightCache,
+    /// Failed submissions per order key (in memory: a restart grants a fresh budget).
+    submissions: Mutex<std::collections::HashMap<String, u32>>,
     /// Priority requestors named by `priority_requestor_lists`.
     listed_priority: Mutex<Vec<alloy::primitives::Address>>,
 }
@@ -79,6 +81,7 @@ impl Broker {
             queue: Mutex::new(Vec::new()),
             driving: Mutex::new(HashSet::new()),
             preflights: pricer::PreflightCache::default(),
+            submissions: Mutex::new(Default::default()),
             listed_priority: Mutex::new(Vec::new()),
         })
     }

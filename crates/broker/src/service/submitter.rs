@@ -3,8 +3,7 @@
 //! sealed by the verifier service and fulfilled on-chain. A failed submission is retried up to
 //! `max_submission_attempts` times while the order can still be paid.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use alloy::primitives::U256;
 use tiffin_market::RequestStatus;
@@ -44,12 +43,6 @@ async fn step(b: &Arc<Broker>) -> Result<()> {
     Ok(())
 }
 
-/// Submission attempts per order key (in memory: a restart grants a fresh budget).
-fn attempts() -> &'static Mutex<HashMap<String, u32>> {
-    static ATTEMPTS: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
-    ATTEMPTS.get_or_init(Default::default)
-}
-
 async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
     order.state = OrderState::Fulfilling;
     order.updated_at = wall_clock();
@@ -67,7 +60,7 @@ async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
         }
         Err(e) => {
             let tries = {
-                let mut map = attempts().lock().expect("attempts lock");
+                let mut map = b.submissions.lock().expect("submissions lock");
                 let n = map.entry(order.key()).or_default();
                 *n += 1;
                 *n
