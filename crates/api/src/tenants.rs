@@ -203,10 +203,9 @@ impl TenantStore {
     }
 
     async fn sqlite_with(opts: SqliteConnectOptions) -> Result<Self> {
-        // WAL with NORMAL sync: a commit survives a crash of the process, not of the OS (the
-        // last rows of api_sessions could then be lost, i.e. a session not charged); it saves
-        // an fsync on every session create.
-        let opts = opts.synchronous(SqliteSynchronous::Normal);
+        // WAL with FULL sync: a session's owner row and its charge are on disk when the
+        // create returns, so a power loss cannot leave a job no tenant owns.
+        let opts = opts.synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&pool).await?;

@@ -12,9 +12,10 @@ use serde_json::json;
 use tiffin_guests::{COMPOSE, ECHO, PANIC, SPIN, spin_input};
 use tiffin_zkvm::{ImageId, Receipt, decode, encode, verify};
 
-/// The canonical Bonsai flow with a real succinct proof (one po2-16 segment: prove + lift
-/// take about a minute and a quarter on the 2-core CI machine), then composition on top of
-/// that receipt (prove + lift + resolve, about two minutes more).
+/// The canonical Bonsai flow with a real proof. The session asks for a composite receipt
+/// (Tiffin's `receipt_kind` extension: one po2-14 segment proof, no recursion): the succinct
+/// path and a composition that resolves its assumption are proven across processes in
+/// `crates/cli/tests/api_distributed.rs`, so the suite pays for those recursion steps once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let s = start(Agents::Full, |cfg| cfg.max_assumptions = 2).await;
@@ -27,9 +28,17 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     assert!(client.has_img(&image).await.unwrap(), "204 once uploaded");
     assert!(client.upload_img(&image, ECHO.program.to_vec()).await.unwrap(), "exists");
     let input = client.upload_input(b"hello bonsai".to_vec()).await.unwrap();
-    let input_for_limits = input.clone();
 
-    let session = client.create_session(image.clone(), input, vec![], false).await.unwrap();
+    let res = s
+        .user(&key, reqwest::Method::POST, "/sessions/create")
+        .json(&json!({ "img": image, "input": input, "assumptions": [],
+                       "execute_only": false, "receipt_kind": "composite" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let uuid = res.json::<serde_json::Value>().await.unwrap()["uuid"].as_str().unwrap().to_owned();
+    let session = bonsai_sdk::non_blocking::SessionId::new(uuid);
     let (status, states) = wait(&client, &session, Duration::from_secs(600)).await;
     assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
     assert!(
@@ -46,15 +55,13 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let receipt: Receipt = decode("receipt", &bytes).unwrap();
     assert_eq!(receipt.journal.bytes, b"hello bonsai");
     verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
+    assert!(receipt.inner.composite().is_ok(), "the kind asked for");
     // The same receipt through GET /receipts/{uuid}.
     assert_eq!(client.receipt_download(&session).await.unwrap(), bytes);
 
-    // Composition: the `compose` guest verifies echo's receipt inside the zkVM
-    // (SYS_VERIFY_INTEGRITY); the uploaded receipt is its assumption, which the resolve task
-    // discharges, so the final receipt is unconditional and verifies on its own.
-    let assumption = client.upload_receipt(bytes.clone()).await.unwrap();
     // Uploaded receipts are verified: a tampered journal, or a journal over the cluster's
     // limit (1 MiB by default), is refused with its code and never stored.
+    let assumption = client.upload_receipt(bytes.clone()).await.unwrap();
     let mut tampered = receipt.clone();
     tampered.journal.bytes[0] ^= 1;
     let err = client.upload_receipt(encode(&tampered)).await.unwrap_err().to_string();
@@ -65,17 +72,15 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     // A session names at most `max_assumptions` (2 here) distinct receipts, checked before
     // any receipt is looked up.
     let many: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let err = client
-        .create_session(image.clone(), input_for_limits.clone(), many, true)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("TIFFIN-API-024"), "{err}");
+    let input = client.upload_input(b"x".to_vec()).await.unwrap();
+    let err = client.create_session(image.clone(), input, many, true).await.unwrap_err();
+    assert!(err.to_string().contains("TIFFIN-API-024"), "{err}");
+
+    // The `compose` guest verifies echo's receipt inside the zkVM (SYS_VERIFY_INTEGRITY). A
+    // claim no uploaded receipt proves (another journal) fails at execution, clearly; without
+    // the assumption the guest cannot run either.
     client.upload_img(&COMPOSE.image_id_hex(), COMPOSE.program.to_vec()).await.unwrap();
     let echo_id = ImageId::from_words(ECHO.image_id);
-    let claim = [echo_id.0.as_bytes(), b"hello bonsai".as_slice()].concat();
-    let input = client.upload_input(claim.clone()).await.unwrap();
-    // A claim no uploaded receipt proves (another journal) fails at execution, clearly.
     let forged = [echo_id.0.as_bytes(), b"hello bonsaj".as_slice()].concat();
     let forged = client.upload_input(forged).await.unwrap();
     let bad = client
@@ -86,26 +91,13 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     assert_eq!(status.status, "FAILED");
     let msg = status.error_msg.unwrap();
     assert!(msg.contains("no receipt found to resolve assumption"), "{msg}");
-    // Without the assumption the guest cannot run either.
-    let alone =
-        client.create_session(COMPOSE.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    let claim = [echo_id.0.as_bytes(), b"hello bonsai".as_slice()].concat();
+    let input = client.upload_input(claim).await.unwrap();
+    let alone = client.create_session(COMPOSE.image_id_hex(), input, vec![], true).await.unwrap();
     assert_eq!(wait(&client, &alone, Duration::from_secs(60)).await.0.status, "FAILED");
 
-    // The same receipt named twice is loaded once.
-    let composed = client
-        .create_session(COMPOSE.image_id_hex(), input, vec![assumption.clone(), assumption], false)
-        .await
-        .unwrap();
-    let (status, states) = wait(&client, &composed, Duration::from_secs(900)).await;
-    assert_eq!(status.status, "SUCCEEDED", "{:?} after {states:?}", status.error_msg);
-    let composed = client.download(&status.receipt_url.unwrap()).await.unwrap();
-    let composed: Receipt = decode("receipt", &composed).unwrap();
-    assert_eq!(composed.journal.bytes, claim);
-    verify(&composed, ImageId::from_words(COMPOSE.image_id)).unwrap();
-    assert!(composed.inner.succinct().is_ok(), "resolved into one succinct receipt");
-
-    // SNARK: this host has no Groth16 backend (no Docker engine), so the snark session fails
-    // with the clear TIFFIN-ZKVM-009 message instead of pretending.
+    // SNARK needs a succinct receipt: a composite session's snark fails at once with its code
+    // (the succinct case, refused without a Groth16 backend, is api_distributed's).
     let snark = client.create_snark(session.uuid.clone()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let res = loop {
@@ -117,7 +109,7 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(res.status, "FAILED");
-    assert!(res.error_msg.unwrap().contains("TIFFIN-ZKVM-009"));
+    assert!(res.error_msg.unwrap().contains("TIFFIN-WORKFLOW-004"));
     s.server.shutdown().await;
 }
 

@@ -1,7 +1,8 @@
 //! The Bonsai API of a distributed cluster, brought up the way an operator does it:
 //! `scripts/cluster-up` (PostgreSQL, Redis, S3 and `tiffin agent` processes), two `tiffin api`
 //! processes in front of it, a proof submitted with `tiffin session submit --wait`, the
-//! unmodified `bonsai-sdk` client on the other API process, tenant isolation across processes
+//! unmodified `bonsai-sdk` client on the other API process (composition: a receipt verified
+//! inside the guest, its assumption resolved; a snark refused with its code), tenant isolation across processes
 //! (the tenant tables live in PostgreSQL, not in an API's memory), and `scripts/cluster-down`,
 //! which must leave no process behind.
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use bonsai_sdk::non_blocking::{Client, SessionId};
 use common::{Proc, field};
 use serde_json::{Value, json};
-use tiffin_guests::ECHO;
+use tiffin_guests::{COMPOSE, ECHO};
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 
 const ADMIN_KEY: &str = "distributed-admin-key";
@@ -196,6 +197,41 @@ async fn cluster_up_two_api_processes_a_cli_session_and_cluster_down() {
     assert_eq!(receipt.journal.bytes, b"distributed bonsai");
     verify(&receipt, ImageId::from_words(ECHO.image_id)).unwrap();
     assert!(receipt.inner.succinct().is_ok(), "a session's receipt is succinct");
+
+    // Composition across processes: the `compose` guest verifies echo's receipt inside the
+    // zkVM (SYS_VERIFY_INTEGRITY); the uploaded receipt (named twice: loaded once) is its
+    // assumption, which a resolve task discharges, so the final receipt is one succinct
+    // receipt that verifies on its own.
+    let assumption = c2.upload_receipt(bytes.clone()).await.unwrap();
+    c2.upload_img(&COMPOSE.image_id_hex(), COMPOSE.program.to_vec()).await.unwrap();
+    let claim = [ImageId::from_words(ECHO.image_id).0.as_bytes(), b"distributed bonsai"].concat();
+    let input = c2.upload_input(claim.clone()).await.unwrap();
+    let composed = c2
+        .create_session(COMPOSE.image_id_hex(), input, vec![assumption.clone(), assumption], false)
+        .await
+        .unwrap();
+    let status = wait(&c2, &composed).await;
+    assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
+    let composed: Receipt =
+        decode("receipt", &c2.download(&status.receipt_url.unwrap()).await.unwrap()).unwrap();
+    assert_eq!(composed.journal.bytes, claim);
+    verify(&composed, ImageId::from_words(COMPOSE.image_id)).unwrap();
+    assert!(composed.inner.succinct().is_ok(), "resolved into one succinct receipt");
+
+    // SNARK: this host has no Groth16 backend (no Docker engine), so the exec agent's snark
+    // task fails at once with the clear TIFFIN-ZKVM-009 message instead of pretending.
+    let snark = c2.create_snark(session.uuid.clone()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let res = loop {
+        let r = snark.status(&c2).await.unwrap();
+        if r.status != "RUNNING" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "snark still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(res.status, "FAILED");
+    assert!(res.error_msg.unwrap().contains("TIFFIN-ZKVM-009"));
 
     // An execute-only session through the SDK on the second process.
     let input = c2.upload_input(b"preflight".to_vec()).await.unwrap();

@@ -130,6 +130,10 @@ pub trait ColdStore: Send + Sync + fmt::Debug {
 pub struct ObjectColdStore {
     store: Arc<dyn ObjectStore>,
     description: String,
+    /// The directory of a local store: its writes are fsynced (file, then each directory up to
+    /// here) before `put` returns, which `object_store`'s local backend does not do, so an
+    /// acknowledged blob survives a power loss.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ObjectColdStore {
@@ -149,7 +153,7 @@ fn object_path(key: &str) -> Result<Path> {
 impl ObjectColdStore {
     /// Wraps an existing `object_store` backend (for callers that build their own).
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Self { store, description: description.into() }
+        Self { store, description: description.into(), local_root: None }
     }
 
     /// A store in a local directory (created if missing): the embedded default.
@@ -162,7 +166,9 @@ impl ObjectColdStore {
                 Error::config("cold store directory", dir.display().to_string(), e.to_string())
             })?
             .with_automatic_cleanup(true);
-        Ok(Self::new(Arc::new(fs), format!("file://{}", dir.display())))
+        let mut store = Self::new(Arc::new(fs), format!("file://{}", dir.display()));
+        store.local_root = Some(dir.canonicalize().map_err(|e| Error::io("resolve", dir, e))?);
+        Ok(store)
     }
 
     /// A store in memory, for tests.
@@ -303,6 +309,17 @@ impl ObjectColdStore {
     }
 }
 
+impl ObjectColdStore {
+    /// Makes a local store's new blob durable before `put` returns (remote stores acknowledge
+    /// durably already).
+    async fn sync_local(&self, key: &str) -> Result<()> {
+        match &self.local_root {
+            Some(root) => crate::durable::sync_tree(root.clone(), key).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// Reads up to `limit` bytes (fewer only at EOF).
 async fn read_chunk(reader: &mut (dyn AsyncRead + Send + Unpin), limit: usize) -> Result<Bytes> {
     let mut buf = BytesMut::with_capacity(limit.min(1024 * 1024));
@@ -331,13 +348,14 @@ impl ColdStore for ObjectColdStore {
     async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let path = object_path(key)?;
         if data.len() > PART_SIZE {
-            return self.put_multipart(key, &path, data, &mut tokio::io::empty()).await.map(|_| ());
+            self.put_multipart(key, &path, data, &mut tokio::io::empty()).await?;
+            return self.sync_local(key).await;
         }
         self.store
             .put(&path, PutPayload::from(data))
             .await
             .map_err(|e| Error::cold("put", key, e))?;
-        Ok(())
+        self.sync_local(key).await
     }
 
     #[instrument(level = "debug", skip(self, reader))]
@@ -354,9 +372,11 @@ impl ColdStore for ObjectColdStore {
                 .put(&path, PutPayload::from(first))
                 .await
                 .map_err(|e| Error::cold("put", key, e))?;
+            self.sync_local(key).await?;
             return Ok(size);
         }
         let size = self.put_multipart(key, &path, first, reader).await?;
+        self.sync_local(key).await?;
         debug!(key, size, "multipart upload complete");
         Ok(size)
     }

@@ -10,6 +10,7 @@
 
 mod cold;
 mod config;
+mod durable;
 mod error;
 mod hot;
 mod key;

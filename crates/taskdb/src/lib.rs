@@ -144,6 +144,14 @@ pub trait TaskDb: Send + Sync + 'static {
     /// remain; permanent ones (or the last attempt) fail the task and its job, cancelling the rest.
     async fn fail(&self, lease: &Lease, error: &str, kind: FailureKind) -> Result<FailOutcome>;
 
+    /// Hands a live lease back without counting the attempt as a failure: an agent shutting
+    /// down gracefully gives its unfinished task back, and the task is ready again at once
+    /// with its attempt budget unchanged (restarts of the cluster never fail a session). The
+    /// attempt number still advances on the next claim, so the handed-back lease stays fenced.
+    /// [`Error::LeaseLost`] if the lease expired or was superseded (then the expiry counts, as
+    /// a crash does); [`Error::TaskCancelled`] if the job ended meanwhile.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+
     /// Makes tasks whose lease expired ready again, or fails them (and their job) when their
     /// attempts are used up. Safe to run from several processes at once. Returns how many tasks
     /// it handled.

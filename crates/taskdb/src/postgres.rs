@@ -33,6 +33,7 @@ use crate::{Config, TaskDb};
 
 mod claim;
 mod completion;
+mod release;
 
 /// The NOTIFY channel; the payload is a comma-separated list of `kind:count` that became ready.
 pub const CHANNEL: &str = "tiffin_taskdb_ready";
@@ -437,6 +438,13 @@ impl TaskDb for PostgresTaskDb {
             "cancelled" => Err(cancelled(lease)),
             _ => Err(lost(lease)),
         }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        release::release_in(&mut tx, lease).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn requeue_expired(&self) -> Result<u64> {

@@ -34,6 +34,7 @@ use crate::{Config, TaskDb};
 
 mod claim;
 mod completion;
+mod release;
 
 /// TaskDB on a SQLite file. Cheap to share: hold it in an `Arc<dyn TaskDb>`.
 pub struct SqliteTaskDb {
@@ -105,8 +106,9 @@ impl SqliteTaskDb {
     async fn open_with(opts: SqliteConnectOptions, config: Config) -> Result<Self> {
         let opts = opts
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL is durable against process crashes; a power loss may lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: a commit is on disk when it returns, so a session marked SUCCEEDED (or a
+            // task done) survives a power loss, not only a crash of the process.
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
@@ -540,6 +542,14 @@ impl TaskDb for SqliteTaskDb {
             "cancelled" => Err(cancelled(lease)),
             _ => Err(lost(lease)),
         }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let kind = release::release_in(&mut tx, lease).await?;
+        tx.commit().await?;
+        self.notifier.publish([kind]);
+        Ok(())
     }
 
     async fn requeue_expired(&self) -> Result<u64> {

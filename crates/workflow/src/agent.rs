@@ -160,9 +160,12 @@ impl Agent {
                     grace = Some(Box::pin(tokio::time::sleep(self.cfg.shutdown_grace)));
                 }
                 _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => {
+                    // Handed back, not failed: restarting agents never uses up attempts.
                     cancelled.store(true, Ordering::Relaxed);
-                    let err = TaskError::transient("agent shut down before the task finished");
-                    self.report_failure(&lease, err).await;
+                    match self.ctx.db.release(&lease).await {
+                        Ok(()) => info!(task = %lease.key, "shut down before the task finished; lease handed back"),
+                        Err(e) => warn!(task = %lease.key, error = %e, "could not hand the lease back; it will expire"),
+                    }
                     return;
                 }
             }

@@ -18,17 +18,34 @@ use tiffin_zkvm::{
 };
 use tokio::sync::watch;
 
-/// Many-segment jobs run at po2 14, where segments are cheapest to prove; the succinct job at
-/// po2 16, where the kernel's start-up does not take segments of its own.
+/// Every job runs at po2 14 (the smallest po2 risc0 lifts), where segments are cheapest to
+/// prove.
 const PO2: u32 = 14;
-const PO2_SUCCINCT: u32 = 16;
-/// spin cycles for 2 segments at po2 16 (see crates/zkvm/examples/segments.rs).
-const SPIN_2: u32 = 30_000;
+/// spin cycles for 2 segments at po2 14, the cheapest two-segment job there is: the kernel's
+/// start-up fills the first (see crates/zkvm/examples/segments.rs).
+const SPIN_2: u32 = 500;
 /// spin cycles for N segments at po2 14.
 const SPIN_3: u32 = 4_000;
 const SPIN_4: u32 = 10_000;
 const SPIN_8: u32 = 46_000;
 const SPIN_30: u32 = 230_000;
+
+fn agent_config(id: &str, kinds: &str) -> AgentConfig {
+    let mut cfg = AgentConfig::new(id, kinds::parse_list(kinds).unwrap());
+    cfg.heartbeat = Duration::from_millis(500);
+    cfg.lease = Duration::from_secs(20);
+    cfg.housekeeping = Duration::from_millis(500);
+    cfg
+}
+
+fn context(db: &Arc<dyn TaskDb>, stores: &Stores) -> Context {
+    Context {
+        db: db.clone(),
+        stores: stores.clone(),
+        rt: tokio::runtime::Handle::current(),
+        room_timeout: Duration::from_secs(600),
+    }
+}
 
 struct TestCluster {
     cluster: Cluster,
@@ -52,18 +69,8 @@ impl TestCluster {
         let handles = (0..=agents)
             .map(|i| {
                 let kinds = if i == 0 { "exec,aux" } else { "prove,join,aux" };
-                let mut cfg =
-                    AgentConfig::new(format!("test-{i}"), kinds::parse_list(kinds).unwrap());
-                cfg.heartbeat = Duration::from_millis(500);
-                cfg.lease = Duration::from_secs(20);
-                cfg.housekeeping = Duration::from_millis(500);
-                let ctx = Context {
-                    db: db.clone(),
-                    stores: stores.clone(),
-                    rt: tokio::runtime::Handle::current(),
-                    room_timeout: Duration::from_secs(600),
-                };
-                tokio::spawn(Agent::new(cfg, ctx).run(rx.clone()))
+                let cfg = agent_config(&format!("test-{i}"), kinds);
+                tokio::spawn(Agent::new(cfg, context(&db, &stores)).run(rx.clone()))
             })
             .collect();
         Self { cluster: Cluster::new(db, stores), stop, agents: handles, _dir: dir }
@@ -111,8 +118,7 @@ async fn prove(
 async fn a_two_segment_succinct_job_is_lifted_joined_and_verified() {
     let tc = TestCluster::start(2, None).await;
     let c = &tc.cluster;
-    let mut req = request("alice", SPIN.program, spin_input(SPIN_2), ReceiptKind::Succinct);
-    req.po2 = PO2_SUCCINCT;
+    let req = request("alice", SPIN.program, spin_input(SPIN_2), ReceiptKind::Succinct);
     let (job, out) = prove(c, req).await;
     assert_eq!(out.execution.segments, 2, "spin({SPIN_2}) should give 2 segments");
     let receipt = c.receipt(job).await.unwrap();
@@ -346,5 +352,46 @@ async fn backpressure_keeps_the_hot_store_within_its_budget() {
     let peak = c.stores.hot.peak_usage().await.unwrap();
     assert!(peak <= budget, "peak {peak} exceeded budget {budget}");
     assert!(peak >= 2 * seg_bytes as u64, "the executor ran ahead of the prover (peak {peak})");
+    tc.stop().await;
+}
+
+/// Restarting an agent hands its task back instead of failing it: an executor shut down
+/// mid-task (no grace) as many times as the task has attempts leaves the session running, and
+/// it succeeds once an executor stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_agents_hand_tasks_back_without_using_attempts() {
+    let tc = TestCluster::start(0, None).await;
+    tc.stop.send(true).unwrap(); // no standing executor: this test starts its own
+    let c = &tc.cluster;
+    // Execute-only at po2 20: 20 segments, a few seconds of execution, checked for
+    // cancellation at every segment.
+    let mut req = request("alice", SPIN.program, spin_input(20_000_000), ReceiptKind::Composite);
+    (req.execute_only, req.po2) = (true, 20);
+    let job = c.submit(req).await.unwrap();
+    let exec_task = || async {
+        c.db.tasks(job).await.unwrap().into_iter().find(|t| t.kind == kinds::EXEC).unwrap()
+    };
+    let attempts = exec_task().await.max_attempts;
+    for restart in 1..=attempts {
+        let (stop, rx) = watch::channel(false);
+        let mut cfg = agent_config(&format!("restarting-{restart}"), "exec");
+        cfg.shutdown_grace = Duration::ZERO;
+        let agent = tokio::spawn(Agent::new(cfg, context(&c.db, &c.stores)).run(rx));
+        while exec_task().await.state != TaskState::Leased {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        agent.await.unwrap();
+        let t = exec_task().await;
+        assert_eq!(t.state, TaskState::Ready, "handed back after restart {restart}");
+        assert_eq!(c.db.job(job).await.unwrap().state, JobState::Running);
+    }
+    let (stop, rx) = watch::channel(false);
+    let agent =
+        tokio::spawn(Agent::new(agent_config("stays", "exec"), context(&c.db, &c.stores)).run(rx));
+    let out = c.wait(job, Duration::from_millis(100), |_| {}).await.unwrap();
+    assert_eq!(out.status.state, JobState::Succeeded, "{:?}", out.status.first_failure);
+    stop.send(true).unwrap();
+    agent.await.unwrap();
     tc.stop().await;
 }

@@ -1221,3 +1221,44 @@ pub async fn batched_workers_share_nothing(db: Arc<dyn TaskDb>) {
     assert_eq!(st.count("x", TaskState::Done), N as i64);
     assert_eq!(running_total(&db).await, 0);
 }
+
+/// Graceful shutdowns hand leases back without using up attempts: a one-attempt task handed
+/// back three times still runs, each handed-back lease stays fenced, and a lease that expired
+/// or whose job was cancelled cannot be handed back.
+pub async fn released_leases_keep_the_attempt_budget(db: Arc<dyn TaskDb>) {
+    let job = db
+        .create_job(NewJob::new("t", vec![task("a", "x").max_attempts(1), task("b", "x")]))
+        .await
+        .unwrap();
+    let mut handed_back = Vec::new();
+    for attempt in 1..=3 {
+        let lease = claim(&db, &["x"]).await.unwrap();
+        assert_eq!((lease.key.as_str(), lease.attempt), ("a", attempt));
+        db.release(&lease).await.unwrap();
+        assert_eq!(running_total(&db).await, 0);
+        handed_back.push(lease);
+    }
+    let lease = claim(&db, &["x"]).await.unwrap();
+    assert_eq!((lease.key.as_str(), lease.attempt), ("a", 4), "ready again at once");
+    for old in &handed_back {
+        assert!(matches!(
+            db.complete(old, json!("late")).await.unwrap_err(),
+            Error::LeaseLost { .. }
+        ));
+        assert!(matches!(db.release(old).await.unwrap_err(), Error::LeaseLost { .. }));
+    }
+    db.complete(&lease, json!("ok")).await.unwrap();
+    assert_eq!(db.job(job).await.unwrap().count("x", TaskState::Done), 1);
+
+    // An expired lease is not handed back: its expiry counts, as a crash does.
+    let short = db.claim("slow", &[k("x")], Duration::from_millis(50)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(matches!(db.release(&short).await.unwrap_err(), Error::LeaseLost { .. }));
+    assert_eq!(db.requeue_expired().await.unwrap(), 1);
+    let lb = claim(&db, &["x"]).await.unwrap();
+    assert_eq!((lb.key.as_str(), lb.attempt), ("b", 2));
+    // A cancelled job's lease says so.
+    assert!(db.cancel_job(job).await.unwrap());
+    assert!(matches!(db.release(&lb).await.unwrap_err(), Error::TaskCancelled { .. }));
+    assert_eq!(running_total(&db).await, 0);
+}

@@ -39,7 +39,8 @@ macro_rules! conformance_suite {
             claim_batch_follows_the_policy_per_task,
             complete_batch_reports_each_lease,
             racing_last_completions_end_the_job,
-            batched_workers_share_nothing
+            batched_workers_share_nothing,
+            released_leases_keep_the_attempt_budget
         );
     };
     (@tests $make:path; $($name:ident),*) => {
