@@ -386,7 +386,7 @@ async fn session_create(
     // The job now counts as running: the next create of this tenant may check its quota.
     drop(guard);
     st.tenants.add_session(&job.to_string(), &t.name).await?;
-    st.metrics.sessions_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::session_created();
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
 }
 

@@ -1,6 +1,6 @@
 //! Tiffin's HTTP API (DESIGN.md §4): the Bonsai-compatible REST routes that unmodified
 //! `bonsai-sdk` clients use, authenticated tenants with quotas, the admin routes, `/health`,
-//! `/metrics` (Prometheus text) and `/openapi.json`.
+//! `/metrics` (Prometheus text, see [`metrics`]) and `/openapi.json`.
 //!
 //! The API is stateless apart from the [`TenantStore`] (tenants, hashed keys, image references,
 //! cycle accounting) that lives next to the TaskDB: any number of API processes may serve one
@@ -84,8 +84,8 @@ pub struct AppState {
     pub tenants: TenantStore,
     /// Settings.
     pub cfg: ApiConfig,
-    /// Request counters and latencies.
-    pub metrics: metrics::Metrics,
+    /// The queue gauges `/metrics` refreshes at each scrape.
+    pub queue_gauges: Arc<metrics::QueueGauges>,
     /// One lock per tenant around the concurrent-proof check and the session insert, so
     /// parallel creates of one tenant cannot all slip under its quota.
     quota_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -116,11 +116,12 @@ const FINISHED_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5
 impl AppState {
     /// State over a cluster and a tenant store.
     pub fn new(cluster: Cluster, tenants: TenantStore, cfg: ApiConfig) -> Arc<Self> {
+        metrics::register();
         Arc::new(Self {
+            queue_gauges: Arc::new(metrics::QueueGauges::new(cluster.db.clone())),
             cluster,
             tenants,
             cfg,
-            metrics: metrics::Metrics::default(),
             quota_locks: Mutex::new(HashMap::new()),
             auth_cache: std::sync::Mutex::new(HashMap::new()),
             finished: std::sync::Mutex::new(HashMap::new()),
@@ -248,7 +249,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // codes), so axum's own 2 MiB default must not cut them first.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin::invalidate_after_changes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 
@@ -256,7 +257,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let charger = {
         let state = state.clone();
@@ -276,17 +277,18 @@ pub async fn serve(
         })
     };
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
+    let result = axum::serve(listener, app).with_graceful_shutdown(stopped(shutdown)).await;
     charger.abort();
     result
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
 }
 
 /// Splits off the request's method and path for error messages.

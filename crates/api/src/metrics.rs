@@ -1,107 +1,179 @@
-//! Request metrics in Prometheus' text format: a counter per (method, route, status) and a
-//! latency histogram per route, kept in memory by a middleware. Queue gauges are read from the
-//! TaskDB when `/metrics` is scraped, so they are never stale.
+//! The API's Prometheus metrics, recorded through the `metrics` facade into the process's one
+//! recorder ([`tiffin_workflow::metrics`], shared with in-process agents), and the `/metrics`
+//! endpoint, served on the API's router and, with `--metrics-listen`, on a listener of its own.
+//!
+//! Every label value comes from a fixed set: the method is one of [`METHODS`] or `OTHER`, the
+//! route is the router's pattern (`/sessions/status/{uuid}`) or `unmatched`, never the raw
+//! path, and the status is a code this server answers with.
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `tiffin_api_requests_total` | counter | `method`, `route`, `status` | HTTP requests |
+//! | `tiffin_api_request_seconds` | histogram | `route` | request latency |
+//! | `tiffin_api_sessions_created_total` | counter | — | sessions created by this process |
+//! | `tiffin_queue_ready_tasks` | gauge | `tenant`, `kind` | tasks ready to be claimed, per stream |
+//! | `tiffin_queue_running_tasks` | gauge | `tenant`, `kind` | tasks leased to agents, per stream |
+//! | `tiffin_queue_read_ok` | gauge | — | 1 if the last scrape read the queue, 0 if the TaskDB failed (the queue gauges then keep their last values) |
+//!
+//! The queue gauges are set from the TaskDB at each scrape, so they are never stale; a
+//! stream that disappears (its tenant deleted) reads 0.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use tiffin_taskdb::{Kind, StreamInfo, TaskDb};
+use tiffin_workflow::metrics::{kind_label, recorder, render};
+use tokio::sync::watch;
+use tracing::warn;
 
-use crate::AppState;
+/// The methods labelled by name; any other is `OTHER`.
+pub const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::PATCH,
+];
 
-/// Histogram bucket bounds in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0, 30.0];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    total: u64,
+/// Installs the recorder and registers the API's series, so they show before the first request.
+pub fn register() {
+    recorder();
+    describe_counter!("tiffin_api_requests_total", "HTTP requests by method, route and status.");
+    describe_histogram!("tiffin_api_request_seconds", Unit::Seconds, "Request latency by route.");
+    describe_counter!("tiffin_api_sessions_created_total", "Sessions created by this process.");
+    describe_gauge!("tiffin_queue_ready_tasks", "Tasks ready to be claimed, per stream.");
+    describe_gauge!("tiffin_queue_running_tasks", "Tasks leased to agents, per stream.");
+    describe_gauge!(
+        "tiffin_queue_read_ok",
+        "1 if the last scrape read the queue from the TaskDB, else 0 (queue gauges are stale)."
+    );
+    counter!("tiffin_api_sessions_created_total").increment(0);
 }
 
-/// In-memory request metrics.
-#[derive(Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    /// Sessions created by this process.
-    pub sessions_created: AtomicU64,
-}
-
-impl Metrics {
-    fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        *self.requests.lock().unwrap().entry((method.into(), route.into(), status)).or_default() +=
-            1;
-        let mut lat = self.latency.lock().unwrap();
-        let h = lat.entry(route.into()).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.total += 1;
-    }
-
-    /// The request metrics as Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        out.push_str(
-            "# HELP tiffin_api_requests_total HTTP requests by method, route and status.\n",
-        );
-        out.push_str("# TYPE tiffin_api_requests_total counter\n");
-        for ((m, r, s), n) in self.requests.lock().unwrap().iter() {
-            let _ = writeln!(
-                out,
-                "tiffin_api_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}"
-            );
-        }
-        out.push_str("# HELP tiffin_api_request_seconds Request latency by route.\n");
-        out.push_str("# TYPE tiffin_api_request_seconds histogram\n");
-        for (r, h) in self.latency.lock().unwrap().iter() {
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tiffin_api_request_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.total
-            );
-            let _ = writeln!(out, "tiffin_api_request_seconds_sum{{route=\"{r}\"}} {}", h.sum);
-            let _ = writeln!(out, "tiffin_api_request_seconds_count{{route=\"{r}\"}} {}", h.total);
-        }
-        out.push_str(
-            "# HELP tiffin_api_sessions_created_total Sessions created by this API process.\n",
-        );
-        out.push_str("# TYPE tiffin_api_sessions_created_total counter\n");
-        let _ = writeln!(
-            out,
-            "tiffin_api_sessions_created_total {}",
-            self.sessions_created.load(Ordering::Relaxed)
-        );
-    }
-}
-
-/// Middleware recording every request. Routes are labelled by their pattern
-/// (`/sessions/status/{uuid}`), never the raw path, so label cardinality stays bounded.
-pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Middleware recording every request.
+pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
-    state.metrics.record(&method, &route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method.to_string()), ("route", route.clone()), ("status", status)];
+    counter!("tiffin_api_requests_total", &labels).increment(1);
+    histogram!("tiffin_api_request_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
+}
+
+/// A request method's label.
+pub fn method_label(method: &Method) -> &'static str {
+    METHODS.iter().find(|m| *m == method).map_or("OTHER", Method::as_str)
+}
+
+/// One more session created.
+pub fn session_created() {
+    counter!("tiffin_api_sessions_created_total").increment(1);
+}
+
+/// The queue gauges, set from the TaskDB at each scrape.
+pub struct QueueGauges {
+    db: Arc<dyn TaskDb>,
+    /// Every (tenant, kind) given a value so far, so a stream that disappears is set to 0.
+    seen: Mutex<BTreeSet<(String, &'static str)>>,
+}
+
+impl QueueGauges {
+    /// Gauges over this queue.
+    pub fn new(db: Arc<dyn TaskDb>) -> Self {
+        Self { db, seen: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// Sets the gauges to the queue's current depth.
+    pub async fn refresh(&self) {
+        match self.db.streams().await {
+            Ok(streams) => {
+                self.set(&streams);
+                gauge!("tiffin_queue_read_ok").set(1.0);
+            }
+            Err(e) => {
+                warn!(error = %e, "reading the queue for /metrics failed");
+                gauge!("tiffin_queue_read_ok").set(0.0);
+            }
+        }
+    }
+
+    fn set(&self, streams: &[StreamInfo]) {
+        let mut seen = self.seen.lock().unwrap();
+        let mut now = BTreeSet::new();
+        for s in streams {
+            let kind = kind_label(&Kind::new(s.kind.as_str()));
+            let (tenant, kind) = (s.tenant.clone(), kind);
+            gauge!("tiffin_queue_ready_tasks", "tenant" => tenant.clone(), "kind" => kind)
+                .set(s.ready as f64);
+            gauge!("tiffin_queue_running_tasks", "tenant" => tenant.clone(), "kind" => kind)
+                .set(s.running as f64);
+            now.insert((tenant, kind));
+        }
+        for (tenant, kind) in seen.difference(&now) {
+            gauge!("tiffin_queue_ready_tasks", "tenant" => tenant.clone(), "kind" => *kind)
+                .set(0.0);
+            gauge!("tiffin_queue_running_tasks", "tenant" => tenant.clone(), "kind" => *kind)
+                .set(0.0);
+        }
+        seen.extend(now);
+    }
+}
+
+/// `/metrics`: the process's metrics, after refreshing the queue gauges when this process has
+/// a queue to read (API processes; a lone agent has none).
+pub async fn scrape(queue: Option<&QueueGauges>) -> Response {
+    if let Some(q) = queue {
+        q.refresh().await;
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], render()).into_response()
+}
+
+/// A router serving only `/metrics` (for `--metrics-listen`).
+pub fn router(queue: Option<Arc<QueueGauges>>) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(q): State<Option<Arc<QueueGauges>>>| async move {
+            scrape(q.as_deref()).await
+        }))
+        .with_state(queue)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    queue: Option<Arc<QueueGauges>>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    recorder();
+    axum::serve(listener, router(queue)).with_graceful_shutdown(crate::stopped(shutdown)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_known_set_are_other() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+        assert_eq!(method_label(&Method::TRACE), "OTHER");
+    }
 }

@@ -1,13 +1,12 @@
 //! Operations routes: `/health` (no key: load balancers probe it), `/metrics` (no key:
 //! Prometheus scrapes it), `/openapi.json`, and the JSON errors for unknown routes and methods.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -133,29 +132,7 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    let mut out = String::new();
-    st.metrics.render(&mut out);
-    if let Ok(streams) = st.db().streams().await {
-        out.push_str("# HELP tiffin_queue_ready_tasks Tasks ready to be claimed, per stream.\n");
-        out.push_str("# TYPE tiffin_queue_ready_tasks gauge\n");
-        for s in &streams {
-            let _ = writeln!(
-                out,
-                "tiffin_queue_ready_tasks{{tenant=\"{}\",kind=\"{}\"}} {}",
-                s.tenant, s.kind, s.ready
-            );
-        }
-        out.push_str("# HELP tiffin_queue_running_tasks Tasks leased to agents, per stream.\n");
-        out.push_str("# TYPE tiffin_queue_running_tasks gauge\n");
-        for s in &streams {
-            let _ = writeln!(
-                out,
-                "tiffin_queue_running_tasks{{tenant=\"{}\",kind=\"{}\"}} {}",
-                s.tenant, s.kind, s.running
-            );
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    crate::metrics::scrape(Some(&st.queue_gauges)).await
 }
 
 /// The OpenAPI 3 document of [`ROUTES`].

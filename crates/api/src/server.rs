@@ -22,6 +22,7 @@ pub struct Server {
     pub state: Arc<AppState>,
     stop: watch::Sender<bool>,
     api: JoinHandle<std::io::Result<()>>,
+    metrics: Option<JoinHandle<std::io::Result<()>>>,
     agents: Vec<JoinHandle<()>>,
 }
 
@@ -48,7 +49,18 @@ impl Server {
             })
             .collect();
         let api = tokio::spawn(crate::serve(listener, state.clone(), rx));
-        Ok(Self { addr, state, stop, api, agents: handles })
+        Ok(Self { addr, state, stop, api, metrics: None, agents: handles })
+    }
+
+    /// Also serves `/metrics` (the same as the API's) on `bind`, until shutdown; returns the
+    /// address bound (port 0 picks a free port).
+    pub async fn serve_metrics(&mut self, bind: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let queue = Some(self.state.queue_gauges.clone());
+        let task = crate::metrics::serve(listener, queue, self.stop.subscribe());
+        self.metrics = Some(tokio::spawn(task));
+        Ok(addr)
     }
 
     /// `http://ADDR`.
@@ -61,6 +73,9 @@ impl Server {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.api.await;
+        if let Some(m) = self.metrics {
+            let _ = m.await;
+        }
         for a in self.agents {
             let _ = a.await;
         }

@@ -1,8 +1,9 @@
 //! `tiffin agent`: one worker process of a distributed cluster.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 use tiffin_workflow::{Agent, AgentConfig, kinds};
 use tokio::sync::watch;
@@ -37,6 +38,10 @@ pub struct AgentArgs {
     /// Seconds in-flight tasks may run after SIGTERM before their leases are given back.
     #[arg(long, env = "TIFFIN_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// Serve Prometheus metrics (`/metrics`: tasks claimed, completed, failed, durations,
+    /// cycles proven) on this address, e.g. 127.0.0.1:9100; the agent's only HTTP endpoint.
+    #[arg(long, env = "TIFFIN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub fn run(args: AgentArgs) -> Result<()> {
@@ -53,6 +58,10 @@ pub fn run(args: AgentArgs) -> Result<()> {
         cfg.retention = Duration::from_secs(args.retention_hours * 3600);
         cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
         let (tx, rx) = watch::channel(false);
+        let metrics = match args.metrics_listen {
+            Some(bind) => Some(serve_metrics(bind, rx.clone()).await?),
+            None => None,
+        };
         let agent = tokio::spawn(Agent::new(cfg, context(db, stores)).run(rx));
         eprintln!("tiffin agent {id} running; SIGTERM or Ctrl-C stops it gracefully");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -63,6 +72,23 @@ pub fn run(args: AgentArgs) -> Result<()> {
         eprintln!("shutting down: finishing in-flight tasks");
         let _ = tx.send(true);
         agent.await?;
+        if let Some(m) = metrics {
+            m.await??;
+        }
         Ok(())
     })
+}
+
+/// Serves the agent's `/metrics` on `bind` until shutdown (prints the address bound, so port 0
+/// works).
+async fn serve_metrics(
+    bind: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("serving metrics on {bind}"))?;
+    let addr = listener.local_addr()?;
+    println!("metrics on http://{addr}/metrics");
+    Ok(tokio::spawn(tiffin_api::metrics::serve(listener, None, shutdown)))
 }

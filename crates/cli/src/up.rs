@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TIFFIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Also serve Prometheus metrics (`/metrics`, the same as on the API's address) on this
+    /// address, e.g. 127.0.0.1:9100, for a scraper that must not reach the API.
+    #[arg(long, env = "TIFFIN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Base URL clients reach this server at (set it behind a proxy); default: from each
     /// request's Host header.
     #[arg(long, env = "TIFFIN_PUBLIC_URL")]
@@ -137,11 +141,18 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
         None
     };
     let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
-    let server = Server::start(args.listen, state, agents)
+    let mut server = Server::start(args.listen, state, agents)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let url = args.public_url.clone().unwrap_or_else(|| server.url());
     println!("Tiffin API listening on {url}");
+    if let Some(bind) = args.metrics_listen {
+        let addr = server
+            .serve_metrics(bind)
+            .await
+            .with_context(|| format!("serving metrics on {bind}"))?;
+        println!("metrics on http://{addr}/metrics");
+    }
     match &admin {
         Some((key, true)) => println!(
             "admin key (saved in {}): {key}",

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{fails, field, ok, tiffin, up};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::{Proc, fails, field, metrics_line, ok, scrape_until, tiffin, up, up_with};
 use serde_json::Value;
 use tiffin_guests::ECHO;
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
@@ -140,4 +143,63 @@ fn tiffin_up_refuses_an_empty_or_short_admin_key() {
     std::fs::write(data.join("admin.key"), "\n").unwrap();
     let err = fails(up(&[]));
     assert!(err.contains("TIFFIN-API-093") && err.contains("admin.key"), "{err}");
+}
+
+/// `--metrics-listen` serves the process's metrics on a listener of its own: `tiffin up`'s
+/// carry the API's and its in-process agents' series, which count an execute-only session.
+#[test]
+fn tiffin_up_serves_api_and_agent_metrics_on_metrics_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = up_with(&dir.path().join("data"), 16, 0, &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = up.metrics_url.clone().expect("tiffin up prints where metrics are served");
+    let mut session = tiffin(&["session", "--url", &up.url, "--api-key", &up.key, "submit"]);
+    session.args(["--sample", "echo", "--input-hex", "00", "--execute-only", "--wait"]);
+    ok(session);
+
+    let completed = r#"tiffin_agent_tasks_completed_total{kind="exec"} 1"#;
+    let text = scrape_until(&metrics, |t| t.contains(completed));
+    for series in [
+        completed,
+        r#"tiffin_agent_tasks_claimed_total{kind="exec"} 1"#,
+        r#"tiffin_agent_task_seconds_bucket{kind="exec",le="+Inf"} 1"#,
+        r#"tiffin_agent_tasks_claimed_total{kind="snark"} 0"#,
+        "tiffin_api_sessions_created_total 1",
+        r#"tiffin_api_requests_total{method="POST",route="/sessions/create",status="200"} 1"#,
+        r#"tiffin_queue_ready_tasks{tenant="default",kind="exec"} 0"#,
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+}
+
+/// A lone `tiffin agent` serves its metrics on `--metrics-listen` (its only HTTP endpoint):
+/// its series start at zero for the kinds it serves, and there is nothing of the API's.
+#[test]
+fn tiffin_agent_serves_its_metrics_on_metrics_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("agent");
+    let mut child = tiffin(&["agent", "--kinds", "exec,prove", "--metrics-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn tiffin agent");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let _agent = Proc(child);
+    let metrics = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| metrics_line(&l))
+        .expect("tiffin agent prints where metrics are served");
+
+    let claimed = r#"tiffin_agent_tasks_claimed_total{kind="prove"} 0"#;
+    let text = scrape_until(&metrics, |t| t.contains(claimed));
+    for series in [
+        claimed,
+        r#"tiffin_agent_tasks_claimed_total{kind="exec"} 0"#,
+        r#"tiffin_agent_tasks_failed_total{kind="exec",failure="permanent"} 0"#,
+        "tiffin_agent_cycles_proven_total 0",
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+    assert!(!text.contains("kind=\"join\"") && !text.contains("tiffin_api_"), "{text}");
 }

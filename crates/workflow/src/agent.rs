@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tiffin_taskdb::{Error as DbError, HeartbeatOutcome, Kind, Lease};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::handlers::{self, Blob, Context, Task};
-use crate::{Housekeeper, TaskError, kinds};
+use crate::handlers::{self, Blob, Context, Outcome, Task};
+use crate::{Housekeeper, TaskError, kinds, metrics};
 
 /// How an agent behaves.
 #[derive(Clone, Debug)]
@@ -74,6 +74,7 @@ impl Agent {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         info!(agent = %this.cfg.id, kinds = ?this.cfg.kinds, "agent started");
+        metrics::agent_started(&this.cfg.kinds);
         let mut workers = Vec::new();
         for slot in 0..this.cfg.concurrency.max(1) {
             let (a, s) = (this.clone(), shutdown.clone());
@@ -128,6 +129,8 @@ impl Agent {
 
     async fn work(&self, lease: Lease, shutdown: &mut watch::Receiver<bool>) {
         debug!(job = %lease.job_id, task = %lease.key, attempt = lease.attempt, "claimed");
+        metrics::task_claimed(&lease.kind);
+        let started = Instant::now();
         let lease = Arc::new(lease);
         let cancelled = Arc::new(AtomicBool::new(false));
         let mut handle = {
@@ -147,11 +150,13 @@ impl Agent {
                     Ok(HeartbeatOutcome::Cancelled) => {
                         info!(job = %lease.job_id, task = %lease.key, "job cancelled; stopping task");
                         cancelled.store(true, Ordering::Relaxed);
+                        metrics::task_cancelled(&lease.kind);
                         return;
                     }
                     Err(e @ (DbError::LeaseLost { .. } | DbError::TaskCancelled { .. })) => {
                         warn!(task = %lease.key, error = %e, "lease lost; abandoning task");
                         cancelled.store(true, Ordering::Relaxed);
+                        metrics::task_abandoned(&lease.kind, &e);
                         return;
                     }
                     Err(e) => warn!(task = %lease.key, error = %e, "heartbeat failed; will retry"),
@@ -162,43 +167,58 @@ impl Agent {
                 _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => {
                     // Handed back, not failed: restarting agents never uses up attempts.
                     cancelled.store(true, Ordering::Relaxed);
-                    match self.ctx.db.release(&lease).await {
-                        Ok(()) => info!(task = %lease.key, "shut down before the task finished; lease handed back"),
-                        Err(e) => warn!(task = %lease.key, error = %e, "could not hand the lease back; it will expire"),
-                    }
+                    self.hand_back(&lease).await;
                     return;
                 }
             }
         };
         match result {
-            Ok(Ok(outcome)) => match self.ctx.db.complete(&lease, outcome.output).await {
-                Ok(_) => {
-                    debug!(job = %lease.job_id, task = %lease.key, "done");
-                    for blob in outcome.cleanup {
-                        let res = match &blob {
-                            Blob::Hot(key) => self.ctx.stores.hot.delete(key).await.map(drop),
-                            Blob::Cold(key) => self.ctx.stores.cold.delete(key).await,
-                        };
-                        if let Err(e) = res {
-                            warn!(?blob, error = %e, "could not delete consumed blob; GC will");
-                        }
-                    }
-                }
-                Err(e) => warn!(task = %lease.key, error = %e, "completion rejected"),
-            },
-            Ok(Err(err)) => self.report_failure(&lease, err).await,
+            Ok(Ok(outcome)) => self.complete(&lease, outcome, started).await,
+            Ok(Err(err)) => self.report_failure(&lease, err, started).await,
             Err(join) => {
-                self.report_failure(
-                    &lease,
-                    TaskError::transient(format!("handler panicked: {join}")),
-                )
-                .await
+                let err = TaskError::transient(format!("handler panicked: {join}"));
+                self.report_failure(&lease, err, started).await
             }
         }
     }
 
-    async fn report_failure(&self, lease: &Lease, err: TaskError) {
+    /// Records a finished task's output, then deletes the blobs only it consumed.
+    async fn complete(&self, lease: &Lease, outcome: Outcome, started: Instant) {
+        if let Err(e) = self.ctx.db.complete(lease, outcome.output).await {
+            warn!(task = %lease.key, error = %e, "completion rejected");
+            metrics::task_abandoned(&lease.kind, &e);
+            return;
+        }
+        debug!(job = %lease.job_id, task = %lease.key, "done");
+        metrics::task_completed(&lease.kind, started.elapsed(), outcome.proven_cycles);
+        for blob in outcome.cleanup {
+            let res = match &blob {
+                Blob::Hot(key) => self.ctx.stores.hot.delete(key).await.map(drop),
+                Blob::Cold(key) => self.ctx.stores.cold.delete(key).await,
+            };
+            if let Err(e) = res {
+                warn!(?blob, error = %e, "could not delete consumed blob; GC will");
+            }
+        }
+    }
+
+    /// Gives an unfinished task back on shutdown: not a failure, its attempt is not counted.
+    async fn hand_back(&self, lease: &Lease) {
+        match self.ctx.db.release(lease).await {
+            Ok(()) => {
+                info!(task = %lease.key, "shut down before the task finished; lease handed back");
+                metrics::task_released(&lease.kind);
+            }
+            Err(e) => {
+                warn!(task = %lease.key, error = %e, "could not hand the lease back");
+                metrics::task_abandoned(&lease.kind, &e);
+            }
+        }
+    }
+
+    async fn report_failure(&self, lease: &Lease, err: TaskError, started: Instant) {
         warn!(job = %lease.job_id, task = %lease.key, kind = ?err.kind, error = %err, "task failed");
+        metrics::task_failed(&lease.kind, err.kind, started.elapsed());
         if let Err(e) = self.ctx.db.fail(lease, &err.message, err.kind).await {
             warn!(task = %lease.key, error = %e, "failure report rejected");
         }

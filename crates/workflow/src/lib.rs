@@ -1,7 +1,7 @@
 //! The proving workflow on top of TaskDB and the stores (DESIGN.md §2): the [`planner`] that
 //! shapes each job's DAG, one handler per task kind ([`handlers`]), the [`agent`] loop that
-//! claims, heartbeats and completes tasks, the [`housekeeper`], and the [`cluster`] facade that
-//! submits jobs and reads their results.
+//! claims, heartbeats and completes tasks, the [`housekeeper`], the [`cluster`] facade that
+//! submits jobs and reads their results, and the process's one [`metrics`] recorder.
 
 pub mod agent;
 pub mod blobs;
@@ -10,6 +10,7 @@ pub mod error;
 pub mod handlers;
 pub mod housekeeper;
 pub mod kinds;
+pub mod metrics;
 pub mod planner;
 pub mod spec;
 

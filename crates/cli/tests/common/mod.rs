@@ -116,11 +116,19 @@ pub struct Up {
     pub proc: Proc,
     pub url: String,
     pub key: String,
+    /// Where `--metrics-listen` serves, when given.
+    pub metrics_url: Option<String>,
 }
 
 pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
+    up_with(data, po2, agents, &[])
+}
+
+/// [`up`] with more flags.
+pub fn up_with(data: &Path, po2: u32, agents: u32, extra: &[&str]) -> Up {
     let (po2, agents) = (po2.to_string(), agents.to_string());
     let mut child = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", &agents, "--po2", &po2])
+        .args(extra)
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
@@ -128,7 +136,7 @@ pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
         .spawn()
         .expect("spawn tiffin up");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut key) = (None, None);
+    let (mut url, mut key, mut metrics_url) = (None, None, None);
     while url.is_none() || key.is_none() {
         let line = lines.next().expect("tiffin up exited early").unwrap();
         if let Some(u) = line.strip_prefix("Tiffin API listening on ") {
@@ -137,7 +145,31 @@ pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
         if let Some(k) = line.trim().strip_prefix("export BONSAI_API_KEY=") {
             key = Some(k.to_string());
         }
+        metrics_url = metrics_url.or_else(|| metrics_line(&line));
     }
     std::thread::spawn(move || for _ in lines {});
-    Up { proc: Proc(child), url: url.unwrap(), key: key.unwrap() }
+    Up { proc: Proc(child), url: url.unwrap(), key: key.unwrap(), metrics_url }
+}
+
+/// The URL in a `metrics on URL` line (what `--metrics-listen` prints).
+pub fn metrics_line(line: &str) -> Option<String> {
+    line.strip_prefix("metrics on ").map(|u| u.trim().to_string())
+}
+
+/// GETs `url` until `done` accepts the body (10 s at most; counters of a task that just
+/// finished are recorded a moment after its session reads as done); returns the last body.
+pub fn scrape_until(url: &str, done: impl Fn(&str) -> bool) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = rt.block_on(async {
+            let res = reqwest::get(url).await.unwrap();
+            assert_eq!(res.status(), 200, "GET {url}");
+            res.text().await.unwrap()
+        });
+        if done(&body) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

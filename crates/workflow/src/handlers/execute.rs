@@ -85,7 +85,11 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         total_cycles: exec.total_cycles,
         segments: exec.segments,
     };
-    Ok(Outcome { output: serde_json::to_value(output).unwrap(), cleanup: Vec::new() })
+    Ok(Outcome {
+        output: serde_json::to_value(output).unwrap(),
+        cleanup: Vec::new(),
+        proven_cycles: 0,
+    })
 }
 
 fn add(

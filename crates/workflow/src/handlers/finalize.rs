@@ -78,5 +78,5 @@ pub fn run(
             ReceiptKind::Composite => Blob::Cold(k),
         })
         .collect();
-    Ok(Outcome { output: json!({ "receipt_bytes": size }), cleanup })
+    Ok(Outcome { output: json!({ "receipt_bytes": size }), cleanup, proven_cycles: 0 })
 }

@@ -78,6 +78,9 @@ pub struct Outcome {
     pub output: serde_json::Value,
     /// Inputs only this task consumed.
     pub cleanup: Vec<Blob>,
+    /// Cycles this task proved (2^po2 per segment proof; 0 for other tasks), for the agent's
+    /// throughput metric.
+    pub proven_cycles: u64,
 }
 
 /// Runs the handler for a claimed task.

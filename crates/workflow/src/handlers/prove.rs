@@ -20,6 +20,7 @@ pub fn run(
     let seg: Segment = decode("segment", &bytes)?;
     drop(bytes);
     let receipt = prove_segment(&seg)?;
+    let proven_cycles = 1u64 << seg.po2();
     drop(seg);
     let out_key = blobs::task_output(job, &task.lease.key);
     let size = if do_lift {
@@ -35,5 +36,6 @@ pub fn run(
         ctx.block_on(ctx.stores.cold.put(&out_key, Bytes::from(out)))?;
         size
     };
-    Ok(Outcome { output: json!({ "bytes": size }), cleanup: vec![Blob::Hot(input_key)] })
+    let cleanup = vec![Blob::Hot(input_key)];
+    Ok(Outcome { output: json!({ "bytes": size }), cleanup, proven_cycles })
 }

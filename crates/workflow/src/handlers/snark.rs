@@ -30,5 +30,5 @@ pub fn run(ctx: &Context, task: &Task<'_>, session: &str) -> Result<Outcome, Tas
     let encoded = encode(&out);
     let size = encoded.len();
     ctx.block_on(ctx.stores.cold.put(&blobs::receipt(job), Bytes::from(encoded)))?;
-    Ok(Outcome { output: json!({ "receipt_bytes": size }), cleanup: Vec::new() })
+    Ok(Outcome { output: json!({ "receipt_bytes": size }), cleanup: Vec::new(), proven_cycles: 0 })
 }
