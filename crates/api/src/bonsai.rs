@@ -135,12 +135,15 @@ async fn image_upload_url(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let image = parse_image_id(&id)?;
-    if st.cluster.stores.cold.exists(&blobs::image(&image.to_hex())).await? {
-        st.tenants.add_image_ref(&image.to_hex(), &t.name).await?;
+    let image = parse_image_id(&id)?.to_hex();
+    // 204 only for the tenant's own images: whether another tenant uploaded a program is not
+    // this tenant's business, so it uploads it too (content addressed: the same blob).
+    if st.tenants.has_image_ref(&image, &t.name).await?
+        && st.cluster.stores.cold.exists(&blobs::image(&image)).await?
+    {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let url = format!("{}/images/upload/{}", st.base_url(&headers), image.to_hex());
+    let url = format!("{}/images/upload/{image}", st.base_url(&headers));
     Ok(Json(UrlRes { url }).into_response())
 }
 
@@ -326,7 +329,9 @@ async fn session_create(
         return Err(ApiError::InvalidCycleLimit(limit));
     }
     let cold = &st.cluster.stores.cold;
-    if !cold.exists(&blobs::image(&image)).await? {
+    if !st.tenants.has_image_ref(&image, &t.name).await?
+        || !cold.exists(&blobs::image(&image)).await?
+    {
         return Err(ApiError::not_found("image", image));
     }
     let input_key = blobs::input(&t.name, &input);
@@ -360,7 +365,7 @@ async fn session_create(
     // The lower of the request's limit and the tenant's quota (both in millions of cycles).
     let limit_m = req.exec_cycle_limit.unwrap_or(u64::MAX).min(t.exec_cycle_limit.max(1) as u64);
     let spec = JobSpec {
-        image_id: image,
+        image_id: image.clone(),
         input_key,
         po2: st.cfg.po2,
         receipt_kind: req.receipt_kind.into(),
@@ -385,6 +390,8 @@ async fn session_create(
     let job = st.cluster.start(&t.name, spec).await?;
     // The job now counts as running: the next create of this tenant may check its quota.
     drop(guard);
+    // The session holds its image until it ends, whoever deletes it meanwhile.
+    st.tenants.add_session_image(&job.to_string(), &image).await?;
     st.tenants.add_session(&job.to_string(), &t.name).await?;
     crate::metrics::session_created();
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())

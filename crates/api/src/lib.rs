@@ -219,9 +219,18 @@ impl AppState {
             };
             if self.tenants.charge(&s.id, cycles).await? {
                 charged += 1;
+                self.release_image(&s.id).await?;
             }
         }
         Ok(charged)
+    }
+
+    /// Drops an ended session's hold on its image, deleting the blob if nothing else holds it.
+    async fn release_image(&self, session: &str) -> Result<(), ApiError> {
+        if let Some(image) = self.tenants.end_session_image(session).await? {
+            self.cluster.stores.cold.delete(&tiffin_workflow::blobs::image(&image)).await?;
+        }
+        Ok(())
     }
 
     /// What a session's execute task reported, once it finished.

@@ -94,6 +94,8 @@ macro_rules! on_pool {
     };
 }
 
+mod image_refs;
+
 /// The tenant database.
 #[derive(Clone, Debug)]
 pub struct TenantStore {
@@ -125,6 +127,11 @@ const SCHEMA: &[&str] = &[
         charged BOOLEAN NOT NULL DEFAULT FALSE,
         created_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS api_sessions_uncharged ON api_sessions (charged)",
+    // The image each unfinished session runs: a reference that keeps the image's blob.
+    "CREATE TABLE IF NOT EXISTS api_session_images (
+        session_id TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS api_session_images_image ON api_session_images (image_id)",
 ];
 
 fn now_ms() -> i64 {
@@ -325,25 +332,6 @@ impl TenantStore {
         let n = on_pool!(self, p => sqlx::query("DELETE FROM api_keys WHERE hash LIKE $1")
             .bind(pattern).execute(p).await?.rows_affected());
         Ok(n > 0)
-    }
-
-    /// Records that `tenant` uses image `image_id` (uploaded it or found it present).
-    pub async fn add_image_ref(&self, image_id: &str, tenant: &str) -> Result<()> {
-        let sql =
-            "INSERT INTO api_images (image_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        on_pool!(self, p => sqlx::query(sql).bind(image_id).bind(tenant).execute(p).await.map(drop)?);
-        Ok(())
-    }
-
-    /// Drops a tenant's reference to an image; returns (whether it had one, references left).
-    pub async fn drop_image_ref(&self, image_id: &str, tenant: &str) -> Result<(bool, i64)> {
-        on_pool!(self, p => {
-            let n = sqlx::query("DELETE FROM api_images WHERE image_id = $1 AND tenant = $2")
-                .bind(image_id).bind(tenant).execute(p).await?.rows_affected();
-            let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_images WHERE image_id = $1")
-                .bind(image_id).fetch_one(p).await?;
-            Ok((n == 1, left))
-        })
     }
 
     /// Records a new session to charge when it ends.

@@ -287,3 +287,38 @@ async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     s.server.shutdown().await;
 }
+
+/// An image its sessions still need outlives its deletion: the running session holds the
+/// blob, which goes when the session ends and nothing else holds it. Tenants hold images
+/// separately: one tenant deleting its reference leaves another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleted_images_stay_until_their_sessions_end() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let (a, b) = (s.tenant("ann", json!({})).await, s.tenant("bob", json!({})).await);
+    let (ca, cb) = (s.client(&a), s.client(&b));
+    let image = ECHO.image_id_hex();
+    let blob = tiffin_workflow::blobs::image(&image);
+    let cold = s.server.state.cluster.stores.cold.clone();
+    for c in [&ca, &cb] {
+        c.upload_img(&image, ECHO.program.to_vec()).await.unwrap();
+    }
+    let delete = |key: &str| s.user(key, reqwest::Method::DELETE, &format!("/images/{image}"));
+    assert_eq!(delete(&b).send().await.unwrap().status(), 204);
+    assert!(!cb.has_img(&image).await.unwrap(), "bob's reference is gone");
+    assert!(ca.has_img(&image).await.unwrap(), "ann's is not");
+
+    // A proving session stays RUNNING here (no prover): ann deletes the image meanwhile.
+    let input = ca.upload_input(b"held".to_vec()).await.unwrap();
+    let session = ca.create_session(image.clone(), input, vec![], false).await.unwrap();
+    wait_state(&ca, &session, "ProveSegments: 0/1").await;
+    assert_eq!(delete(&a).send().await.unwrap().status(), 204);
+    assert!(!ca.has_img(&image).await.unwrap());
+    assert!(cold.exists(&blob).await.unwrap(), "the running session holds the blob");
+    session.stop(&ca).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cold.exists(&blob).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "blob kept after its session ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.server.shutdown().await;
+}

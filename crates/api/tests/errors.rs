@@ -76,8 +76,13 @@ async fn tenants_only_see_their_own_objects() {
     assert_eq!(running.status(&ca).await.unwrap().status, "RUNNING");
     assert_eq!(done.exec_only_journal(&ca).await.unwrap(), b"secret");
     assert!(ca.has_img(&ECHO.image_id_hex()).await.unwrap());
-    // Images are content addressed and shared: B sees that it exists (204) without uploading.
-    assert!(s.client(&b).has_img(&ECHO.image_id_hex()).await.unwrap());
+    // Images are content addressed and shared, but B learns nothing of A's: it is asked to
+    // upload the program, and cannot run it by id meanwhile.
+    let cb = s.client(&b);
+    assert!(!cb.has_img(&ECHO.image_id_hex()).await.unwrap(), "another tenant's image");
+    let input = cb.upload_input(b"x".to_vec()).await.unwrap();
+    let err = cb.create_session(ECHO.image_id_hex(), input, vec![], true).await.unwrap_err();
+    assert!(err.to_string().contains("TIFFIN-API-020"), "{err}");
     running.stop(&ca).await.unwrap();
     s.server.shutdown().await;
 }
