@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tiffin_storage::Error as StoreError;
-use tiffin_taskdb::{JobFilter, JobId, JobState, JobStatus, NewJob, NewTask};
+use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask};
 use tiffin_workflow::spec::{JobSpec, TaskPayload};
 use tiffin_workflow::{blobs, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind};
@@ -374,22 +374,10 @@ async fn session_create(
         assumptions,
         max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
     };
-    let lock = st.quota_lock(&t.name).await;
-    let guard = lock.lock().await;
+    // The tenant's concurrency quota is checked by the TaskDB in the transaction that creates
+    // the job, so API processes sharing one database cannot both slip under it.
     let quota = t.concurrent_proofs.max(0);
-    let filter = JobFilter {
-        tenant: Some(t.name.clone()),
-        state: Some(JobState::Running),
-        limit: (quota as u32).saturating_add(1),
-        offset: 0,
-    };
-    let running = st.db().list_jobs(filter).await?.len() as i64;
-    if running >= quota {
-        return Err(ApiError::ConcurrencyQuota { running, quota });
-    }
-    let job = st.cluster.start(&t.name, spec).await?;
-    // The job now counts as running: the next create of this tenant may check its quota.
-    drop(guard);
+    let job = st.cluster.start_limited(&t.name, spec, Some(quota)).await?;
     // The session holds its image until it ends, whoever deletes it meanwhile.
     st.tenants.add_session_image(&job.to_string(), &image).await?;
     st.tenants.add_session(&job.to_string(), &t.name).await?;
@@ -560,12 +548,11 @@ async fn snark_create(
     let payload = serde_json::to_value(TaskPayload::Snark { session: job.id.to_string() })
         .expect("payload serialises");
     let task = NewTask::new("snark", kinds::SNARK, payload).max_attempts(2);
-    let snark = st
-        .db()
-        .create_job(
-            NewJob::new(&t.name, vec![task]).meta(json!({ "snark_of": job.id.to_string() })),
-        )
-        .await?;
+    // A snark job counts against the tenant's concurrency quota like a session.
+    let snark = NewJob::new(&t.name, vec![task])
+        .meta(json!({ "snark_of": job.id.to_string() }))
+        .running_limit(t.concurrent_proofs.max(0));
+    let snark = st.db().create_job(snark).await?;
     Ok(Json(json!({ "uuid": snark.to_string() })).into_response())
 }
 

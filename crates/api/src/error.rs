@@ -253,6 +253,9 @@ impl From<tiffin_taskdb::Error> for ApiError {
     fn from(e: tiffin_taskdb::Error) -> Self {
         match e {
             tiffin_taskdb::Error::JobNotFound(id) => Self::not_found("session", id.to_string()),
+            tiffin_taskdb::Error::RunningLimit { running, limit, .. } => {
+                Self::ConcurrencyQuota { running, quota: limit }
+            }
             e => Self::Db(e.to_string()),
         }
     }

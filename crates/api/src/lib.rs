@@ -29,7 +29,7 @@ use axum::http::HeaderMap;
 use tiffin_taskdb::{JobState, TaskDb};
 use tiffin_workflow::Cluster;
 use tiffin_workflow::spec::{EXECUTE_KEY, ExecuteOutput};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tracing::{debug, warn};
 
 pub use error::{ApiError, ErrorBody};
@@ -86,9 +86,6 @@ pub struct AppState {
     pub cfg: ApiConfig,
     /// The queue gauges `/metrics` refreshes at each scrape.
     pub queue_gauges: Arc<metrics::QueueGauges>,
-    /// One lock per tenant around the concurrent-proof check and the session insert, so
-    /// parallel creates of one tenant cannot all slip under its quota.
-    quota_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Key hash → (tenant, when read). Status polling is most of the traffic; without this
     /// every poll would pay a database round trip just to authenticate.
     auth_cache: std::sync::Mutex<HashMap<String, (Tenant, std::time::Instant)>>,
@@ -122,7 +119,6 @@ impl AppState {
             cluster,
             tenants,
             cfg,
-            quota_locks: Mutex::new(HashMap::new()),
             auth_cache: std::sync::Mutex::new(HashMap::new()),
             finished: std::sync::Mutex::new(HashMap::new()),
         })
@@ -195,10 +191,6 @@ impl AppState {
             cache.clear();
         }
         cache.insert(id, (std::time::Instant::now(), f));
-    }
-
-    async fn quota_lock(&self, tenant: &str) -> Arc<Mutex<()>> {
-        self.quota_locks.lock().await.entry(tenant.to_string()).or_default().clone()
     }
 
     /// Charges finished sessions' cycles to their tenants (idempotent; safe from several API

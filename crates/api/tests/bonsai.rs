@@ -96,6 +96,17 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let alone = client.create_session(COMPOSE.image_id_hex(), input, vec![], true).await.unwrap();
     assert_eq!(wait(&client, &alone, Duration::from_secs(60)).await.0.status, "FAILED");
 
+    // A snark job counts against the tenant's concurrency quota like a session.
+    let quota = |n: i64| {
+        s.admin(reqwest::Method::PATCH, "/admin/tenants/alice")
+            .json(&json!({ "concurrent_proofs": n }))
+            .send()
+    };
+    assert_eq!(quota(0).await.unwrap().status(), 200);
+    let err = client.create_snark(session.uuid.clone()).await.unwrap_err().to_string();
+    assert!(err.contains("TIFFIN-API-050"), "{err}");
+    assert_eq!(quota(4).await.unwrap().status(), 200);
+
     // SNARK needs a succinct receipt: a composite session's snark fails at once with its code
     // (the succinct case, refused without a Groth16 backend, is api_distributed's).
     let snark = client.create_snark(session.uuid.clone()).await.unwrap();

@@ -99,6 +99,20 @@ pub enum Error {
     },
 
     /// Stored data could not be decoded (corrupt row or an incompatible schema).
+    /// The tenant already has as many running jobs as the caller allows.
+    #[error(
+        "TIFFIN-TASKDB-015: tenant {tenant:?} already has {running} running jobs (limit {limit}); \
+         wait for one to end"
+    )]
+    RunningLimit {
+        /// The tenant.
+        tenant: String,
+        /// Its running jobs when the job was refused.
+        running: i64,
+        /// The limit asked for.
+        limit: i64,
+    },
+
     #[error(
         "TIFFIN-TASKDB-030: stored data could not be decoded: {0}; the database may have been \
          written by an incompatible Tiffin version"
@@ -117,6 +131,7 @@ impl Error {
             Error::UnknownPrerequisite { .. } => "TIFFIN-TASKDB-012",
             Error::DuplicateTask { .. } => "TIFFIN-TASKDB-013",
             Error::InvalidArgument(_) => "TIFFIN-TASKDB-014",
+            Error::RunningLimit { .. } => "TIFFIN-TASKDB-015",
             Error::LeaseLost { .. } => "TIFFIN-TASKDB-020",
             Error::TaskCancelled { .. } => "TIFFIN-TASKDB-021",
             Error::Corrupt(_) => "TIFFIN-TASKDB-030",

@@ -73,17 +73,33 @@ pub struct NewJob {
     pub deadline: Option<DateTime<Utc>>,
     /// The first tasks. Must not be empty.
     pub tasks: Vec<NewTask>,
+    /// At most this many running jobs of the tenant, this one included: checked and the job
+    /// inserted in one transaction, so API processes sharing the database cannot both slip
+    /// under a quota ([`crate::Error::RunningLimit`] otherwise).
+    pub running_limit: Option<i64>,
 }
 
 impl NewJob {
     /// A job of `tenant` with empty meta, no deadline and the given tasks.
     pub fn new(tenant: impl Into<String>, tasks: Vec<NewTask>) -> Self {
-        NewJob { tenant: tenant.into(), meta: serde_json::Value::Null, deadline: None, tasks }
+        NewJob {
+            tenant: tenant.into(),
+            meta: serde_json::Value::Null,
+            deadline: None,
+            tasks,
+            running_limit: None,
+        }
     }
 
     /// Sets the opaque meta.
     pub fn meta(mut self, meta: serde_json::Value) -> Self {
         self.meta = meta;
+        self
+    }
+
+    /// Limits the tenant's running jobs (see [`NewJob::running_limit`]).
+    pub fn running_limit(mut self, limit: i64) -> Self {
+        self.running_limit = Some(limit);
         self
     }
 

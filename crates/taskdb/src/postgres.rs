@@ -216,6 +216,29 @@ impl PostgresTaskDb {
     }
 }
 
+/// Refuses a job past the tenant's running limit. A transaction-scoped advisory lock per
+/// tenant serialises the creates of one tenant across processes until commit, so the count
+/// stays true until the new job is inserted.
+async fn check_running_limit(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    limit: i64,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tiffin-running:' || $1))")
+        .bind(tenant)
+        .execute(&mut **tx)
+        .await?;
+    let running: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE tenant = $1 AND state = 'running'")
+            .bind(tenant)
+            .fetch_one(&mut **tx)
+            .await?;
+    if running >= limit {
+        return Err(Error::RunningLimit { tenant: tenant.to_string(), running, limit });
+    }
+    Ok(())
+}
+
 fn lost(lease: &Lease) -> Error {
     Error::LeaseLost { job: lease.job_id, task: lease.key.clone(), attempt: lease.attempt }
 }
@@ -313,6 +336,9 @@ impl TaskDb for PostgresTaskDb {
             let mut tx = self.pool.begin().await?;
             // Validate before inserting anything.
             plan_batch(id, &job.tasks, &HashMap::new())?;
+            if let Some(limit) = job.running_limit {
+                check_running_limit(&mut tx, &job.tenant, limit).await?;
+            }
             let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs (id, tenant, meta, deadline) VALUES ($1, $2, $3, $4) RETURNING seq",
             )

@@ -346,6 +346,18 @@ impl TaskDb for SqliteTaskDb {
         let id = Uuid::new_v4();
         plan_batch(id, &job.tasks, &HashMap::new())?;
         let mut tx = self.begin().await?;
+        if let Some(limit) = job.running_limit {
+            // One writer at a time (BEGIN IMMEDIATE): the count cannot change before the insert.
+            let running: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM jobs WHERE tenant = ?1 AND state = 'running'",
+            )
+            .bind(&job.tenant)
+            .fetch_one(&mut *tx)
+            .await?;
+            if running >= limit {
+                return Err(Error::RunningLimit { tenant: job.tenant, running, limit });
+            }
+        }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (id, tenant, meta, deadline, remaining, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",

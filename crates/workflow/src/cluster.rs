@@ -148,6 +148,17 @@ impl Cluster {
 
     /// Starts a job over an image and input already in the cold store.
     pub async fn start(&self, tenant: &str, spec: JobSpec) -> Result<JobId, ClusterError> {
+        self.start_limited(tenant, spec, None).await
+    }
+
+    /// [`Cluster::start`] unless the tenant already runs `running_limit` jobs (checked in the
+    /// same TaskDB transaction that creates the job, so it holds across API processes).
+    pub async fn start_limited(
+        &self,
+        tenant: &str,
+        spec: JobSpec,
+        running_limit: Option<i64>,
+    ) -> Result<JobId, ClusterError> {
         let meta = serde_json::to_value(&spec).expect("spec serialises");
         let exec = NewTask::new(
             EXECUTE_KEY,
@@ -155,7 +166,9 @@ impl Cluster {
             serde_json::to_value(TaskPayload::Execute(spec)).expect("payload serialises"),
         )
         .max_attempts(3);
-        Ok(self.db.create_job(NewJob::new(tenant, vec![exec]).meta(meta)).await?)
+        let mut job = NewJob::new(tenant, vec![exec]).meta(meta);
+        job.running_limit = running_limit;
+        Ok(self.db.create_job(job).await?)
     }
 
     /// Where the job stands.

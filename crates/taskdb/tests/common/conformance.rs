@@ -1262,3 +1262,29 @@ pub async fn released_leases_keep_the_attempt_budget(db: Arc<dyn TaskDb>) {
     assert!(matches!(db.release(&lb).await.unwrap_err(), Error::TaskCancelled { .. }));
     assert_eq!(running_total(&db).await, 0);
 }
+
+/// A tenant's running limit holds under concurrent creates (API processes sharing one
+/// database race exactly like this), counts only that tenant's running jobs, and frees a slot
+/// when a job ends.
+pub async fn running_limit_holds_under_concurrent_creates(db: Arc<dyn TaskDb>) {
+    let create = |tenant: &'static str| {
+        let db = db.clone();
+        async move { db.create_job(NewJob::new(tenant, vec![task("a", "x")]).running_limit(2)).await }
+    };
+    let results = futures::future::join_all((0..8).map(|_| create("q"))).await;
+    let created: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(created.len(), 2, "{results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, Error::RunningLimit { running: 2, limit: 2, .. }),
+                "{e} ({})",
+                e.code()
+            );
+        }
+    }
+    create("other").await.expect("another tenant has its own count");
+    assert!(db.cancel_job(*created[0]).await.unwrap());
+    create("q").await.expect("a slot freed by the cancelled job");
+    assert!(matches!(create("q").await.unwrap_err(), Error::RunningLimit { .. }));
+}

@@ -40,7 +40,8 @@ macro_rules! conformance_suite {
             complete_batch_reports_each_lease,
             racing_last_completions_end_the_job,
             batched_workers_share_nothing,
-            released_leases_keep_the_attempt_budget
+            released_leases_keep_the_attempt_budget,
+            running_limit_holds_under_concurrent_creates
         );
     };
     (@tests $make:path; $($name:ident),*) => {
