@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use tiffin_workflow::{Agent, AgentConfig, kinds};
+use tiffin_workflow::{Agent, AgentConfig, Isolation, kinds};
 use tokio::sync::watch;
 
 use crate::backend::{BackendArgs, context};
@@ -44,6 +44,12 @@ pub struct AgentArgs {
     metrics_listen: Option<SocketAddr>,
 }
 
+/// Proofs in child processes of this binary, so stopping a task frees its cores at once
+/// (the one place the CLI's agents get their isolation).
+pub(crate) fn isolated_proving() -> Result<Isolation> {
+    Ok(Isolation::Child(std::env::current_exe()?))
+}
+
 pub fn run(args: AgentArgs) -> Result<()> {
     let kinds = kinds::parse_list(&args.kinds).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -57,6 +63,7 @@ pub fn run(args: AgentArgs) -> Result<()> {
         cfg.housekeeping = Duration::from_secs(args.housekeeping_secs);
         cfg.retention = Duration::from_secs(args.retention_hours * 3600);
         cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+        cfg.isolation = isolated_proving()?;
         let (tx, rx) = watch::channel(false);
         let metrics = match args.metrics_listen {
             Some(bind) => Some(serve_metrics(bind, rx.clone()).await?),

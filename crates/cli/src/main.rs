@@ -48,6 +48,10 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // A proving worker child of an agent (see tiffin_workflow::worker): no CLI, no logging.
+    if std::env::args().nth(1).as_deref() == Some(tiffin_workflow::worker::WORKER_COMMAND) {
+        std::process::exit(tiffin_workflow::worker::child_main());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIFFIN_LOG")

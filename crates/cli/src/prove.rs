@@ -72,6 +72,7 @@ pub fn run(args: ProveArgs) -> Result<()> {
             let kinds = kinds::parse_list(list).expect("valid kinds");
             let mut cfg = AgentConfig::new(format!("embedded-{}-{i}", std::process::id()), kinds);
             cfg.heartbeat = Duration::from_secs(2);
+            cfg.isolation = crate::agent::isolated_proving()?;
             let agent = Agent::new(cfg, context(db.clone(), stores.clone()));
             agents.push(tokio::spawn(agent.run(rx.clone())));
         }

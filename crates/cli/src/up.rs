@@ -190,7 +190,9 @@ pub fn up(args: UpArgs) -> Result<()> {
             format!("up-{id}-prove-{i}"),
             kinds::parse_list("prove,join,aux").expect("kinds"),
         );
-        a.heartbeat = Duration::from_secs(2);
+        // A stopped session's proof is killed at the next heartbeat: within a second.
+        a.heartbeat = Duration::from_secs(1);
+        a.isolation = crate::agent::isolated_proving()?;
         agents.push(a);
     }
     tokio::runtime::Runtime::new()?.block_on(run_server(args.serve, agents, true))

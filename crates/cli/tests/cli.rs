@@ -203,3 +203,76 @@ fn tiffin_agent_serves_its_metrics_on_metrics_listen() {
     }
     assert!(!text.contains("kind=\"join\"") && !text.contains("tiffin_api_"), "{text}");
 }
+
+/// The proving worker children of process `pid` (`tiffin __worker`).
+fn workers(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1));
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            ppid == Some(&pid.to_string()) && String::from_utf8_lossy(&cmd).contains("__worker")
+        })
+        .collect()
+}
+
+/// (CPU seconds used, threads, resident KiB) of process `pid`.
+fn usage(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (ticks as f64 / 100.0, field("Threads:"), field("VmRSS:"))
+}
+
+/// Stopping a session kills its proof: the proving worker child is gone within 2 s of the
+/// stop and `tiffin up` is idle again, and twenty stop-and-resubmit cycles leave its thread
+/// count and memory flat (stopped proofs used to run on to the end in the agent's threads).
+#[test]
+fn stopped_sessions_free_the_cpu_at_once_and_leave_nothing_behind() {
+    use tiffin_guests::{SPIN, spin_input};
+    let dir = tempfile::tempdir().unwrap();
+    let up = up(&dir.path().join("data"), 16, 1);
+    let pid = up.proc.0.id();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client =
+        bonsai_sdk::non_blocking::Client::from_parts(up.url, up.key, "3.1.0-rc.1").unwrap();
+    let wait_for = |what: &str, limit: std::time::Duration, done: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < limit, "{what} after {limit:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // Two segments at po2 16: the first proof alone takes tens of seconds.
+    let input = rt.block_on(async {
+        client.upload_img(&SPIN.image_id_hex(), SPIN.program.to_vec()).await.unwrap();
+        client.upload_input(spin_input(30_000)).await.unwrap()
+    });
+    let mut first = None;
+    for cycle in 1..=20 {
+        let session =
+            rt.block_on(client.create_session(SPIN.image_id_hex(), input.clone(), vec![], false));
+        let session = session.unwrap();
+        wait_for("no proving worker started", std::time::Duration::from_secs(60), &|| {
+            !workers(pid).is_empty()
+        });
+        rt.block_on(session.stop(&client)).unwrap();
+        let two = std::time::Duration::from_secs(2);
+        wait_for("a proving worker still runs", two, &|| workers(pid).is_empty());
+        let (cpu, threads, rss) = usage(pid);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let busy = usage(pid).0 - cpu;
+        assert!(busy < 0.2, "cycle {cycle}: tiffin up used {busy:.2} s of CPU in 0.5 s");
+        let status = rt.block_on(session.status(&client)).unwrap();
+        assert_eq!(status.status, "ABORTED", "cycle {cycle}");
+        let (t0, r0) = *first.get_or_insert((threads, rss));
+        assert!(threads <= t0 + 4, "cycle {cycle}: {threads} threads, {t0} after the first");
+        assert!(rss <= r0 + 128 * 1024, "cycle {cycle}: {rss} KiB resident, {r0} after the first");
+    }
+}

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Blob, Context, Outcome, Task};
+use crate::worker::Isolation;
 use crate::{Housekeeper, TaskError, kinds, metrics};
 
 /// How an agent behaves.
@@ -38,6 +39,8 @@ pub struct AgentConfig {
     pub housekeeping: Duration,
     /// Finished jobs older than this are garbage collected with their blobs.
     pub retention: Duration,
+    /// Where proofs, lifts, joins and resolves run: a child process makes them stoppable.
+    pub isolation: Isolation,
 }
 
 impl AgentConfig {
@@ -53,6 +56,7 @@ impl AgentConfig {
             shutdown_grace: Duration::from_secs(30),
             housekeeping: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 24 * 3600),
+            isolation: Isolation::InProcess,
         }
     }
 }
@@ -135,8 +139,10 @@ impl Agent {
         let cancelled = Arc::new(AtomicBool::new(false));
         let mut handle = {
             let (ctx, lease, cancelled) = (self.ctx.clone(), lease.clone(), cancelled.clone());
+            let isolation = self.cfg.isolation.clone();
             tokio::task::spawn_blocking(move || {
-                handlers::run(&ctx, &Task { lease: &lease, cancelled: &cancelled })
+                let isolation = &isolation;
+                handlers::run(&ctx, &Task { lease: &lease, cancelled: &cancelled, isolation })
             })
         };
         let mut beat = tokio::time::interval(self.cfg.heartbeat);

@@ -13,9 +13,11 @@ pub mod kinds;
 pub mod metrics;
 pub mod planner;
 pub mod spec;
+pub mod worker;
 
 pub use agent::{Agent, AgentConfig};
 pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
 pub use spec::{JobSpec, TaskPayload};
+pub use worker::Isolation;

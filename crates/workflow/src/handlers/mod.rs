@@ -22,6 +22,7 @@ use tiffin_taskdb::{Lease, TaskDb};
 
 use crate::TaskError;
 use crate::spec::TaskPayload;
+use crate::worker::{Done, Isolation, Work};
 
 /// What handlers share: the queue, the stores and the runtime to drive them from.
 #[derive(Clone)]
@@ -49,9 +50,17 @@ pub struct Task<'a> {
     pub lease: &'a Lease,
     /// Set by the agent when a heartbeat reports the job cancelled or failed.
     pub cancelled: &'a AtomicBool,
+    /// Where heavy proving work runs.
+    pub isolation: &'a Isolation,
 }
 
 impl Task<'_> {
+    /// Does heavy proving work where the agent can stop it (see [`crate::worker`]).
+    pub fn perform(&self, work: Work) -> Result<Done, TaskError> {
+        self.check_cancelled()?;
+        work.perform(self.isolation, self.cancelled)
+    }
+
     /// Fails fast once the job is gone, so no work is wasted on it.
     pub fn check_cancelled(&self) -> Result<(), TaskError> {
         if self.cancelled.load(Ordering::Relaxed) {

@@ -4,11 +4,9 @@
 
 use bytes::Bytes;
 use serde_json::json;
-use tiffin_zkvm::{
-    Receipt, SuccinctReceipt, assumption_of, decode, encode, resolve, types::ReceiptClaim,
-};
 
 use super::{Blob, Context, Outcome, Task};
+use crate::worker::Work;
 use crate::{TaskError, blobs};
 
 pub fn run(
@@ -19,15 +17,12 @@ pub fn run(
 ) -> Result<Outcome, TaskError> {
     let job = task.lease.job_id;
     let root_key = blobs::task_output(job, root);
-    let mut receipt: SuccinctReceipt<ReceiptClaim> =
-        decode("succinct receipt", &ctx.block_on(ctx.stores.hot.get(&root_key))?)?;
-    for key in assumptions {
-        task.check_cancelled()?;
-        let assumption: Receipt =
-            decode("assumption receipt", &ctx.block_on(ctx.stores.cold.get(key))?)?;
-        receipt = resolve(&receipt, &assumption_of(&assumption)?)?;
-    }
-    let out = encode(&receipt);
+    let root = ctx.block_on(ctx.stores.hot.get(&root_key))?.to_vec();
+    let receipts = assumptions
+        .iter()
+        .map(|key| Ok(ctx.block_on(ctx.stores.cold.get(key))?.to_vec()))
+        .collect::<Result<Vec<_>, TaskError>>()?;
+    let out = task.perform(Work::Resolve { root, assumptions: receipts })?.bytes;
     let size = out.len();
     ctx.block_on(ctx.stores.hot.put(&blobs::task_output(job, &task.lease.key), Bytes::from(out)))?;
     Ok(Outcome {
