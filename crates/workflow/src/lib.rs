@@ -1,7 +1,7 @@
 //! The proving workflow on top of TaskDB and the stores (DESIGN.md §2): the [`planner`] that
 //! shapes each job's DAG, one handler per task kind ([`handlers`]), the [`agent`] loop that
-//! claims, heartbeats and completes tasks, the [`housekeeper`], and the [`cluster`] facade that
-//! submits jobs and reads their results.
+//! claims, heartbeats and completes tasks (announcing its [`profile`]), the [`housekeeper`], and
+//! the [`cluster`] facade that submits jobs and reads their results.
 
 pub mod agent;
 pub mod blobs;
@@ -11,10 +11,12 @@ pub mod handlers;
 pub mod housekeeper;
 pub mod kinds;
 pub mod planner;
+pub mod profile;
 pub mod spec;
 
 pub use agent::{Agent, AgentConfig};
 pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
+pub use profile::AgentProfile;
 pub use spec::{JobSpec, TaskPayload};
