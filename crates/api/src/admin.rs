@@ -1,6 +1,7 @@
 //! Admin routes (`x-admin-key`): tenants, keys, quotas, priority multipliers and reservations,
-//! jobs and queues. A tenant's priority and reservations are applied to its TaskDB streams,
-//! so the scheduler acts on them at the next claim.
+//! jobs and queues; the agent registry ([`registry`]) and the queue report ([`queue_report`]).
+//! A tenant's priority and reservations are applied to its TaskDB streams, so the scheduler
+//! acts on them at the next claim.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,12 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig, TaskState};
+use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig};
 use tiffin_workflow::kinds;
 
 use crate::auth::Admin;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
 use crate::{ApiError, AppState, body};
+use crate::{queue_report, registry};
 
 type St = State<Arc<AppState>>;
 
@@ -35,7 +37,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/queues", get(queues))
-        .route("/admin/agents", get(agents))
+        .route("/admin/agents", get(registry::agents))
+        .route("/admin/queue-report", get(queue_report::queue_report))
 }
 
 /// Changes to a tenant (every field optional); also the body of tenant creation.
@@ -341,41 +344,6 @@ async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Re
 
 async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
     Ok(Json(st.db().streams().await?).into_response())
-}
-
-/// Agents that reported within the last hour (they report every heartbeat period, idle or
-/// busy), with their kinds, when they were last seen and the leases they hold now. An agent id
-/// that holds a lease but never reported (an older agent) is listed from its leases alone.
-async fn agents(State(st): St, _: Admin) -> Result<Response, ApiError> {
-    let running = JobFilter { state: Some(JobState::Running), limit: 1000, ..Default::default() };
-    let mut leases: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    for job in st.db().list_jobs(running).await? {
-        for t in st.db().tasks(job.id).await? {
-            if t.state == TaskState::Leased
-                && let Some(agent) = &t.agent
-            {
-                // Leases name `<agent>/<slot>`.
-                let id = agent.rsplit_once('/').map_or(agent.as_str(), |(id, _)| id).to_string();
-                leases.entry(id).or_default().push(json!({
-                    "job": job.id, "task": t.key, "kind": t.kind, "attempt": t.attempt, "slot": agent,
-                }));
-            }
-        }
-    }
-    let now = chrono::Utc::now();
-    let mut list = Vec::new();
-    for a in st.db().agents(std::time::Duration::from_secs(3600)).await? {
-        let held = leases.remove(&a.id).unwrap_or_default();
-        list.push(json!({
-            "agent": a.id, "kinds": a.kinds, "last_seen": a.last_seen, "first_seen": a.first_seen,
-            "seconds_since_seen": (now - a.last_seen).num_milliseconds() as f64 / 1000.0,
-            "leases": held,
-        }));
-    }
-    for (agent, held) in leases {
-        list.push(json!({ "agent": agent, "kinds": null, "last_seen": null, "leases": held }));
-    }
-    Ok(Json(list).into_response())
 }
 
 /// After every admin change, drops the cached key → tenant mappings of this process, so a

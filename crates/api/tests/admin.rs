@@ -176,6 +176,77 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     s.server.shutdown().await;
 }
 
+/// The agent registry and the queue report: an executor-only server plans a session's prove
+/// task and no agent takes it, so the report shows it waiting with its cycles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_announce_their_hosts_and_the_queue_report_sizes_the_cluster() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let key = s.tenant("hana", json!({})).await;
+    let client = s.client(&key);
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"report".to_vec()).await.unwrap();
+    let session = client.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
+    wait_state(&client, &session, "ProveSegments: 0/1").await;
+
+    // The executor announced its host and limits, and is alive.
+    let agents: Vec<Value> =
+        s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
+    let exec = agents.iter().find(|a| a["agent"] == "api-test-0").expect("the executor");
+    assert_eq!(exec["status"], "alive", "{exec}");
+    assert_eq!(exec["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(exec["max_po2"], tiffin_zkvm::MAX_PO2);
+    assert_eq!(
+        (exec["concurrency"].as_u64(), exec["heartbeat_secs"].as_f64()),
+        (Some(1), Some(0.5))
+    );
+    assert!(exec["cores"].as_u64().unwrap() >= 1 && exec["memory_bytes"].is_u64(), "{exec}");
+    assert!(!exec["host"].as_str().unwrap().is_empty() && exec["gpu"].is_string(), "{exec}");
+    assert!(exec["dead_after_secs"].as_f64().unwrap() >= 15.0, "{exec}");
+
+    // The report: one prove task waits with its segment's cycles; nobody serves prove.
+    let report: Value = s
+        .admin(Method::GET, "/admin/queue-report?target_secs=120")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["target_secs"], 120);
+    let kinds = report["kinds"].as_object().unwrap();
+    assert_eq!(kinds.keys().collect::<Vec<_>>(), ["aux", "exec", "join", "prove", "snark"]);
+    let prove = &report["kinds"]["prove"];
+    assert_eq!((prove["queued"].as_i64(), prove["running"].as_i64()), (Some(1), Some(0)));
+    let cycles = prove["cycles_waiting"].as_i64().unwrap();
+    assert!(cycles.count_ones() == 1 && cycles <= 1 << 16, "2^po2, po2 <= 16: {prove}");
+    assert_eq!(prove["queued_without_cycles"], 0);
+    assert!(prove["oldest_wait_secs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        (prove["mean_task_secs"].is_null(), prove["assumed_task_secs"].as_f64()),
+        (true, Some(60.0))
+    );
+    assert_eq!(
+        (prove["agents_alive"].as_u64(), prove["agents_needed"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // The executor's finished task is measured; its kind is drained.
+    let exec = &report["kinds"]["exec"];
+    assert!(exec["mean_task_secs"].as_f64().unwrap() > 0.0, "{exec}");
+    assert_eq!(exec["finished_sampled"], 1);
+    assert_eq!((exec["agents_alive"].as_u64(), exec["agents_needed"].as_u64()), (Some(1), Some(0)));
+
+    for bad in ["0", "soon"] {
+        let res = s
+            .admin(Method::GET, &format!("/admin/queue-report?target_secs={bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains("TIFFIN-API-062"));
+    }
+    s.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
     let s = start(Agents::ExecOnly, |_| {}).await;

@@ -1,5 +1,5 @@
 //! `tiffin admin …`: the admin API from the command line (tenants, keys, quotas, priority,
-//! reservations, jobs, queues, agents). Prints the server's JSON answers.
+//! reservations, jobs, queues, agents, the queue report). Prints the server's JSON answers.
 
 use std::path::PathBuf;
 
@@ -118,8 +118,15 @@ enum AdminCommand {
     Retry { id: String },
     /// Queue depth per (tenant, worker kind).
     Queues,
-    /// Agents holding leases now.
+    /// Registered agents: host, version, cores, memory, GPU, max po2, alive or dead, leases.
     Agents,
+    /// Per worker kind: queued and running tasks, oldest wait, cycles waiting, mean task time,
+    /// and the agents needed to drain the queue within --target-secs (an autoscaling signal).
+    QueueReport {
+        /// Drain the queue within this many seconds.
+        #[arg(long, default_value_t = 300)]
+        target_secs: u64,
+    },
 }
 
 pub fn run(args: AdminArgs) -> Result<()> {
@@ -164,6 +171,9 @@ pub fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Retry { id } => (Method::POST, format!("/admin/jobs/{id}/retry"), None),
         AdminCommand::Queues => (Method::GET, "/admin/queues".into(), None),
         AdminCommand::Agents => (Method::GET, "/admin/agents".into(), None),
+        AdminCommand::QueueReport { target_secs } => {
+            (Method::GET, format!("/admin/queue-report?target_secs={target_secs}"), None)
+        }
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let url = format!("{}{path}", args.url.trim_end_matches('/'));

@@ -38,6 +38,14 @@ pub struct AgentArgs {
     /// Seconds in-flight tasks may run after SIGTERM before their leases are given back.
     #[arg(long, env = "TIFFIN_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// The largest segment size (po2) this agent accepts, announced to operators (e.g. 20 on
+    /// a GPU with less memory); at most the cluster's maximum.
+    #[arg(long, env = "TIFFIN_MAX_PO2", default_value_t = tiffin_zkvm::MAX_PO2,
+          value_parser = clap::value_parser!(u32).range(i64::from(tiffin_zkvm::MIN_PO2)..=i64::from(tiffin_zkvm::MAX_PO2)))]
+    max_po2: u32,
+    /// Aux agents drop agents that have not reported for this many hours from the registry.
+    #[arg(long, env = "TIFFIN_AGENT_RETENTION_HOURS", default_value_t = 24)]
+    agent_retention_hours: u64,
     /// Serve Prometheus metrics (`/metrics`: tasks claimed, completed, failed, durations,
     /// cycles proven) on this address, e.g. 127.0.0.1:9100; the agent's only HTTP endpoint.
     #[arg(long, env = "TIFFIN_METRICS_LISTEN")]
@@ -63,6 +71,8 @@ pub fn run(args: AgentArgs) -> Result<()> {
         cfg.housekeeping = Duration::from_secs(args.housekeeping_secs);
         cfg.retention = Duration::from_secs(args.retention_hours * 3600);
         cfg.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+        cfg.max_po2 = args.max_po2;
+        cfg.agent_retention = Duration::from_secs(args.agent_retention_hours * 3600);
         cfg.isolation = isolated_proving()?;
         let (tx, rx) = watch::channel(false);
         let metrics = match args.metrics_listen {

@@ -100,6 +100,10 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     assert!(queues.as_array().unwrap().iter().any(|q| q["tenant"] == "acme"), "{queues}");
     let agents = json(ok(admin(&["agents"])));
     assert!(!agents.as_array().unwrap().is_empty(), "up's executor reports itself");
+    assert!(agents[0]["host"].is_string() && agents[0]["status"] == "alive", "{agents}");
+    let report = json(ok(admin(&["queue-report", "--target-secs", "60"])));
+    assert_eq!(report["target_secs"], 60, "{report}");
+    assert_eq!(report["kinds"]["exec"]["agents_alive"], 1, "{report}");
     let status = ok(tiffin(&["session", "--url", &up.url, "--api-key", &acme_key, "status", &id]));
     assert_eq!(field(&status, "status:"), "SUCCEEDED");
 

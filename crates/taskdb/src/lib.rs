@@ -17,6 +17,7 @@
 //! - claims follow [`policy`]: reservations first, then weighted fair share.
 
 pub mod agent;
+pub mod backlog;
 pub mod error;
 pub mod job;
 pub mod lease;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use agent::AgentInfo;
+pub use backlog::Backlog;
 pub use error::{Error, Result};
 pub use job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
 pub use lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
@@ -182,12 +184,23 @@ pub trait TaskDb: Send + Sync + 'static {
     /// [`Error::InvalidArgument`] if it has no task `from`.
     async fn restart_job(&self, job: JobId, from: &str) -> Result<bool>;
 
-    /// Records that `agent`, serving `kinds`, is alive now. Agents call it every heartbeat
-    /// period, idle or busy.
-    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()>;
+    /// Records that `agent`, serving `kinds`, is alive now, and what it says about itself
+    /// (`info`, stored as is; see [`AgentInfo::info`]). Agents call it every heartbeat period,
+    /// idle or busy.
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind], info: &serde_json::Value)
+    -> Result<()>;
 
     /// Agents that reported within `within`, most recently seen first.
     async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>>;
+
+    /// Deletes the agents that have not reported for longer than `unseen_for`, returning how
+    /// many. An agent that reports again afterwards is recorded anew.
+    async fn forget_agents(&self, unseen_for: Duration) -> Result<u64>;
+
+    /// The backlog of every kind that has a stream, in kind order: ready and running tasks,
+    /// the oldest ready task, the declared work waiting, and the mean duration of the last
+    /// `sample` tasks of the kind that finished successfully.
+    async fn backlog(&self, sample: u32) -> Result<Vec<Backlog>>;
 
     /// Stores the job's output (e.g. where its receipt is).
     async fn set_job_output(&self, job: JobId, output: serde_json::Value) -> Result<()>;

@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::agent::AgentInfo;
+use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
@@ -31,8 +32,10 @@ use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
 
+mod backlog;
 mod claim;
 mod completion;
+mod registry;
 mod release;
 
 /// The NOTIFY channel; the payload is a comma-separated list of `kind:count` that became ready.
@@ -121,6 +124,7 @@ impl PostgresTaskDb {
         let mut waits = Vec::with_capacity(tasks.len());
         let mut maxes = Vec::with_capacity(tasks.len());
         let mut payloads = Vec::with_capacity(tasks.len());
+        let mut works = Vec::with_capacity(tasks.len());
         for (t, (w, _)) in tasks.iter().zip(&plan) {
             keys.push(t.key.clone());
             tkinds.push(t.kind.as_str().to_string());
@@ -129,14 +133,15 @@ impl PostgresTaskDb {
             waits.push(*w);
             maxes.push(t.max_attempts);
             payloads.push(t.payload.clone());
+            works.push(t.work);
         }
         let rows = sqlx::query(
             "INSERT INTO tasks (job_id, key, kind, stream_id, job_seq, depth, state, waiting, \
-                                max_attempts, payload, ready_at) \
+                                max_attempts, payload, ready_at, work) \
              SELECT $1, k, kd, s, $2, d, CASE WHEN w = 0 THEN 'ready' ELSE 'pending' END, w, m, p, \
-                    CASE WHEN w = 0 THEN now() END \
+                    CASE WHEN w = 0 THEN now() END, wk \
                FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int4[], $7::int4[], $8::int4[], \
-                           $9::jsonb[]) AS u(k, kd, s, d, w, m, p) \
+                           $9::jsonb[], $10::int8[]) AS u(k, kd, s, d, w, m, p, wk) \
              RETURNING id, key",
         )
         .bind(job)
@@ -148,6 +153,7 @@ impl PostgresTaskDb {
         .bind(&waits)
         .bind(&maxes)
         .bind(&payloads)
+        .bind(&works)
         .fetch_all(&mut **tx)
         .await?;
         let ids: HashMap<String, i64> =
@@ -608,39 +614,20 @@ impl TaskDb for PostgresTaskDb {
         Ok(true)
     }
 
-    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()> {
-        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO agents (id, kinds) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET kinds = EXCLUDED.kinds, last_seen = now()",
-        )
-        .bind(agent)
-        .bind(serde_json::json!(kinds))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind], info: &Value) -> Result<()> {
+        registry::seen(&self.pool, agent, kinds, info).await
     }
 
     async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>> {
-        let rows = sqlx::query(
-            "SELECT id, kinds, first_seen, last_seen FROM agents \
-              WHERE last_seen >= now() - $1 * interval '1 microsecond' \
-              ORDER BY last_seen DESC, id",
-        )
-        .bind(within.as_micros() as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AgentInfo {
-                    id: r.get(0),
-                    kinds: serde_json::from_value(r.get::<Value, _>(1))
-                        .map_err(|e| Error::Corrupt(format!("agent kinds: {e}")))?,
-                    first_seen: r.get(2),
-                    last_seen: r.get(3),
-                })
-            })
-            .collect()
+        registry::list(&self.pool, within).await
+    }
+
+    async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
+        registry::forget(&self.pool, unseen_for).await
+    }
+
+    async fn backlog(&self, sample: u32) -> Result<Vec<Backlog>> {
+        backlog::report(&self.pool, sample).await
     }
 
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {

@@ -22,6 +22,7 @@ use tracing::debug;
 use uuid::Uuid;
 
 use crate::agent::AgentInfo;
+use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
@@ -32,8 +33,10 @@ use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
 
+mod backlog;
 mod claim;
 mod completion;
+mod registry;
 mod release;
 
 /// TaskDB on a SQLite file. Cheap to share: hold it in an `Arc<dyn TaskDb>`.
@@ -164,8 +167,8 @@ impl SqliteTaskDb {
             let state = if *waiting == 0 { "ready" } else { "pending" };
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO tasks (job_seq, key, kind, stream_id, depth, state, waiting, max_attempts, \
-                                    payload, ready_at, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                                    payload, ready_at, created_at, work) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
             )
             .bind(job_seq)
             .bind(&t.key)
@@ -178,6 +181,7 @@ impl SqliteTaskDb {
             .bind(t.payload.to_string())
             .bind((*waiting == 0).then_some(now))
             .bind(now)
+            .bind(t.work)
             .fetch_one(&mut *conn)
             .await?;
             for r in refs {
@@ -696,41 +700,20 @@ impl TaskDb for SqliteTaskDb {
         Ok(true)
     }
 
-    async fn agent_seen(&self, agent: &str, kinds: &[Kind]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO agents (id, kinds, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) \
-             ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, last_seen = excluded.last_seen",
-        )
-        .bind(agent)
-        .bind(kinds_json(kinds))
-        .bind(now_us())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+    async fn agent_seen(&self, agent: &str, kinds: &[Kind], info: &Value) -> Result<()> {
+        registry::seen(self, agent, kinds, info).await
     }
 
     async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>> {
-        let since = now_us() - within.as_micros() as i64;
-        let rows = sqlx::query(
-            "SELECT id, kinds, first_seen, last_seen FROM agents WHERE last_seen >= ?1 \
-              ORDER BY last_seen DESC, id",
-        )
-        .bind(since)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AgentInfo {
-                    id: r.get(0),
-                    kinds: serde_json::from_str(&r.get::<String, _>(1))
-                        .map_err(|e| Error::Corrupt(format!("agent kinds: {e}")))?,
-                    first_seen: ts(r.get(2)),
-                    last_seen: ts(r.get(3)),
-                })
-            })
-            .collect()
+        registry::list(self, within).await
+    }
+
+    async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
+        registry::forget(self, unseen_for).await
+    }
+
+    async fn backlog(&self, sample: u32) -> Result<Vec<Backlog>> {
+        backlog::report(self, sample).await
     }
 
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {

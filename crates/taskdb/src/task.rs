@@ -113,10 +113,13 @@ pub struct NewTask {
     /// Distance from the root of the DAG: inside a job, smaller depth is claimed first, so joins
     /// near the root drain before new leaves start.
     pub depth: i32,
+    /// How much work the task is, in a unit the caller chooses (the workflow: proving cycles),
+    /// if known; [`crate::TaskDb::backlog`] sums it over ready tasks. Never read otherwise.
+    pub work: Option<i64>,
 }
 
 impl NewTask {
-    /// A task with no prerequisites, 3 attempts and depth 0.
+    /// A task with no prerequisites, 3 attempts, depth 0 and no declared work.
     pub fn new(key: impl Into<String>, kind: impl Into<Kind>, payload: serde_json::Value) -> Self {
         NewTask {
             key: key.into(),
@@ -125,6 +128,7 @@ impl NewTask {
             prerequisites: Vec::new(),
             max_attempts: 3,
             depth: 0,
+            work: None,
         }
     }
 
@@ -147,6 +151,12 @@ impl NewTask {
     /// Sets the depth hint.
     pub fn depth(mut self, depth: i32) -> Self {
         self.depth = depth;
+        self
+    }
+
+    /// Declares the task's work (see [`NewTask::work`]).
+    pub fn work(mut self, work: i64) -> Self {
+        self.work = Some(work);
         self
     }
 }

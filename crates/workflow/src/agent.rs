@@ -15,8 +15,12 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Blob, Context, Outcome, Task};
+use crate::profile::AgentProfile;
 use crate::worker::Isolation;
 use crate::{Housekeeper, TaskError, kinds, metrics};
+
+/// How long an agent that stopped reporting stays in the registry by default.
+pub const DEFAULT_AGENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// How an agent behaves.
 #[derive(Clone, Debug)]
@@ -41,6 +45,11 @@ pub struct AgentConfig {
     pub retention: Duration,
     /// Where proofs, lifts, joins and resolves run: a child process makes them stoppable.
     pub isolation: Isolation,
+    /// Agents that have not reported for this long are dropped from the registry by the
+    /// housekeeper (the listing shows them as dead until then).
+    pub agent_retention: Duration,
+    /// The largest segment size (po2) this agent accepts, announced in its presence reports.
+    pub max_po2: u32,
 }
 
 impl AgentConfig {
@@ -57,6 +66,8 @@ impl AgentConfig {
             housekeeping: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 24 * 3600),
             isolation: Isolation::InProcess,
+            agent_retention: DEFAULT_AGENT_RETENTION,
+            max_po2: tiffin_zkvm::MAX_PO2,
         }
     }
 }
@@ -85,24 +96,13 @@ impl Agent {
             workers.push(tokio::spawn(async move { a.worker(slot, s).await }));
         }
         {
-            let (a, mut s) = (this.clone(), shutdown.clone());
-            workers.push(tokio::spawn(async move {
-                // Presence: operators see idle agents too, and when each last reported.
-                let mut tick = tokio::time::interval(a.cfg.heartbeat);
-                while !*s.borrow() {
-                    if let Err(e) = a.ctx.db.agent_seen(&a.cfg.id, &a.cfg.kinds).await {
-                        warn!(agent = %a.cfg.id, error = %e, "presence report failed");
-                    }
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = s.changed() => {}
-                    }
-                }
-            }));
+            let (a, s) = (this.clone(), shutdown.clone());
+            workers.push(tokio::spawn(async move { a.report_presence(s).await }));
         }
         if this.cfg.kinds.iter().any(|k| k.as_str() == kinds::AUX) {
             let hk =
-                Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention);
+                Housekeeper::new(this.ctx.db.clone(), this.ctx.stores.clone(), this.cfg.retention)
+                    .forgetting_agents_after(this.cfg.agent_retention);
             let (period, s) = (this.cfg.housekeeping, shutdown.clone());
             workers.push(tokio::spawn(async move { hk.run(period, s).await }));
         }
@@ -110,6 +110,23 @@ impl Agent {
             let _ = w.await;
         }
         info!(agent = %this.cfg.id, "agent stopped");
+    }
+
+    /// Presence: operators see idle agents too, when each last reported, and what it runs on.
+    async fn report_presence(&self, mut shutdown: watch::Receiver<bool>) {
+        let profile = AgentProfile::detect(&self.cfg);
+        info!(agent = %self.cfg.id, ?profile, "announcing");
+        let info = profile.to_json();
+        let mut tick = tokio::time::interval(self.cfg.heartbeat);
+        while !*shutdown.borrow() {
+            if let Err(e) = self.ctx.db.agent_seen(&self.cfg.id, &self.cfg.kinds, &info).await {
+                warn!(agent = %self.cfg.id, error = %e, "presence report failed");
+            }
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
     }
 
     async fn worker(&self, slot: usize, mut shutdown: watch::Receiver<bool>) {

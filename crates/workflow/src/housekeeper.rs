@@ -1,5 +1,6 @@
 //! The housekeeper: requeues expired leases, times out jobs past their deadline, vacuums and
-//! analyses the queue tables, and garbage-collects finished jobs with their blobs. Every step is
+//! analyses the queue tables, garbage-collects finished jobs with their blobs, and drops agents
+//! that stopped reporting long ago from the registry. Every step is
 //! safe to run from many aux agents at once (TaskDB's requeue, vacuum and GC are
 //! concurrency-safe; deletes are idempotent).
 
@@ -19,6 +20,7 @@ pub struct Housekeeper {
     db: Arc<dyn TaskDb>,
     stores: Stores,
     retention: Duration,
+    agent_retention: Duration,
     /// Jobs whose hot blobs were already dropped after they failed or were cancelled.
     /// Ended runs already swept: (job, when it ended), so a restarted job that fails again is
     /// swept again.
@@ -36,12 +38,26 @@ pub struct Pass {
     pub swept: usize,
     /// Jobs deleted by retention GC.
     pub collected: usize,
+    /// Agents dropped from the registry.
+    pub forgotten: u64,
 }
 
 impl Housekeeper {
     /// A housekeeper keeping finished jobs for `retention`.
     pub fn new(db: Arc<dyn TaskDb>, stores: Stores, retention: Duration) -> Self {
-        Self { db, stores, retention, swept: Mutex::new(HashSet::new()) }
+        Self {
+            db,
+            stores,
+            retention,
+            agent_retention: crate::agent::DEFAULT_AGENT_RETENTION,
+            swept: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Drops agents that have not reported for `unseen_for` (default: a day) from the registry.
+    pub fn forgetting_agents_after(mut self, unseen_for: Duration) -> Self {
+        self.agent_retention = unseen_for;
+        self
     }
 
     /// Runs a pass every `period` until shutdown.
@@ -69,6 +85,11 @@ impl Housekeeper {
         // A failed vacuum only slows claims down; it must not stop the sweep and GC below.
         if let Err(e) = self.db.vacuum().await {
             warn!(error = %e, "vacuuming the queue tables failed");
+        }
+        // Nor does a registry that keeps a dead agent a little longer.
+        match self.db.forget_agents(self.agent_retention).await {
+            Ok(n) => pass.forgotten = n,
+            Err(e) => warn!(error = %e, "dropping silent agents from the registry failed"),
         }
         // Failed and cancelled jobs will never read their intermediate data again: free the
         // hot store now rather than at retention (Bento never cleaned failed jobs).
@@ -103,5 +124,35 @@ impl Housekeeper {
             pass.collected += gone.len();
         }
         Ok(pass)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tiffin_storage::StoreConfig;
+    use tiffin_taskdb::{Config, Kind, SqliteTaskDb, TaskDb};
+
+    use super::Housekeeper;
+
+    #[tokio::test]
+    async fn a_pass_drops_agents_silent_past_the_agent_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), Config::default());
+        let db: Arc<dyn TaskDb> = Arc::new(sqlite.await.unwrap());
+        let stores = StoreConfig::new(dir.path()).open().await.unwrap();
+        db.agent_seen("gone", &[Kind::new("prove")], &json!(null)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        db.agent_seen("here", &[Kind::new("prove")], &json!(null)).await.unwrap();
+        let hk = Housekeeper::new(db.clone(), stores, Duration::from_secs(3600))
+            .forgetting_agents_after(Duration::from_millis(200));
+        assert_eq!(hk.pass().await.unwrap().forgotten, 1);
+        let left: Vec<String> =
+            db.agents(Duration::MAX).await.unwrap().into_iter().map(|a| a.id).collect();
+        assert_eq!(left, ["here"]);
+        assert_eq!(hk.pass().await.unwrap().forgotten, 0);
     }
 }

@@ -1,7 +1,8 @@
 //! The proving workflow on top of TaskDB and the stores (DESIGN.md §2): the [`planner`] that
 //! shapes each job's DAG, one handler per task kind ([`handlers`]), the [`agent`] loop that
-//! claims, heartbeats and completes tasks, the [`housekeeper`], the [`cluster`] facade that
-//! submits jobs and reads their results, and the process's one [`metrics`] recorder.
+//! claims, heartbeats and completes tasks (announcing its [`profile`]), the [`housekeeper`], the
+//! [`cluster`] facade that submits jobs and reads their results, the killable proving
+//! [`worker`] and the process's one [`metrics`] recorder.
 
 pub mod agent;
 pub mod blobs;
@@ -12,6 +13,7 @@ pub mod housekeeper;
 pub mod kinds;
 pub mod metrics;
 pub mod planner;
+pub mod profile;
 pub mod spec;
 pub mod worker;
 
@@ -19,5 +21,6 @@ pub use agent::{Agent, AgentConfig};
 pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
+pub use profile::AgentProfile;
 pub use spec::{JobSpec, TaskPayload};
 pub use worker::Isolation;

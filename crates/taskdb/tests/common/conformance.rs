@@ -11,6 +11,12 @@ use tiffin_taskdb::{
     Lease, NewJob, NewTask, StreamConfig, TaskDb, TaskState,
 };
 
+mod backlog;
+mod registry;
+
+pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
+pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
+
 /// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
 /// come from notifications, and a short backoff so retries are quick.
 pub fn config() -> Config {
@@ -352,35 +358,6 @@ pub async fn restart_reruns_a_failed_job_from_its_planner(db: Arc<dyn TaskDb>) {
     db.complete(&la2, json!(null)).await.unwrap();
     assert_eq!(db.job(job).await.unwrap().state, JobState::Succeeded);
     assert_eq!(running_total(&db).await, 0);
-}
-
-pub async fn agents_report_themselves(db: Arc<dyn TaskDb>) {
-    assert!(db.agents(LONG).await.unwrap().is_empty());
-    db.agent_seen("exec-1", &[k("exec"), k("aux")]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    db.agent_seen("prover-1", &[k("prove")]).await.unwrap();
-    let seen = db.agents(LONG).await.unwrap();
-    assert_eq!(
-        seen.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
-        vec!["prover-1", "exec-1"],
-        "latest first"
-    );
-    assert_eq!(seen[1].kinds, vec!["exec", "aux"]);
-    let first = seen[1].clone();
-    // A later report updates last_seen and kinds, keeps first_seen, adds no row.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    db.agent_seen("exec-1", &[k("exec")]).await.unwrap();
-    let seen = db.agents(LONG).await.unwrap();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].id, "exec-1");
-    assert_eq!(seen[0].kinds, vec!["exec"]);
-    assert_eq!(seen[0].first_seen, first.first_seen);
-    assert!(seen[0].last_seen > first.last_seen);
-    // Agents that stopped reporting drop out of the window.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    db.agent_seen("prover-1", &[k("prove")]).await.unwrap();
-    let recent = db.agents(Duration::from_millis(200)).await.unwrap();
-    assert_eq!(recent.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), vec!["prover-1"]);
 }
 
 pub async fn transient_failure_retries_with_backoff(db: Arc<dyn TaskDb>) {

@@ -47,10 +47,12 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
             return Ok(());
         }
         let key = blobs::segment(job, segment.index);
+        // What proving the segment costs: its padded trace of 2^po2 cycles.
+        let cycles = 1i64 << segment.po2();
         let bytes = Bytes::from(encode(&segment));
         ctx.block_on(ctx.stores.hot.put_with_room(&key, bytes, ctx.room_timeout))?;
         let planned = planner.add_segment().map_err(|e| TaskError::permanent(e.to_string()))?;
-        add(ctx, job, &existing, planned, spec, &[])
+        add(ctx, job, &existing, planned, spec, &Plan { used: &[], segment_cycles: Some(cycles) })
     });
     // The sink's own errors come back as transient SegmentSink errors.
     let exec = result?;
@@ -76,7 +78,7 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
             exec.assumptions_used.iter().map(|&i| spec.assumptions[i].clone()).collect();
         let resolve = !used.is_empty() && spec.receipt_kind == ReceiptKind::Succinct;
         let planned = planner.finish(resolve).map_err(|e| TaskError::permanent(e.to_string()))?;
-        add(ctx, job, &existing, planned, spec, &used)?;
+        add(ctx, job, &existing, planned, spec, &Plan { used: &used, segment_cycles: None })?;
     }
     let output = ExecuteOutput {
         journal_hex: String::new(),
@@ -92,18 +94,28 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     })
 }
 
+/// What the planned tasks need to know besides the job's spec.
+struct Plan<'a> {
+    /// Keys of the assumption receipts the guest verified (known once it has halted, so only
+    /// the resolve and finalize tasks, planned then, read it).
+    used: &'a [String],
+    /// The proving cost of the segment whose prove task is among them, declared as its work
+    /// (TaskDB sums it into the backlog that `/admin/queue-report` shows).
+    segment_cycles: Option<i64>,
+}
+
 fn add(
     ctx: &Context,
     job: tiffin_taskdb::JobId,
     existing: &HashSet<String>,
     planned: Vec<PlannedTask>,
     spec: &JobSpec,
-    used: &[String],
+    plan: &Plan<'_>,
 ) -> Result<(), TaskError> {
     let tasks: Vec<NewTask> = planned
         .into_iter()
         .filter(|t| !existing.contains(&t.step.key().0))
-        .map(|t| to_new_task(t, spec, used))
+        .map(|t| to_new_task(t, spec, plan))
         .collect();
     if tasks.is_empty() {
         return Ok(());
@@ -113,9 +125,8 @@ fn add(
     Ok(())
 }
 
-/// `used`: keys of the assumption receipts the guest verified (known once it has halted, so
-/// only the resolve and finalize tasks, planned then, read it).
-fn to_new_task(t: PlannedTask, spec: &JobSpec, used: &[String]) -> NewTask {
+fn to_new_task(t: PlannedTask, spec: &JobSpec, plan: &Plan<'_>) -> NewTask {
+    let used = plan.used;
     let key = t.step.key().0;
     let mut deps: Vec<String> = t.deps.iter().map(|d| d.key().0).collect();
     let (kind, payload) = match t.step {
@@ -148,8 +159,12 @@ fn to_new_task(t: PlannedTask, spec: &JobSpec, used: &[String]) -> NewTask {
             )
         }
     };
-    NewTask::new(key, kind, serde_json::to_value(payload).unwrap())
+    let task = NewTask::new(key, kind, serde_json::to_value(payload).unwrap())
         .after(deps)
         .depth(ROOT_DEPTH - t.height as i32)
-        .max_attempts(3)
+        .max_attempts(3);
+    match (t.step, plan.segment_cycles) {
+        (Step::Prove { .. }, Some(cycles)) => task.work(cycles),
+        _ => task,
+    }
 }

@@ -1,0 +1,53 @@
+//! The backlog report on PostgreSQL, in three statements (not one snapshot: a report, not a
+//! ledger).
+
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+
+use crate::backlog::{Backlog, Durations, ReadyTasks, assemble};
+use crate::error::Result;
+
+/// See `TaskDb::backlog`.
+pub(super) async fn report(pool: &PgPool, sample: u32) -> Result<Vec<Backlog>> {
+    // running = the base counter plus the sharded deltas (migration 0005)
+    let running: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.kind, sum(s.running + coalesce((SELECT sum(r.n) FROM stream_running r \
+                                                   WHERE r.stream_id = s.id), 0))::int8 \
+           FROM streams s GROUP BY s.kind",
+    )
+    .fetch_all(pool)
+    .await?;
+    let ready = sqlx::query(
+        "SELECT kind, count(*), min(ready_at), coalesce(sum(work), 0)::int8, \
+                count(*) - count(work) \
+           FROM tasks WHERE state = 'ready' GROUP BY kind",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| ReadyTasks {
+        kind: r.get(0),
+        count: r.get(1),
+        oldest: r.get(2),
+        work: r.get(3),
+        without_work: r.get(4),
+    })
+    .collect();
+    // newest first by the partial index on (kind, finished_at) of done tasks (migration 0007)
+    let durations = sqlx::query(
+        "SELECT k.kind, d.n, d.mean FROM (SELECT DISTINCT kind FROM streams) k \
+          CROSS JOIN LATERAL ( \
+                SELECT count(*) AS n, \
+                       avg(extract(epoch FROM x.finished_at - x.started_at))::float8 AS mean \
+                  FROM (SELECT t.finished_at, t.started_at FROM tasks t \
+                         WHERE t.kind = k.kind AND t.state = 'done' AND t.started_at IS NOT NULL \
+                         ORDER BY t.finished_at DESC LIMIT $1) x) d",
+    )
+    .bind(i64::from(sample))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Durations { kind: r.get(0), sampled: r.get(1), mean_secs: r.get(2) })
+    .collect();
+    Ok(assemble(running, ready, durations))
+}

@@ -1,0 +1,70 @@
+//! The agent registry on SQLite: presence reports, the listing, and forgetting agents that
+//! stopped reporting.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{SqliteTaskDb, json, kinds_json, now_us, ts};
+use crate::agent::{AgentInfo, micros};
+use crate::error::{Error, Result};
+use crate::task::Kind;
+
+/// Records a report: a new row, or the latest kinds, info and time on the agent's row.
+pub(super) async fn seen(
+    db: &SqliteTaskDb,
+    agent: &str,
+    kinds: &[Kind],
+    info: &Value,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO agents (id, kinds, info, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?4) \
+         ON CONFLICT (id) DO UPDATE SET kinds = excluded.kinds, info = excluded.info, \
+                                        last_seen = excluded.last_seen",
+    )
+    .bind(agent)
+    .bind(kinds_json(kinds))
+    .bind(info.to_string())
+    .bind(now_us())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Agents seen within `within`, latest first.
+pub(super) async fn list(db: &SqliteTaskDb, within: Duration) -> Result<Vec<AgentInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, kinds, info, first_seen, last_seen FROM agents WHERE last_seen >= ?1 \
+          ORDER BY last_seen DESC, id",
+    )
+    .bind(now_us() - micros(within))
+    .fetch_all(&db.reader)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AgentInfo {
+                id: r.get(0),
+                kinds: serde_json::from_str(&r.get::<String, _>(1))
+                    .map_err(|e| Error::Corrupt(format!("agent kinds: {e}")))?,
+                info: json(&r.get::<String, _>(2))?,
+                first_seen: ts(r.get(3)),
+                last_seen: ts(r.get(4)),
+            })
+        })
+        .collect()
+}
+
+/// Deletes agents not seen for longer than `unseen_for`.
+pub(super) async fn forget(db: &SqliteTaskDb, unseen_for: Duration) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let gone = sqlx::query("DELETE FROM agents WHERE last_seen < ?1")
+        .bind(now_us() - micros(unseen_for))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(gone)
+}
