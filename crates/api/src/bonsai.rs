@@ -22,7 +22,7 @@ use serde_json::json;
 use tiffin_storage::Error as StoreError;
 use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask};
 use tiffin_workflow::spec::{JobSpec, TaskPayload};
-use tiffin_workflow::{blobs, kinds};
+use tiffin_workflow::{StartOptions, blobs, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind};
 
 use crate::auth::Auth;
@@ -377,7 +377,8 @@ async fn session_create(
     // The tenant's concurrency quota is checked by the TaskDB in the transaction that creates
     // the job, so API processes sharing one database cannot both slip under it.
     let quota = t.concurrent_proofs.max(0);
-    let job = st.cluster.start_limited(&t.name, spec, Some(quota)).await?;
+    let opts = StartOptions { running_limit: Some(quota), timeout: st.cfg.session_timeout };
+    let job = st.cluster.start_with(&t.name, spec, opts).await?;
     // The session holds its image until it ends, whoever deletes it meanwhile.
     st.tenants.add_session_image(&job.to_string(), &image).await?;
     st.tenants.add_session(&job.to_string(), &t.name).await?;

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod bonsai;
+pub mod charging;
 pub mod error;
 pub mod metrics;
 pub mod ops;
@@ -58,6 +59,9 @@ pub struct ApiConfig {
     pub defaults: TenantDefaults,
     /// How often finished sessions are charged to their tenant's cycle usage.
     pub charge_period: Duration,
+    /// A session still running this long after it was created times out (TIMED_OUT), so no
+    /// endless session holds an executor or a prover; `None`: no deadline.
+    pub session_timeout: Option<Duration>,
     /// How long a key's tenant (and its quotas) is cached. Admin changes made through this
     /// process apply at once; other API processes see them after at most this long.
     pub auth_cache_ttl: Duration,
@@ -75,6 +79,7 @@ impl Default for ApiConfig {
             defaults: TenantDefaults::default(),
             charge_period: Duration::from_secs(2),
             auth_cache_ttl: Duration::from_secs(2),
+            session_timeout: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -207,7 +212,14 @@ impl AppState {
             };
             let cycles = match self.db().job(id).await {
                 Ok(job) if job.state == JobState::Running => continue,
-                Ok(_) => self.execution(id).await?.map(|e| e.total_cycles as i64).unwrap_or(0),
+                Ok(job) => {
+                    let executed = self.execution(id).await?.map(|e| e.total_cycles);
+                    let spec = match bonsai::job_kind(&job) {
+                        Some(bonsai::JobKind::Session(spec)) => Some(spec),
+                        _ => None,
+                    };
+                    charging::cycles_to_charge(executed, spec.as_ref(), &job)
+                }
                 // Garbage-collected before we saw it end: nothing left to count.
                 Err(tiffin_taskdb::Error::JobNotFound(_)) => 0,
                 Err(e) => return Err(e.into()),

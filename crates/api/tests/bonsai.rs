@@ -234,6 +234,13 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
     assert_eq!(status.status, "FAILED");
     let msg = status.error_msg.unwrap();
     assert!(msg.contains("cycle limit"), "{msg}");
+    // Charged what it ran (up to its 1M-cycle limit), not 0; the stopped session before it
+    // is charged its executed cycles too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.quotas().await.unwrap().cycle_usage < 1_000_000 {
+        assert!(std::time::Instant::now() < deadline, "the failed session was not charged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Budget: once usage reaches the budget, new sessions are refused with 429.
     let res = s
@@ -243,20 +250,10 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    // Usage (the cycles charged above) is past the budget now: the next session is refused.
     let small = client.upload_input(b"y".to_vec()).await.unwrap();
-    let charged =
-        client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await.unwrap();
-    wait(&client, &charged, Duration::from_secs(60)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let err = loop {
-        match client.create_session(ECHO.image_id_hex(), small.clone(), vec![], true).await {
-            Err(e) => break e.to_string(),
-            Ok(s) => {
-                wait(&client, &s, Duration::from_secs(60)).await;
-                assert!(std::time::Instant::now() < deadline, "budget never enforced");
-            }
-        }
-    };
+    let err = client.create_session(ECHO.image_id_hex(), small, vec![], true).await.unwrap_err();
+    let err = err.to_string();
     assert!(err.contains("TIFFIN-API-051"), "{err}");
     assert_eq!(client.quotas().await.unwrap().cycle_budget, 0);
     s.server.shutdown().await;
@@ -329,6 +326,27 @@ async fn deleted_images_stay_until_their_sessions_end() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cold.exists(&blob).await.unwrap() {
         assert!(std::time::Instant::now() < deadline, "blob kept after its session ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.server.shutdown().await;
+}
+
+/// A session past the server's session timeout ends TIMED_OUT (its tasks cancelled), so an
+/// endless session cannot hold the executor or a prover; it is charged what it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_past_the_timeout_end_timed_out() {
+    let s = start(Agents::ExecOnly, |c| c.session_timeout = Some(Duration::from_secs(2))).await;
+    let key = s.tenant("tim", json!({})).await;
+    let client = s.client(&key);
+    client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let input = client.upload_input(b"slow".to_vec()).await.unwrap();
+    // No prover here: the session waits at its first segment until the deadline.
+    let session = client.create_session(ECHO.image_id_hex(), input, vec![], false).await.unwrap();
+    let (status, _) = wait(&client, &session, Duration::from_secs(30)).await;
+    assert_eq!(status.status, "TIMED_OUT", "{:?}", status.error_msg);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.quotas().await.unwrap().cycle_usage == 0 {
+        assert!(std::time::Instant::now() < deadline, "the timed-out session was not charged");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     s.server.shutdown().await;

@@ -26,6 +26,7 @@ pub struct BackendArgs {
     #[arg(long, env = "TIFFIN_HOT_STORE", alias = "redis-url")]
     pub hot_store: Option<String>,
     /// Byte budget of the hot store (e.g. `2GiB`); the executor pauses when it is full.
+    /// Default: half the free disk (local) or available memory (`memory://`); none on Redis.
     #[arg(long, env = "TIFFIN_HOT_BUDGET")]
     pub hot_budget: Option<String>,
 }

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Per-session cycle limit of a new tenant, in millions of cycles.
     #[arg(long, env = "TIFFIN_DEFAULT_EXEC_CYCLE_LIMIT", default_value_t = 100_000)]
     pub default_exec_cycle_limit: i64,
+    /// A session still running this many seconds after it was created times out
+    /// (TIMED_OUT), so no endless session holds an executor or a prover; 0: never.
+    #[arg(long, env = "TIFFIN_SESSION_TIMEOUT_SECS", default_value_t = 86_400)]
+    pub session_timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -127,6 +131,8 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
         max_journal_bytes: usize::try_from(parse_byte_size(&args.max_journal_size)?)?,
         admin_key_hash: admin.as_ref().map(|(k, _)| hash_key(k)),
         po2: args.po2,
+        session_timeout: (args.session_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.session_timeout_secs)),
         defaults: TenantDefaults {
             concurrent_proofs: args.default_concurrent_proofs,
             exec_cycle_limit: args.default_exec_cycle_limit,

@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     ColdStore, Error, HotStore, LocalHotStore, MemoryHotStore, ObjectColdStore, RedisHotStore,
-    Result, cold::redact_url,
+    Result, budget::default_hot_budget, cold::redact_url,
 };
 
 /// Opens a cold store from a config string: a path or `file:///abs/path` (local directory),
@@ -104,12 +104,13 @@ pub struct StoreConfig {
     pub store: Option<String>,
     /// `--hot-store` or `--redis-url`: the hot store ([`open_hot`]); `None` for `<data_dir>/hot`.
     pub hot_store: Option<String>,
-    /// `--hot-budget-bytes`: the hot store's byte budget; `None` for unlimited.
+    /// `--hot-budget-bytes`: the hot store's byte budget; `None` for the default (half the
+    /// free disk or memory of a local hot store, see [`default_hot_budget`]).
     pub hot_budget_bytes: Option<u64>,
 }
 
 impl StoreConfig {
-    /// Embedded defaults under `data_dir`, no budget.
+    /// Embedded defaults under `data_dir`, the default budget.
     pub fn new(data_dir: impl AsRef<Path>) -> Self {
         Self {
             data_dir: data_dir.as_ref().to_path_buf(),
@@ -134,8 +135,9 @@ impl StoreConfig {
     pub async fn open(&self) -> Result<Stores> {
         let cold = open_cold(&self.cold_spec())?;
         cold.check().await?;
-        let hot = open_hot(&self.hot_spec(), self.hot_budget_bytes).await?;
-        tracing::info!(cold = %cold.describe(), hot = %hot.describe(), budget = ?self.hot_budget_bytes, "stores opened");
+        let budget = self.hot_budget_bytes.or_else(|| default_hot_budget(&self.hot_spec()));
+        let hot = open_hot(&self.hot_spec(), budget).await?;
+        tracing::info!(cold = %cold.describe(), hot = %hot.describe(), ?budget, "stores opened");
         Ok(Stores { cold, hot })
     }
 }

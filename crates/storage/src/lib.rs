@@ -8,6 +8,7 @@
 //! carry stable codes `TIFFIN-STORAGE-0xx` and a transient/permanent classification ([`Error`]).
 //! With the `testing` feature, [`testing`] starts throwaway Redis and S3 servers for tests.
 
+mod budget;
 mod cold;
 mod config;
 mod durable;
@@ -17,6 +18,7 @@ mod key;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use budget::default_hot_budget;
 pub use cold::{BlobInfo, ByteStream, ColdStore, ObjectColdStore, PART_SIZE, S3Config, redact_url};
 pub use config::{StoreConfig, Stores, open_cold, open_hot, parse_byte_size};
 pub use error::{Error, Result};

@@ -106,6 +106,16 @@ pub struct Cluster {
     pub stores: Stores,
 }
 
+/// Limits a job is started under.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Refuse the job if the tenant already runs this many (checked in the TaskDB transaction
+    /// that creates it, so the limit holds across API processes).
+    pub running_limit: Option<i64>,
+    /// Time the job out (TIMED_OUT, its tasks cancelled) this long after it is created.
+    pub timeout: Option<Duration>,
+}
+
 impl Cluster {
     /// A facade over an existing queue and stores.
     pub fn new(db: Arc<dyn TaskDb>, stores: Stores) -> Self {
@@ -148,16 +158,15 @@ impl Cluster {
 
     /// Starts a job over an image and input already in the cold store.
     pub async fn start(&self, tenant: &str, spec: JobSpec) -> Result<JobId, ClusterError> {
-        self.start_limited(tenant, spec, None).await
+        self.start_with(tenant, spec, StartOptions::default()).await
     }
 
-    /// [`Cluster::start`] unless the tenant already runs `running_limit` jobs (checked in the
-    /// same TaskDB transaction that creates the job, so it holds across API processes).
-    pub async fn start_limited(
+    /// [`Cluster::start`] with a tenant's limits (see [`StartOptions`]).
+    pub async fn start_with(
         &self,
         tenant: &str,
         spec: JobSpec,
-        running_limit: Option<i64>,
+        opts: StartOptions,
     ) -> Result<JobId, ClusterError> {
         let meta = serde_json::to_value(&spec).expect("spec serialises");
         let exec = NewTask::new(
@@ -167,7 +176,11 @@ impl Cluster {
         )
         .max_attempts(3);
         let mut job = NewJob::new(tenant, vec![exec]).meta(meta);
-        job.running_limit = running_limit;
+        job.running_limit = opts.running_limit;
+        job.deadline = opts
+            .timeout
+            .and_then(|t| chrono::Duration::from_std(t).ok())
+            .map(|t| chrono::Utc::now() + t);
         Ok(self.db.create_job(job).await?)
     }
 

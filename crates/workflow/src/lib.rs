@@ -18,7 +18,7 @@ pub mod spec;
 pub mod worker;
 
 pub use agent::{Agent, AgentConfig};
-pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest};
+pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest, StartOptions};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
 pub use profile::AgentProfile;

@@ -1,0 +1,104 @@
+//! What an ended session costs its tenant: the cycles it executed, whatever its outcome.
+//! A pure function of what the task database knows, so it is table-tested.
+
+use tiffin_taskdb::JobStatus;
+use tiffin_workflow::kinds;
+use tiffin_workflow::spec::JobSpec;
+
+/// The stable code of the executor's cycle-limit failure.
+const CYCLE_LIMIT_CODE: &str = "TIFFIN-ZKVM-003";
+
+/// Cycles to charge for an ended session. `executed` is what its execute task reported
+/// (present once execution finished). Without it the session ended mid-execution: over its
+/// cycle limit it ran exactly up to the limit; stopped or timed out, at least every segment
+/// it had already handed to the provers ran (2^po2 cycles each, an upper bound per segment).
+pub fn cycles_to_charge(executed: Option<u64>, spec: Option<&JobSpec>, job: &JobStatus) -> i64 {
+    if let Some(cycles) = executed {
+        return clamp(cycles);
+    }
+    let Some(spec) = spec else { return 0 };
+    let over_limit = job.first_failure.as_ref().is_some_and(|f| f.error.contains(CYCLE_LIMIT_CODE));
+    if over_limit {
+        return clamp(spec.cycle_limit.unwrap_or(0));
+    }
+    let segments: i64 = job.counts.iter().filter(|c| c.kind == kinds::PROVE).map(|c| c.count).sum();
+    segments.saturating_mul(1i64 << spec.po2.min(40))
+}
+
+fn clamp(cycles: u64) -> i64 {
+    i64::try_from(cycles).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use tiffin_taskdb::{JobState, TaskCount, TaskFailure, TaskState};
+    use tiffin_workflow::spec::JobSpec;
+
+    use super::*;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            image_id: "00".into(),
+            input_key: "k".into(),
+            po2: 16,
+            receipt_kind: tiffin_zkvm::ReceiptKind::Succinct,
+            execute_only: false,
+            cycle_limit: Some(1_000_000),
+            assumptions: Vec::new(),
+            max_journal_bytes: None,
+        }
+    }
+
+    fn job(state: JobState, failure: Option<&str>, proves: &[(TaskState, i64)]) -> JobStatus {
+        JobStatus {
+            id: uuid::Uuid::new_v4(),
+            tenant: "t".into(),
+            state,
+            meta: serde_json::Value::Null,
+            output: None,
+            error: None,
+            first_failure: failure.map(|e| TaskFailure {
+                task: "execute".into(),
+                kind: "exec".into(),
+                error: e.into(),
+            }),
+            remaining: 0,
+            counts: proves
+                .iter()
+                .map(|(s, n)| TaskCount { kind: "prove".into(), state: *s, count: *n })
+                .collect(),
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn each_outcome_is_charged_what_it_ran() {
+        let s = spec();
+        let limit = "TIFFIN-ZKVM-003 guest exceeded the cycle limit of 1000000 cycles";
+        let cases = [
+            // finished execution: what it reported, whatever happened after
+            (Some(123_456), job(JobState::Succeeded, None, &[]), 123_456),
+            (Some(99), job(JobState::Cancelled, None, &[(TaskState::Cancelled, 3)]), 99),
+            // over the cycle limit: the limit
+            (None, job(JobState::Failed, Some(limit), &[(TaskState::Cancelled, 2)]), 1_000_000),
+            // stopped mid-execution: the segments it had emitted, 2^16 each
+            (
+                None,
+                job(JobState::Cancelled, None, &[(TaskState::Done, 1), (TaskState::Cancelled, 2)]),
+                3 << 16,
+            ),
+            // stopped before any segment: nothing known to have run
+            (None, job(JobState::Cancelled, None, &[]), 0),
+            // another failure mid-execution: its segments
+            (None, job(JobState::Failed, Some("guest panicked"), &[(TaskState::Done, 1)]), 1 << 16),
+        ];
+        for (executed, job, want) in cases {
+            assert_eq!(cycles_to_charge(executed, Some(&s), &job), want, "{job:?}");
+        }
+        assert_eq!(cycles_to_charge(None, None, &job(JobState::Failed, Some(limit), &[])), 0);
+    }
+}
