@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod bonsai;
 pub mod charging;
+pub mod cluster_gauges;
 pub mod error;
 pub mod metrics;
 pub mod ops;
@@ -123,7 +124,10 @@ impl AppState {
     pub fn new(cluster: Cluster, tenants: TenantStore, cfg: ApiConfig) -> Arc<Self> {
         metrics::register();
         Arc::new(Self {
-            queue_gauges: Arc::new(metrics::QueueGauges::new(cluster.db.clone())),
+            queue_gauges: Arc::new(metrics::QueueGauges::new(
+                cluster.db.clone(),
+                cluster.stores.hot.clone(),
+            )),
             cluster,
             tenants,
             cfg,

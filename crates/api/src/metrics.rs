@@ -16,7 +16,8 @@
 //! | `tiffin_queue_read_ok` | gauge | — | 1 if the last scrape read the queue, 0 if the TaskDB failed (the queue gauges then keep their last values) |
 //!
 //! The queue gauges are set from the TaskDB at each scrape, so they are never stale; a
-//! stream that disappears (its tenant deleted) reads 0.
+//! stream that disappears (its tenant deleted) reads 0. So are the cluster-wide gauges of
+//! [`crate::cluster_gauges`] (oldest wait, cycles waiting, agents alive, hot store fill).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,7 @@ use axum::routing::get;
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
+use tiffin_storage::HotStore;
 use tiffin_taskdb::{Kind, StreamInfo, TaskDb};
 use tiffin_workflow::metrics::{kind_label, recorder, render};
 use tokio::sync::watch;
@@ -55,6 +57,7 @@ pub fn register() {
     describe_counter!("tiffin_api_sessions_created_total", "Sessions created by this process.");
     describe_gauge!("tiffin_queue_ready_tasks", "Tasks ready to be claimed, per stream.");
     describe_gauge!("tiffin_queue_running_tasks", "Tasks leased to agents, per stream.");
+    crate::cluster_gauges::describe();
     describe_gauge!(
         "tiffin_queue_read_ok",
         "1 if the last scrape read the queue from the TaskDB, else 0 (queue gauges are stale)."
@@ -92,22 +95,30 @@ pub fn session_created() {
 /// The queue gauges, set from the TaskDB at each scrape.
 pub struct QueueGauges {
     db: Arc<dyn TaskDb>,
+    hot: Arc<dyn HotStore>,
     /// Every (tenant, kind) given a value so far, so a stream that disappears is set to 0.
     seen: Mutex<BTreeSet<(String, &'static str)>>,
 }
 
 impl QueueGauges {
     /// Gauges over this queue.
-    pub fn new(db: Arc<dyn TaskDb>) -> Self {
-        Self { db, seen: Mutex::new(BTreeSet::new()) }
+    pub fn new(db: Arc<dyn TaskDb>, hot: Arc<dyn HotStore>) -> Self {
+        Self { db, hot, seen: Mutex::new(BTreeSet::new()) }
     }
 
     /// Sets the gauges to the queue's current depth.
     pub async fn refresh(&self) {
-        match self.db.streams().await {
-            Ok(streams) => {
+        let streams = self.db.streams().await;
+        let cluster = crate::cluster_gauges::refresh(&self.db, &self.hot).await;
+        match streams {
+            Ok(streams) if cluster => {
                 self.set(&streams);
                 gauge!("tiffin_queue_read_ok").set(1.0);
+            }
+            Ok(streams) => {
+                self.set(&streams);
+                warn!("reading the backlog, agents or hot store for /metrics failed");
+                gauge!("tiffin_queue_read_ok").set(0.0);
             }
             Err(e) => {
                 warn!(error = %e, "reading the queue for /metrics failed");

@@ -247,6 +247,15 @@ async fn cluster_up_two_api_processes_a_cli_session_and_cluster_down() {
         assert!(stranger.receipt_download(&session).await.is_err());
     }
 
+    // cluster-up's Prometheus config names every agent's metrics listener, and each serves.
+    let prom = std::fs::read_to_string(cluster.dir.join("prometheus.yml")).unwrap();
+    let targets: Vec<&str> = prom.split('"').skip(1).step_by(2).collect();
+    assert_eq!(targets.len(), 2, "the exec agent and one prover: {prom}");
+    for t in targets {
+        let text = reqwest::get(format!("http://{t}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("tiffin_agent_tasks_completed_total"), "{t}: {text}");
+    }
+
     // cluster-down stops every process cluster-up started and removes its directory.
     let pids = cluster.pids();
     assert!(pids.len() >= 5, "agents, redis, s3 and postgres: {pids:?}");

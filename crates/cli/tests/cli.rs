@@ -170,8 +170,31 @@ fn tiffin_up_serves_api_and_agent_metrics_on_metrics_listen() {
         "tiffin_api_sessions_created_total 1",
         r#"tiffin_api_requests_total{method="POST",route="/sessions/create",status="200"} 1"#,
         r#"tiffin_queue_ready_tasks{tenant="default",kind="exec"} 0"#,
+        r#"tiffin_agents_alive{kind="exec"} 1"#,
+        r#"tiffin_queue_oldest_ready_seconds{kind="prove"} 0"#,
     ] {
         assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+    // Every series the shipped Grafana dashboard queries exists on a live cluster.
+    let dashboard = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/grafana/tiffin-cluster.json");
+    let dashboard: Value = serde_json::from_slice(&std::fs::read(dashboard).unwrap()).unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    for expr in exprs {
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("tiffin_"));
+        for name in names {
+            let present = text.lines().any(|l| !l.starts_with('#') && l.starts_with(name));
+            assert!(present, "the dashboard queries {name} ({expr}); /metrics has none");
+        }
     }
 }
 
