@@ -207,6 +207,14 @@ pub struct JobFilter {
     pub offset: u32,
 }
 
+/// Refuses the states a job cannot be ended in by [`crate::TaskDb::end_job`].
+pub(crate) fn check_end_state(state: JobState) -> crate::Result<()> {
+    match state {
+        JobState::Cancelled | JobState::Failed | JobState::TimedOut => Ok(()),
+        s => Err(crate::Error::InvalidArgument(format!("a job cannot be ended as {s:?}"))),
+    }
+}
+
 /// `now - retention`, saturating at the earliest representable time.
 pub(crate) fn cutoff(retention: std::time::Duration) -> DateTime<Utc> {
     chrono::TimeDelta::from_std(retention)

@@ -174,7 +174,14 @@ pub trait TaskDb: Send + Sync + 'static {
     async fn vacuum(&self) -> Result<()>;
 
     /// Cancels a running job and all its unfinished tasks. `false` if it had already ended.
-    async fn cancel_job(&self, job: JobId) -> Result<bool>;
+    async fn cancel_job(&self, job: JobId) -> Result<bool> {
+        self.end_job(job, JobState::Cancelled, "cancelled by request").await
+    }
+
+    /// Ends a running job in `state` (cancelled, failed or timed out) with `reason` as its
+    /// error, cancelling every unfinished task, in one transaction. `false` if it had already
+    /// ended; [`Error::InvalidArgument`] for `running` or `succeeded`.
+    async fn end_job(&self, job: JobId, state: JobState, reason: &str) -> Result<bool>;
 
     /// Runs a failed job again from its task `from` (the one that plans the rest): every other
     /// task is deleted, `from` becomes ready with a fresh attempt budget and no output, and the

@@ -162,8 +162,11 @@ where
             let ms = (due - Utc::now()).num_milliseconds().max(0) as u64;
             wake = wake.min(now + Duration::from_millis(ms + 1));
         }
+        // A wake-up (or the timer) only means "look again": a notification may announce a
+        // task still in its retry backoff, and answering `true` for it would send the caller
+        // to claim nothing. The probe decides.
         tokio::select! {
-            r = &mut reg.rx => if r.is_ok() { return Ok(true) },
+            _ = &mut reg.rx => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }

@@ -25,6 +25,7 @@ use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
+    check_end_state,
 };
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
@@ -540,10 +541,13 @@ impl TaskDb for PostgresTaskDb {
         Ok(out)
     }
 
-    async fn cancel_job(&self, job: JobId) -> Result<bool> {
+    async fn end_job(&self, job: JobId, state: JobState, reason: &str) -> Result<bool> {
+        check_end_state(state)?;
         let ended: bool = retrying(|| async {
-            Ok(sqlx::query_scalar("SELECT tiffin_end_job($1, 'cancelled', 'cancelled by request')")
+            Ok(sqlx::query_scalar("SELECT tiffin_end_job($1, $2, $3)")
                 .bind(job)
+                .bind(state.as_str())
+                .bind(reason)
                 .fetch_one(&self.pool)
                 .await?)
         })

@@ -26,6 +26,7 @@ use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
+    check_end_state,
 };
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
@@ -636,15 +637,15 @@ impl TaskDb for SqliteTaskDb {
         Ok(out)
     }
 
-    async fn cancel_job(&self, job: JobId) -> Result<bool> {
+    async fn end_job(&self, job: JobId, state: JobState, reason: &str) -> Result<bool> {
+        check_end_state(state)?;
         let mut tx = self.begin().await?;
         let seq: i64 = sqlx::query_scalar("SELECT seq FROM jobs WHERE id = ?1")
             .bind(job.to_string())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::JobNotFound(job))?;
-        let ended =
-            Self::end_job(&mut tx, seq, JobState::Cancelled, "cancelled by request").await?;
+        let ended = Self::end_job(&mut tx, seq, state, reason).await?;
         tx.commit().await?;
         Ok(ended)
     }

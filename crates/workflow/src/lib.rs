@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod planner;
 pub mod profile;
+pub mod repair;
 pub mod spec;
 pub mod worker;
 
