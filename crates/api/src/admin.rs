@@ -16,7 +16,7 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig};
-use tiffin_workflow::kinds;
+use tiffin_workflow::{blobs, kinds};
 
 use crate::auth::Admin;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
@@ -136,14 +136,14 @@ async fn apply_streams(
     t: &Tenant,
     changes: Option<&BTreeMap<String, i32>>,
 ) -> Result<(), ApiError> {
-    let current = reservations(st, &t.name).await?;
+    let current = reservations(st, &t.id).await?;
     for kind in kinds::ALL {
         let reserved = changes
             .and_then(|c| c.get(*kind).copied())
             .or_else(|| current.get(*kind).copied())
             .unwrap_or(0);
         let cfg = StreamConfig { priority_multiplier: t.priority, reserved };
-        st.db().set_stream(&t.name, &Kind::new(*kind), cfg).await?;
+        st.db().set_stream(&t.id, &Kind::new(*kind), cfg).await?;
     }
     Ok(())
 }
@@ -152,7 +152,7 @@ async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
     let tenant =
         st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
     Ok(TenantView {
-        reservations: reservations(st, name).await?,
+        reservations: reservations(st, &tenant.id).await?,
         keys: st.tenants.keys(name).await?,
         tenant,
     })
@@ -176,6 +176,7 @@ async fn create_tenant(
     }
     let d = &st.cfg.defaults;
     let mut t = Tenant {
+        id: String::new(),
         name: name.clone(),
         concurrent_proofs: d.concurrent_proofs,
         exec_cycle_limit: d.exec_cycle_limit,
@@ -187,6 +188,7 @@ async fn create_tenant(
     if !st.tenants.create_tenant(&name, d).await? {
         return Err(ApiError::TenantExists(name));
     }
+    t.id = st.tenants.tenant(&name).await?.map(|c| c.id).unwrap_or_default();
     st.tenants.update_tenant(&t).await?;
     apply_streams(&st, &t, patch.reservations.as_ref()).await?;
     let (key, info) = st.tenants.create_key(&name, "initial").await?;
@@ -227,10 +229,44 @@ async fn delete_tenant(
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !st.tenants.delete_tenant(&name).await? {
+    let Some(gone) = st.tenants.delete_tenant(&name).await? else {
         return Err(ApiError::not_found("tenant", name));
-    }
+    };
+    collect_tenant_data(&st, &gone).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A deleted tenant's data: its running jobs are cancelled, its inputs, uploaded receipts
+/// and the images only it held are deleted; its finished jobs go at retention GC. Nothing is
+/// left for a tenant created later under the same name (it gets another id anyway).
+async fn collect_tenant_data(
+    st: &AppState,
+    gone: &crate::tenants::Deleted,
+) -> Result<(), ApiError> {
+    let id = &gone.tenant.id;
+    loop {
+        let filter = JobFilter {
+            tenant: Some(id.clone()),
+            state: Some(JobState::Running),
+            limit: 500,
+            offset: 0,
+        };
+        let running = st.db().list_jobs(filter).await?;
+        if running.is_empty() {
+            break;
+        }
+        for job in running {
+            st.db().cancel_job(job.id).await?;
+        }
+    }
+    let cold = &st.cluster.stores.cold;
+    for prefix in [blobs::input(id, ""), crate::bonsai::assumption_key(id, "")] {
+        cold.delete_prefix(&prefix).await?;
+    }
+    for image in &gone.orphaned_images {
+        cold.delete(&blobs::image(image)).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -302,8 +338,13 @@ async fn list_jobs(
             })
         })
     };
+    // Jobs belong to a tenant's id; the filter names the tenant.
+    let tenant = match q.get("tenant") {
+        Some(name) => Some(st.tenants.tenant(name).await?.map_or_else(|| name.clone(), |t| t.id)),
+        None => None,
+    };
     let filter = JobFilter {
-        tenant: q.get("tenant").cloned(),
+        tenant,
         state,
         limit: number("limit", 100)?.clamp(1, 1000),
         offset: number("offset", 0)?,
@@ -342,8 +383,11 @@ async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Re
     Ok(Json(json!({ "restarted": true })).into_response())
 }
 
+/// The TaskDB's streams, each with its tenant's name (streams belong to tenant ids).
 async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
-    Ok(Json(st.db().streams().await?).into_response())
+    let mut streams = st.db().streams().await?;
+    st.tenants.name_streams(&mut streams).await.map_err(ApiError::Tenants)?;
+    Ok(Json(streams).into_response())
 }
 
 /// After every admin change, drops the cached key → tenant mappings of this process, so a

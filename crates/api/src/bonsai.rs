@@ -138,7 +138,7 @@ async fn image_upload_url(
     let image = parse_image_id(&id)?.to_hex();
     // 204 only for the tenant's own images: whether another tenant uploaded a program is not
     // this tenant's business, so it uploads it too (content addressed: the same blob).
-    if st.tenants.has_image_ref(&image, &t.name).await?
+    if st.tenants.has_image_ref(&image, &t.id).await?
         && st.cluster.stores.cold.exists(&blobs::image(&image)).await?
     {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -173,7 +173,7 @@ async fn image_put(
     // Content addressed: a second upload of the same program is the same blob, so it is
     // accepted (two clients racing on one new image both succeed).
     st.cluster.upload_image(program).await?;
-    st.tenants.add_image_ref(&actual.to_hex(), &t.name).await?;
+    st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -183,7 +183,7 @@ async fn image_delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let image = parse_image_id(&id)?.to_hex();
-    let (had, left) = st.tenants.drop_image_ref(&image, &t.name).await?;
+    let (had, left) = st.tenants.drop_image_ref(&image, &t.id).await?;
     if !had {
         return Err(ApiError::not_found("image", id));
     }
@@ -207,7 +207,7 @@ async fn input_put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid("input", &id)?.to_string();
-    let key = blobs::input(&t.name, &uuid);
+    let key = blobs::input(&t.id, &uuid);
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "input", id });
     }
@@ -222,7 +222,7 @@ async fn input_delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid("input", &id)?.to_string();
-    let key = blobs::input(&t.name, &uuid);
+    let key = blobs::input(&t.id, &uuid);
     if !st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::not_found("input", id));
     }
@@ -243,7 +243,7 @@ async fn receipt_put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let uuid = parse_uuid("receipt", &id)?.to_string();
-    let key = assumption_key(&t.name, &uuid);
+    let key = assumption_key(&t.id, &uuid);
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "receipt", id });
     }
@@ -329,12 +329,12 @@ async fn session_create(
         return Err(ApiError::InvalidCycleLimit(limit));
     }
     let cold = &st.cluster.stores.cold;
-    if !st.tenants.has_image_ref(&image, &t.name).await?
+    if !st.tenants.has_image_ref(&image, &t.id).await?
         || !cold.exists(&blobs::image(&image)).await?
     {
         return Err(ApiError::not_found("image", image));
     }
-    let input_key = blobs::input(&t.name, &input);
+    let input_key = blobs::input(&t.id, &input);
     if !cold.exists(&input_key).await? {
         return Err(ApiError::not_found("input", input));
     }
@@ -353,7 +353,7 @@ async fn session_create(
     }
     let mut assumptions = Vec::with_capacity(ids.len());
     for id in ids {
-        let key = assumption_key(&t.name, &id);
+        let key = assumption_key(&t.id, &id);
         if !cold.exists(&key).await? {
             return Err(ApiError::not_found("receipt", id));
         }
@@ -378,10 +378,10 @@ async fn session_create(
     // the job, so API processes sharing one database cannot both slip under it.
     let quota = t.concurrent_proofs.max(0);
     let opts = StartOptions { running_limit: Some(quota), timeout: st.cfg.session_timeout };
-    let job = st.cluster.start_with(&t.name, spec, opts).await?;
+    let job = st.cluster.start_with(&t.id, spec, opts).await?;
     // The session holds its image until it ends, whoever deletes it meanwhile.
     st.tenants.add_session_image(&job.to_string(), &image).await?;
-    st.tenants.add_session(&job.to_string(), &t.name).await?;
+    st.tenants.add_session(&job.to_string(), &t.id).await?;
     crate::metrics::session_created();
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
 }
@@ -395,13 +395,13 @@ async fn session_status_route(
     let url = |job: JobId| format!("{}/receipts/download/{job}", st.base_url(&headers));
     if let Ok(uuid) = uuid::Uuid::parse_str(&id)
         && let Some(f) = st.cached_finished(&uuid)
-        && f.tenant == t.name
+        && f.tenant == t.id
     {
         let mut status = f.status;
         status.receipt_url = f.has_receipt.then(|| url(uuid));
         return Ok(Json(status).into_response());
     }
-    let (job, spec) = owned_session(&st, &t.name, &id).await?;
+    let (job, spec) = owned_session(&st, &t.id, &id).await?;
     let exec = if job.state.is_finished() { st.execution(job.id).await? } else { None };
     let has_receipt = !spec.execute_only && job.state == JobState::Succeeded;
     let status = session_status(&job, exec.as_ref(), has_receipt.then(|| url(job.id)));
@@ -410,7 +410,7 @@ async fn session_status_route(
         cached.receipt_url = None;
         st.cache_finished(
             job.id,
-            crate::FinishedSession { tenant: t.name.clone(), status: cached, has_receipt },
+            crate::FinishedSession { tenant: t.id.clone(), status: cached, has_receipt },
         );
     }
     Ok(Json(status).into_response())
@@ -421,7 +421,7 @@ async fn session_logs(
     Auth(t): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (job, _) = owned_session(&st, &t.name, &id).await?;
+    let (job, _) = owned_session(&st, &t.id, &id).await?;
     let logs = match st.cluster.stores.cold.get(&blobs::logs(job.id)).await {
         Ok(b) => b,
         // The executor keeps the logs of guests that halt normally; a guest that panicked
@@ -440,7 +440,7 @@ async fn session_stop(
     Auth(t): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (job, _) = owned_session(&st, &t.name, &id).await?;
+    let (job, _) = owned_session(&st, &t.id, &id).await?;
     if job.state.is_finished() || !st.cluster.cancel(job.id).await? {
         let now = st.db().job(job.id).await?;
         return Err(ApiError::AlreadyEnded { id, status: status_name(now.state).into() });
@@ -453,7 +453,7 @@ async fn exec_only_journal(
     Auth(t): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (job, spec) = owned_session(&st, &t.name, &id).await?;
+    let (job, spec) = owned_session(&st, &t.id, &id).await?;
     if !spec.execute_only {
         return Err(ApiError::Unsupported(format!(
             "session {id} is a proving session; its journal is in its receipt (GET /receipts/{id})"
@@ -497,7 +497,7 @@ async fn receipt_url(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = finished_receipt(&st, &t.name, &id).await?;
+    let job = finished_receipt(&st, &t.id, &id).await?;
     if !st.cluster.stores.cold.exists(&blobs::receipt(job)).await? {
         return Err(ApiError::not_found("receipt", id));
     }
@@ -510,7 +510,7 @@ async fn receipt_download(
     Auth(t): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = finished_receipt(&st, &t.name, &id).await?;
+    let job = finished_receipt(&st, &t.id, &id).await?;
     let stream = match st.cluster.stores.cold.get_stream(&blobs::receipt(job)).await {
         Ok(s) => s,
         Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found("receipt", id)),
@@ -532,7 +532,7 @@ async fn snark_create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req: SnarkReq = body::json(&headers, body, 1 << 20).await?;
-    let (job, spec) = owned_session(&st, &t.name, &req.session_id).await?;
+    let (job, spec) = owned_session(&st, &t.id, &req.session_id).await?;
     if spec.execute_only {
         return Err(ApiError::Unsupported(format!(
             "session {} is execute-only and has no receipt to convert",
@@ -550,7 +550,7 @@ async fn snark_create(
         .expect("payload serialises");
     let task = NewTask::new("snark", kinds::SNARK, payload).max_attempts(2);
     // A snark job counts against the tenant's concurrency quota like a session.
-    let snark = NewJob::new(&t.name, vec![task])
+    let snark = NewJob::new(&t.id, vec![task])
         .meta(json!({ "snark_of": job.id.to_string() }))
         .running_limit(t.concurrent_proofs.max(0));
     let snark = st.db().create_job(snark).await?;
@@ -563,7 +563,7 @@ async fn snark_status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = owned_job(&st, &t.name, "snark", &id).await?;
+    let job = owned_job(&st, &t.id, "snark", &id).await?;
     if !matches!(job_kind(&job), Some(JobKind::Snark(_))) {
         return Err(ApiError::not_found("snark", id));
     }
@@ -605,7 +605,7 @@ async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> 
     let reserved = |kind: &str| {
         streams
             .iter()
-            .find(|s| s.tenant == t.name && s.kind == kind)
+            .find(|s| s.tenant == t.id && s.kind == kind)
             .map(|s| s.config.reserved)
             .unwrap_or(0)
     };

@@ -127,6 +127,7 @@ impl AppState {
             queue_gauges: Arc::new(metrics::QueueGauges::new(
                 cluster.db.clone(),
                 cluster.stores.hot.clone(),
+                tenants.clone(),
             )),
             cluster,
             tenants,

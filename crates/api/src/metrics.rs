@@ -33,6 +33,8 @@ use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use tiffin_storage::HotStore;
+
+use crate::TenantStore;
 use tiffin_taskdb::{Kind, StreamInfo, TaskDb};
 use tiffin_workflow::metrics::{kind_label, recorder, render};
 use tokio::sync::watch;
@@ -96,19 +98,24 @@ pub fn session_created() {
 pub struct QueueGauges {
     db: Arc<dyn TaskDb>,
     hot: Arc<dyn HotStore>,
+    /// Streams belong to tenant ids; the `tenant` label is the tenant's name.
+    tenants: TenantStore,
     /// Every (tenant, kind) given a value so far, so a stream that disappears is set to 0.
     seen: Mutex<BTreeSet<(String, &'static str)>>,
 }
 
 impl QueueGauges {
     /// Gauges over this queue.
-    pub fn new(db: Arc<dyn TaskDb>, hot: Arc<dyn HotStore>) -> Self {
-        Self { db, hot, seen: Mutex::new(BTreeSet::new()) }
+    pub fn new(db: Arc<dyn TaskDb>, hot: Arc<dyn HotStore>, tenants: TenantStore) -> Self {
+        Self { db, hot, tenants, seen: Mutex::new(BTreeSet::new()) }
     }
 
     /// Sets the gauges to the queue's current depth.
     pub async fn refresh(&self) {
-        let streams = self.db.streams().await;
+        let streams = match self.db.streams().await {
+            Ok(mut streams) => self.tenants.name_streams(&mut streams).await.map(|()| streams),
+            Err(e) => Err(e.to_string()),
+        };
         let cluster = crate::cluster_gauges::refresh(&self.db, &self.hot).await;
         match streams {
             Ok(streams) if cluster => {

@@ -23,7 +23,12 @@ pub type Result<T> = std::result::Result<T, sqlx::Error>;
 /// A tenant's quotas and scheduling weight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
-    /// Unique name; also the TaskDB tenant of its jobs.
+    /// Immutable id, never reused: the TaskDB tenant of its jobs and the owner of its blobs,
+    /// so a tenant created again under a deleted one's name inherits none of its data. Tenants
+    /// from before ids existed have their name as id.
+    #[serde(default)]
+    pub id: String,
+    /// Unique name: what the admin and the admin routes call it.
     pub name: String,
     /// Sessions that may run at once.
     pub concurrent_proofs: i64,
@@ -35,6 +40,15 @@ pub struct Tenant {
     pub cycle_usage: i64,
     /// Weight in the TaskDB fair share (its streams' priority multiplier).
     pub priority: f64,
+}
+
+/// A deleted tenant, and the images only it held.
+#[derive(Debug)]
+pub struct Deleted {
+    /// The tenant as it was.
+    pub tenant: Tenant,
+    /// Images no one holds any more.
+    pub orphaned_images: Vec<String>,
 }
 
 /// The quotas a new tenant gets unless the admin says otherwise.
@@ -105,6 +119,7 @@ pub struct TenantStore {
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS api_tenants (
         name TEXT PRIMARY KEY,
+        id TEXT,
         concurrent_proofs BIGINT NOT NULL,
         exec_cycle_limit BIGINT NOT NULL,
         cycle_budget BIGINT NOT NULL,
@@ -158,21 +173,34 @@ pub fn valid_tenant_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-type TenantRow = (String, i64, i64, i64, i64, f64);
+type TenantRow = (String, String, i64, i64, i64, i64, f64);
 
 fn tenant(r: TenantRow) -> Tenant {
     Tenant {
-        name: r.0,
-        concurrent_proofs: r.1,
-        exec_cycle_limit: r.2,
-        cycle_budget: r.3,
-        cycle_usage: r.4,
-        priority: r.5,
+        id: r.0,
+        name: r.1,
+        concurrent_proofs: r.2,
+        exec_cycle_limit: r.3,
+        cycle_budget: r.4,
+        cycle_usage: r.5,
+        priority: r.6,
     }
 }
 
 const TENANT_COLS: &str =
-    "name, concurrent_proofs, exec_cycle_limit, cycle_budget, cycle_usage, priority";
+    "id, name, concurrent_proofs, exec_cycle_limit, cycle_budget, cycle_usage, priority";
+
+/// A new tenant's id: its name and a random suffix ('.' is not allowed in names, so no name
+/// and no other tenant's id can collide with it).
+fn new_tenant_id(name: &str) -> String {
+    format!("{name}.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Gives tenants from before ids existed their name as id (idempotent).
+const ID_BACKFILL: &[&str] = &[
+    "UPDATE api_tenants SET id = name WHERE id IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS api_tenants_id ON api_tenants (id)",
+];
 
 impl TenantStore {
     /// Opens the store in the TaskDB's PostgreSQL database, creating the tables if needed.
@@ -182,6 +210,12 @@ impl TenantStore {
         // Several API processes may start at once; CREATE TABLE IF NOT EXISTS alone races.
         sqlx::query("SELECT pg_advisory_xact_lock(7146221001)").execute(&mut *tx).await?;
         for stmt in SCHEMA {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query("ALTER TABLE api_tenants ADD COLUMN IF NOT EXISTS id TEXT")
+            .execute(&mut *tx)
+            .await?;
+        for stmt in ID_BACKFILL {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -217,6 +251,17 @@ impl TenantStore {
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&pool).await?;
         }
+        let (has_id,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pragma_table_info('api_tenants') WHERE name = 'id'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if has_id == 0 {
+            sqlx::query("ALTER TABLE api_tenants ADD COLUMN id TEXT").execute(&pool).await?;
+        }
+        for stmt in ID_BACKFILL {
+            sqlx::query(stmt).execute(&pool).await?;
+        }
         Ok(Self { pool: Pool::Sqlite(pool) })
     }
 
@@ -233,10 +278,11 @@ impl TenantStore {
 
     /// Creates a tenant; `false` if the name is taken.
     pub async fn create_tenant(&self, name: &str, d: &TenantDefaults) -> Result<bool> {
-        let sql = "INSERT INTO api_tenants (name, concurrent_proofs, exec_cycle_limit, cycle_budget, created_ms)
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING";
+        let sql = "INSERT INTO api_tenants (name, id, concurrent_proofs, exec_cycle_limit, cycle_budget, created_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING";
         let n = on_pool!(self, p => sqlx::query(sql)
-            .bind(name).bind(d.concurrent_proofs).bind(d.exec_cycle_limit).bind(d.cycle_budget).bind(now_ms())
+            .bind(name).bind(new_tenant_id(name)).bind(d.concurrent_proofs).bind(d.exec_cycle_limit)
+            .bind(d.cycle_budget).bind(now_ms())
             .execute(p).await?.rows_affected());
         Ok(n == 1)
     }
@@ -247,6 +293,23 @@ impl TenantStore {
         let row: Option<TenantRow> =
             on_pool!(self, p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
         Ok(row.map(tenant))
+    }
+
+    /// Replaces each stream's tenant id (what the TaskDB knows) by the tenant's name, for
+    /// operators' views; streams of deleted tenants keep their id.
+    pub async fn name_streams(
+        &self,
+        streams: &mut [tiffin_taskdb::StreamInfo],
+    ) -> std::result::Result<(), String> {
+        let tenants = self.tenants().await.map_err(|e| e.to_string())?;
+        let names: std::collections::HashMap<String, String> =
+            tenants.into_iter().map(|t| (t.id, t.name)).collect();
+        for s in streams {
+            if let Some(name) = names.get(&s.tenant) {
+                s.tenant = name.clone();
+            }
+        }
+        Ok(())
     }
 
     /// All tenants by name.
@@ -266,18 +329,30 @@ impl TenantStore {
         Ok(n == 1)
     }
 
-    /// Deletes a tenant and its keys; `false` if it did not exist. Its jobs stay in the TaskDB
-    /// until GC.
-    pub async fn delete_tenant(&self, name: &str) -> Result<bool> {
+    /// Deletes a tenant and its keys, returning it (`None` if it did not exist); the caller
+    /// collects its data. Its image references go with it; the images they alone held are
+    /// returned in `orphaned_images` for the caller to delete.
+    pub async fn delete_tenant(&self, name: &str) -> Result<Option<Deleted>> {
+        let Some(t) = self.tenant(name).await? else { return Ok(None) };
+        let images: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT image_id FROM api_images WHERE tenant = $1").bind(&t.id).fetch_all(p).await?);
         let n = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM api_keys WHERE tenant = $1").bind(name).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM api_images WHERE tenant = $1").bind(name).execute(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM api_tenants WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             n
         });
-        Ok(n == 1)
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut orphaned_images = Vec::new();
+        for (image,) in images {
+            if self.drop_image_ref(&image, &t.id).await?.1 == 0 {
+                orphaned_images.push(image);
+            }
+        }
+        Ok(Some(Deleted { tenant: t, orphaned_images }))
     }
 
     /// Creates a key for an existing tenant and returns it (the only time it is visible).
@@ -358,7 +433,7 @@ impl TenantStore {
                 "UPDATE api_sessions SET charged = TRUE WHERE id = $1 AND charged = FALSE RETURNING tenant")
                 .bind(id).fetch_optional(&mut *tx).await?;
             if let Some((tenant,)) = &row {
-                sqlx::query("UPDATE api_tenants SET cycle_usage = cycle_usage + $2 WHERE name = $1")
+                sqlx::query("UPDATE api_tenants SET cycle_usage = cycle_usage + $2 WHERE id = $1")
                     .bind(tenant).bind(cycles.max(0)).execute(&mut *tx).await?;
             }
             tx.commit().await?;

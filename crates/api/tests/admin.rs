@@ -372,20 +372,24 @@ async fn store_contract(store: TenantStore) {
     assert_eq!(store.authenticate(&key).await.unwrap().unwrap().name, "acme");
     assert!(store.authenticate("tfn_wrong").await.unwrap().is_none());
     assert_eq!(store.keys("acme").await.unwrap(), vec![info.clone()]);
+    // Sessions, images and jobs belong to the tenant's immutable id, not its name.
+    let id = store.tenant("acme").await.unwrap().unwrap().id;
+    assert!(id.starts_with("acme.") && id.len() > 5, "{id}");
 
-    store.add_session("s1", "acme").await.unwrap();
-    store.add_session("s2", "acme").await.unwrap();
+    store.add_session("s1", &id).await.unwrap();
+    store.add_session("s2", &id).await.unwrap();
     assert_eq!(store.uncharged(10).await.unwrap().len(), 2);
     assert!(store.charge("s1", 300).await.unwrap());
     assert!(!store.charge("s1", 300).await.unwrap(), "charged once only");
     assert_eq!(store.tenant("acme").await.unwrap().unwrap().cycle_usage, 300);
     assert_eq!(store.uncharged(10).await.unwrap().len(), 1);
 
-    store.add_image_ref("img", "acme").await.unwrap();
-    store.add_image_ref("img", "acme").await.unwrap();
+    store.add_image_ref("img", &id).await.unwrap();
+    store.add_image_ref("img", &id).await.unwrap();
     store.add_image_ref("img", "other").await.unwrap();
-    assert_eq!(store.drop_image_ref("img", "acme").await.unwrap(), (true, 1));
-    assert_eq!(store.drop_image_ref("img", "acme").await.unwrap(), (false, 1));
+    assert_eq!(store.drop_image_ref("img", &id).await.unwrap(), (true, 1));
+    assert_eq!(store.drop_image_ref("img", &id).await.unwrap(), (false, 1));
+    store.add_image_ref("own", &id).await.unwrap();
 
     let mut t = store.tenant("acme").await.unwrap().unwrap();
     t.priority = 2.5;
@@ -394,8 +398,17 @@ async fn store_contract(store: TenantStore) {
     assert_eq!(store.tenant("acme").await.unwrap().unwrap(), t);
     assert!(store.revoke_key(&info.id).await.unwrap());
     assert!(store.authenticate(&key).await.unwrap().is_none());
-    assert!(store.delete_tenant("acme").await.unwrap());
+    let gone = store.delete_tenant("acme").await.unwrap().expect("it existed");
+    assert_eq!(gone.tenant.id, id);
+    assert_eq!(gone.orphaned_images, ["own"], "images only it held");
     assert!(store.tenant("acme").await.unwrap().is_none());
+    assert!(store.delete_tenant("acme").await.unwrap().is_none());
+    // The name can be used again, by a tenant that owns nothing of the old one's.
+    assert!(store.create_tenant("acme", &d).await.unwrap());
+    let again = store.tenant("acme").await.unwrap().unwrap();
+    assert_ne!(again.id, id);
+    assert_eq!(again.cycle_usage, 0);
+    assert!(!store.has_image_ref("img", &again.id).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,4 +421,37 @@ async fn tenant_store_works_on_postgres_and_sqlite() {
     let path = dir.path().join("api.sqlite");
     store_contract(TenantStore::open(path.to_str().unwrap()).await.unwrap()).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// A tenant deleted and created again under the same name inherits nothing: its old
+/// sessions, inputs and images are another tenant's (an immutable id owns them), the deleted
+/// tenant's running session was cancelled and its inputs collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recreated_tenant_inherits_nothing_of_the_deleted_one() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let old = s.client(&s.tenant("rita", json!({})).await);
+    old.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let input = old.upload_input(b"mine".to_vec()).await.unwrap();
+    let done = old.create_session(ECHO.image_id_hex(), input.clone(), vec![], true).await.unwrap();
+    assert_eq!(wait(&old, &done, Duration::from_secs(60)).await.0.status, "SUCCEEDED");
+    let running =
+        old.create_session(ECHO.image_id_hex(), input.clone(), vec![], false).await.unwrap();
+    wait_state(&old, &running, "ProveSegments: 0/1").await;
+
+    let res = s.admin(Method::DELETE, "/admin/tenants/rita").send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let job = s.admin(Method::GET, &format!("/admin/jobs/{}", running.uuid)).send().await;
+    let job: Value = job.unwrap().json().await.unwrap();
+    assert_eq!(job["state"], "cancelled", "{job}");
+
+    let new = s.client(&s.tenant("rita", json!({})).await);
+    for session in [&done, &running] {
+        let Err(err) = session.status(&new).await else { panic!("the new tenant sees it") };
+        assert!(err.to_string().contains("TIFFIN-API-020"), "{err}");
+    }
+    assert!(!new.has_img(&ECHO.image_id_hex()).await.unwrap(), "the old image is not its");
+    new.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
+    let err = new.create_session(ECHO.image_id_hex(), input, vec![], true).await.unwrap_err();
+    assert!(err.to_string().contains("TIFFIN-API-020"), "the old input is gone: {err}");
+    s.server.shutdown().await;
 }
