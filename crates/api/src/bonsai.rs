@@ -26,6 +26,7 @@ use tiffin_workflow::{blobs, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind};
 
 use crate::auth::Auth;
+use crate::limits::BodyKind;
 use crate::status::{SnarkStatus, session_status, status_name};
 use crate::{ApiError, AppState, body};
 
@@ -152,7 +153,7 @@ async fn image_put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let expected = parse_image_id(&id)?;
-    let program = body::read(&headers, body, st.cfg.max_body_bytes).await?;
+    let program = body::read(&headers, body, st.cfg.limits.cap(BodyKind::Image)).await?;
     if program.is_empty() {
         return Err(ApiError::EmptyBody("image"));
     }
@@ -168,8 +169,12 @@ async fn image_put(
         });
     }
     // Content addressed: a second upload of the same program is the same blob, so it is
-    // accepted (two clients racing on one new image both succeed).
-    st.cluster.upload_image(program).await?;
+    // accepted (two clients racing on one new image both succeed). Stored directly: the id was
+    // computed above, off the async threads.
+    let key = blobs::image(&actual.to_hex());
+    if !st.cluster.stores.cold.exists(&key).await? {
+        st.cluster.stores.cold.put(&key, program).await?;
+    }
     st.tenants.add_image_ref(&actual.to_hex(), &t.name).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -208,8 +213,14 @@ async fn input_put(
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "input", id });
     }
-    body::stream_to_store(&headers, body, st.cfg.max_body_bytes, &st.cluster.stores.cold, &key)
-        .await?;
+    body::stream_to_store(
+        &headers,
+        body,
+        st.cfg.limits.cap(BodyKind::Input),
+        &st.cluster.stores.cold,
+        &key,
+    )
+    .await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -244,7 +255,7 @@ async fn receipt_put(
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "receipt", id });
     }
-    let bytes = body::read(&headers, body, st.cfg.max_body_bytes).await?;
+    let bytes = body::read(&headers, body, st.cfg.limits.cap(BodyKind::Receipt)).await?;
     if bytes.is_empty() {
         return Err(ApiError::EmptyBody("receipt"));
     }
@@ -317,7 +328,7 @@ async fn session_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: ProofReq = body::json(&headers, body, st.cfg.max_body_bytes.min(1 << 20)).await?;
+    let req: ProofReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let image = parse_image_id(&req.img)?.to_hex();
     let input = parse_uuid("input", &req.input)?.to_string();
     if let Some(limit) = req.exec_cycle_limit
@@ -535,7 +546,7 @@ async fn snark_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: SnarkReq = body::json(&headers, body, 1 << 20).await?;
+    let req: SnarkReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let (job, spec) = owned_session(&st, &t.name, &req.session_id).await?;
     if spec.execute_only {
         return Err(ApiError::Unsupported(format!(
