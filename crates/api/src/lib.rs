@@ -87,7 +87,7 @@ pub struct AppState {
     /// Settings.
     pub cfg: ApiConfig,
     /// Request slots and tenant rates.
-    pub gate: limits::Gate,
+    pub gate: Arc<limits::Gate>,
     /// The queue gauges `/metrics` refreshes at each scrape.
     pub queue_gauges: Arc<metrics::QueueGauges>,
     /// One lock per tenant around the concurrent-proof check and the session insert, so
@@ -123,7 +123,7 @@ impl AppState {
         metrics::register();
         Arc::new(Self {
             queue_gauges: Arc::new(metrics::QueueGauges::new(cluster.db.clone())),
-            gate: limits::Gate::new(&cfg.limits),
+            gate: Arc::new(limits::Gate::new(&cfg.limits)),
             cluster,
             tenants,
             cfg,
@@ -248,7 +248,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let slotted = Router::new()
         .merge(bonsai::routes())
         .merge(admin::routes())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::admit));
+        .route_layer(axum::middleware::from_fn_with_state(state.gate.clone(), limits::admit));
     Router::new()
         .merge(slotted)
         .merge(ops::routes())

@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
-use crate::{ApiError, AppState};
+use crate::ApiError;
 
 /// The limits a server enforces.
 #[derive(Clone, Debug)]
@@ -188,15 +188,15 @@ impl Gate {
 /// Middleware: a request slot (or 503 at once), and the read deadline for GETs. Uploads are
 /// bounded by their body's pace instead; other writes run to the end once started, so a
 /// deadline never leaves one half done.
-pub async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Ok(_slot) = st.gate.slots.clone().try_acquire_owned() else {
-        tracing::debug!(max = st.gate.max, "shedding a request: every slot is taken");
-        return ApiError::Busy { max: st.gate.max }.into_response();
+pub async fn admit(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
+    let Ok(_slot) = gate.slots.clone().try_acquire_owned() else {
+        tracing::debug!(max = gate.max, "shedding a request: every slot is taken");
+        return ApiError::Busy { max: gate.max }.into_response();
     };
     if req.method() != Method::GET {
         return next.run(req).await;
     }
-    let limit = st.gate.request_timeout;
+    let limit = gate.request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => ApiError::RequestTimeout { secs: limit.as_secs_f64() }.into_response(),
@@ -205,7 +205,65 @@ pub async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
     use super::*;
+
+    /// A router whose only route takes `work` to answer, behind [`admit`].
+    fn slow_route(limits: &Limits, work: Duration) -> Router {
+        let gate = Arc::new(Gate::new(limits));
+        Router::new()
+            .route(
+                "/slow",
+                get(move || tokio::time::sleep(work)).put(move || tokio::time::sleep(work)),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(gate, admit))
+    }
+
+    async fn call(app: &Router, method: Method) -> Response {
+        let req = Request::builder().method(method).uri("/slow").body(Body::empty()).unwrap();
+        app.clone().oneshot(req).await.unwrap()
+    }
+
+    async fn code(res: Response) -> String {
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let body: crate::ErrorBody = serde_json::from_slice(&body).unwrap();
+        body.code
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_slots_is_shed_at_once_with_503_and_retry_after() {
+        let app = slow_route(
+            &Limits { max_concurrent_requests: 1, ..Limits::default() },
+            Duration::from_millis(300),
+        );
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, Method::GET).await.status() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let shed = call(&app, Method::GET).await;
+        assert!(started.elapsed() < Duration::from_millis(200), "shed at once");
+        assert_eq!(shed.status(), 503);
+        assert_eq!(shed.headers()["retry-after"], "1");
+        assert_eq!(code(shed).await, "TIFFIN-API-053");
+        assert_eq!(first.await.unwrap(), 200);
+        assert_eq!(call(&app, Method::GET).await.status(), 200, "the slot was given back");
+    }
+
+    #[tokio::test]
+    async fn a_get_over_the_request_timeout_gets_408_and_a_write_runs_to_the_end() {
+        let limits = Limits { request_timeout: Duration::from_millis(50), ..Limits::default() };
+        let app = slow_route(&limits, Duration::from_millis(200));
+        let late = call(&app, Method::GET).await;
+        assert_eq!(late.status(), 408);
+        assert_eq!(code(late).await, "TIFFIN-API-042");
+        assert_eq!(call(&app, Method::PUT).await.status(), 200);
+    }
 
     #[test]
     fn a_body_falls_behind_once_it_is_slower_than_the_minimum_rate_after_the_grace() {
