@@ -94,3 +94,19 @@ async fn a_tenant_over_its_request_rate_gets_429_and_others_are_served() {
     assert_eq!(s.user(&eager, Method::GET, "/version").send().await.unwrap().status(), 200);
     s.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = Duration::from_millis(300);
+    let s = start(Agents::ExecOnly, |c| c.limits.header_read_timeout = timeout).await;
+    let mut conn = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the connection is still open long after the header timeout");
+    // A client that sends its headers in time is served as before.
+    let health = s.http.get(format!("{}/health", s.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    s.server.shutdown().await;
+}
