@@ -20,6 +20,7 @@ pub mod ops;
 pub mod server;
 pub mod status;
 pub mod tenants;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
