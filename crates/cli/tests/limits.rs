@@ -17,6 +17,9 @@ const IMAGE_CAP_MIB: u64 = 4;
 /// Uploads at once, each of a "1 GB" program sent chunked, made up as it is sent.
 const UPLOADS: usize = 100;
 const UPLOAD_BYTES: u64 = 1 << 30;
+/// How soon the other tenant's small requests must be answered during the flood (loose enough
+/// for a loaded CI machine; a server whose slots were held by the flood would not answer).
+const PROMPT: Duration = Duration::from_secs(5);
 
 /// What the server may hold on top of its memory at rest: each slot's image read whole (a
 /// buffer grows to at most twice the cap), plus 1 MiB per connection for hyper's buffers and
@@ -172,7 +175,7 @@ fn a_flood_of_huge_uploads_is_refused_in_bounded_memory_while_another_tenant_is_
     }
     assert!(answers.iter().any(|a| a.as_ref().unwrap().0 == 413), "some uploads were read");
     for (path, status, code, took) in &small {
-        assert!(*took < Duration::from_secs(2), "{path} took {took:?}");
+        assert!(*took < PROMPT, "{path} took {took:?}");
         match (path.as_str(), status) {
             ("/health", s) => assert_eq!(*s, 200, "/health needs no slot"),
             (_, 503) => assert_eq!(code, "TIFFIN-API-053"),
