@@ -33,19 +33,36 @@ fn held_body() -> (mpsc::Sender<Bytes>, reqwest::Body) {
     (tx, reqwest::Body::wrap_stream(stream))
 }
 
+/// Starts an input upload whose body stays open (holding a request slot) until the returned
+/// sender drops.
+fn open_upload(
+    s: &common::TestServer,
+    key: &str,
+) -> (mpsc::Sender<Bytes>, tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>) {
+    let (tx, body) = held_body();
+    tx.try_send(Bytes::from_static(b"first part")).unwrap();
+    let path = format!("/inputs/upload/{}", uuid::Uuid::new_v4());
+    (tx, tokio::spawn(s.user(key, Method::PUT, &path).body(body).send()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_server_sheds_requests_with_503_and_still_answers_health() {
     let s = start(Agents::ExecOnly, |c| c.limits.max_concurrent_requests = 1).await;
     let key = s.tenant("busy", json!({})).await;
-    // One upload holds the only slot while its body is open.
-    let (tx, body) = held_body();
-    tx.send(Bytes::from_static(b"first part")).await.unwrap();
-    let slot = uuid::Uuid::new_v4();
-    let upload = s.user(&key, Method::PUT, &format!("/inputs/upload/{slot}")).body(body).send();
-    let upload = tokio::spawn(upload);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let shed = s.user(&key, Method::GET, "/version").send().await.unwrap();
+    // An upload holds the only slot. Until it does, probes are served; a probe that takes the
+    // slot just as the upload arrives sheds the upload instead, which then starts again.
+    let (mut tx, mut upload) = open_upload(&s, &key);
+    let started = std::time::Instant::now();
+    let shed = loop {
+        let res = s.user(&key, Method::GET, "/version").send().await.unwrap();
+        if res.status() != 200 || started.elapsed() > Duration::from_secs(10) {
+            break res;
+        }
+        if upload.is_finished() {
+            (tx, upload) = open_upload(&s, &key);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(coded(shed).await, (503, "TIFFIN-API-053".into(), Some("1".into())));
     let health = s.http.get(format!("{}/health", s.url)).send().await.unwrap();
     assert_eq!(health.status(), 200, "/health needs no slot");
