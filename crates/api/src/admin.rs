@@ -19,6 +19,7 @@ use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig};
 use tiffin_workflow::{blobs, kinds};
 
 use crate::auth::Admin;
+use crate::limits::BodyKind;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
 use crate::{ApiError, AppState, body};
 use crate::{queue_report, registry};
@@ -168,7 +169,7 @@ async fn create_tenant(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
+    let patch: TenantPatch = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let name =
         patch.name.clone().ok_or_else(|| ApiError::InvalidBody("missing field `name`".into()))?;
     if !valid_tenant_name(&name) {
@@ -212,7 +213,7 @@ async fn patch_tenant(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<TenantView>, ApiError> {
-    let patch: TenantPatch = body::json(&headers, body, 1 << 20).await?;
+    let patch: TenantPatch = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     if patch.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::InvalidSetting("tenants cannot be renamed".into()));
     }
@@ -283,7 +284,7 @@ async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = body::read(&headers, body, 1 << 20).await?;
+    let bytes = body::read(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let req: KeyReq = if bytes.is_empty() {
         KeyReq::default()
     } else {

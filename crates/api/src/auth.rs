@@ -33,10 +33,9 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         if key.is_empty() {
             return Err(ApiError::MissingKey);
         }
-        match state.authenticate(key).await? {
-            Some(t) => Ok(Auth(t)),
-            None => Err(ApiError::InvalidKey),
-        }
+        let tenant = state.authenticate(key).await?.ok_or(ApiError::InvalidKey)?;
+        state.gate.check_rate(&tenant.name)?;
+        Ok(Auth(tenant))
     }
 }
 

@@ -1,19 +1,24 @@
-//! Request bodies under the configured size limit, with our error codes: small ones (JSON,
-//! images, receipts) read whole, inputs streamed into the cold store part by part so a 1 GiB
-//! input never sits in memory.
+//! Request bodies under their kind's cap and pace ([`crate::limits`]), with our error codes:
+//! small ones (JSON, images, receipts) read whole, inputs streamed into the cold store part by
+//! part so a 1 GiB input never sits in memory.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::http::HeaderMap;
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
+use std::time::Instant;
 use tiffin_storage::ColdStore;
+use tokio::time::{Sleep, sleep_until};
 use tokio_util::io::StreamReader;
 
 use crate::ApiError;
+use crate::limits::Cap;
 
 /// How much of an oversized body we read and throw away before answering 413. Most clients
 /// (reqwest, curl without `Expect: 100-continue`) write the whole body before reading the
@@ -25,21 +30,80 @@ const DRAIN_GRACE: u64 = 8 << 20;
 /// Longest we keep draining an oversized body.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Reads and discards what is left of a refused body, up to [`DRAIN_GRACE`] bytes.
-async fn drain<S, E>(mut stream: S)
-where
-    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    let discard = async {
-        let mut seen = 0u64;
-        while let Some(Ok(chunk)) = stream.next().await {
-            seen += chunk.len() as u64;
-            if seen > DRAIN_GRACE {
-                break;
+/// A request body's data under a [`Cap`]: each chunk is counted against the cap (413 past it)
+/// and must come before the body falls behind the cap's [`Pace`](crate::limits::Pace) (408).
+struct Limited {
+    inner: BodyDataStream,
+    cap: Cap,
+    seen: u64,
+    start: Instant,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Limited {
+    fn new(body: Body, cap: Cap) -> Self {
+        let start = Instant::now();
+        let deadline = cap.pace.deadline(start, 0).map(|d| Box::pin(sleep_until(d.into())));
+        Self { inner: body.into_data_stream(), cap, seen: 0, start, deadline }
+    }
+
+    fn too_large(&self) -> ApiError {
+        let kind = self.cap.kind;
+        ApiError::TooLarge { what: kind.name(), limit: self.cap.bytes, flag: kind.flag() }
+    }
+
+    fn too_slow(&self) -> ApiError {
+        let pace = self.cap.pace;
+        ApiError::SlowBody {
+            what: self.cap.kind.name(),
+            min_rate: pace.min_bytes_per_sec,
+            grace_secs: pace.grace.as_secs(),
+        }
+    }
+
+    /// Reads and discards what is left of a refused body, up to [`DRAIN_GRACE`] bytes past
+    /// the cap and for at most [`DRAIN_TIME`].
+    async fn drain(mut self) {
+        let stop = self.cap.bytes.saturating_add(DRAIN_GRACE);
+        let discard = async {
+            while let Some(Ok(chunk)) = self.inner.next().await {
+                self.seen += chunk.len() as u64;
+                if self.seen > stop {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+    }
+}
+
+impl Stream for Limited {
+    type Item = Result<Bytes, ApiError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > self.cap.bytes {
+                    return Poll::Ready(Some(Err(self.too_large())));
+                }
+                if let Some(d) = self.cap.pace.deadline(self.start, self.seen)
+                    && let Some(sleep) = self.deadline.as_mut()
+                {
+                    sleep.as_mut().reset(d.into());
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(ApiError::InvalidBody(format!("reading the body: {e}")))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let late = self.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if late { Poll::Ready(Some(Err(self.too_slow()))) } else { Poll::Pending }
             }
         }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
+    }
 }
 
 /// The declared `Content-Length`, if any.
@@ -50,31 +114,35 @@ fn declared(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Rejects a declared `Content-Length` over the limit before storing anything (what was
-/// sent is drained, see [`DRAIN_GRACE`]); otherwise hands the body back.
-async fn check_declared(headers: &HeaderMap, body: Body, limit: u64) -> Result<Body, ApiError> {
+/// Rejects a declared `Content-Length` over the cap before storing anything (what was sent is
+/// drained, see [`DRAIN_GRACE`]); otherwise hands the body back, counted against the cap.
+async fn limited(headers: &HeaderMap, body: Body, cap: Cap) -> Result<Limited, ApiError> {
+    let body = Limited::new(body, cap);
     match declared(headers) {
-        Some(n) if n > limit => {
+        Some(n) if n > cap.bytes => {
+            let err = body.too_large();
             if n <= DRAIN_GRACE {
-                drain(body.into_data_stream()).await;
+                body.drain().await;
             }
-            Err(ApiError::TooLarge { limit })
+            Err(err)
         }
         _ => Ok(body),
     }
 }
 
-/// Reads the whole body, failing with 413 past `limit` bytes.
-pub async fn read(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
-    let mut stream = check_declared(headers, body, limit).await?.into_data_stream();
-    let mut buf = BytesMut::new();
+/// Reads the whole body: 413 past the cap, 408 when it falls behind the cap's pace.
+pub async fn read(headers: &HeaderMap, body: Body, cap: Cap) -> Result<Bytes, ApiError> {
+    let mut stream = limited(headers, body, cap).await?;
+    let mut buf = BytesMut::with_capacity(declared(headers).unwrap_or(0) as usize);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidBody(format!("reading the body: {e}")))?;
-        if (buf.len() + chunk.len()) as u64 > limit {
-            drain(stream).await;
-            return Err(ApiError::TooLarge { limit });
+        match chunk {
+            Ok(chunk) => buf.extend_from_slice(&chunk),
+            Err(e @ ApiError::TooLarge { .. }) => {
+                stream.drain().await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         }
-        buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
 }
@@ -84,9 +152,9 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, 
 pub async fn json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
-    limit: u64,
+    cap: Cap,
 ) -> Result<T, ApiError> {
-    let bytes = read(headers, body, limit).await?;
+    let bytes = read(headers, body, cap).await?;
     if bytes.is_empty() {
         return Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()));
     }
@@ -96,46 +164,38 @@ pub async fn json<T: DeserializeOwned>(
     })
 }
 
-/// Streams the body into the cold store under `key`; returns the size. Past `limit` the
-/// upload is abandoned (the store never shows a partial blob) and 413 returned.
+/// Streams the body into the cold store under `key`; returns the size. Past the cap, or
+/// behind its pace, the upload is abandoned (the store never shows a partial blob) and 413 or
+/// 408 returned.
 pub async fn stream_to_store(
     headers: &HeaderMap,
     body: Body,
-    limit: u64,
+    cap: Cap,
     store: &Arc<dyn ColdStore>,
     key: &str,
 ) -> Result<u64, ApiError> {
-    let body = check_declared(headers, body, limit).await?;
-    let over = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (o, s) = (over.clone(), seen.clone());
-    let stream = body.into_data_stream().map_err(std::io::Error::other).and_then(move |chunk| {
-        let total = s.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-        let result = if total > limit {
-            o.store(true, Ordering::Relaxed);
-            Err(std::io::Error::other("body over the size limit"))
-        } else {
-            Ok(chunk)
-        };
-        futures::future::ready(result)
+    let body = limited(headers, body, cap).await?;
+    // The store sees I/O errors; the first one's reason is kept for the answer.
+    let failure = Arc::new(Mutex::new(None));
+    let f = failure.clone();
+    let stream = body.map_err(move |e| {
+        let io = std::io::Error::other(e.to_string());
+        f.lock().unwrap().get_or_insert(e);
+        io
     });
-    let mut reader = StreamReader::new(Box::pin(stream));
-    match store.put_reader(key, &mut reader).await {
-        Ok(n) => Ok(n),
-        Err(_) if over.load(Ordering::Relaxed) => {
+    let mut reader = StreamReader::new(stream);
+    let stored = store.put_reader(key, &mut reader).await;
+    let failed = failure.lock().unwrap().take();
+    match (stored, failed) {
+        (Ok(n), None) => Ok(n),
+        (_, Some(e)) => {
             let _ = store.delete(key).await;
-            // The wrapped stream keeps yielding (an error per chunk, still counted in `seen`)
-            // until the body ends; stop once the grace is used up.
-            let rest = reader
-                .into_inner()
-                .take_while(move |_| {
-                    futures::future::ready(seen.load(Ordering::Relaxed) <= limit + DRAIN_GRACE)
-                })
-                .map(|_| Ok::<_, ()>(Bytes::new()));
-            drain(Box::pin(rest)).await;
-            Err(ApiError::TooLarge { limit })
+            if matches!(e, ApiError::TooLarge { .. }) {
+                reader.into_inner().into_inner().drain().await;
+            }
+            Err(e)
         }
-        Err(e) => {
+        (Err(e), None) => {
             let _ = store.delete(key).await;
             Err(e.into())
         }

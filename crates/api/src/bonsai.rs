@@ -5,7 +5,8 @@
 //! `PUT /receipts/upload/{uuid}`); clients send their `x-api-key` on those PUTs too, so uploads
 //! are authenticated and land in the uploader's namespace. Images are content addressed and
 //! shared (the server recomputes the id, so nobody can plant a different program under an id);
-//! inputs, receipts and sessions belong to one tenant.
+//! inputs, receipts and sessions belong to one tenant. The upload routes live in
+//! [`crate::uploads`].
 
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,10 +27,11 @@ use tiffin_workflow::{StartOptions, blobs, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind};
 
 use crate::auth::Auth;
+use crate::limits::BodyKind;
 use crate::status::{SnarkStatus, session_status, status_name};
 use crate::{ApiError, AppState, body};
 
-type St = State<Arc<AppState>>;
+pub(crate) type St = State<Arc<AppState>>;
 
 /// One million: Bonsai gives cycle limits in millions of cycles.
 pub const MCYCLE: u64 = 1_000_000;
@@ -39,13 +41,7 @@ pub const MAX_CYCLE_LIMIT_M: u64 = 1_000_000_000;
 /// The Bonsai routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/images/upload/{image_id}", get(image_upload_url).put(image_put))
-        .route("/images/{image_id}", delete(image_delete))
-        .route("/inputs/upload", get(input_upload_url))
-        .route("/inputs/upload/{uuid}", put(input_put))
-        .route("/inputs/{uuid}", delete(input_delete))
-        .route("/receipts/upload", get(receipt_upload_url))
-        .route("/receipts/upload/{uuid}", put(receipt_put))
+        .merge(crate::uploads::routes())
         .route("/receipts/download/{uuid}", get(receipt_download))
         .route("/receipts/{uuid}", get(receipt_url))
         .route("/sessions/create", post(session_create))
@@ -59,19 +55,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/user/quotas", get(quotas))
 }
 
-/// Cold-store key of an uploaded receipt (an assumption for composition).
-pub fn assumption_key(tenant: &str, id: &str) -> String {
-    format!("assumptions/{tenant}/{id}")
-}
+pub use crate::uploads::assumption_key;
 
-fn parse_image_id(s: &str) -> Result<ImageId, ApiError> {
+pub(crate) fn parse_image_id(s: &str) -> Result<ImageId, ApiError> {
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::InvalidImageId(s.into()));
     }
     s.to_ascii_lowercase().parse().map_err(|_| ApiError::InvalidImageId(s.into()))
 }
 
-fn parse_uuid(what: &'static str, s: &str) -> Result<uuid::Uuid, ApiError> {
+pub(crate) fn parse_uuid(what: &'static str, s: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(s).map_err(|_| ApiError::InvalidUuid { what, id: s.into() })
 }
 
@@ -119,159 +112,8 @@ async fn owned_session(
 }
 
 #[derive(Serialize)]
-struct UrlRes {
-    url: String,
-}
-
-#[derive(Serialize)]
-struct UploadRes {
-    url: String,
-    uuid: String,
-}
-
-async fn image_upload_url(
-    State(st): St,
-    Auth(t): Auth,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let image = parse_image_id(&id)?.to_hex();
-    // 204 only for the tenant's own images: whether another tenant uploaded a program is not
-    // this tenant's business, so it uploads it too (content addressed: the same blob).
-    if st.tenants.has_image_ref(&image, &t.id).await?
-        && st.cluster.stores.cold.exists(&blobs::image(&image)).await?
-    {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let url = format!("{}/images/upload/{image}", st.base_url(&headers));
-    Ok(Json(UrlRes { url }).into_response())
-}
-
-async fn image_put(
-    State(st): St,
-    Auth(t): Auth,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let expected = parse_image_id(&id)?;
-    let program = body::read(&headers, body, st.cfg.max_body_bytes).await?;
-    if program.is_empty() {
-        return Err(ApiError::EmptyBody("image"));
-    }
-    let bytes = program.clone();
-    let actual = tokio::task::spawn_blocking(move || ImageId::of_program(&bytes))
-        .await
-        .map_err(|e| ApiError::InvalidProgram(format!("image id computation panicked: {e}")))?
-        .map_err(|e| ApiError::InvalidProgram(e.to_string()))?;
-    if actual != expected {
-        return Err(ApiError::ImageIdMismatch {
-            expected: expected.to_hex(),
-            actual: actual.to_hex(),
-        });
-    }
-    // Content addressed: a second upload of the same program is the same blob, so it is
-    // accepted (two clients racing on one new image both succeed).
-    st.cluster.upload_image(program).await?;
-    st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn image_delete(
-    State(st): St,
-    Auth(t): Auth,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let image = parse_image_id(&id)?.to_hex();
-    let (had, left) = st.tenants.drop_image_ref(&image, &t.id).await?;
-    if !had {
-        return Err(ApiError::not_found("image", id));
-    }
-    // Shared blob: only the last tenant using it deletes it.
-    if left == 0 {
-        st.cluster.stores.cold.delete(&blobs::image(&image)).await?;
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    Json(UploadRes { url: format!("{}/inputs/upload/{uuid}", st.base_url(&headers)), uuid })
-}
-
-async fn input_put(
-    State(st): St,
-    Auth(t): Auth,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let uuid = parse_uuid("input", &id)?.to_string();
-    let key = blobs::input(&t.id, &uuid);
-    if st.cluster.stores.cold.exists(&key).await? {
-        return Err(ApiError::AlreadyUploaded { what: "input", id });
-    }
-    body::stream_to_store(&headers, body, st.cfg.max_body_bytes, &st.cluster.stores.cold, &key)
-        .await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn input_delete(
-    State(st): St,
-    Auth(t): Auth,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let uuid = parse_uuid("input", &id)?.to_string();
-    let key = blobs::input(&t.id, &uuid);
-    if !st.cluster.stores.cold.exists(&key).await? {
-        return Err(ApiError::not_found("input", id));
-    }
-    st.cluster.stores.cold.delete(&key).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    Json(UploadRes { url: format!("{}/receipts/upload/{uuid}", st.base_url(&headers)), uuid })
-}
-
-async fn receipt_put(
-    State(st): St,
-    Auth(t): Auth,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let uuid = parse_uuid("receipt", &id)?.to_string();
-    let key = assumption_key(&t.id, &uuid);
-    if st.cluster.stores.cold.exists(&key).await? {
-        return Err(ApiError::AlreadyUploaded { what: "receipt", id });
-    }
-    let bytes = body::read(&headers, body, st.cfg.max_body_bytes).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::EmptyBody("receipt"));
-    }
-    let max_journal = st.cfg.max_journal_bytes;
-    let checked = bytes.clone();
-    // Decoding and verifying take CPU time: off the async threads.
-    tokio::task::spawn_blocking(move || check_receipt(&checked, max_journal))
-        .await
-        .map_err(|e| ApiError::Store(format!("receipt check: {e}")))??;
-    st.cluster.stores.cold.put(&key, bytes).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-/// An uploaded receipt must decode, carry a journal within the limit, and verify: its seal
-/// proves its claim, and the journal is the claim's (whatever program it is for; the guest that
-/// assumes it names the program).
-fn check_receipt(bytes: &[u8], max_journal: usize) -> Result<(), ApiError> {
-    let receipt: tiffin_zkvm::Receipt = tiffin_zkvm::decode("receipt", bytes)
-        .map_err(|e| ApiError::InvalidReceipt(e.to_string()))?;
-    let size = receipt.journal.bytes.len();
-    if size > max_journal {
-        return Err(ApiError::JournalTooLarge { size, max: max_journal });
-    }
-    tiffin_zkvm::verify_integrity(&receipt).map_err(|e| ApiError::UnverifiedReceipt(e.to_string()))
+pub(crate) struct UrlRes {
+    pub(crate) url: String,
 }
 
 /// `POST /sessions/create` (Bonsai's `ProofReq`).
@@ -320,7 +162,7 @@ async fn session_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: ProofReq = body::json(&headers, body, st.cfg.max_body_bytes.min(1 << 20)).await?;
+    let req: ProofReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let image = parse_image_id(&req.img)?.to_hex();
     let input = parse_uuid("input", &req.input)?.to_string();
     if let Some(limit) = req.exec_cycle_limit
@@ -531,7 +373,7 @@ async fn snark_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: SnarkReq = body::json(&headers, body, 1 << 20).await?;
+    let req: SnarkReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let (job, spec) = owned_session(&st, &t.id, &req.session_id).await?;
     if spec.execute_only {
         return Err(ApiError::Unsupported(format!(

@@ -3,8 +3,8 @@
 //! so the body is JSON with the code first in the message: readable raw, parseable by tools.
 
 use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 /// The JSON body of every error response.
@@ -145,13 +145,37 @@ pub enum ApiError {
         /// Its state.
         status: String,
     },
-    /// A body over the configured maximum.
+    /// A body over its kind's configured maximum.
     #[error(
-        "TIFFIN-API-040 request body over the limit of {limit} bytes; raise --max-body-size or send less"
+        "TIFFIN-API-040 {what} body over the limit of {limit} bytes; send less, or ask the operator to raise {flag}"
     )]
     TooLarge {
+        /// The kind of body.
+        what: &'static str,
         /// The limit.
         limit: u64,
+        /// The server flag that sets it.
+        flag: &'static str,
+    },
+    /// An upload body that came slower than the configured minimum rate.
+    #[error(
+        "TIFFIN-API-041 the {what} body came slower than {min_rate} bytes/s (after a grace of {grace_secs} s); send it faster, or ask the operator to lower --upload-min-rate"
+    )]
+    SlowBody {
+        /// The kind of body.
+        what: &'static str,
+        /// The minimum rate, bytes per second.
+        min_rate: u64,
+        /// The grace before the rate is owed, seconds.
+        grace_secs: u64,
+    },
+    /// A read that took longer than the request timeout.
+    #[error(
+        "TIFFIN-API-042 the request took longer than {secs} s (--request-timeout); try again later"
+    )]
+    RequestTimeout {
+        /// The timeout, seconds.
+        secs: f64,
     },
     /// Over the tenant's concurrent-proof quota.
     #[error(
@@ -172,6 +196,24 @@ pub enum ApiError {
         usage: i64,
         /// The budget.
         budget: i64,
+    },
+    /// The tenant sends more requests per second than the server allows.
+    #[error(
+        "TIFFIN-API-052 request rate over {per_sec} per second for this tenant; retry after {retry_after} s"
+    )]
+    RateLimited {
+        /// The rate allowed (`--tenant-requests-per-sec`).
+        per_sec: u32,
+        /// Seconds until a request is allowed again.
+        retry_after: u64,
+    },
+    /// Every request slot is taken: the request was shed without being served.
+    #[error(
+        "TIFFIN-API-053 server busy: {max} requests in flight (--max-concurrent-requests); retry shortly"
+    )]
+    Busy {
+        /// The slots (`--max-concurrent-requests`).
+        max: usize,
     },
     /// Admin: a tenant that already exists.
     #[error("TIFFIN-API-060 tenant {0} already exists")]
@@ -222,8 +264,11 @@ impl ApiError {
             | NotFailed { .. }
             | TenantExists(_) => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ConcurrencyQuota { .. } | CycleBudget { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Db(_) | Tenants(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SlowBody { .. } | RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ConcurrencyQuota { .. } | CycleBudget { .. } | RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Db(_) | Tenants(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -231,6 +276,16 @@ impl ApiError {
     /// The stable code, e.g. `TIFFIN-API-020`.
     pub fn code(&self) -> String {
         self.to_string().split_whitespace().next().unwrap_or("TIFFIN-API-000").to_string()
+    }
+
+    /// Seconds the client should wait before retrying (the `Retry-After` header), for errors
+    /// that pass with time.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Busy { .. } => Some(crate::limits::BUSY_RETRY_AFTER_SECS),
+            _ => None,
+        }
     }
 
     /// Shorthand for [`ApiError::NotFound`].
@@ -242,10 +297,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Shed requests are counted by the request metrics; an error line each would flood the
+        // log exactly when the server is busiest.
+        if status.is_server_error() && !matches!(self, ApiError::Busy { .. }) {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Json(ErrorBody { code: self.code(), error: self.to_string() })).into_response()
+        let retry_after = self.retry_after().map(|s| (header::RETRY_AFTER, s.to_string()));
+        let body = Json(ErrorBody { code: self.code(), error: self.to_string() });
+        (status, AppendHeaders(retry_after), body).into_response()
     }
 }
 

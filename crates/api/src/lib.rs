@@ -14,7 +14,9 @@ pub mod body;
 pub mod bonsai;
 pub mod charging;
 pub mod cluster_gauges;
+pub mod connection;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod queue_report;
@@ -23,6 +25,7 @@ pub mod scaling;
 pub mod server;
 pub mod status;
 pub mod tenants;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,8 +49,8 @@ pub struct ApiConfig {
     /// Base of the upload and download URLs handed to clients (e.g. `https://prove.example.com`
     /// behind a proxy). `None`: `http://` + the request's `Host` header.
     pub public_url: Option<String>,
-    /// Largest accepted request body (images, inputs, receipts, JSON).
-    pub max_body_bytes: u64,
+    /// Body caps, request slots, timeouts and tenant rates.
+    pub limits: limits::Limits,
     /// Most distinct assumption receipts one session may name.
     pub max_assumptions: usize,
     /// Largest journal an uploaded receipt may carry.
@@ -72,7 +75,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             public_url: None,
-            max_body_bytes: 256 * 1024 * 1024,
+            limits: limits::Limits::default(),
             max_assumptions: 64,
             max_journal_bytes: 1 << 20,
             admin_key_hash: None,
@@ -93,6 +96,8 @@ pub struct AppState {
     pub tenants: TenantStore,
     /// Settings.
     pub cfg: ApiConfig,
+    /// Request slots and tenant rates.
+    pub gate: Arc<limits::Gate>,
     /// The queue gauges `/metrics` refreshes at each scrape.
     pub queue_gauges: Arc<metrics::QueueGauges>,
     /// Key hash → (tenant, when read). Status polling is most of the traffic; without this
@@ -129,6 +134,7 @@ impl AppState {
                 cluster.stores.hot.clone(),
                 tenants.clone(),
             )),
+            gate: Arc::new(limits::Gate::new(&cfg.limits)),
             cluster,
             tenants,
             cfg,
@@ -258,11 +264,15 @@ impl AppState {
     }
 }
 
-/// The full router: Bonsai routes, admin routes, operations routes.
+/// The full router: Bonsai routes and admin routes (each request needing a slot, see
+/// [`limits::admit`]), operations routes (none: probes and scrapes answer a busy server too).
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let slotted = Router::new()
         .merge(bonsai::routes())
         .merge(admin::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.gate.clone(), limits::admit));
+    Router::new()
+        .merge(slotted)
         .merge(ops::routes())
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::method_not_allowed)
@@ -297,8 +307,9 @@ pub async fn serve(
             }
         })
     };
+    let header_read_timeout = state.cfg.limits.header_read_timeout;
     let app = router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(stopped(shutdown)).await;
+    let result = connection::serve(listener, app, header_read_timeout, shutdown).await;
     charger.abort();
     result
 }

@@ -181,7 +181,8 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     recorder();
-    axum::serve(listener, router(queue)).with_graceful_shutdown(crate::stopped(shutdown)).await
+    let header_read_timeout = crate::limits::Limits::default().header_read_timeout;
+    crate::connection::serve(listener, router(queue), header_read_timeout, shutdown).await
 }
 
 #[cfg(test)]

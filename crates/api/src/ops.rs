@@ -34,7 +34,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "put",
         "/inputs/upload/{uuid}",
         "tenant",
-        "Upload an input (streamed; at most --max-body-size)",
+        "Upload an input (streamed; at most --max-input-size)",
     ),
     ("delete", "/inputs/{uuid}", "tenant", "Delete an input"),
     ("get", "/receipts/upload", "tenant", "Get {url, uuid} to PUT a receipt (assumption) to"),

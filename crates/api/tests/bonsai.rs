@@ -265,7 +265,7 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
 async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
     // Echo's journal is its input: this server keeps journals of up to 12 MiB too.
     let s = start(Agents::ExecOnly, |c| {
-        c.max_body_bytes = 12 << 20;
+        c.limits.max_input_bytes = 12 << 20;
         c.max_journal_bytes = 12 << 20;
     })
     .await;

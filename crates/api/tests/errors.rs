@@ -89,7 +89,7 @@ async fn tenants_only_see_their_own_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_requests_get_a_stable_code_and_change_nothing() {
-    let s = start(Agents::ExecOnly, |c| c.max_body_bytes = 64 * 1024).await;
+    let s = start(Agents::ExecOnly, |c| c.limits.max_input_bytes = 64 * 1024).await;
     let key = s.tenant("dave", json!({})).await;
     let client = s.client(&key);
     client.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();

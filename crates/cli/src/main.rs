@@ -4,6 +4,7 @@ mod admin;
 mod agent;
 mod backend;
 mod broker;
+mod limits;
 mod market;
 mod prove;
 mod samples;

@@ -15,11 +15,14 @@ use tiffin_storage::parse_byte_size;
 use tiffin_workflow::{AgentConfig, Cluster, kinds};
 
 use crate::backend::BackendArgs;
+use crate::limits::LimitArgs;
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Address to listen on.
     #[arg(long, env = "TIFFIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -31,9 +34,6 @@ pub struct ServeArgs {
     /// request's Host header.
     #[arg(long, env = "TIFFIN_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Largest accepted upload (images, inputs, receipts), e.g. `1GiB`.
-    #[arg(long, env = "TIFFIN_MAX_BODY_SIZE", default_value = "1GiB")]
-    pub max_body_size: String,
     /// Most distinct assumption receipts one session may name (composition).
     #[arg(long, env = "TIFFIN_MAX_ASSUMPTIONS", default_value_t = 64)]
     pub max_assumptions: usize,
@@ -126,7 +126,7 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
     let admin = admin_key(&args, first_start)?;
     let cfg = ApiConfig {
         public_url: args.public_url.clone(),
-        max_body_bytes: parse_byte_size(&args.max_body_size)?,
+        limits: args.limits.limits()?,
         max_assumptions: args.max_assumptions,
         max_journal_bytes: usize::try_from(parse_byte_size(&args.max_journal_size)?)?,
         admin_key_hash: admin.as_ref().map(|(k, _)| hash_key(k)),
