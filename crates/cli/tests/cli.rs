@@ -259,7 +259,8 @@ fn usage(pid: u32) -> (f64, u64, u64) {
 
 /// Stopping a session kills its proof: the proving worker child is gone within 2 s of the
 /// stop and `tiffin up` is idle again, and twenty stop-and-resubmit cycles leave its thread
-/// count and memory flat (stopped proofs used to run on to the end in the agent's threads).
+/// count and memory where the first left them (stopped proofs used to run on to the end in
+/// the agent's threads).
 #[test]
 fn stopped_sessions_free_the_cpu_at_once_and_leave_nothing_behind() {
     use tiffin_guests::{SPIN, spin_input};
@@ -298,8 +299,16 @@ fn stopped_sessions_free_the_cpu_at_once_and_leave_nothing_behind() {
         assert!(busy < 0.2, "cycle {cycle}: tiffin up used {busy:.2} s of CPU in 0.5 s");
         let status = rt.block_on(session.status(&client)).unwrap();
         assert_eq!(status.status, "ABORTED", "cycle {cycle}");
-        let (t0, r0) = *first.get_or_insert((threads, rss));
-        assert!(threads <= t0 + 4, "cycle {cycle}: {threads} threads, {t0} after the first");
-        assert!(rss <= r0 + 128 * 1024, "cycle {cycle}: {rss} KiB resident, {r0} after the first");
+        first.get_or_insert((threads, rss));
     }
+    // Nothing stacked up: once the runtime's idle blocking threads retire (10 s), threads and
+    // memory are back to what they were after the first cycle (stopped proofs that ran on
+    // used to keep a thread and a prover's memory each, for minutes).
+    let (t0, r0) = first.unwrap();
+    let settled = || {
+        let (_, threads, rss) = usage(pid);
+        threads <= t0 + 2 && rss <= r0 + 128 * 1024
+    };
+    let limit = std::time::Duration::from_secs(20);
+    wait_for("threads or memory still above the first cycle's", limit, &settled);
 }
