@@ -61,6 +61,9 @@ pub struct TenantPatch {
     /// Fair-share weight (> 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<f64>,
+    /// Bytes of inputs, uploaded receipts and images it may store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_quota: Option<i64>,
     /// Reserved concurrent tasks per worker kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservations: Option<BTreeMap<String, i32>>,
@@ -94,6 +97,9 @@ impl TenantPatch {
         }
         if let Some(v) = non_negative("cycle_budget", self.cycle_budget)? {
             t.cycle_budget = v;
+        }
+        if let Some(v) = non_negative("storage_quota", self.storage_quota)? {
+            t.storage_quota = v;
         }
         if let Some(p) = self.priority {
             if !(p.is_finite() && p > 0.0) {
@@ -184,6 +190,8 @@ async fn create_tenant(
         cycle_budget: d.cycle_budget,
         cycle_usage: 0,
         priority: 1.0,
+        storage_quota: d.storage_quota,
+        storage_usage: 0,
     };
     patch.apply(&mut t)?;
     if !st.tenants.create_tenant(&name, d).await? {
@@ -261,7 +269,12 @@ async fn collect_tenant_data(
         }
     }
     let cold = &st.cluster.stores.cold;
-    for prefix in [blobs::input(id, ""), crate::bonsai::assumption_key(id, "")] {
+    let prefixes = [
+        blobs::input(id, ""),
+        crate::bonsai::assumption_key(id, ""),
+        crate::receipt_cache::tenant_prefix(id),
+    ];
+    for prefix in prefixes {
         cold.delete_prefix(&prefix).await?;
     }
     for image in &gone.orphaned_images {

@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use std::time::Instant;
 use tiffin_storage::ColdStore;
 use tokio::time::{Sleep, sleep_until};
@@ -107,7 +108,7 @@ impl Stream for Limited {
 }
 
 /// The declared `Content-Length`, if any.
-fn declared(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn declared(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -164,21 +165,31 @@ pub async fn json<T: DeserializeOwned>(
     })
 }
 
-/// Streams the body into the cold store under `key`; returns the size. Past the cap, or
-/// behind its pace, the upload is abandoned (the store never shows a partial blob) and 413 or
-/// 408 returned.
+/// A blob streamed into the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Bytes written.
+    pub size: u64,
+    /// Hex SHA-256 of those bytes.
+    pub sha256: String,
+}
+
+/// Streams the body into the cold store under `key`, hashing it on the way; returns its size
+/// and digest. Past the cap, or behind its pace, the upload is abandoned (the store never shows
+/// a partial blob) and 413 or 408 returned.
 pub async fn stream_to_store(
     headers: &HeaderMap,
     body: Body,
     cap: Cap,
     store: &Arc<dyn ColdStore>,
     key: &str,
-) -> Result<u64, ApiError> {
+) -> Result<Stored, ApiError> {
     let body = limited(headers, body, cap).await?;
     // The store sees I/O errors; the first one's reason is kept for the answer.
     let failure = Arc::new(Mutex::new(None));
     let f = failure.clone();
-    let stream = body.map_err(move |e| {
+    let mut hasher = Sha256::new();
+    let stream = body.inspect_ok(|chunk| hasher.update(chunk)).map_err(move |e| {
         let io = std::io::Error::other(e.to_string());
         f.lock().unwrap().get_or_insert(e);
         io
@@ -187,11 +198,14 @@ pub async fn stream_to_store(
     let stored = store.put_reader(key, &mut reader).await;
     let failed = failure.lock().unwrap().take();
     match (stored, failed) {
-        (Ok(n), None) => Ok(n),
+        (Ok(size), None) => {
+            drop(reader);
+            Ok(Stored { size, sha256: hex::encode(hasher.finalize()) })
+        }
         (_, Some(e)) => {
             let _ = store.delete(key).await;
             if matches!(e, ApiError::TooLarge { .. }) {
-                reader.into_inner().into_inner().drain().await;
+                reader.into_inner().into_inner().into_inner().drain().await;
             }
             Err(e)
         }

@@ -29,7 +29,7 @@ use tiffin_zkvm::{ImageId, ReceiptKind};
 use crate::auth::Auth;
 use crate::limits::BodyKind;
 use crate::status::{SnarkStatus, session_status, status_name};
-use crate::{ApiError, AppState, body};
+use crate::{ApiError, AppState, body, receipt_cache};
 
 pub(crate) type St = State<Arc<AppState>>;
 
@@ -136,6 +136,10 @@ pub struct ProofReq {
     /// join recursion); `"succinct"` (the default, as Bonsai) with one succinct receipt.
     #[serde(default)]
     pub receipt_kind: SessionReceiptKind,
+    /// Tiffin extension: prove again even if this tenant already proved the same image, input
+    /// bytes, assumptions and receipt kind ([`crate::receipt_cache`]).
+    #[serde(default)]
+    pub no_cache: bool,
 }
 
 /// The receipt a proving session ends with (`receipt_kind` of `POST /sessions/create`).
@@ -216,16 +220,43 @@ async fn session_create(
         assumptions,
         max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
     };
+    let cache_key = match req.execute_only || req.no_cache {
+        true => None,
+        false => cache_key(&st, &spec).await?,
+    };
+    if let Some(key) = &cache_key {
+        let limit = spec.cycle_limit.unwrap_or(u64::MAX);
+        if let Some(done) = receipt_cache::lookup(&st, &t.id, key, limit).await? {
+            crate::metrics::session_cached();
+            return Ok(Json(json!({ "uuid": done.to_string(), "cached": true })).into_response());
+        }
+    }
     // The tenant's concurrency quota is checked by the TaskDB in the transaction that creates
     // the job, so API processes sharing one database cannot both slip under it.
+    // What the session reads is in use: its time to live starts again.
+    let used: Vec<String> =
+        std::iter::once(&spec.input_key).chain(&spec.assumptions).cloned().collect();
+    st.tenants.touch_blobs(&t.id, &used).await?;
     let quota = t.concurrent_proofs.max(0);
     let opts = StartOptions { running_limit: Some(quota), timeout: st.cfg.session_timeout };
     let job = st.cluster.start_with(&t.id, spec, opts).await?;
     // The session holds its image until it ends, whoever deletes it meanwhile.
     st.tenants.add_session_image(&job.to_string(), &image).await?;
     st.tenants.add_session(&job.to_string(), &t.id).await?;
+    if let Some(key) = &cache_key {
+        receipt_cache::record(&st, &t.id, key, job).await?;
+    }
     crate::metrics::session_created();
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
+}
+
+/// The receipt-cache key of a proving session, if its input and assumptions have digests.
+async fn cache_key(
+    st: &AppState,
+    spec: &JobSpec,
+) -> Result<Option<receipt_cache::CacheKey>, ApiError> {
+    let (image, kind) = (&spec.image_id, spec.receipt_kind);
+    receipt_cache::key_of(st, image, &spec.input_key, &spec.assumptions, kind, spec.po2).await
 }
 
 async fn session_status_route(
@@ -438,6 +469,12 @@ pub struct Quotas {
     pub dedicated_executor: i32,
     /// Reserved prover tasks.
     pub dedicated_gpu: i32,
+    /// Tiffin extension: bytes of inputs, receipts and images the tenant may store.
+    #[serde(default)]
+    pub storage_quota: i64,
+    /// Tiffin extension: bytes it stores now.
+    #[serde(default)]
+    pub storage_usage: i64,
 }
 
 async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> {
@@ -458,5 +495,7 @@ async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> 
         cycle_usage: t.cycle_usage,
         dedicated_executor: reserved(kinds::EXEC),
         dedicated_gpu: reserved(kinds::PROVE),
+        storage_quota: t.storage_quota,
+        storage_usage: t.storage_usage,
     }))
 }

@@ -31,8 +31,7 @@ fn clamp(cycles: u64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use tiffin_taskdb::{JobState, TaskCount, TaskFailure, TaskState};
+    use tiffin_taskdb::{JobState, TaskFailure, TaskState};
     use tiffin_workflow::spec::JobSpec;
 
     use super::*;
@@ -51,28 +50,14 @@ mod tests {
     }
 
     fn job(state: JobState, failure: Option<&str>, proves: &[(TaskState, i64)]) -> JobStatus {
-        JobStatus {
-            id: uuid::Uuid::new_v4(),
-            tenant: "t".into(),
-            state,
-            meta: serde_json::Value::Null,
-            output: None,
-            error: None,
-            first_failure: failure.map(|e| TaskFailure {
-                task: "execute".into(),
-                kind: "exec".into(),
-                error: e.into(),
-            }),
-            remaining: 0,
-            counts: proves
-                .iter()
-                .map(|(s, n)| TaskCount { kind: "prove".into(), state: *s, count: *n })
-                .collect(),
-            created_at: Utc::now(),
-            started_at: None,
-            finished_at: None,
-            deadline: None,
-        }
+        let counts: Vec<_> = proves.iter().map(|(s, n)| ("prove", *s, *n)).collect();
+        let mut job = JobStatus::of_counts(state, &counts);
+        job.first_failure = failure.map(|e| TaskFailure {
+            task: "execute".into(),
+            kind: "exec".into(),
+            error: e.into(),
+        });
+        job
     }
 
     #[test]

@@ -215,6 +215,21 @@ pub enum ApiError {
         /// The slots (`--max-concurrent-requests`).
         max: usize,
     },
+    /// The upload would take the tenant past its storage quota.
+    #[error(
+        "TIFFIN-API-054 storage quota exceeded: this upload needs {need} bytes and the tenant \
+         stores {usage} of its {quota} bytes; delete inputs it no longer needs \
+         (DELETE /inputs/{{uuid}}; unused uploads also expire) or ask the operator to raise \
+         storage_quota"
+    )]
+    StorageQuota {
+        /// Bytes the upload needs (at least).
+        need: u64,
+        /// Bytes the tenant stores now.
+        usage: i64,
+        /// Its quota.
+        quota: i64,
+    },
     /// Admin: a tenant that already exists.
     #[error("TIFFIN-API-060 tenant {0} already exists")]
     TenantExists(String),
@@ -230,6 +245,12 @@ pub enum ApiError {
     /// A store failed.
     #[error("TIFFIN-API-091 store error: {0}")]
     Store(String),
+    /// The store has no space left.
+    #[error(
+        "TIFFIN-API-095 the cluster's storage is full; nothing was stored, try again later \
+         (operators: free space or grow the cold store): {0}"
+    )]
+    StorageFull(String),
     /// The tenant database failed.
     #[error("TIFFIN-API-092 tenant database error: {0}")]
     Tenants(String),
@@ -263,13 +284,14 @@ impl ApiError {
             | NotReady(_)
             | NotFailed { .. }
             | TenantExists(_) => StatusCode::CONFLICT,
-            TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            TooLarge { .. } | StorageQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             SlowBody { .. } | RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ConcurrencyQuota { .. } | CycleBudget { .. } | RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Db(_) | Tenants(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -322,7 +344,11 @@ impl From<tiffin_taskdb::Error> for ApiError {
 
 impl From<tiffin_storage::Error> for ApiError {
     fn from(e: tiffin_storage::Error) -> Self {
-        Self::Store(e.to_string())
+        if e.is_storage_full() {
+            Self::StorageFull(e.to_string())
+        } else {
+            Self::Store(e.to_string())
+        }
     }
 }
 

@@ -20,10 +20,12 @@ pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod queue_report;
+pub mod receipt_cache;
 pub mod registry;
 pub mod scaling;
 pub mod server;
 pub mod status;
+pub mod storage_quota;
 pub mod tenants;
 pub mod uploads;
 
@@ -69,6 +71,10 @@ pub struct ApiConfig {
     /// How long a key's tenant (and its quotas) is cached. Admin changes made through this
     /// process apply at once; other API processes see them after at most this long.
     pub auth_cache_ttl: Duration,
+    /// Inputs and uploaded receipts no session used for this long are deleted
+    /// ([`storage_quota::collect`]); `None`: kept until their tenant deletes them. Must not be
+    /// shorter than `session_timeout`, so no running session loses its input.
+    pub blob_ttl: Option<Duration>,
 }
 
 impl Default for ApiConfig {
@@ -84,6 +90,7 @@ impl Default for ApiConfig {
             charge_period: Duration::from_secs(2),
             auth_cache_ttl: Duration::from_secs(2),
             session_timeout: Some(Duration::from_secs(24 * 3600)),
+            blob_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -284,7 +291,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` turns true, with the background charger.
+/// How often unused uploads are looked for (more often when their time to live is shorter).
+const COLLECT_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves the API on `listener` until `shutdown` turns true, with the background charger and
+/// the collector of unused uploads.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -294,11 +305,22 @@ pub async fn serve(
         let state = state.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let mut last_collection: Option<std::time::Instant> = None;
             while !*stop.borrow() {
                 match state.charge_finished().await {
                     Ok(0) => {}
                     Ok(n) => debug!(n, "charged finished sessions"),
                     Err(e) => warn!(error = %e, "charging finished sessions failed"),
+                }
+                if let Some(ttl) = state.cfg.blob_ttl
+                    && last_collection.is_none_or(|at| at.elapsed() >= COLLECT_EVERY.min(ttl))
+                {
+                    last_collection = Some(std::time::Instant::now());
+                    match storage_quota::collect(&state, ttl).await {
+                        Ok(0) => {}
+                        Ok(n) => debug!(n, "collected unused uploads"),
+                        Err(e) => warn!(error = %e, "collecting unused uploads failed"),
+                    }
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(state.cfg.charge_period) => {}

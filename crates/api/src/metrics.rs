@@ -11,6 +11,7 @@
 //! | `tiffin_api_requests_total` | counter | `method`, `route`, `status` | HTTP requests |
 //! | `tiffin_api_request_seconds` | histogram | `route` | request latency |
 //! | `tiffin_api_sessions_created_total` | counter | — | sessions created by this process |
+//! | `tiffin_api_sessions_cached_total` | counter | — | proving sessions answered from the receipt cache |
 //! | `tiffin_queue_ready_tasks` | gauge | `tenant`, `kind` | tasks ready to be claimed, per stream |
 //! | `tiffin_queue_running_tasks` | gauge | `tenant`, `kind` | tasks leased to agents, per stream |
 //! | `tiffin_queue_read_ok` | gauge | — | 1 if the last scrape read the queue, 0 if the TaskDB failed (the queue gauges then keep their last values) |
@@ -57,6 +58,10 @@ pub fn register() {
     describe_counter!("tiffin_api_requests_total", "HTTP requests by method, route and status.");
     describe_histogram!("tiffin_api_request_seconds", Unit::Seconds, "Request latency by route.");
     describe_counter!("tiffin_api_sessions_created_total", "Sessions created by this process.");
+    describe_counter!(
+        "tiffin_api_sessions_cached_total",
+        "Proving sessions answered from the receipt cache."
+    );
     describe_gauge!("tiffin_queue_ready_tasks", "Tasks ready to be claimed, per stream.");
     describe_gauge!("tiffin_queue_running_tasks", "Tasks leased to agents, per stream.");
     crate::cluster_gauges::describe();
@@ -65,6 +70,7 @@ pub fn register() {
         "1 if the last scrape read the queue from the TaskDB, else 0 (queue gauges are stale)."
     );
     counter!("tiffin_api_sessions_created_total").increment(0);
+    counter!("tiffin_api_sessions_cached_total").increment(0);
 }
 
 /// Middleware recording every request.
@@ -92,6 +98,11 @@ pub fn method_label(method: &Method) -> &'static str {
 /// One more session created.
 pub fn session_created() {
     counter!("tiffin_api_sessions_created_total").increment(1);
+}
+
+/// One proving session answered from the receipt cache.
+pub fn session_cached() {
+    counter!("tiffin_api_sessions_cached_total").increment(1);
 }
 
 /// The queue gauges, set from the TaskDB at each scrape.

@@ -3,8 +3,8 @@
 //! mapping is unit-tested without a server.
 
 use serde::{Deserialize, Serialize};
-use tiffin_taskdb::{JobState, JobStatus, TaskState};
-use tiffin_workflow::kinds;
+use tiffin_taskdb::{JobState, JobStatus};
+use tiffin_workflow::Progress;
 use tiffin_workflow::spec::ExecuteOutput;
 
 /// `stats` of a finished session (Bonsai's field names).
@@ -65,26 +65,9 @@ pub fn status_name(state: JobState) -> &'static str {
     }
 }
 
-/// The progress string of a running job, from its task counts.
+/// The progress string of a running job, from its task counts ([`Progress::stage`]).
 pub fn progress_state(job: &JobStatus) -> String {
-    let total =
-        |kind: &str| -> i64 { job.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum() };
-    let done = |kind: &str| job.count(kind, TaskState::Done);
-    if done(kinds::EXEC) == 0 {
-        // Nothing claimed yet: queued behind other work.
-        return if job.started_at.is_none() { "Setup".into() } else { "Executor".into() };
-    }
-    let (proven, segments) = (done(kinds::PROVE), total(kinds::PROVE));
-    if proven < segments {
-        return format!("ProveSegments: {proven}/{segments}");
-    }
-    let (joined, joins) = (done(kinds::JOIN), total(kinds::JOIN));
-    if joined < joins {
-        return format!("RecursionJoin: {joined}/{joins}");
-    }
-    let resolve_pending =
-        job.counts.iter().any(|c| c.kind == "resolve" && c.state != TaskState::Done);
-    if resolve_pending { "Resolve".into() } else { "Finalize".into() }
+    Progress::of(job).stage().to_string()
 }
 
 /// Why a job that did not succeed ended, in words a user can act on.
@@ -137,51 +120,14 @@ pub fn session_status(
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use tiffin_taskdb::{TaskCount, TaskFailure};
+    use tiffin_taskdb::TaskFailure;
 
     use super::*;
 
-    fn job(state: JobState, counts: &[(&str, TaskState, i64)]) -> JobStatus {
-        JobStatus {
-            id: uuid::Uuid::new_v4(),
-            tenant: "t".into(),
-            state,
-            meta: serde_json::Value::Null,
-            output: None,
-            error: None,
-            first_failure: None,
-            remaining: 1,
-            counts: counts
-                .iter()
-                .map(|(k, s, n)| TaskCount { kind: k.to_string(), state: *s, count: *n })
-                .collect(),
-            created_at: Utc::now() - chrono::TimeDelta::seconds(3),
-            started_at: None,
-            finished_at: None,
-            deadline: None,
-        }
-    }
-
-    #[test]
-    fn running_jobs_report_the_stage_they_are_in() {
-        use TaskState::*;
-        assert_eq!(progress_state(&job(JobState::Running, &[("exec", Ready, 1)])), "Setup");
-        let mut j = job(JobState::Running, &[("exec", Leased, 1)]);
-        j.started_at = Some(Utc::now());
-        assert_eq!(progress_state(&j), "Executor");
-        let j =
-            job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 2), ("prove", Ready, 3)]);
-        assert_eq!(progress_state(&j), "ProveSegments: 2/5");
-        let j = job(
-            JobState::Running,
-            &[("exec", Done, 1), ("prove", Done, 4), ("join", Done, 1), ("join", Pending, 2)],
-        );
-        assert_eq!(progress_state(&j), "RecursionJoin: 1/3");
-        let j = job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("aux", Ready, 1)]);
-        assert_eq!(progress_state(&j), "Finalize");
-        let j =
-            job(JobState::Running, &[("exec", Done, 1), ("prove", Done, 1), ("resolve", Ready, 1)]);
-        assert_eq!(progress_state(&j), "Resolve");
+    fn job(state: JobState) -> JobStatus {
+        let mut job = JobStatus::of_counts(state, &[]);
+        job.created_at = Utc::now() - chrono::TimeDelta::seconds(3);
+        job
     }
 
     #[test]
@@ -197,7 +143,7 @@ mod tests {
         .map(status_name)
         .collect();
         assert_eq!(names, ["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]);
-        let mut failed = job(JobState::Failed, &[]);
+        let mut failed = job(JobState::Failed);
         failed.first_failure = Some(TaskFailure {
             task: "exec".into(),
             kind: "exec".into(),
@@ -210,7 +156,7 @@ mod tests {
         assert_eq!(s.receipt_url, None);
         assert_eq!(s.state, None);
         assert!(s.elapsed_time.unwrap() >= 2.9);
-        assert!(session_status(&job(JobState::Cancelled, &[]), None, None).error_msg.is_some());
+        assert!(session_status(&job(JobState::Cancelled), None, None).error_msg.is_some());
     }
 
     #[test]
@@ -222,8 +168,7 @@ mod tests {
             total_cycles: 65536,
             segments: 1,
         };
-        let s =
-            session_status(&job(JobState::Succeeded, &[]), Some(&exec), Some("http://x/r".into()));
+        let s = session_status(&job(JobState::Succeeded), Some(&exec), Some("http://x/r".into()));
         assert_eq!(s.receipt_url.as_deref(), Some("http://x/r"));
         assert_eq!(s.stats, Some(SessionStats { segments: 1, total_cycles: 65536, cycles: 10 }));
         let json = serde_json::to_value(&s).unwrap();

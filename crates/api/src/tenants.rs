@@ -40,6 +40,12 @@ pub struct Tenant {
     pub cycle_usage: i64,
     /// Weight in the TaskDB fair share (its streams' priority multiplier).
     pub priority: f64,
+    /// Bytes of inputs, uploaded receipts and images this tenant may store.
+    #[serde(default)]
+    pub storage_quota: i64,
+    /// Bytes it stores now (and uploads in flight).
+    #[serde(default)]
+    pub storage_usage: i64,
 }
 
 /// A deleted tenant, and the images only it held.
@@ -60,12 +66,27 @@ pub struct TenantDefaults {
     pub exec_cycle_limit: i64,
     /// Total cycles.
     pub cycle_budget: i64,
+    /// Bytes stored (inputs, uploaded receipts, images).
+    #[serde(default = "default_storage_quota")]
+    pub storage_quota: i64,
+}
+
+/// A new tenant's storage quota unless the operator sets another: 20 GiB.
+pub const DEFAULT_STORAGE_QUOTA: i64 = 20 << 30;
+
+fn default_storage_quota() -> i64 {
+    DEFAULT_STORAGE_QUOTA
 }
 
 impl Default for TenantDefaults {
     fn default() -> Self {
         // Generous defaults for a self-hosted cluster: operators tighten them per tenant.
-        Self { concurrent_proofs: 10, exec_cycle_limit: 100_000, cycle_budget: i64::MAX }
+        Self {
+            concurrent_proofs: 10,
+            exec_cycle_limit: 100_000,
+            cycle_budget: i64::MAX,
+            storage_quota: DEFAULT_STORAGE_QUOTA,
+        }
     }
 }
 
@@ -108,6 +129,7 @@ macro_rules! on_pool {
     };
 }
 
+mod blob_usage;
 mod image_refs;
 
 /// The tenant database.
@@ -126,6 +148,17 @@ const SCHEMA: &[&str] = &[
         cycle_usage BIGINT NOT NULL DEFAULT 0,
         priority DOUBLE PRECISION NOT NULL DEFAULT 1,
         created_ms BIGINT NOT NULL)",
+    // Every stored input, uploaded receipt and image reference, charged to its tenant's
+    // storage usage; `pending` while its upload is in flight. See `blob_usage`.
+    "CREATE TABLE IF NOT EXISTS api_blobs (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        pending BOOLEAN NOT NULL,
+        created_ms BIGINT NOT NULL,
+        used_ms BIGINT NOT NULL,
+        PRIMARY KEY (tenant, key))",
+    "CREATE INDEX IF NOT EXISTS api_blobs_used ON api_blobs (used_ms)",
     "CREATE TABLE IF NOT EXISTS api_keys (
         hash TEXT PRIMARY KEY,
         tenant TEXT NOT NULL REFERENCES api_tenants(name) ON DELETE CASCADE,
@@ -173,7 +206,7 @@ pub fn valid_tenant_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-type TenantRow = (String, String, i64, i64, i64, i64, f64);
+type TenantRow = (String, String, i64, i64, i64, i64, f64, i64, i64);
 
 fn tenant(r: TenantRow) -> Tenant {
     Tenant {
@@ -184,11 +217,20 @@ fn tenant(r: TenantRow) -> Tenant {
         cycle_budget: r.4,
         cycle_usage: r.5,
         priority: r.6,
+        storage_quota: r.7,
+        storage_usage: r.8,
     }
 }
 
-const TENANT_COLS: &str =
-    "id, name, concurrent_proofs, exec_cycle_limit, cycle_budget, cycle_usage, priority";
+const TENANT_COLS: &str = "id, name, concurrent_proofs, exec_cycle_limit, cycle_budget, \
+                           cycle_usage, priority, storage_quota, storage_usage";
+
+/// Columns added to `api_tenants` after it first shipped: (name, type and default).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("id", "TEXT"),
+    ("storage_quota", "BIGINT NOT NULL DEFAULT 21474836480"),
+    ("storage_usage", "BIGINT NOT NULL DEFAULT 0"),
+];
 
 /// A new tenant's id: its name and a random suffix ('.' is not allowed in names, so no name
 /// and no other tenant's id can collide with it).
@@ -212,9 +254,10 @@ impl TenantStore {
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
-        sqlx::query("ALTER TABLE api_tenants ADD COLUMN IF NOT EXISTS id TEXT")
-            .execute(&mut *tx)
-            .await?;
+        for (column, ty) in ADDED_COLUMNS {
+            let sql = format!("ALTER TABLE api_tenants ADD COLUMN IF NOT EXISTS {column} {ty}");
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
         for stmt in ID_BACKFILL {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
@@ -251,13 +294,17 @@ impl TenantStore {
         for stmt in SCHEMA {
             sqlx::query(stmt).execute(&pool).await?;
         }
-        let (has_id,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pragma_table_info('api_tenants') WHERE name = 'id'",
-        )
-        .fetch_one(&pool)
-        .await?;
-        if has_id == 0 {
-            sqlx::query("ALTER TABLE api_tenants ADD COLUMN id TEXT").execute(&pool).await?;
+        for (column, ty) in ADDED_COLUMNS {
+            let (has,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pragma_table_info('api_tenants') WHERE name = $1",
+            )
+            .bind(column)
+            .fetch_one(&pool)
+            .await?;
+            if has == 0 {
+                let sql = format!("ALTER TABLE api_tenants ADD COLUMN {column} {ty}");
+                sqlx::query(&sql).execute(&pool).await?;
+            }
         }
         for stmt in ID_BACKFILL {
             sqlx::query(stmt).execute(&pool).await?;
@@ -278,11 +325,11 @@ impl TenantStore {
 
     /// Creates a tenant; `false` if the name is taken.
     pub async fn create_tenant(&self, name: &str, d: &TenantDefaults) -> Result<bool> {
-        let sql = "INSERT INTO api_tenants (name, id, concurrent_proofs, exec_cycle_limit, cycle_budget, created_ms)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING";
+        let sql = "INSERT INTO api_tenants (name, id, concurrent_proofs, exec_cycle_limit, cycle_budget, created_ms, storage_quota)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING";
         let n = on_pool!(self, p => sqlx::query(sql)
             .bind(name).bind(new_tenant_id(name)).bind(d.concurrent_proofs).bind(d.exec_cycle_limit)
-            .bind(d.cycle_budget).bind(now_ms())
+            .bind(d.cycle_budget).bind(now_ms()).bind(d.storage_quota)
             .execute(p).await?.rows_affected());
         Ok(n == 1)
     }
@@ -322,9 +369,10 @@ impl TenantStore {
     /// Overwrites a tenant's quotas and priority; `false` if it does not exist.
     pub async fn update_tenant(&self, t: &Tenant) -> Result<bool> {
         let sql = "UPDATE api_tenants SET concurrent_proofs = $2, exec_cycle_limit = $3,
-                   cycle_budget = $4, priority = $5 WHERE name = $1";
+                   cycle_budget = $4, priority = $5, storage_quota = $6 WHERE name = $1";
         let n = on_pool!(self, p => sqlx::query(sql)
             .bind(&t.name).bind(t.concurrent_proofs).bind(t.exec_cycle_limit).bind(t.cycle_budget).bind(t.priority)
+            .bind(t.storage_quota)
             .execute(p).await?.rows_affected());
         Ok(n == 1)
     }
@@ -339,6 +387,7 @@ impl TenantStore {
         let n = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM api_keys WHERE tenant = $1").bind(name).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM api_blobs WHERE tenant = $1").bind(&t.id).execute(&mut *tx).await?;
             let n = sqlx::query("DELETE FROM api_tenants WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             n

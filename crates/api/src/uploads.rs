@@ -18,7 +18,8 @@ use tiffin_zkvm::ImageId;
 use crate::auth::Auth;
 use crate::bonsai::{St, UrlRes, parse_image_id, parse_uuid};
 use crate::limits::BodyKind;
-use crate::{ApiError, AppState, body};
+use crate::receipt_cache::{digest_key, sha256_hex};
+use crate::{ApiError, AppState, body, storage_quota};
 
 /// Cold-store key of an uploaded receipt (an assumption for composition).
 pub fn assumption_key(tenant: &str, id: &str) -> String {
@@ -88,10 +89,25 @@ async fn image_put(
     // accepted (two clients racing on one new image both succeed). Stored directly: the id was
     // computed above, off the async threads.
     let key = blobs::image(&actual.to_hex());
-    if !st.cluster.stores.cold.exists(&key).await? {
-        st.cluster.stores.cold.put(&key, program).await?;
+    // Each tenant holding an image pays for it once, from its first upload.
+    if st.tenants.has_image_ref(&actual.to_hex(), &t.id).await? {
+        return Ok(StatusCode::OK.into_response());
     }
-    st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?;
+    let size = program.len() as u64;
+    let held = storage_quota::reserve(&st, &t, &key, size).await?;
+    let stored = async {
+        if !st.cluster.stores.cold.exists(&key).await? {
+            st.cluster.stores.cold.put(&key, program).await?;
+        }
+        Ok::<_, ApiError>(st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?)
+    };
+    match stored.await {
+        Ok(()) => held.commit(&st, size).await?,
+        Err(e) => {
+            held.cancel(&st).await;
+            return Err(e);
+        }
+    }
     Ok(StatusCode::OK.into_response())
 }
 
@@ -105,6 +121,7 @@ async fn image_delete(
     if !had {
         return Err(ApiError::not_found("image", id));
     }
+    st.tenants.release_blob(&t.id, &blobs::image(&image)).await?;
     // Shared blob: only the last tenant using it deletes it.
     if left == 0 {
         st.cluster.stores.cold.delete(&blobs::image(&image)).await?;
@@ -112,9 +129,14 @@ async fn image_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
+/// A fresh upload slot: a new uuid and the URL to PUT to (`/{what}/upload/{uuid}`).
+fn upload_slot(st: &AppState, headers: &HeaderMap, what: &str) -> Json<UploadRes> {
     let uuid = uuid::Uuid::new_v4().to_string();
-    Json(UploadRes { url: format!("{}/inputs/upload/{uuid}", st.base_url(&headers)), uuid })
+    Json(UploadRes { url: format!("{}/{what}/upload/{uuid}", st.base_url(headers)), uuid })
+}
+
+async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
+    upload_slot(&st, &headers, "inputs")
 }
 
 async fn input_put(
@@ -129,14 +151,29 @@ async fn input_put(
     if st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::AlreadyUploaded { what: "input", id });
     }
-    body::stream_to_store(
-        &headers,
-        body,
+    let cold = &st.cluster.stores.cold;
+    let (cap, by_quota) = storage_quota::quota_cap(
         st.cfg.limits.cap(BodyKind::Input),
-        &st.cluster.stores.cold,
-        &key,
-    )
-    .await?;
+        storage_quota::room(&st, &t).await?,
+    );
+    // A declared length holds just that much of the quota; a body of unknown length holds all
+    // the room it may use until it ends.
+    let hold = body::declared(&headers).unwrap_or(cap.bytes).min(cap.bytes);
+    let held = storage_quota::reserve(&st, &t, &key, hold).await?;
+    let stored = match body::stream_to_store(&headers, body, cap, cold, &key).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            held.cancel(&st).await;
+            return Err(match e {
+                ApiError::TooLarge { .. } if by_quota => {
+                    storage_quota::over_quota(&st, &t, cap.bytes.saturating_add(1)).await?
+                }
+                e => e,
+            });
+        }
+    };
+    held.commit(&st, stored.size).await?;
+    put_digest(&st, &t.id, &key, stored.sha256).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -150,13 +187,28 @@ async fn input_delete(
     if !st.cluster.stores.cold.exists(&key).await? {
         return Err(ApiError::not_found("input", id));
     }
-    st.cluster.stores.cold.delete(&key).await?;
+    storage_quota::delete(&st, &t.id, &key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Stores the content digest of the blob just uploaded at `key`, for the receipt cache. The
+/// blob itself is already durable; should this write fail, the upload fails and the client
+/// uploads again under a new id.
+async fn put_digest(
+    st: &AppState,
+    tenant: &str,
+    key: &str,
+    sha256: String,
+) -> Result<(), ApiError> {
+    if let Err(e) = st.cluster.stores.cold.put(&digest_key(key), sha256.into()).await {
+        let _ = storage_quota::delete(st, tenant, key).await;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    Json(UploadRes { url: format!("{}/receipts/upload/{uuid}", st.base_url(&headers)), uuid })
+    upload_slot(&st, &headers, "receipts")
 }
 
 async fn receipt_put(
@@ -181,7 +233,14 @@ async fn receipt_put(
     tokio::task::spawn_blocking(move || check_receipt(&checked, max_journal))
         .await
         .map_err(|e| ApiError::Store(format!("receipt check: {e}")))??;
-    st.cluster.stores.cold.put(&key, bytes).await?;
+    let (sha256, size) = (sha256_hex(&bytes), bytes.len() as u64);
+    let held = storage_quota::reserve(&st, &t, &key, size).await?;
+    if let Err(e) = st.cluster.stores.cold.put(&key, bytes).await {
+        held.cancel(&st).await;
+        return Err(e.into());
+    }
+    held.commit(&st, size).await?;
+    put_digest(&st, &t.id, &key, sha256).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -365,7 +365,12 @@ fn label_values(metrics: &str, prefix: &str, label: &str) -> std::collections::B
 }
 
 async fn store_contract(store: TenantStore) {
-    let d = TenantDefaults { concurrent_proofs: 2, exec_cycle_limit: 5, cycle_budget: 1000 };
+    let d = TenantDefaults {
+        concurrent_proofs: 2,
+        exec_cycle_limit: 5,
+        cycle_budget: 1000,
+        storage_quota: 100,
+    };
     assert!(store.create_tenant("acme", &d).await.unwrap());
     assert!(!store.create_tenant("acme", &d).await.unwrap(), "names are unique");
     let (key, info) = store.create_key("acme", "laptop").await.unwrap();
@@ -390,6 +395,7 @@ async fn store_contract(store: TenantStore) {
     assert_eq!(store.drop_image_ref("img", &id).await.unwrap(), (true, 1));
     assert_eq!(store.drop_image_ref("img", &id).await.unwrap(), (false, 1));
     store.add_image_ref("own", &id).await.unwrap();
+    storage_contract(&store, &id).await;
 
     let mut t = store.tenant("acme").await.unwrap().unwrap();
     t.priority = 2.5;
@@ -407,8 +413,41 @@ async fn store_contract(store: TenantStore) {
     assert!(store.create_tenant("acme", &d).await.unwrap());
     let again = store.tenant("acme").await.unwrap().unwrap();
     assert_ne!(again.id, id);
-    assert_eq!(again.cycle_usage, 0);
+    assert_eq!((again.cycle_usage, again.storage_usage), (0, 0));
+    assert!(store.release_blob(&id, "inputs/b").await.unwrap().is_none(), "rows went too");
     assert!(!store.has_image_ref("img", &again.id).await.unwrap());
+}
+
+/// Storage usage moves with reservations, commits and releases, never past the quota (100
+/// bytes here), and each blob is released once however many collectors race.
+async fn storage_contract(store: &TenantStore, id: &str) {
+    let usage = || async { store.tenant("acme").await.unwrap().unwrap().storage_usage };
+    assert!(store.reserve_blob(id, "inputs/a", 60).await.unwrap());
+    assert!(!store.reserve_blob(id, "inputs/b", 41).await.unwrap(), "past the quota");
+    assert!(!store.reserve_blob(id, "inputs/a", 1).await.unwrap(), "already charged");
+    assert_eq!(usage().await, 60);
+    assert!(store.commit_blob(id, "inputs/a", 25).await.unwrap(), "smaller than reserved");
+    assert!(!store.commit_blob(id, "inputs/a", 25).await.unwrap(), "committed once");
+    assert_eq!(usage().await, 25);
+    assert!(store.reserve_blob(id, "inputs/b", 75).await.unwrap(), "exactly the room left");
+    assert!(store.commit_blob(id, "inputs/b", 75).await.unwrap());
+    assert!(store.reserve_blob(id, "inputs/c", 0).await.unwrap(), "a pending upload");
+
+    // Nothing is unused before its time; an old pending reservation is.
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(store.expired_blobs(now - 60_000, now - 60_000, 10).await.unwrap().is_empty());
+    let expired = store.expired_blobs(now + 1, now + 1, 10).await.unwrap();
+    let mut keys: Vec<_> = expired.iter().map(|b| (b.key.as_str(), b.pending)).collect();
+    keys.sort();
+    assert_eq!(keys, [("inputs/a", false), ("inputs/b", false), ("inputs/c", true)]);
+    store.touch_blobs(id, &["inputs/a".into()]).await.unwrap();
+    let after_touch = store.expired_blobs(now, now - 60_000, 10).await.unwrap();
+    assert!(after_touch.iter().all(|b| b.key != "inputs/a"), "touched: in use again");
+
+    assert_eq!(store.release_blob(id, "inputs/a").await.unwrap(), Some(25));
+    assert_eq!(store.release_blob(id, "inputs/a").await.unwrap(), None, "released once");
+    assert_eq!(usage().await, 75);
+    assert!(store.release_blob(id, "inputs/c").await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,6 +58,7 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     assert!(receipt.inner.composite().is_ok(), "the kind asked for");
     // The same receipt through GET /receipts/{uuid}.
     assert_eq!(client.receipt_download(&session).await.unwrap(), bytes);
+    receipt_cache_answers_only_the_same_statement(&s, &key, &session.uuid).await;
 
     // Uploaded receipts are verified: a tampered journal, or a journal over the cluster's
     // limit (1 MiB by default), is refused with its code and never stored.
@@ -350,4 +351,51 @@ async fn sessions_past_the_timeout_end_timed_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     s.server.shutdown().await;
+}
+
+/// The receipt cache: the same tenant proving the same image, input bytes and receipt kind
+/// again gets the proven session back at once, marked cached; another kind, an opt-out or
+/// another tenant proves anew. (`proven` is a SUCCEEDED composite session of echo over
+/// `hello bonsai`, the first test's.)
+async fn receipt_cache_answers_only_the_same_statement(
+    s: &common::TestServer,
+    key: &str,
+    proven: &str,
+) {
+    let image = ECHO.image_id_hex();
+    let create = |key: String, extra: serde_json::Value| async move {
+        let client = s.client(&key);
+        let input = client.upload_input(b"hello bonsai".to_vec()).await.unwrap();
+        let mut req = json!({ "img": ECHO.image_id_hex(), "input": input, "assumptions": [] });
+        req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let res = s.user(&key, reqwest::Method::POST, "/sessions/create").json(&req);
+        let res = res.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let v: serde_json::Value = res.json().await.unwrap();
+        (v["uuid"].as_str().unwrap().to_owned(), v["cached"] == json!(true))
+    };
+    let (again, cached) = create(key.into(), json!({ "receipt_kind": "composite" })).await;
+    assert_eq!((again.as_str(), cached), (proven, true), "the same statement is cached");
+    let client = s.client(key);
+    let status = bonsai_sdk::non_blocking::SessionId::new(again).status(&client).await.unwrap();
+    assert_eq!(status.status, "SUCCEEDED", "answered at once");
+
+    let other = s.tenant("carol", json!({})).await;
+    s.client(&other).upload_img(&image, ECHO.program.to_vec()).await.unwrap();
+    let misses = [
+        (key.to_owned(), json!({ "receipt_kind": "succinct" }), "another receipt kind"),
+        (key.to_owned(), json!({ "receipt_kind": "composite", "no_cache": true }), "opt-out"),
+        (other.clone(), json!({ "receipt_kind": "composite" }), "another tenant"),
+    ];
+    for (key, extra, why) in misses {
+        let (uuid, cached) = create(key.clone(), extra).await;
+        assert!(uuid != proven && !cached, "{why}: proven anew");
+        let stop = s.user(&key, reqwest::Method::GET, &format!("/sessions/stop/{uuid}"));
+        assert_eq!(stop.send().await.unwrap().status(), 200, "{why}: stopped");
+    }
+    // A stopped session is never a cache hit: carol's next request proves anew too.
+    let (uuid, cached) = create(other.clone(), json!({ "receipt_kind": "composite" })).await;
+    assert!(uuid != proven && !cached, "a stopped session is not reused");
+    let stop = s.user(&other, reqwest::Method::GET, &format!("/sessions/stop/{uuid}"));
+    assert_eq!(stop.send().await.unwrap().status(), 200);
 }

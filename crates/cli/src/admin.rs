@@ -1,5 +1,6 @@
 //! `tiffin admin …`: the admin API from the command line (tenants, keys, quotas, priority,
-//! reservations, jobs, queues, agents, the queue report). Prints the server's JSON answers.
+//! reservations, jobs, queues, agents, the queue report). Prints tables, or the server's JSON
+//! answers with `--json`.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ pub struct AdminArgs {
     /// Where `tiffin up` keeps its admin key.
     #[arg(long, env = "TIFFIN_DATA_DIR", default_value = "./tiffin-data")]
     data_dir: PathBuf,
+    /// Print the server's JSON answer instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -37,6 +41,9 @@ struct Settings {
     /// Fair-share weight (> 0): 2 gets twice the share of 1.
     #[arg(long)]
     priority: Option<f64>,
+    /// Bytes of inputs, uploaded receipts and images the tenant may store, e.g. `50GiB`.
+    #[arg(long)]
+    storage_quota: Option<String>,
     /// Reserved concurrent tasks of a worker kind, e.g. `--reserve prove=2` (repeatable).
     #[arg(long, value_name = "KIND=N")]
     reserve: Vec<String>,
@@ -56,6 +63,11 @@ impl Settings {
         }
         if let Some(v) = self.priority {
             m.insert("priority".into(), json!(v));
+        }
+        if let Some(v) = &self.storage_quota {
+            let bytes = tiffin_storage::parse_byte_size(v)
+                .with_context(|| format!("--storage-quota {v}"))?;
+            m.insert("storage_quota".into(), json!(bytes));
         }
         if !self.reserve.is_empty() {
             let mut r = Map::new();
@@ -188,7 +200,8 @@ pub fn run(args: AdminArgs) -> Result<()> {
             bail!("{status}: {text}");
         }
         match serde_json::from_str::<Value>(&text) {
-            Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+            Ok(v) if args.json => println!("{}", serde_json::to_string_pretty(&v)?),
+            Ok(v) => print!("{}", crate::table::render(&v)),
             Err(_) if text.is_empty() => println!("ok"),
             Err(_) => println!("{text}"),
         }

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, kinds};
 use tiffin_zkvm::{ImageId, ReceiptKind, encode, verify};
 use tokio::sync::watch;
 
 use crate::backend::{BackendArgs, context};
+use crate::progress_bar::StageBar;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Kind {
@@ -89,26 +89,17 @@ pub fn run(args: ProveArgs) -> Result<()> {
             })
             .await?;
 
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
+        let mut bar = StageBar::new();
         let mut first_prove: Option<Duration> = None;
         let result = cluster
             .wait(job, Duration::from_millis(250), |p| {
                 if p.proven > 0 && first_prove.is_none() {
                     first_prove = Some(started.elapsed());
                 }
-                let exec =
-                    if p.executed { "done".to_string() } else { format!("{} so far", p.segments) };
-                bar.set_message(format!(
-                    "segments executed: {exec} · proven {}/{} · joined {}/{}",
-                    p.proven, p.segments, p.joined, p.joins
-                ));
+                bar.show(p.stage());
             })
             .await;
-        bar.finish_and_clear();
+        bar.finish();
         let _ = tx.send(true);
         for a in agents {
             let _ = a.await;

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use bonsai_sdk::non_blocking::{Client, SessionId};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use tiffin_zkvm::{ImageId, Receipt, decode, verify};
+
+use crate::progress_bar::StageBar;
 
 #[derive(Args)]
 pub struct SessionArgs {
@@ -46,7 +47,12 @@ enum SessionCommand {
         out: Option<PathBuf>,
     },
     /// Show a session's status.
-    Status { id: String },
+    Status {
+        id: String,
+        /// Print the status as JSON (the API's answer).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a session's guest logs.
     Logs { id: String },
     /// Stop a running session.
@@ -97,8 +103,12 @@ async fn run_async(args: SessionArgs) -> Result<()> {
                 follow(&c, &session, execute_only, image, out).await?;
             }
         }
-        SessionCommand::Status { id } => {
+        SessionCommand::Status { id, json } => {
             let s = SessionId::new(id).status(&c).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status_json(&s))?);
+                return Ok(());
+            }
             println!("status:  {}", s.status);
             if let Some(state) = s.state {
                 println!("state:   {state}");
@@ -137,6 +147,22 @@ async fn run_async(args: SessionArgs) -> Result<()> {
     Ok(())
 }
 
+/// A status as the API sent it (absent fields left out).
+fn status_json(s: &bonsai_sdk::responses::SessionStatusRes) -> serde_json::Value {
+    let stats = s.stats.as_ref().map(|st| {
+        serde_json::json!({ "segments": st.segments, "total_cycles": st.total_cycles, "cycles": st.cycles })
+    });
+    let fields = [
+        ("status", Some(serde_json::json!(s.status))),
+        ("state", s.state.as_ref().map(|v| serde_json::json!(v))),
+        ("receipt_url", s.receipt_url.as_ref().map(|v| serde_json::json!(v))),
+        ("error_msg", s.error_msg.as_ref().map(|v| serde_json::json!(v))),
+        ("elapsed_time", s.elapsed_time.map(|v| serde_json::json!(v))),
+        ("stats", stats),
+    ];
+    fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect()
+}
+
 async fn follow(
     c: &Client,
     session: &SessionId,
@@ -144,20 +170,16 @@ async fn follow(
     image: ImageId,
     out: Option<PathBuf>,
 ) -> Result<()> {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut bar = StageBar::new();
     let status = loop {
         let s = session.status(c).await?;
         if s.status != "RUNNING" {
             break s;
         }
-        bar.set_message(s.state.unwrap_or_default());
+        bar.show_state(s.state.as_deref().unwrap_or_default());
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    bar.finish_and_clear();
+    bar.finish();
     if status.status != "SUCCEEDED" {
         bail!(
             "session {} ended {}: {}",

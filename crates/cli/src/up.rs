@@ -57,6 +57,31 @@ pub struct ServeArgs {
     /// (TIMED_OUT), so no endless session holds an executor or a prover; 0: never.
     #[arg(long, env = "TIFFIN_SESSION_TIMEOUT_SECS", default_value_t = 86_400)]
     pub session_timeout_secs: u64,
+    /// Bytes of inputs, uploaded receipts and images a new tenant may store, e.g. `20GiB`.
+    #[arg(long, env = "TIFFIN_DEFAULT_STORAGE_QUOTA", default_value = "20GiB")]
+    pub default_storage_quota: String,
+    /// Inputs and uploaded receipts no session used for this many seconds are deleted; at
+    /// least --session-timeout-secs (a running session keeps its input); 0: never.
+    #[arg(long, env = "TIFFIN_BLOB_TTL_SECS", default_value_t = 7 * 86_400)]
+    pub blob_ttl_secs: u64,
+}
+
+impl ServeArgs {
+    /// The time to live of unused uploads, checked against the session timeout.
+    fn blob_ttl(&self) -> Result<Option<Duration>> {
+        if self.blob_ttl_secs == 0 {
+            return Ok(None);
+        }
+        if self.session_timeout_secs == 0 || self.blob_ttl_secs < self.session_timeout_secs {
+            anyhow::bail!(
+                "--blob-ttl-secs {} is shorter than sessions may run (--session-timeout-secs {}): \
+                 a running session could lose its input; raise it, or set 0 to keep uploads",
+                self.blob_ttl_secs,
+                self.session_timeout_secs
+            );
+        }
+        Ok(Some(Duration::from_secs(self.blob_ttl_secs)))
+    }
 }
 
 #[derive(Args)]
@@ -133,9 +158,11 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
         po2: args.po2,
         session_timeout: (args.session_timeout_secs > 0)
             .then(|| Duration::from_secs(args.session_timeout_secs)),
+        blob_ttl: args.blob_ttl()?,
         defaults: TenantDefaults {
             concurrent_proofs: args.default_concurrent_proofs,
             exec_cycle_limit: args.default_exec_cycle_limit,
+            storage_quota: i64::try_from(parse_byte_size(&args.default_storage_quota)?)?,
             ..TenantDefaults::default()
         },
         ..ApiConfig::default()

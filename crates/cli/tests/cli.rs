@@ -53,7 +53,7 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     let up = up(&data, 16, 0);
     let admin = |args: &[&str]| {
         let mut cmd = tiffin(&["admin", "--url", &up.url, "--data-dir", data.to_str().unwrap()]);
-        cmd.args(args);
+        cmd.arg("--json").args(args);
         cmd
     };
     let json = |s: String| -> Value { serde_json::from_str(&s).unwrap() };
@@ -106,6 +106,18 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     assert_eq!(report["kinds"]["exec"]["agents_alive"], 1, "{report}");
     let status = ok(tiffin(&["session", "--url", &up.url, "--api-key", &acme_key, "status", &id]));
     assert_eq!(field(&status, "status:"), "SUCCEEDED");
+    let args = ["session", "--url", &up.url, "--api-key", &acme_key, "status", "--json", &id];
+    let status = json(ok(tiffin(&args)));
+    assert_eq!(
+        (status["status"].as_str(), status["stats"]["segments"].as_u64()),
+        (Some("SUCCEEDED"), Some(1))
+    );
+    // Without --json, lists are tables: a header row, then one row per tenant.
+    let table =
+        ok(tiffin(&["admin", "--url", &up.url, "--data-dir", data.to_str().unwrap(), "tenants"]));
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.starts_with("id") && header.contains("storage_quota"), "{table}");
+    assert!(table.lines().skip(1).any(|l| l.contains("acme")), "{table}");
 
     // The default tenant's key printed by `tiffin up` works too.
     ok(session(&up.key, "00"));
@@ -147,6 +159,46 @@ fn tiffin_up_refuses_an_empty_or_short_admin_key() {
     std::fs::write(data.join("admin.key"), "\n").unwrap();
     let err = fails(up(&[]));
     assert!(err.contains("TIFFIN-API-093") && err.contains("admin.key"), "{err}");
+}
+
+/// `tiffin.toml` (`--config` or `TIFFIN_CONFIG`) sets any subcommand's flags under the command
+/// line and the environment; its values are checked as the flags are, and unknown keys are
+/// refused by name before anything starts.
+#[test]
+fn settings_file_values_sit_under_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiffin.toml");
+    let data = dir.path().join("data");
+    let settings = format!(
+        "data_dir = {:?}\n[up]\npo2 = 18\nsession_timeout_secs = 60\nadmin_key = \"short\"\nagents = 0\n",
+        data.to_str().unwrap()
+    );
+    std::fs::write(&file, settings).unwrap();
+    let cfg = file.to_str().unwrap();
+    let printed = ok(tiffin(&["--config", cfg, "config", "print", "up", "--po2", "16"])
+        .env("TIFFIN_SESSION_TIMEOUT_SECS", "90"));
+    let line = |key: &str| {
+        printed.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or_default().to_string()
+    };
+    assert_eq!(line("po2"), "po2 = \"16\"  # flag", "{printed}");
+    assert_eq!(
+        line("session_timeout_secs"),
+        "session_timeout_secs = \"90\"  # environment TIFFIN_SESSION_TIMEOUT_SECS"
+    );
+    assert!(line("data_dir").ends_with(&format!("# file {cfg}")), "{printed}");
+    assert!(line("admin_key").contains("<hidden>"), "secrets stay hidden: {printed}");
+    assert!(line("listen").ends_with("# default"), "{printed}");
+    // The file's values reach the command: its short admin key is refused at start, with
+    // the same code as the flag.
+    let err = fails(tiffin(&["up", "--listen", "127.0.0.1:0"]).env("TIFFIN_CONFIG", cfg));
+    assert!(err.contains("TIFFIN-API-094"), "{err}");
+    // An unknown key or a bad value is named before anything starts.
+    std::fs::write(&file, "[up]\npo3 = 18\n").unwrap();
+    let err = fails(tiffin(&["--config", cfg, "up"]));
+    assert!(err.contains("\"po3\"") && err.contains("[up]"), "{err}");
+    std::fs::write(&file, "[up]\npo2 = \"eighteen\"\n").unwrap();
+    let err = fails(tiffin(&["--config", cfg, "up"]));
+    assert!(err.contains("--po2") && err.contains("eighteen"), "{err}");
 }
 
 /// `--metrics-listen` serves the process's metrics on a listener of its own: `tiffin up`'s

@@ -123,7 +123,8 @@ fn a_flood_of_huge_uploads_is_refused_in_bounded_memory_while_another_tenant_is_
     let mut up = up_with(&data, 16, 0, &limits);
     let addr = up.url.trim_start_matches("http://").to_string();
     let mut admin = tiffin(&["admin", "--url", &up.url, "--data-dir", data.to_str().unwrap()]);
-    let created: Value = serde_json::from_str(&ok(admin.args(["create-tenant", "flood"]))).unwrap();
+    let created: Value =
+        serde_json::from_str(&ok(admin.args(["--json", "create-tenant", "flood"]))).unwrap();
     let flood_key = created["key"].as_str().unwrap().to_string();
     let pid = up.proc.0.id();
     let bound_kib = vm_kib(pid, "VmHWM") + allowed_growth_kib();

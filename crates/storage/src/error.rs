@@ -217,6 +217,25 @@ impl Error {
         }
     }
 
+    /// Whether the disk (or object store) behind the store is full: an `ENOSPC` anywhere in
+    /// the error's chain, or the backend's message for it (object stores pass errors on as
+    /// text).
+    pub fn is_storage_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && (io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28))
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        let text = self.to_string();
+        ["No space left on device", "XMinioStorageFull", "QuotaExceeded"]
+            .iter()
+            .any(|needle| text.contains(needle))
+    }
+
     /// The opposite of [`Error::is_transient`]: retrying cannot help.
     pub fn is_permanent(&self) -> bool {
         !self.is_transient()
@@ -303,5 +322,19 @@ mod tests {
         assert!(Error::NotFound { store: "cold", key: "k".into() }.is_permanent());
         assert!(Error::LargerThanBudget { needed: 2, budget: 1 }.is_permanent());
         assert!(Error::io("read", "/x", std::io::Error::other("boom")).is_transient());
+    }
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_chain() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(Error::io("write", "/x", enospc).is_storage_full());
+        let wrapped = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from_raw_os_error(28)),
+        };
+        let cold = Error::Cold { op: "put", key: "k".into(), source: wrapped };
+        assert!(cold.is_storage_full(), "{cold}");
+        assert!(!Error::io("write", "/x", std::io::Error::other("boom")).is_storage_full());
+        assert!(!Error::NotFound { store: "cold", key: "k".into() }.is_storage_full());
     }
 }

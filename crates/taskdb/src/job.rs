@@ -164,6 +164,34 @@ pub struct JobStatus {
 }
 
 impl JobStatus {
+    /// A status with a state and task counts (`(kind, state, count)`) and nothing else set:
+    /// what pure functions over statuses (progress, charging, repair) read, for their tests
+    /// and tools. Created now, never started.
+    pub fn of_counts(state: JobState, counts: &[(&str, TaskState, i64)]) -> Self {
+        JobStatus {
+            id: Uuid::nil(),
+            tenant: String::new(),
+            state,
+            meta: serde_json::Value::Null,
+            output: None,
+            error: None,
+            first_failure: None,
+            remaining: 0,
+            counts: counts
+                .iter()
+                .map(|(kind, state, count)| TaskCount {
+                    kind: (*kind).to_string(),
+                    state: *state,
+                    count: *count,
+                })
+                .collect(),
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            deadline: None,
+        }
+    }
+
     /// Number of tasks of `kind` in `state`.
     pub fn count(&self, kind: &str, state: TaskState) -> i64 {
         self.counts.iter().filter(|c| c.kind == kind && c.state == state).map(|c| c.count).sum()

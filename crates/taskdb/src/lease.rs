@@ -74,3 +74,24 @@ pub enum FailOutcome {
     /// The task failed for good and its job failed.
     JobFailed,
 }
+
+/// Why an action on `lease` changed nothing, from its task's current `(state, attempt)`
+/// (`None`: the task is gone): cancelled with its job, else lost.
+pub(crate) fn refusal(lease: &Lease, current: Option<(String, i32)>) -> crate::Error {
+    match current {
+        Some((state, attempt)) if state == "cancelled" && attempt == lease.attempt => {
+            cancelled(lease)
+        }
+        _ => lost(lease),
+    }
+}
+
+/// The lease no longer holds its task (expired, reclaimed, or the task is gone).
+pub(crate) fn lost(lease: &Lease) -> crate::Error {
+    crate::Error::LeaseLost { job: lease.job_id, task: lease.key.clone(), attempt: lease.attempt }
+}
+
+/// The lease's task was cancelled with its job.
+pub(crate) fn cancelled(lease: &Lease) -> crate::Error {
+    crate::Error::TaskCancelled { job: lease.job_id, task: lease.key.clone() }
+}

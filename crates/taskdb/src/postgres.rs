@@ -27,7 +27,9 @@ use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
     check_end_state,
 };
-use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
+use crate::lease::{
+    Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease, cancelled, lost,
+};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
 use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
@@ -244,14 +246,6 @@ async fn check_running_limit(
         return Err(Error::RunningLimit { tenant: tenant.to_string(), running, limit });
     }
     Ok(())
-}
-
-fn lost(lease: &Lease) -> Error {
-    Error::LeaseLost { job: lease.job_id, task: lease.key.clone(), attempt: lease.attempt }
-}
-
-fn cancelled(lease: &Lease) -> Error {
-    Error::TaskCancelled { job: lease.job_id, task: lease.key.clone() }
 }
 
 /// Creates missing streams (idempotent under concurrency) and returns kind → stream id.

@@ -28,7 +28,9 @@ use crate::job::{
     JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure,
     check_end_state,
 };
-use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
+use crate::lease::{
+    Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease, cancelled, lost,
+};
 use crate::notify::{Notifier, WorkProbe, wait_loop};
 use crate::stream::{StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
@@ -83,14 +85,6 @@ fn task_state(s: &str) -> Result<TaskState> {
 fn kinds_json(kinds: &[Kind]) -> String {
     serde_json::to_string(&kinds.iter().map(Kind::as_str).collect::<Vec<_>>())
         .expect("strings serialize")
-}
-
-fn lost(lease: &Lease) -> Error {
-    Error::LeaseLost { job: lease.job_id, task: lease.key.clone(), attempt: lease.attempt }
-}
-
-fn cancelled(lease: &Lease) -> Error {
-    Error::TaskCancelled { job: lease.job_id, task: lease.key.clone() }
 }
 
 impl SqliteTaskDb {

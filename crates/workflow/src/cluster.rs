@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tiffin_storage::Stores;
-use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask, TaskDb, TaskState};
+use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask, TaskDb};
 use tiffin_zkvm::{ImageId, Receipt, ReceiptKind, decode};
 
+use crate::progress::Progress;
 use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
 use crate::{blobs, kinds};
 
@@ -53,39 +54,6 @@ pub struct ProveRequest {
     pub execute_only: bool,
     /// Cycle limit.
     pub cycle_limit: Option<u64>,
-}
-
-/// Where a running job stands.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Whether execution finished.
-    pub executed: bool,
-    /// Segments produced so far.
-    pub segments: i64,
-    /// Segments proven.
-    pub proven: i64,
-    /// Joins planned and done.
-    pub joins: i64,
-    /// Joins done.
-    pub joined: i64,
-    /// Whether the job ended.
-    pub finished: bool,
-}
-
-impl Progress {
-    fn of(status: &JobStatus) -> Self {
-        let all = |kind: &str| -> i64 {
-            status.counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum()
-        };
-        Self {
-            executed: status.count(kinds::EXEC, TaskState::Done) > 0,
-            segments: all(kinds::PROVE),
-            proven: status.count(kinds::PROVE, TaskState::Done),
-            joins: all(kinds::JOIN),
-            joined: status.count(kinds::JOIN, TaskState::Done),
-            finished: status.state.is_finished(),
-        }
-    }
 }
 
 /// A finished job's results.

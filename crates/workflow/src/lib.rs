@@ -14,14 +14,16 @@ pub mod kinds;
 pub mod metrics;
 pub mod planner;
 pub mod profile;
+pub mod progress;
 pub mod repair;
 pub mod spec;
 pub mod worker;
 
 pub use agent::{Agent, AgentConfig};
-pub use cluster::{Cluster, JobOutcome, Progress, ProveRequest, StartOptions};
+pub use cluster::{Cluster, JobOutcome, ProveRequest, StartOptions};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
 pub use profile::AgentProfile;
+pub use progress::{Progress, Stage};
 pub use spec::{JobSpec, TaskPayload};
 pub use worker::Isolation;

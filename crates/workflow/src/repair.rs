@@ -58,30 +58,12 @@ pub fn judge(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use tiffin_taskdb::{JobState, TaskCount};
+    use tiffin_taskdb::JobState;
 
     use super::*;
 
     fn job(counts: &[(&str, TaskState, i64)]) -> JobStatus {
-        JobStatus {
-            id: uuid::Uuid::nil(),
-            tenant: "t".into(),
-            state: JobState::Running,
-            meta: serde_json::Value::Null,
-            output: None,
-            error: None,
-            first_failure: None,
-            remaining: 1,
-            counts: counts
-                .iter()
-                .map(|(k, s, n)| TaskCount { kind: (*k).into(), state: *s, count: *n })
-                .collect(),
-            created_at: Utc::now(),
-            started_at: None,
-            finished_at: None,
-            deadline: None,
-        }
+        JobStatus::of_counts(JobState::Running, counts)
     }
 
     #[test]

@@ -37,11 +37,21 @@ pub struct TestServer {
 }
 
 pub async fn start(agents: Agents, tweak: impl FnOnce(&mut ApiConfig)) -> TestServer {
+    start_with_stores_in(None, agents, tweak).await
+}
+
+/// [`start`], with the stores (hot and cold) under `stores_dir` instead of the server's own
+/// temporary directory (which keeps the databases).
+pub async fn start_with_stores_in(
+    stores_dir: Option<&std::path::Path>,
+    agents: Agents,
+    tweak: impl FnOnce(&mut ApiConfig),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = dir.path().join("taskdb.sqlite");
     let db: Arc<dyn TaskDb> =
         Arc::new(SqliteTaskDb::open(&sqlite, Config::default()).await.unwrap());
-    let stores: Stores = StoreConfig::new(dir.path()).open().await.unwrap();
+    let stores: Stores = StoreConfig::new(stores_dir.unwrap_or(dir.path())).open().await.unwrap();
     let tenants = TenantStore::sqlite(&sqlite).await.unwrap();
     let mut cfg = ApiConfig {
         admin_key_hash: Some(hash_key(ADMIN_KEY)),

@@ -19,10 +19,11 @@ use sqlx::postgres::PgPool;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use super::{cancelled, job_state, lost, retrying};
+use super::{job_state, retrying};
 use crate::error::Result;
 use crate::job::JobState;
 use crate::lease::{Completion, Lease};
+use crate::lease::{cancelled, lost};
 
 /// Completes `done` (see `TaskDb::complete_batch`): one result per lease, in order.
 pub(super) async fn complete_batch(

@@ -4,9 +4,10 @@
 
 use sqlx::postgres::PgConnection;
 
-use super::{CHANNEL, cancelled, lost};
+use super::CHANNEL;
 use crate::error::Result;
 use crate::lease::Lease;
+use crate::lease::refusal;
 
 /// Releases a live lease inside a transaction and wakes agents of the task's kind.
 pub(super) async fn release_in(tx: &mut PgConnection, lease: &Lease) -> Result<()> {
@@ -36,13 +37,9 @@ pub(super) async fn release_in(tx: &mut PgConnection, lease: &Lease) -> Result<(
             .await?;
         return Ok(());
     }
-    let state: Option<(String, i32)> =
-        sqlx::query_as("SELECT state, attempt FROM tasks WHERE id = $1")
-            .bind(lease.task_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match state {
-        Some((s, a)) if s == "cancelled" && a == lease.attempt => Err(cancelled(lease)),
-        _ => Err(lost(lease)),
-    }
+    let current = sqlx::query_as("SELECT state, attempt FROM tasks WHERE id = $1")
+        .bind(lease.task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Err(refusal(lease, current))
 }

@@ -6,9 +6,10 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{cancelled, job_state, lost, now_us};
+use super::{job_state, now_us};
 use crate::error::Result;
 use crate::lease::{Completion, Lease};
+use crate::lease::{cancelled, lost};
 
 /// Completes one leased attempt inside a write transaction: the inner error says why the lease
 /// could not complete (nothing was changed then); the kinds are those of tasks it made ready.

@@ -4,9 +4,10 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{cancelled, lost, now_us};
+use super::now_us;
 use crate::error::Result;
 use crate::lease::Lease;
+use crate::lease::refusal;
 
 /// Releases a live lease inside a write transaction; returns the task's kind (now ready).
 pub(super) async fn release_in(tx: &mut SqliteConnection, lease: &Lease) -> Result<String> {
@@ -29,13 +30,9 @@ pub(super) async fn release_in(tx: &mut SqliteConnection, lease: &Lease) -> Resu
             .await?;
         return Ok(r.get(1));
     }
-    let state: Option<(String, i32)> =
-        sqlx::query_as("SELECT state, attempt FROM tasks WHERE id = ?1")
-            .bind(lease.task_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    match state {
-        Some((s, a)) if s == "cancelled" && a == lease.attempt => Err(cancelled(lease)),
-        _ => Err(lost(lease)),
-    }
+    let current = sqlx::query_as("SELECT state, attempt FROM tasks WHERE id = ?1")
+        .bind(lease.task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Err(refusal(lease, current))
 }
