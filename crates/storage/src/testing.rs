@@ -92,6 +92,7 @@ fn wait_ready(
 pub struct RedisServer {
     child: Child,
     port: u16,
+    policy: String,
     _dir: tempfile::TempDir,
 }
 
@@ -116,12 +117,26 @@ impl RedisServer {
     fn try_start(policy: &str) -> Result<Self> {
         let dir = temp_dir("tiffin-redis-")?;
         let port = free_port()?;
-        let log = dir.path().join("redis.log");
+        let child = Self::spawn(policy, port, dir.path())?;
+        Ok(Self { child, port, policy: policy.into(), _dir: dir })
+    }
+
+    /// Stops the server (SIGKILL: what it held in memory is lost, as with a crashed Redis
+    /// without persistence), waits `down`, and starts it again on the same port.
+    pub fn restart(&mut self, down: Duration) -> Result<()> {
+        stop(&mut self.child);
+        std::thread::sleep(down);
+        self.child = Self::spawn(&self.policy, self.port, self._dir.path())?;
+        Ok(())
+    }
+
+    fn spawn(policy: &str, port: u16, dir: &Path) -> Result<Child> {
+        let log = dir.join("redis.log");
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--maxmemory-policy", policy, "--protected-mode", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -134,7 +149,7 @@ impl RedisServer {
                 ))
             })?;
         wait_ready(&mut child, "redis-server", &log, || ping(port))?;
-        Ok(Self { child, port, _dir: dir })
+        Ok(child)
     }
 
     /// The port it listens on.
@@ -230,7 +245,24 @@ impl S3Server {
         std::fs::create_dir_all(&data)
             .map_err(|e| Error::TestServer(format!("mkdir {}: {e}", data.display())))?;
         let port = free_port()?;
-        let log = dir.path().join("s3s-fs.log");
+        let child = Self::spawn(binary, port, dir.path())?;
+        let server = Self { child, port, dir };
+        server.create_bucket(Self::BUCKET)?;
+        Ok(server)
+    }
+
+    /// Stops the server (SIGKILL), waits `down`, and starts it again on the same port and
+    /// data (s3s-fs keeps objects as files, so nothing stored is lost).
+    pub fn restart(&mut self, down: Duration) -> Result<()> {
+        stop(&mut self.child);
+        std::thread::sleep(down);
+        self.child = Self::spawn(&s3s_fs_binary()?, self.port, self.dir.path())?;
+        Ok(())
+    }
+
+    fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<Child> {
+        let data = dir.join("data");
+        let log = dir.join("s3s-fs.log");
         let log_file = std::fs::File::create(&log).map_err(|e| Error::TestServer(e.to_string()))?;
         let log_err = log_file.try_clone().map_err(|e| Error::TestServer(e.to_string()))?;
         let mut child = Command::new(binary)
@@ -252,9 +284,7 @@ impl S3Server {
         wait_ready(&mut child, "s3s-fs", &log, || {
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         })?;
-        let server = Self { child, port, dir };
-        server.create_bucket(Self::BUCKET)?;
-        Ok(server)
+        Ok(child)
     }
 
     /// Creates another bucket (s3s-fs keeps each bucket as a subdirectory of its root).

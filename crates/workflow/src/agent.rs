@@ -207,12 +207,14 @@ impl Agent {
 
     /// Records a finished task's output, then deletes the blobs only it consumed.
     async fn complete(&self, lease: &Lease, outcome: Outcome, started: Instant) {
+        // One line per accepted or refused completion: the chaos suite counts them to prove
+        // that no task is ever completed twice (docs/reliability.md).
         if let Err(e) = self.ctx.db.complete(lease, outcome.output).await {
-            warn!(task = %lease.key, error = %e, "completion rejected");
+            warn!(job = %lease.job_id, task = %lease.key, attempt = lease.attempt, error = %e, "completion rejected");
             metrics::task_abandoned(&lease.kind, &e);
             return;
         }
-        debug!(job = %lease.job_id, task = %lease.key, "done");
+        info!(job = %lease.job_id, task = %lease.key, attempt = lease.attempt, "task completed");
         metrics::task_completed(&lease.kind, started.elapsed(), outcome.proven_cycles);
         for blob in outcome.cleanup {
             let res = match &blob {

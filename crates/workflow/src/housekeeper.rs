@@ -1,7 +1,8 @@
 //! The housekeeper: requeues expired leases, times out jobs past their deadline, vacuums and
 //! analyses the queue tables, garbage-collects finished jobs with their blobs, drops agents
-//! that stopped reporting long ago from the registry, and ends jobs nothing will finish
-//! ([`crate::repair`]: stuck DAGs, snark jobs no agent serves). Every step is
+//! that stopped reporting long ago from the registry, ends jobs nothing will finish
+//! ([`crate::repair`]: stuck DAGs, snark jobs no agent serves) and runs again jobs that failed
+//! only because their hot data was lost (a hot store restarted empty). Every step is
 //! safe to run from many aux agents at once (TaskDB's requeue, vacuum and GC are
 //! concurrency-safe; deletes are idempotent).
 
@@ -16,6 +17,7 @@ use tracing::{debug, warn};
 
 use crate::blobs;
 use crate::repair::{self, Verdict};
+use crate::spec::EXECUTE_KEY;
 
 /// Periodic maintenance of the cluster.
 pub struct Housekeeper {
@@ -57,6 +59,8 @@ pub struct Pass {
     pub forgotten: u64,
     /// Jobs ended because nothing would finish them.
     pub repaired: usize,
+    /// Failed jobs run again because their hot data was lost.
+    pub replayed: usize,
 }
 
 impl Housekeeper {
@@ -134,6 +138,9 @@ impl Housekeeper {
                         .await
                         .map_err(|e| e.to_string())?;
                     pass.swept += 1;
+                    if state == JobState::Failed && self.replay_if_lost(job.id).await? {
+                        pass.replayed += 1;
+                    }
                 }
             }
         }
@@ -155,6 +162,23 @@ impl Housekeeper {
 }
 
 impl Housekeeper {
+    /// Runs a failed job again from execution if it failed only for lost hot data
+    /// ([`repair::lost_hot_data`]). Several housekeepers may try: the TaskDB restarts a failed
+    /// job once.
+    async fn replay_if_lost(&self, id: tiffin_taskdb::JobId) -> Result<bool, String> {
+        let job = self.db.job(id).await.map_err(|e| e.to_string())?;
+        let tasks = self.db.tasks(id).await.map_err(|e| e.to_string())?;
+        let attempts = tasks.iter().find(|t| t.key == EXECUTE_KEY).map_or(i32::MAX, |t| t.attempt);
+        if !repair::lost_hot_data(&job, attempts) {
+            return Ok(false);
+        }
+        let replayed = self.db.restart_job(id, EXECUTE_KEY).await.map_err(|e| e.to_string())?;
+        if replayed {
+            warn!(job = %id, attempts, "its hot data was lost (hot store restarted?): running it again");
+        }
+        Ok(replayed)
+    }
+
     /// Ends the jobs nothing will finish, at most every [`REPAIR_EVERY`]: a stuck job once it
     /// was found stuck at the round before too, a snark job no agent serves at once.
     async fn repair_if_due(&self) -> Result<usize, tiffin_taskdb::Error> {

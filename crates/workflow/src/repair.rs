@@ -56,6 +56,20 @@ pub fn judge(
     Verdict::Fine
 }
 
+/// How many times one job is run again after losing its hot data.
+pub const MAX_REPLAYS: i32 = 2;
+
+/// Whether a failed job failed only because its intermediate data vanished from the hot store
+/// (a Redis restarted without persistence, a wiped local hot directory): nothing about the
+/// job is wrong, so it is run again from execution, at most [`MAX_REPLAYS`] times (its
+/// execute task's attempts count the runs).
+pub fn lost_hot_data(job: &JobStatus, execute_attempts: i32) -> bool {
+    let lost = job.first_failure.as_ref().is_some_and(|f| {
+        f.error.contains("TIFFIN-STORAGE-010") && f.error.contains("hot store")
+    });
+    lost && job.state == tiffin_taskdb::JobState::Failed && execute_attempts <= MAX_REPLAYS
+}
+
 #[cfg(test)]
 mod tests {
     use tiffin_taskdb::JobState;
@@ -64,6 +78,30 @@ mod tests {
 
     fn job(counts: &[(&str, TaskState, i64)]) -> JobStatus {
         JobStatus::of_counts(JobState::Running, counts)
+    }
+
+    #[test]
+    fn only_jobs_that_lost_hot_data_are_replayed_and_only_twice() {
+        let failed = |error: &str| {
+            let mut j = JobStatus::of_counts(JobState::Failed, &[]);
+            j.first_failure = Some(tiffin_taskdb::TaskFailure {
+                task: "prove:3".into(),
+                kind: "prove".into(),
+                error: error.into(),
+            });
+            j
+        };
+        let lost = "TIFFIN-STORAGE-010: blob \"jobs/x/segments/3\" not found in the hot store; it \
+                    was never written, or was deleted or garbage-collected";
+        assert!(lost_hot_data(&failed(lost), 1));
+        assert!(lost_hot_data(&failed(lost), MAX_REPLAYS));
+        assert!(!lost_hot_data(&failed(lost), MAX_REPLAYS + 1), "replays are bounded");
+        let cold = lost.replace("hot store", "cold store");
+        assert!(!lost_hot_data(&failed(&cold), 1), "a missing input is the user's");
+        assert!(!lost_hot_data(&failed("TIFFIN-ZKVM-003 cycle limit"), 1));
+        let mut running = failed(lost);
+        running.state = JobState::Running;
+        assert!(!lost_hot_data(&running, 1));
     }
 
     #[test]

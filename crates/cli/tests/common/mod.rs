@@ -126,15 +126,20 @@ pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
 
 /// [`up`] with more flags.
 pub fn up_with(data: &Path, po2: u32, agents: u32, extra: &[&str]) -> Up {
+    start_up(up_command(data, po2, agents, extra))
+}
+
+/// The `tiffin up` command [`up_with`] runs (stderr inherited; override it to keep a log).
+pub fn up_command(data: &Path, po2: u32, agents: u32, extra: &[&str]) -> Command {
     let (po2, agents) = (po2.to_string(), agents.to_string());
-    let mut child = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", &agents, "--po2", &po2])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn tiffin up");
+    let mut cmd = tiffin(&["up", "--listen", "127.0.0.1:0", "--agents", &agents, "--po2", &po2]);
+    cmd.args(extra).arg("--data-dir").arg(data).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd
+}
+
+/// Spawns a `tiffin up` command and reads its URL and key from its stdout.
+pub fn start_up(mut cmd: Command) -> Up {
+    let mut child = cmd.spawn().expect("spawn tiffin up");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut url, mut key, mut metrics_url) = (None, None, None);
     while url.is_none() || key.is_none() {

@@ -1,0 +1,152 @@
+//! Restarts of Tiffin's own server processes: `tiffin api` in front of the distributed
+//! cluster, and the embedded `tiffin up`, each killed (SIGKILL) mid-session and started again.
+//! The session must end SUCCEEDED with a verified receipt, every task completed once.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bonsai_sdk::non_blocking::{Client, SessionId};
+use serde_json::{Value, json};
+use tiffin_guests::{SPIN, spin_input};
+use tiffin_taskdb::{Config, SqliteTaskDb, TaskDb};
+use tiffin_zkvm::{ImageId, Receipt, decode, verify};
+
+use crate::common::{Proc, start_up, up_command};
+use crate::rig::{Rig, completions};
+
+const ADMIN_KEY: &str = "chaos-admin-key-0123456789";
+
+/// `tiffin api` on `port`, over the rig's services; returns once it answers `/health`.
+async fn api(rig: &Rig, port: u16) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_tiffin"))
+        .args(["api", "--listen", &format!("127.0.0.1:{port}"), "--po2", "14"])
+        .args(["--admin-key", ADMIN_KEY])
+        .args(rig.s.backend_args("api"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tiffin api");
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.is_err() {
+        assert!(Instant::now() < deadline, "tiffin api never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proc
+}
+
+/// Uploads spin and a four-segment input and starts a composite session; returns its id.
+async fn session(url: &str, key: &str) -> String {
+    let client =
+        Client::from_parts(url.into(), key.into(), tiffin_zkvm::RISC0_ZKVM_VERSION).unwrap();
+    client.upload_img(&SPIN.image_id_hex(), SPIN.program.to_vec()).await.unwrap();
+    let input = client.upload_input(spin_input(10_000)).await.unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{url}/sessions/create"))
+        .header("x-api-key", key)
+        .json(&json!({ "img": SPIN.image_id_hex(), "input": input, "receipt_kind": "composite" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["uuid"].as_str().unwrap().to_string()
+}
+
+/// Polls the session through `url` until it ends; returns its status and the verified receipt.
+async fn finished(url: &str, key: &str, id: &str) -> (String, Option<Receipt>) {
+    let client =
+        Client::from_parts(url.into(), key.into(), tiffin_zkvm::RISC0_ZKVM_VERSION).unwrap();
+    let session = SessionId::new(id.into());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        let s = session.status(&client).await.unwrap();
+        if s.status != "RUNNING" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "session still running: {:?}", s.state);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let receipt = match &status.receipt_url {
+        Some(u) => Some(decode::<Receipt>("receipt", &client.download(u).await.unwrap()).unwrap()),
+        None => None,
+    };
+    (status.status, receipt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_restarted_mid_session() {
+    let mut rig = Rig::start(false).await;
+    rig.standard_agents();
+    let port = tiffin_storage::testing::free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let first = api(&rig, port).await;
+    let res = reqwest::Client::new()
+        .post(format!("{url}/admin/tenants"))
+        .header("x-admin-key", ADMIN_KEY)
+        .json(&json!({ "name": "chaos" }))
+        .send()
+        .await
+        .unwrap();
+    let key = res.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
+    let id = session(&url, &key).await;
+    let job = id.parse().unwrap();
+    rig.leased(job, "prove", "prover").await;
+    let fault = rig.fault(&[job]).await;
+    drop(first); // SIGKILL
+    let _second = api(&rig, port).await;
+    let (status, receipt) = finished(&url, &key, &id).await;
+    assert_eq!(status, "SUCCEEDED");
+    verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+    rig.report("tiffin api killed mid-session, restarted", &[job], fault).await.check();
+}
+
+/// The embedded cluster resumes a session after `tiffin up` is killed: the dead process's
+/// leases expire (30 s) and the new one's agents redo those tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tiffin_up_restarted_mid_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("up.log");
+    let first = up_logged(&data, &log);
+    let id = session(&first.url, &first.key).await;
+    let job = id.parse().unwrap();
+    let db = SqliteTaskDb::open(data.join("taskdb.sqlite"), Config::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !db.tasks(job).await.unwrap().iter().any(|t| t.kind == "prove" && t.agent.is_some()) {
+        assert!(Instant::now() < deadline, "no segment was ever claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed = Instant::now();
+    let key = first.key.clone();
+    drop(first); // SIGKILL: its in-process agents die with their leases held
+    let second = up_logged(&data, &log);
+    let (status, receipt) = finished(&second.url, &key, &id).await;
+    let recovery = killed.elapsed();
+    assert_eq!(status, "SUCCEEDED");
+    verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+    let done = completions(&std::fs::read_to_string(&log).unwrap());
+    let tasks = db.tasks(job).await.unwrap();
+    let once = tasks.iter().all(|t| done.get(&(id.clone(), t.key.clone())) == Some(&1));
+    let duplicates: usize = done.values().map(|n| n.saturating_sub(1)).sum();
+    let report = crate::rig::Report {
+        scenario: "tiffin up killed mid-session, restarted on its data dir",
+        jobs: 1,
+        lost: 0,
+        duplicates,
+        unlogged: usize::from(!once),
+        refused: 0,
+        recovery,
+        verified: 1,
+    };
+    report.check();
+}
+
+/// `tiffin up` (one prover) on `data`, logging at info level to `log` (appended).
+fn up_logged(data: &Path, log: &Path) -> crate::common::Up {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut cmd = up_command(data, 14, 1, &[]);
+    cmd.env("TIFFIN_LOG", "info").stderr(file);
+    start_up(cmd)
+}
