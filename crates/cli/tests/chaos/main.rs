@@ -3,7 +3,7 @@
 //! injected at a time. Each scenario reports the jobs lost (goal 0), tasks completed twice
 //! (goal 0, counted from every agent's log of accepted completions), late results refused and
 //! the time to recover, and verifies every receipt. `scripts/chaos` runs them all and prints
-//! the table.
+//! the table; `scripts/test` runs the cheaper ones (the others are `#[ignore]`d).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -19,15 +19,19 @@ use tiffin_taskdb::TaskState;
 async fn a_prover_killed_mid_proof() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();
-    let jobs = rig.submit(2).await;
+    let jobs = rig.submit(1).await;
     let task = rig.leased(jobs[0], "prove", "prover-1").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fault = rig.fault_on(jobs[0], &task);
     rig.kill("prover-1");
     rig.report("prover killed (SIGKILL) mid-proof", &jobs, fault).await.check();
+    let (state, by) = rig.task(jobs[0], &task).await.unwrap();
+    assert_eq!(state, TaskState::Done);
+    assert!(by.is_some_and(|a| !a.starts_with("prover-1")), "redone by a survivor");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the test budget runs the cheaper scenarios"]
 async fn the_executor_killed_mid_execution() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();
@@ -69,6 +73,7 @@ async fn a_prover_stopped_past_its_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the test budget runs the cheaper scenarios"]
 async fn postgres_restarted_mid_job() {
     let mut rig = Rig::start(true).await;
     rig.standard_agents();
@@ -86,7 +91,7 @@ async fn postgres_restarted_mid_job() {
 async fn redis_restarted_mid_job() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();
-    let jobs = rig.submit(2).await;
+    let jobs = rig.submit(1).await;
     rig.leased(jobs[0], "prove", "prover").await;
     let fault = rig.fault(&jobs).await;
     rig.s.redis.restart(Duration::from_secs(3)).unwrap();
@@ -96,6 +101,7 @@ async fn redis_restarted_mid_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the test budget runs the cheaper scenarios"]
 async fn s3_restarted_mid_job() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();

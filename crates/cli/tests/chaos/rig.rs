@@ -5,14 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tiffin_guests::{SPIN, spin_input};
-use tiffin_storage::{StoreConfig, Stores};
 use tiffin_taskdb::testing::{Durability, TestPostgres};
-use tiffin_taskdb::{Config, JobId, JobState, PostgresTaskDb, TaskDb, TaskState};
+use tiffin_taskdb::{JobId, JobState, TaskState};
 use tiffin_workflow::{Cluster, ProveRequest};
 use tiffin_zkvm::{ImageId, ReceiptKind, verify};
 
@@ -103,14 +101,8 @@ impl Rig {
         } else {
             pg
         };
-        let db: Arc<dyn TaskDb> =
-            Arc::new(PostgresTaskDb::connect(&s.database_url, Config::default()).await.unwrap());
-        let mut cfg = StoreConfig::new(s.dir.path());
-        cfg.store = Some(s.s3.store_url());
-        cfg.hot_store = Some(s.redis.url());
-        let stores: Stores = cfg.open().await.unwrap();
         std::fs::create_dir_all(s.dir.path().join("logs")).unwrap();
-        Self { c: Cluster::new(db, stores), s, pg, agents: Vec::new() }
+        Self { c: s.cluster().await, s, pg, agents: Vec::new() }
     }
 
     fn log(&self, name: &str) -> PathBuf {

@@ -52,6 +52,18 @@ impl Services {
         ]
     }
 
+    /// An embedded-API handle on the services (tests submit and watch jobs through it).
+    pub async fn cluster(&self) -> tiffin_workflow::Cluster {
+        use tiffin_taskdb::{Config, PostgresTaskDb, TaskDb};
+        let db: std::sync::Arc<dyn TaskDb> = std::sync::Arc::new(
+            PostgresTaskDb::connect(&self.database_url, Config::default()).await.unwrap(),
+        );
+        let mut cfg = tiffin_storage::StoreConfig::new(self.dir.path());
+        cfg.store = Some(self.s3.store_url());
+        cfg.hot_store = Some(self.redis.url());
+        tiffin_workflow::Cluster::new(db, cfg.open().await.unwrap())
+    }
+
     /// Starts a `tiffin agent` serving `kinds` with short leases (6 s) and 1 s heartbeats, so
     /// a killed agent's task is redone quickly.
     pub fn agent(&self, name: &str, kinds: &str) -> Proc {
@@ -126,7 +138,7 @@ pub fn up(data: &Path, po2: u32, agents: u32) -> Up {
 
 /// [`up`] with more flags.
 pub fn up_with(data: &Path, po2: u32, agents: u32, extra: &[&str]) -> Up {
-    start_up(up_command(data, po2, agents, extra))
+    start_up(up_command(data, po2, agents, extra), true)
 }
 
 /// The `tiffin up` command [`up_with`] runs (stderr inherited; override it to keep a log).
@@ -137,11 +149,15 @@ pub fn up_command(data: &Path, po2: u32, agents: u32, extra: &[&str]) -> Command
     cmd
 }
 
-/// Spawns a `tiffin up` command and reads its URL and key from its stdout.
-pub fn start_up(mut cmd: Command) -> Up {
+/// Spawns a `tiffin up` command and reads its URL and, on a first start (`new_key`), the key
+/// of the default tenant it creates from its stdout (`key` stays empty otherwise).
+pub fn start_up(mut cmd: Command, new_key: bool) -> Up {
     let mut child = cmd.spawn().expect("spawn tiffin up");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut url, mut key, mut metrics_url) = (None, None, None);
+    if !new_key {
+        key = Some(String::new());
+    }
     while url.is_none() || key.is_none() {
         let line = lines.next().expect("tiffin up exited early").unwrap();
         if let Some(u) = line.strip_prefix("Tiffin API listening on ") {
