@@ -409,7 +409,7 @@ async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
         ("offset" = Option<u32>, Query, description = "Skip this many (default 0)"),
     ),
     responses(
-        (status = 200, description = "The jobs", body = Vec<crate::openapi::schemas::Job>),
+        (status = 200, description = "The jobs", body = Vec<crate::openapi::schemas::JobSummary>),
         (status = 400, description = "TIFFIN-API-062 bad state, limit or offset", body = ErrorBody),
         (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
     ))]

@@ -106,31 +106,76 @@ fn official_schema(file: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A validator of OpenAPI 3.1 documents whose Schema Objects follow the OAS base dialect
-/// (`schema-base.json`: the document's structure, and every schema in it checked against JSON
-/// Schema 2020-12 and the OAS vocabulary), offline.
-fn openapi_3_1_validator() -> Validator {
-    let registry = Registry::new()
-        .add("https://spec.openapis.org/oas/3.1/schema/2021-04-15", official_schema("schema.json"))
-        .unwrap()
-        .add(
-            "https://spec.openapis.org/oas/3.1/dialect/base",
-            official_schema("dialect/base.schema.json"),
-        )
-        .unwrap()
-        .add(
-            "https://spec.openapis.org/oas/3.1/meta/base",
-            official_schema("meta/base.schema.json"),
-        )
-        .unwrap()
-        .prepare()
-        .unwrap();
-    jsonschema::options()
-        .with_draft(Draft::Draft202012)
-        .offline()
-        .with_registry(&registry)
-        .build(&official_schema("schema-base.json"))
-        .unwrap()
+const DOCUMENT_SCHEMA: &str = "https://spec.openapis.org/oas/3.1/schema/2021-04-15";
+const DIALECT: &str = "https://spec.openapis.org/oas/3.1/dialect/base";
+
+/// Validators of OpenAPI 3.1 documents and of their Schema Objects (the OAS base dialect: JSON
+/// Schema 2020-12 with the OAS vocabulary), offline.
+struct Official {
+    document: Validator,
+    schema: Validator,
+}
+
+impl Official {
+    fn new() -> Self {
+        let registry = Registry::new()
+            .add(DOCUMENT_SCHEMA, official_schema("schema.json"))
+            .unwrap()
+            .add(DIALECT, official_schema("dialect/base.schema.json"))
+            .unwrap()
+            .add(
+                "https://spec.openapis.org/oas/3.1/meta/base",
+                official_schema("meta/base.schema.json"),
+            )
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let build = |uri: &str| {
+            jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .offline()
+                .with_registry(&registry)
+                .build(&json!({ "$ref": uri }))
+                .unwrap()
+        };
+        Official { document: build(DOCUMENT_SCHEMA), schema: build(DIALECT) }
+    }
+
+    /// What is wrong with `doc`: its structure, then each of its Schema Objects.
+    fn errors(&self, doc: &Value) -> Vec<String> {
+        let mut found = errors(&self.document, doc);
+        let mut schemas = Vec::new();
+        schema_objects(doc, String::new(), &mut schemas);
+        for (at, schema) in schemas {
+            found.extend(errors(&self.schema, schema).into_iter().map(|e| format!("{at}: {e}")));
+        }
+        found
+    }
+}
+
+/// Every Schema Object of a document, with where it is: the component schemas, and each
+/// `schema` of a parameter or a body.
+fn schema_objects<'d>(v: &'d Value, at: String, out: &mut Vec<(String, &'d Value)>) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = format!("{at}/{key}");
+                if key == "schema" && value.is_object() {
+                    out.push((here, value));
+                } else if at == "/components/schemas" {
+                    out.push((here, value));
+                } else {
+                    schema_objects(value, here, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                schema_objects(item, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn errors(validator: &Validator, doc: &Value) -> Vec<String> {
@@ -143,25 +188,31 @@ async fn the_served_document_is_valid_openapi_3_1() {
     let doc = served_document(&s).await;
     s.server.shutdown().await;
     assert_eq!(doc["openapi"], "3.1.0");
-    let validator = openapi_3_1_validator();
-    let found = errors(&validator, &doc);
+    let official = Official::new();
+    let found = official.errors(&doc);
     assert!(found.is_empty(), "{found:#?}");
+    let mut schemas = Vec::new();
+    schema_objects(&doc, String::new(), &mut schemas);
+    assert!(schemas.len() > 60, "{} Schema Objects checked", schemas.len());
 
     // The validator rejects what is not OpenAPI 3.1: a response without its description, a
     // path parameter that is not required, a schema of an unknown type, another version.
     let mut broken = doc.clone();
     let res = &mut broken["paths"]["/version"]["get"]["responses"]["200"];
     res.as_object_mut().unwrap().remove("description");
-    assert!(!errors(&validator, &broken).is_empty(), "a response needs a description");
+    assert!(!official.errors(&broken).is_empty(), "a response needs a description");
     let mut broken = doc.clone();
     broken["paths"]["/sessions/status/{uuid}"]["get"]["parameters"][0]["required"] = json!(false);
-    assert!(!errors(&validator, &broken).is_empty(), "path parameters are required");
+    assert!(!official.errors(&broken).is_empty(), "path parameters are required");
     let mut broken = doc.clone();
     broken["components"]["schemas"]["ErrorBody"]["type"] = json!("record");
-    assert!(!errors(&validator, &broken).is_empty(), "schemas are JSON Schema 2020-12");
+    assert!(!official.errors(&broken).is_empty(), "schemas are JSON Schema 2020-12");
+    let mut broken = doc.clone();
+    broken["components"]["schemas"]["Quotas"]["properties"]["cycle_usage"]["type"] = json!("long");
+    assert!(!official.errors(&broken).is_empty(), "and so are their subschemas");
     let mut broken = doc;
     broken["openapi"] = json!("3.0.3");
-    assert!(!errors(&validator, &broken).is_empty(), "3.0 is not 3.1");
+    assert!(!official.errors(&broken).is_empty(), "3.0 is not 3.1");
 }
 
 /// Checks `answer` against the document's schema `schema` (a JSON Schema 2020-12 reference).
@@ -223,7 +274,7 @@ async fn real_answers_match_their_documented_schemas() {
         (one("TenantView"), get("/admin/tenants/pia".into(), true).await),
         (list("Tenant"), get("/admin/tenants".into(), true).await),
         (list("KeyInfo"), get("/admin/tenants/pia/keys".into(), true).await),
-        (list("Job"), get("/admin/jobs".into(), true).await),
+        (list("JobSummary"), get("/admin/jobs".into(), true).await),
         (one("Job"), get(format!("/admin/jobs/{uuid}"), true).await),
         (list("Stream"), get("/admin/queues".into(), true).await),
         (list("Agent"), get("/admin/agents".into(), true).await),

@@ -158,6 +158,25 @@ pub struct Job {
     pub deadline: Option<DateTime<Utc>>,
 }
 
+/// One line of the job listing.
+#[derive(ToSchema)]
+pub struct JobSummary {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its tenant's id.
+    pub tenant: String,
+    /// Lifecycle state.
+    pub state: JobState,
+    /// What the job is (a session's spec, or `snark_of`).
+    pub meta: Value,
+    /// Why it failed, was cancelled or timed out.
+    pub error: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 /// A stream's scheduling settings.
 #[derive(ToSchema)]
 pub struct StreamConfig {
