@@ -160,9 +160,8 @@ fn schema_objects<'d>(v: &'d Value, at: String, out: &mut Vec<(String, &'d Value
         Value::Object(map) => {
             for (key, value) in map {
                 let here = format!("{at}/{key}");
-                if key == "schema" && value.is_object() {
-                    out.push((here, value));
-                } else if at == "/components/schemas" {
+                let is_schema = key == "schema" && value.is_object();
+                if is_schema || at == "/components/schemas" {
                     out.push((here, value));
                 } else {
                     schema_objects(value, here, out);
