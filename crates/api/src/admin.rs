@@ -21,7 +21,7 @@ use tiffin_workflow::{blobs, kinds};
 use crate::auth::Admin;
 use crate::limits::BodyKind;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
-use crate::{ApiError, AppState, body};
+use crate::{ApiError, AppState, ErrorBody, body};
 use crate::{queue_report, registry};
 
 type St = State<Arc<AppState>>;
@@ -43,7 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Changes to a tenant (every field optional); also the body of tenant creation.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// Name (creation only).
@@ -70,7 +70,7 @@ pub struct TenantPatch {
 }
 
 /// A tenant as the admin sees it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantView {
     /// Quotas, usage and priority.
     #[serde(flatten)]
@@ -165,10 +165,25 @@ async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
     })
 }
 
+/// Every tenant with its quotas and usage.
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin", security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The tenants", body = Vec<Tenant>),
+        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn list_tenants(State(st): St, _: Admin) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(st.tenants.tenants().await?))
 }
 
+/// Create a tenant, and its first key.
+#[utoipa::path(post, path = "/admin/tenants", tag = "admin", security(("admin_key" = [])),
+    request_body(content = TenantPatch, description = "`name` and any settings (others get the server's defaults)"),
+    responses(
+        (status = 201, description = "Created; the key is shown only now", body = crate::openapi::schemas::TenantCreated),
+        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape or without `name`, TIFFIN-API-061 bad tenant name, TIFFIN-API-062 bad setting", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-060 the tenant exists", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn create_tenant(
     State(st): St,
     _: Admin,
@@ -206,6 +221,14 @@ async fn create_tenant(
         .into_response())
 }
 
+/// A tenant with its quotas, priority, reservations and key ids.
+#[utoipa::path(get, path = "/admin/tenants/{name}", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantView),
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn get_tenant(
     State(st): St,
     _: Admin,
@@ -214,6 +237,16 @@ async fn get_tenant(
     Ok(Json(view(&st, &name).await?))
 }
 
+/// Change a tenant's quotas, priority or reservations.
+#[utoipa::path(patch, path = "/admin/tenants/{name}", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    request_body(content = TenantPatch, description = "The settings to change (`name`, if given, must be the tenant's)"),
+    responses(
+        (status = 200, description = "The tenant as changed", body = TenantView),
+        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-062 bad setting or a rename", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn patch_tenant(
     State(st): St,
     _: Admin,
@@ -233,6 +266,15 @@ async fn patch_tenant(
     Ok(Json(view(&st, &name).await?))
 }
 
+/// Delete a tenant and its keys; its running jobs are cancelled and its data deleted.
+#[utoipa::path(delete, path = "/admin/tenants/{name}", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn delete_tenant(
     State(st): St,
     _: Admin,
@@ -283,13 +325,25 @@ async fn collect_tenant_data(
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
+/// `POST /admin/tenants/{name}/keys` (the body may be empty).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct KeyReq {
+pub struct KeyReq {
+    /// What the admin calls the key.
     #[serde(default)]
     label: Option<String>,
 }
 
+/// Create an API key for a tenant.
+#[utoipa::path(post, path = "/admin/tenants/{name}/keys", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    request_body(content = Option<KeyReq>, description = "An optional label (the body may be empty)"),
+    responses(
+        (status = 201, description = "Created; the key is shown only now", body = crate::openapi::schemas::KeyCreated),
+        (status = 400, description = "TIFFIN-API-011 body of the wrong shape", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn create_key(
     State(st): St,
     _: Admin,
@@ -311,6 +365,14 @@ async fn create_key(
         .into_response())
 }
 
+/// A tenant's keys (ids and labels, never the keys).
+#[utoipa::path(get, path = "/admin/tenants/{name}/keys", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "The tenant's name")),
+    responses(
+        (status = 200, description = "The keys", body = Vec<KeyInfo>),
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn list_keys(
     State(st): St,
     _: Admin,
@@ -322,6 +384,14 @@ async fn list_keys(
     Ok(Json(st.tenants.keys(&name).await?))
 }
 
+/// Revoke a key.
+#[utoipa::path(delete, path = "/admin/keys/{id}", tag = "admin", security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The key's id (as listed)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "TIFFIN-API-020 no such key", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     if !st.tenants.revoke_key(&id).await? {
         return Err(ApiError::not_found("key", id));
@@ -330,6 +400,19 @@ async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
 }
 
 /// Parses `?tenant=&state=&limit=&offset=` by hand, so a bad value gets our JSON error.
+/// Jobs, newest first.
+#[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("admin_key" = [])),
+    params(
+        ("tenant" = Option<String>, Query, description = "Only this tenant's jobs"),
+        ("state" = Option<String>, Query, description = "Only jobs in this state: running, succeeded, failed, cancelled or timed_out"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+        ("offset" = Option<u32>, Query, description = "Skip this many (default 0)"),
+    ),
+    responses(
+        (status = 200, description = "The jobs", body = Vec<crate::openapi::schemas::JobSummary>),
+        (status = 400, description = "TIFFIN-API-062 bad state, limit or offset", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn list_jobs(
     State(st): St,
     _: Admin,
@@ -370,11 +453,30 @@ fn parse_job(id: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(id).map_err(|_| ApiError::InvalidUuid { what: "job", id: id.into() })
 }
 
+/// A job with its task counts per kind and state.
+#[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin", security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
+    responses(
+        (status = 200, description = "The job", body = crate::openapi::schemas::Job),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn get_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = st.db().job(parse_job(&id)?).await?;
     Ok(Json(job).into_response())
 }
 
+/// Cancel a job.
+#[utoipa::path(post, path = "/admin/jobs/{id}/cancel", tag = "admin", security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
+    responses(
+        (status = 200, description = "Cancelled", body = crate::openapi::schemas::Cancelled),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-031 the job already ended", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = parse_job(&id)?;
     let cancelled = st.db().cancel_job(job).await?;
@@ -387,6 +489,17 @@ async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
 
 /// A failed job runs again from its execute step (`TaskDb::restart_job`): its intermediate
 /// data was freed when it failed, so re-planning is the only sound way to reuse it.
+/// Run a failed job again from its execute step.
+#[utoipa::path(post, path = "/admin/jobs/{id}/retry", tag = "admin", security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
+    responses(
+        (status = 200, description = "Restarted", body = crate::openapi::schemas::Restarted),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-033 the job is not failed", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = parse_job(&id)?;
     if !st.cluster.restart(job).await? {
@@ -398,6 +511,12 @@ async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Re
 }
 
 /// The TaskDB's streams, each with its tenant's name (streams belong to tenant ids).
+/// Per stream (tenant, worker kind): settings, ready and running tasks.
+#[utoipa::path(get, path = "/admin/queues", tag = "admin", security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The streams", body = Vec<crate::openapi::schemas::Stream>),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
     let mut streams = st.db().streams().await?;
     st.tenants.name_streams(&mut streams).await.map_err(ApiError::Tenants)?;

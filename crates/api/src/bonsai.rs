@@ -28,8 +28,8 @@ use tiffin_zkvm::{ImageId, ReceiptKind};
 
 use crate::auth::Auth;
 use crate::limits::BodyKind;
-use crate::status::{SnarkStatus, session_status, status_name};
-use crate::{ApiError, AppState, body, receipt_cache};
+use crate::status::{SessionStatus, SnarkStatus, session_status, status_name};
+use crate::{ApiError, AppState, ErrorBody, body, receipt_cache};
 
 pub(crate) type St = State<Arc<AppState>>;
 
@@ -111,13 +111,15 @@ async fn owned_session(
     }
 }
 
-#[derive(Serialize)]
-pub(crate) struct UrlRes {
+/// Where to upload or download (Bonsai's `UploadRes` without an id, `ReceiptDownload`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UrlRes {
+    /// The URL, on this API.
     pub(crate) url: String,
 }
 
 /// `POST /sessions/create` (Bonsai's `ProofReq`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ProofReq {
     /// Image id (hex).
     pub img: String,
@@ -143,7 +145,7 @@ pub struct ProofReq {
 }
 
 /// The receipt a proving session ends with (`receipt_kind` of `POST /sessions/create`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionReceiptKind {
     #[default]
@@ -160,6 +162,17 @@ impl From<SessionReceiptKind> for ReceiptKind {
     }
 }
 
+/// Start a session.
+#[utoipa::path(post, path = "/sessions/create", tag = "bonsai", security(("api_key" = [])),
+    request_body = ProofReq,
+    responses(
+        (status = 200, description = "The session started (or, with `cached`, a session that proved the same already)", body = crate::openapi::schemas::Created),
+        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-012 bad image id, TIFFIN-API-013 bad input or receipt UUID, TIFFIN-API-014 bad exec_cycle_limit, TIFFIN-API-024 too many assumptions", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such image, input or receipt of this tenant", body = ErrorBody),
+        (status = 429, description = "TIFFIN-API-050 concurrent proof quota reached, TIFFIN-API-051 cycle budget used up", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn session_create(
     State(st): St,
     Auth(t): Auth,
@@ -259,6 +272,15 @@ async fn cache_key(
     receipt_cache::key_of(st, image, &spec.input_key, &spec.assumptions, kind, spec.po2).await
 }
 
+/// A session's status, progress and statistics.
+#[utoipa::path(get, path = "/sessions/status/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The session's id (a UUID)")),
+    responses(
+        (status = 200, description = "The session's status", body = SessionStatus),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn session_status_route(
     State(st): St,
     Auth(t): Auth,
@@ -289,6 +311,16 @@ async fn session_status_route(
     Ok(Json(status).into_response())
 }
 
+/// The guest's stdout and stderr (for a failed guest: its failure message).
+#[utoipa::path(get, path = "/sessions/logs/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The session's id (a UUID)")),
+    responses(
+        (status = 200, description = "The guest's output", body = String, content_type = "text/plain"),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn session_logs(
     State(st): St,
     Auth(t): Auth,
@@ -308,6 +340,16 @@ async fn session_logs(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], logs).into_response())
 }
 
+/// Stop (cancel) a running session; the cancellation reaches every task and agent.
+#[utoipa::path(get, path = "/sessions/stop/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The session's id (a UUID)")),
+    responses(
+        (status = 200, description = "Stopped", body = crate::openapi::schemas::Stopped),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-031 the session already ended", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn session_stop(
     State(st): St,
     Auth(t): Auth,
@@ -321,6 +363,17 @@ async fn session_stop(
     Ok(Json(json!({ "status": "ABORTED" })).into_response())
 }
 
+/// The journal of a succeeded execute-only session.
+#[utoipa::path(get, path = "/sessions/exec_only_journal/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The session's id (a UUID)")),
+    responses(
+        (status = 200, description = "The journal's bytes", content(("application/octet-stream"))),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID, TIFFIN-API-019 a proving session (its journal is in its receipt)", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-032 still running, or ended without a journal", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn exec_only_journal(
     State(st): St,
     Auth(t): Auth,
@@ -364,6 +417,16 @@ async fn finished_receipt(st: &AppState, tenant: &str, id: &str) -> Result<JobId
     Ok(job.id)
 }
 
+/// Where to download a succeeded session's (or SNARK job's) receipt.
+#[utoipa::path(get, path = "/receipts/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The id (a UUID) of the session or SNARK job whose receipt it is")),
+    responses(
+        (status = 200, description = "The receipt's download URL", body = UrlRes),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no receipt (yet) under this id for this tenant", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn receipt_url(
     State(st): St,
     Auth(t): Auth,
@@ -378,6 +441,16 @@ async fn receipt_url(
         .into_response())
 }
 
+/// The receipt, a bincode risc0 `Receipt`.
+#[utoipa::path(get, path = "/receipts/download/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The id (a UUID) of the session or SNARK job whose receipt it is")),
+    responses(
+        (status = 200, description = "The bincode `Receipt`", content(("application/octet-stream"))),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no receipt (yet) under this id for this tenant", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn receipt_download(
     State(st): St,
     Auth(t): Auth,
@@ -393,11 +466,24 @@ async fn receipt_download(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
-#[derive(Deserialize)]
-struct SnarkReq {
+/// `POST /snark/create` (Bonsai's `SnarkReq`).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SnarkReq {
+    /// The succeeded proving session whose receipt to convert to Groth16.
     session_id: String,
 }
 
+/// Convert a succeeded proving session's receipt to Groth16.
+#[utoipa::path(post, path = "/snark/create", tag = "bonsai", security(("api_key" = [])),
+    request_body = SnarkReq,
+    responses(
+        (status = 200, description = "The SNARK job started", body = crate::openapi::schemas::Created),
+        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-013 bad session UUID, TIFFIN-API-019 an execute-only session", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-032 the session has not succeeded", body = ErrorBody),
+        (status = 429, description = "TIFFIN-API-050 concurrent proof quota reached", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn snark_create(
     State(st): St,
     Auth(t): Auth,
@@ -430,6 +516,15 @@ async fn snark_create(
     Ok(Json(json!({ "uuid": snark.to_string() })).into_response())
 }
 
+/// A SNARK job's status.
+#[utoipa::path(get, path = "/snark/status/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The SNARK job's id (a UUID)")),
+    responses(
+        (status = 200, description = "The SNARK job's status", body = SnarkStatus),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such SNARK job of this tenant", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 async fn snark_status(
     State(st): St,
     Auth(t): Auth,
@@ -450,12 +545,15 @@ async fn snark_status(
     .into_response())
 }
 
+/// The risc0-zkvm versions this cluster proves with.
+#[utoipa::path(get, path = "/version", tag = "bonsai", security(("api_key" = [])),
+    responses((status = 200, description = "Versions", body = crate::openapi::schemas::Version)))]
 async fn version(Auth(_): Auth) -> Json<serde_json::Value> {
     Json(json!({ "risc0_zkvm": [tiffin_zkvm::RISC0_ZKVM_VERSION] }))
 }
 
 /// `GET /user/quotas` (Bonsai's `Quotas`).
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Quotas {
     /// Per-session limit, millions of cycles.
     pub exec_cycle_limit: i64,
@@ -477,6 +575,12 @@ pub struct Quotas {
     pub storage_usage: i64,
 }
 
+/// The tenant's quotas and usage.
+#[utoipa::path(get, path = "/user/quotas", tag = "bonsai", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Quotas and usage", body = Quotas),
+        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+    ))]
 async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> {
     // Usage changes as sessions end: read it fresh, not from the authentication cache.
     let t = st.tenants.tenant(&t.name).await?.unwrap_or(t);

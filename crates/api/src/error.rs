@@ -8,7 +8,11 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 /// The JSON body of every error response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "code": "TIFFIN-API-020",
+    "error": "TIFFIN-API-020 session 4f7c… not found"
+}))]
 pub struct ErrorBody {
     /// Stable code, e.g. `TIFFIN-API-013`.
     pub code: String,

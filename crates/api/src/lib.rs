@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod queue_report;
 pub mod receipt_cache;

@@ -16,7 +16,7 @@ use tiffin_workflow::kinds;
 use crate::auth::Admin;
 use crate::registry::{Registered, registered};
 use crate::scaling::{Demand, agents_needed};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorBody};
 
 /// The drain time asked for when `target_secs` is not given.
 pub const DEFAULT_TARGET_SECS: u64 = 300;
@@ -24,7 +24,7 @@ pub const DEFAULT_TARGET_SECS: u64 = 300;
 pub const DURATION_SAMPLE: u32 = 100;
 
 /// The report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueReport {
     /// When it was made.
     pub at: DateTime<Utc>,
@@ -35,7 +35,7 @@ pub struct QueueReport {
 }
 
 /// The queue of one worker kind, over every tenant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KindReport {
     /// Tasks ready to be claimed (including those waiting out a retry backoff).
     pub queued: i64,
@@ -101,6 +101,13 @@ fn target_secs(q: &BTreeMap<String, String>) -> Result<u64, ApiError> {
 }
 
 /// `GET /admin/queue-report`.
+#[utoipa::path(get, path = "/admin/queue-report", tag = "admin", security(("admin_key" = [])),
+    params(("target_secs" = Option<u64>, Query, description = "The drain time to size `agents_needed` for, whole seconds >= 1 (default 300)")),
+    responses(
+        (status = 200, description = "The report", body = QueueReport),
+        (status = 400, description = "TIFFIN-API-062 bad target_secs", body = ErrorBody),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 pub async fn queue_report(
     State(st): State<Arc<AppState>>,
     _: Admin,

@@ -18,7 +18,7 @@ use tiffin_taskdb::{AgentInfo, JobFilter, JobState, TaskState};
 use tiffin_workflow::AgentProfile;
 
 use crate::auth::Admin;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorBody};
 
 /// Heartbeat periods an agent may miss before it is listed as dead.
 pub const DEAD_AFTER_HEARTBEATS: f64 = 3.0;
@@ -122,6 +122,11 @@ fn entry(r: &Registered, held: Vec<Value>) -> Value {
 /// `GET /admin/agents`: every registered agent, alive ones and those that stopped reporting
 /// (until the housekeeper drops them), with their host, resources and leases. An agent id that
 /// holds a lease but is not registered (an older agent) is listed from its leases alone.
+#[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The agents, most recently seen first", body = Vec<crate::openapi::schemas::Agent>),
+        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+    ))]
 pub async fn agents(State(st): State<Arc<AppState>>, _: Admin) -> Result<Response, ApiError> {
     let mut leases = leases(&st).await?;
     let mut list: Vec<Value> = registered(&st)

@@ -8,7 +8,7 @@ use tiffin_workflow::Progress;
 use tiffin_workflow::spec::ExecuteOutput;
 
 /// `stats` of a finished session (Bonsai's field names).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionStats {
     /// Segments the guest was split into.
     pub segments: u64,
@@ -19,7 +19,7 @@ pub struct SessionStats {
 }
 
 /// `GET /sessions/status/{id}` (Bonsai's `SessionStatusRes`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionStatus {
     /// `RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED`.
     pub status: String,
@@ -42,7 +42,7 @@ pub struct SessionStatus {
 }
 
 /// `GET /snark/status/{id}` (Bonsai's `SnarkStatusRes`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnarkStatus {
     /// `RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED`.
     pub status: String,

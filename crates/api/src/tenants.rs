@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 pub type Result<T> = std::result::Result<T, sqlx::Error>;
 
 /// A tenant's quotas and scheduling weight.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Immutable id, never reused: the TaskDB tenant of its jobs and the owner of its blobs,
     /// so a tenant created again under a deleted one's name inherits none of its data. Tenants
@@ -91,7 +91,7 @@ impl Default for TenantDefaults {
 }
 
 /// An API key as listed (never the key itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// Short public id: the first 12 hex characters of the key's hash.
     pub id: String,

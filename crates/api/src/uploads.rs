@@ -19,7 +19,7 @@ use crate::auth::Auth;
 use crate::bonsai::{St, UrlRes, parse_image_id, parse_uuid};
 use crate::limits::BodyKind;
 use crate::receipt_cache::{digest_key, sha256_hex};
-use crate::{ApiError, AppState, body, storage_quota};
+use crate::{ApiError, AppState, ErrorBody, body, storage_quota};
 
 /// Cold-store key of an uploaded receipt (an assumption for composition).
 pub fn assumption_key(tenant: &str, id: &str) -> String {
@@ -38,12 +38,24 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/receipts/upload/{uuid}", put(receipt_put))
 }
 
-#[derive(Serialize)]
-struct UploadRes {
+/// A fresh upload slot (Bonsai's `UploadRes`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UploadRes {
+    /// Where to `PUT` the bytes.
     url: String,
+    /// The id the upload will have.
     uuid: String,
 }
 
+/// Whether this tenant has the image, else where to upload it.
+#[utoipa::path(get, path = "/images/upload/{image_id}", tag = "bonsai", security(("api_key" = [])),
+    params(("image_id" = String, Path, description = "The program's image id: 64 hex characters")),
+    responses(
+        (status = 200, description = "Upload the program to `url`", body = UrlRes),
+        (status = 204, description = "This tenant already uploaded the image"),
+        (status = 400, description = "TIFFIN-API-012 bad image id", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+    ))]
 async fn image_upload_url(
     State(st): St,
     Auth(t): Auth,
@@ -62,6 +74,17 @@ async fn image_upload_url(
     Ok(Json(UrlRes { url }).into_response())
 }
 
+/// Upload a program; its image id is recomputed and must be the one in the URL.
+#[utoipa::path(put, path = "/images/upload/{image_id}", tag = "bonsai", security(("api_key" = [])),
+    params(("image_id" = String, Path, description = "The program's image id: 64 hex characters")),
+    request_body(description = "The program binary (at most --max-image-size)", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored (or already stored: images are content addressed)"),
+        (status = 400, description = "TIFFIN-API-012 bad image id, TIFFIN-API-015 image id mismatch, TIFFIN-API-016 not a RISC Zero program, TIFFIN-API-017 empty upload", body = ErrorBody),
+        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+    ))]
 async fn image_put(
     State(st): St,
     Auth(t): Auth,
@@ -111,6 +134,15 @@ async fn image_put(
     Ok(StatusCode::OK.into_response())
 }
 
+/// Drop this tenant's reference to an image (the program goes with the last reference).
+#[utoipa::path(delete, path = "/images/{image_id}", tag = "bonsai", security(("api_key" = [])),
+    params(("image_id" = String, Path, description = "The program's image id: 64 hex characters")),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 400, description = "TIFFIN-API-012 bad image id", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 this tenant has no such image", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+    ))]
 async fn image_delete(
     State(st): St,
     Auth(t): Auth,
@@ -135,10 +167,25 @@ fn upload_slot(st: &AppState, headers: &HeaderMap, what: &str) -> Json<UploadRes
     Json(UploadRes { url: format!("{}/{what}/upload/{uuid}", st.base_url(headers)), uuid })
 }
 
+/// A fresh input id and the URL to upload the input to.
+#[utoipa::path(get, path = "/inputs/upload", tag = "bonsai", security(("api_key" = [])),
+    responses((status = 200, description = "`PUT` the input to `url`", body = UploadRes)))]
 async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
     upload_slot(&st, &headers, "inputs")
 }
 
+/// Upload an input (streamed to the store; at most --max-input-size).
+#[utoipa::path(put, path = "/inputs/upload/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The input's id (from `GET /inputs/upload`)")),
+    request_body(description = "The input's bytes", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-030 already uploaded", body = ErrorBody),
+        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+    ))]
 async fn input_put(
     State(st): St,
     Auth(t): Auth,
@@ -177,6 +224,15 @@ async fn input_put(
     Ok(StatusCode::OK.into_response())
 }
 
+/// Delete an input.
+#[utoipa::path(delete, path = "/inputs/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The input's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "TIFFIN-API-020 no such input of this tenant", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+    ))]
 async fn input_delete(
     State(st): St,
     Auth(t): Auth,
@@ -207,10 +263,25 @@ async fn put_digest(
     Ok(())
 }
 
+/// A fresh receipt id and the URL to upload a receipt (an assumption) to.
+#[utoipa::path(get, path = "/receipts/upload", tag = "bonsai", security(("api_key" = [])),
+    responses((status = 200, description = "`PUT` the receipt to `url`", body = UploadRes)))]
 async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> Json<UploadRes> {
     upload_slot(&st, &headers, "receipts")
 }
 
+/// Upload a bincode risc0 `Receipt`, verified on upload, for sessions to assume.
+#[utoipa::path(put, path = "/receipts/upload/{uuid}", tag = "bonsai", security(("api_key" = [])),
+    params(("uuid" = String, Path, description = "The receipt's id (from `GET /receipts/upload`)")),
+    request_body(description = "The bincode `Receipt` (at most --max-receipt-size)", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "TIFFIN-API-013 the id is not a UUID, TIFFIN-API-017 empty upload, TIFFIN-API-018 not a bincode Receipt, TIFFIN-API-023 the receipt does not verify, TIFFIN-API-025 journal over --max-journal-size", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-030 already uploaded", body = ErrorBody),
+        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
+        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+    ))]
 async fn receipt_put(
     State(st): St,
     Auth(t): Auth,

@@ -8,7 +8,6 @@ use common::{Agents, start, wait, wait_state};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tiffin_api::TenantStore;
-use tiffin_api::ops::ROUTES;
 use tiffin_api::tenants::TenantDefaults;
 use tiffin_guests::{ECHO, PANIC};
 
@@ -248,7 +247,7 @@ async fn agents_announce_their_hosts_and_the_queue_report_sizes_the_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
+async fn health_and_metrics_answer_probes_and_scrapes_without_a_key() {
     let s = start(Agents::ExecOnly, |_| {}).await;
     // A reservation creates gina's exec stream, so the queue gauges have a series.
     let key = s.tenant("gina", json!({ "reservations": { "exec": 1 } })).await;
@@ -277,32 +276,6 @@ async fn health_metrics_and_an_openapi_document_that_matches_the_router() {
     // In-process agents record into the same recorder.
     assert!(metrics.contains(r#"tiffin_agent_tasks_claimed_total{kind="exec"}"#), "{metrics}");
 
-    let doc: Value =
-        s.http.get(format!("{}/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
-    let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.contains_key("/sessions/create") && paths.contains_key("/admin/tenants"));
-    // Every documented route exists with its method: no 404 "no route" nor 405 from the router.
-    for (method, path, _, _) in ROUTES {
-        let concrete = path
-            .replace("{image_id}", &"0".repeat(64))
-            .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
-            .replace("{name}", "nobody")
-            .replace("{id}", &uuid::Uuid::new_v4().to_string());
-        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-        let res = s
-            .user(&key, m, &concrete)
-            .header("x-admin-key", common::ADMIN_KEY)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        assert!(
-            status != 405 && !text.contains("TIFFIN-API-021"),
-            "{method} {path} -> {status} {text}"
-        );
-    }
     s.server.shutdown().await;
 }
 
@@ -326,10 +299,11 @@ async fn metric_labels_stay_bounded_whatever_clients_send() {
     let known = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER"];
     assert!(methods.iter().all(|m| known.contains(&m.as_str())), "{methods:?}");
     assert!(methods.contains("OTHER"), "{metrics}");
+    let documented = &tiffin_api::openapi::document().paths.paths;
     for series in ["tiffin_api_requests_total{", "tiffin_api_request_seconds_bucket{"] {
         let routes = label_values(&metrics, series, "route");
         assert!(
-            routes.iter().all(|r| r == "unmatched" || ROUTES.iter().any(|(_, p, _, _)| p == r)),
+            routes.iter().all(|r| r == "unmatched" || documented.contains_key(r)),
             "{series} {routes:?}"
         );
         assert!(routes.contains("unmatched"), "{metrics}");
