@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,12 @@ use tiffin_guests::{ECHO, PANIC};
 /// How long the page may take to show a change (it refreshes every second).
 const SHOWN_WITHIN: Duration = Duration::from_secs(10);
 
-/// A `chromedriver` on a free port with a headless Chromium session; both are killed (with
-/// the process group chromedriver leads, so no browser outlives the test) when dropped.
+/// A `chromedriver` on a free port with a headless Chromium session. Dropped, it asks
+/// chromedriver to shut down (which quits the browsers it started, also when the test failed
+/// with the session open), then ends chromedriver itself if it is still there.
 struct Browser {
     driver: Child,
+    port: u16,
     client: fantoccini::Client,
 }
 
@@ -42,7 +44,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
             .spawn()
             .expect("chromedriver not found: scripts/setup installs it (Debian chromium-driver)");
         let url = format!("http://127.0.0.1:{port}");
@@ -62,7 +63,7 @@ impl Browser {
             .connect(&url)
             .await
             .expect("a headless Chromium session (scripts/setup installs chromium)");
-        Browser { driver, client }
+        Browser { driver, port, client }
     }
 
     /// The text of the first element `selector` matches, if one does.
@@ -105,7 +106,19 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &format!("-{}", self.driver.id())]).status();
+        // chromedriver's own shutdown quits every session's browser; a plain request, as the
+        // runtime may be gone.
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let request = "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            if conn.write_all(request.as_bytes()).is_ok() {
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.driver.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
