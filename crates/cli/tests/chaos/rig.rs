@@ -55,6 +55,8 @@ pub struct Report {
     pub recovery: Duration,
     /// Receipts verified against their image.
     pub verified: usize,
+    /// Why each lost job ended.
+    pub failures: Vec<String>,
 }
 
 impl Report {
@@ -247,10 +249,13 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let completions = self.completions();
-        let (mut lost, mut verified, mut unlogged) = (0, 0, 0);
+        let (mut lost, mut verified, mut unlogged, mut failures) = (0, 0, 0, Vec::new());
         for job in jobs {
-            if self.c.db.job(*job).await.unwrap().state != JobState::Succeeded {
+            let status = self.c.db.job(*job).await.unwrap();
+            if status.state != JobState::Succeeded {
                 lost += 1;
+                let why = status.first_failure.map(|f| format!("{} ({}): {}", f.task, f.kind, f.error));
+                failures.push(why.or(status.error).unwrap_or_else(|| status.state.to_string()));
                 continue;
             }
             let receipt = self.c.receipt(*job).await.unwrap();
@@ -269,6 +274,7 @@ impl Rig {
             refused: self.refusals(),
             recovery: recovery.unwrap_or(DEADLINE),
             verified,
+            failures,
         }
     }
 
