@@ -26,6 +26,7 @@ pub mod receipt_cache;
 pub mod registry;
 pub mod scaling;
 pub mod server;
+pub mod snark;
 pub mod status;
 pub mod storage_quota;
 pub mod tenants;
