@@ -181,9 +181,12 @@ impl ObjectColdStore {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
+            // Retries with backoff (100 ms doubling, at most 15 s apart) ride out an object
+            // store that restarts or drops connections for about half a minute: three
+            // retries gave up after 0.7 s, and the chaos suite's S3 restart lost a job.
             .with_retry(object_store::RetryConfig {
-                max_retries: 3,
-                retry_timeout: Duration::from_secs(30),
+                max_retries: 10,
+                retry_timeout: Duration::from_secs(120),
                 ..Default::default()
             });
         if let Some(endpoint) = &config.endpoint {
