@@ -1,5 +1,6 @@
 //! Admin routes (`x-admin-key`): tenants, keys, quotas, priority multipliers and reservations,
-//! jobs and queues; the agent registry ([`registry`]) and the queue report ([`queue_report`]).
+//! jobs and queues; the agent registry ([`registry`]), the queue report ([`queue_report`]) and
+//! the overview the status page reads ([`overview`]).
 //! A tenant's priority and reservations are applied to its TaskDB streams, so the scheduler
 //! acts on them at the next claim.
 
@@ -22,7 +23,7 @@ use crate::auth::Admin;
 use crate::limits::BodyKind;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
 use crate::{ApiError, AppState, body};
-use crate::{queue_report, registry};
+use crate::{overview, queue_report, registry};
 
 type St = State<Arc<AppState>>;
 
@@ -40,6 +41,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/queues", get(queues))
         .route("/admin/agents", get(registry::agents))
         .route("/admin/queue-report", get(queue_report::queue_report))
+        .route("/admin/overview", get(overview::overview))
 }
 
 /// Changes to a tenant (every field optional); also the body of tenant creation.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
+pub mod overview;
 pub mod queue_report;
 pub mod receipt_cache;
 pub mod registry;
@@ -27,6 +28,7 @@ pub mod server;
 pub mod status;
 pub mod storage_quota;
 pub mod tenants;
+pub mod ui;
 pub mod uploads;
 
 use std::collections::HashMap;
@@ -272,7 +274,8 @@ impl AppState {
 }
 
 /// The full router: Bonsai routes and admin routes (each request needing a slot, see
-/// [`limits::admit`]), operations routes (none: probes and scrapes answer a busy server too).
+/// [`limits::admit`]), operations routes and the status page (none: probes and scrapes answer
+/// a busy server too, and the page's files are static).
 pub fn router(state: Arc<AppState>) -> Router {
     let slotted = Router::new()
         .merge(bonsai::routes())
@@ -281,6 +284,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(slotted)
         .merge(ops::routes())
+        .merge(ui::routes::<Arc<AppState>>())
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::method_not_allowed)
         // Bodies are read by our own limited readers (streaming to the store, with our error

@@ -1,5 +1,6 @@
 //! Operations routes: `/health` (no key: load balancers probe it), `/metrics` (no key:
 //! Prometheus scrapes it), `/openapi.json`, and the JSON errors for unknown routes and methods.
+//! [`ROUTES`] lists every route, the status page's ([`crate::ui`]) included.
 
 use std::sync::Arc;
 
@@ -115,9 +116,18 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "admin",
         "Per worker kind: queued, running, oldest wait, cycles waiting, mean task time, agents needed ?target_secs=",
     ),
+    (
+        "get",
+        "/admin/overview",
+        "admin",
+        "The status page's data: jobs with progress, agents with their tasks, queues, failures",
+    ),
     ("get", "/health", "none", "Liveness and readiness (task database and cold store reachable)"),
     ("get", "/metrics", "none", "Prometheus metrics"),
     ("get", "/openapi.json", "none", "This document"),
+    ("get", "/ui", "none", "The status page (HTML; its data comes from /admin/overview)"),
+    ("get", "/ui/app.js", "none", "The status page's script"),
+    ("get", "/ui/style.css", "none", "The status page's style sheet"),
 ];
 
 /// The operations routes.

@@ -81,7 +81,7 @@ pub async fn registered(st: &AppState) -> Result<Vec<Registered>, ApiError> {
 }
 
 /// The leases running jobs hold now, by agent id (leases name `<agent>/<slot>`).
-async fn leases(st: &AppState) -> Result<BTreeMap<String, Vec<Value>>, ApiError> {
+pub(crate) async fn leases(st: &AppState) -> Result<BTreeMap<String, Vec<Value>>, ApiError> {
     let running = JobFilter { state: Some(JobState::Running), limit: 1000, ..Default::default() };
     let mut leases: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for job in st.db().list_jobs(running).await? {

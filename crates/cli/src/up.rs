@@ -194,6 +194,9 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
         Some(_) => {}
         None => eprintln!("no --admin-key: the /admin routes are disabled"),
     }
+    if admin.is_some() {
+        println!("status page: {url}/ui (it asks for the admin key)");
+    }
     if let Some(key) = fresh_tenant {
         println!("API key of tenant \"default\" (shown once; store it):");
         println!("  export BONSAI_API_URL={url}");
