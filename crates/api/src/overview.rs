@@ -269,7 +269,7 @@ impl Snapshot {
         queues.sort_by(|a, b| (&a.tenant, &a.kind).cmp(&(&b.tenant, &b.kind)));
         let mut failed: Vec<&JobStatus> =
             self.failed.iter().filter(|j| j.state == JobState::Failed).collect();
-        failed.sort_by(|a, b| b.finished_at.cmp(&a.finished_at));
+        failed.sort_by_key(|j| std::cmp::Reverse(j.finished_at));
         Overview {
             at: self.now,
             jobs: jobs.into_iter().map(|j| self.job(j)).collect(),

@@ -58,6 +58,10 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     };
     let json = |s: String| -> Value { serde_json::from_str(&s).unwrap() };
 
+    // The status page is served, without a key, by the same router.
+    let page = scrape_until(&format!("{}/ui", up.url), |page| page.contains("ui/app.js"));
+    assert!(page.contains("<title>Tiffin status</title>"), "{page}");
+
     // The admin key comes from the data dir `tiffin up` wrote it to.
     let tenants = json(ok(admin(&["tenants"])));
     assert!(tenants.as_array().unwrap().iter().any(|t| t["name"] == "default"), "{tenants}");
