@@ -51,6 +51,7 @@ pub struct Overview {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRow {
     /// The job (session or snark id).
+    #[schema(value_type = String, format = Uuid)]
     pub id: JobId,
     /// Its tenant's name (its id if the tenant was deleted).
     pub tenant: String,
@@ -119,6 +120,7 @@ pub struct QueueRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureRow {
     /// The job.
+    #[schema(value_type = String, format = Uuid)]
     pub job: JobId,
     /// Its tenant's name.
     pub tenant: String,

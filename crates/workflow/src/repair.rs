@@ -64,9 +64,10 @@ pub const MAX_REPLAYS: i32 = 2;
 /// job is wrong, so it is run again from execution, at most [`MAX_REPLAYS`] times (its
 /// execute task's attempts count the runs).
 pub fn lost_hot_data(job: &JobStatus, execute_attempts: i32) -> bool {
-    let lost = job.first_failure.as_ref().is_some_and(|f| {
-        f.error.contains("TIFFIN-STORAGE-010") && f.error.contains("hot store")
-    });
+    let lost = job
+        .first_failure
+        .as_ref()
+        .is_some_and(|f| f.error.contains("TIFFIN-STORAGE-010") && f.error.contains("hot store"));
     lost && job.state == tiffin_taskdb::JobState::Failed && execute_attempts <= MAX_REPLAYS
 }
 

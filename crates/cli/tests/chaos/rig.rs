@@ -85,7 +85,7 @@ impl Report {
             );
             writeln!(f, "{row}").unwrap();
         }
-        assert_eq!(self.lost, 0, "{self:?}");
+        assert_eq!(self.lost, 0, "lost jobs ended: {:?} ({self:?})", self.failures);
         assert_eq!((self.duplicates, self.unlogged), (0, 0), "{self:?}");
         assert_eq!(self.verified, self.jobs, "{self:?}");
     }
@@ -254,7 +254,8 @@ impl Rig {
             let status = self.c.db.job(*job).await.unwrap();
             if status.state != JobState::Succeeded {
                 lost += 1;
-                let why = status.first_failure.map(|f| format!("{} ({}): {}", f.task, f.kind, f.error));
+                let why =
+                    status.first_failure.map(|f| format!("{} ({}): {}", f.task, f.kind, f.error));
                 failures.push(why.or(status.error).unwrap_or_else(|| status.state.to_string()));
                 continue;
             }
