@@ -239,6 +239,9 @@ impl Rig {
             for job in jobs {
                 match self.c.db.job(*job).await {
                     Ok(j) if j.state == JobState::Running => running += 1,
+                    // A job that just failed may yet be replayed by the housekeeper (lost hot
+                    // data): it counts as lost only once it stayed failed a while.
+                    Ok(j) if j.state != JobState::Succeeded && settling(&j) => running += 1,
                     Ok(_) => {}
                     Err(_) => running += 1, // the database is coming back
                 }
@@ -301,6 +304,18 @@ impl Rig {
             .count()
     }
 }
+
+/// Whether an ended job ended less than [`SETTLE`] ago.
+fn settling(job: &tiffin_taskdb::JobStatus) -> bool {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+    let ended_ms = job.finished_at.map_or(now_ms, |t| t.timestamp_millis());
+    now_ms - ended_ms < SETTLE.as_millis() as i64
+}
+
+/// How long a failed job is watched for a replay before it counts as lost (the housekeeper
+/// runs every second in the suite's agents).
+const SETTLE: Duration = Duration::from_secs(10);
 
 /// Accepted completions per (job, task) in agents' logs (their `task completed` lines).
 pub fn completions(logs: &str) -> HashMap<(String, String), usize> {
