@@ -231,7 +231,7 @@ impl Error {
             cause = e.source();
         }
         let text = self.to_string();
-        ["No space left on device", "XMinioStorageFull", "QuotaExceeded"]
+        ["No space left on device", "XMinioStorageFull", "QuotaExceeded", "OOM command not allowed"]
             .iter()
             .any(|needle| text.contains(needle))
     }

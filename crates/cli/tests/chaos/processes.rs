@@ -157,3 +157,68 @@ fn up_logged(data: &Path, log: &Path, first: bool) -> crate::common::Up {
     cmd.env("TIFFIN_LOG", "info").stderr(file);
     start_up(cmd, first)
 }
+
+/// The hot store's disk fills up (something else takes it) as a session starts: the executor
+/// waits for room instead of failing, and the session succeeds once the disk is freed. The hot
+/// store is an 8 MiB tmpfs (needs permission to mount: root, as CI runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the test budget runs the cheaper scenarios"]
+async fn the_hot_store_disk_full_then_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hot = dir.path().join("hot");
+    std::fs::create_dir_all(&hot).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&hot)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs (run as root)");
+    let _unmount = Unmount(hot.clone());
+    let (data, log) = (dir.path().join("data"), dir.path().join("up.log"));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    let mut cmd = up_command(&data, 14, 1, &["--hot-store", hot.to_str().unwrap()]);
+    cmd.env("TIFFIN_LOG", "info").stderr(file);
+    let up = start_up(cmd, true);
+    // Another writer takes every byte left on the hot store's disk.
+    let filler = hot.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[7u8; 64 << 10]).is_ok() {}
+    }
+    let id = session(&up.url, &up.key).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let client =
+        Client::from_parts(up.url.clone(), up.key.clone(), tiffin_zkvm::RISC0_ZKVM_VERSION);
+    let status = SessionId::new(id.clone()).status(&client.unwrap()).await.unwrap();
+    assert_eq!(status.status, "RUNNING", "the session waits for room: {:?}", status.error_msg);
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let (status, receipt) = finished(&up.url, &up.key, &id).await;
+    assert_eq!(status, "SUCCEEDED");
+    verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
+    let done = completions(&std::fs::read_to_string(&log).unwrap());
+    let duplicates: usize = done.values().map(|n| n.saturating_sub(1)).sum();
+    let report = crate::rig::Report {
+        scenario: "hot store's disk full for 5 s as a session starts, then freed",
+        jobs: 1,
+        lost: 0,
+        duplicates,
+        unlogged: 0,
+        refused: 0,
+        recovery: freed.elapsed(),
+        verified: 1,
+        failures: Vec::new(),
+    };
+    drop(up);
+    report.check();
+}
+
+/// Unmounts a tmpfs when dropped (also when the test fails).
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

@@ -64,8 +64,17 @@ pub trait HotStore: Send + Sync + fmt::Debug {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            if self.try_put_within_budget(key, data.clone()).await? {
-                return Ok(());
+            match self.try_put_within_budget(key, data.clone()).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                // The disk (or Redis's memory) is full below the budget: something else took
+                // the room. Wait for it like for the budget, instead of failing the task.
+                Err(e) if e.is_storage_full() && Instant::now() < deadline => {
+                    tracing::warn!(key, error = %e, "hot store full; waiting for room");
+                    tokio::time::sleep(ROOM_POLL_INTERVAL * 10).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             let left = deadline.saturating_duration_since(Instant::now());
             self.wait_for_room(needed, left).await?;
