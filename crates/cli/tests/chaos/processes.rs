@@ -135,7 +135,7 @@ async fn tiffin_up_restarted_mid_session() {
     let done = completions(&std::fs::read_to_string(&log).unwrap());
     let tasks = db.tasks(job).await.unwrap();
     let once = tasks.iter().all(|t| done.get(&(id.clone(), t.key.clone())) == Some(&1));
-    let duplicates: usize = done.values().map(|n| n.saturating_sub(1)).sum();
+    let duplicates = crate::rig::duplicates(&done);
     let report = crate::rig::Report {
         scenario: "tiffin up killed mid-session, restarted on its data dir",
         jobs: 1,
@@ -198,7 +198,7 @@ async fn the_hot_store_disk_full_then_freed() {
     assert_eq!(status, "SUCCEEDED");
     verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
     let done = completions(&std::fs::read_to_string(&log).unwrap());
-    let duplicates: usize = done.values().map(|n| n.saturating_sub(1)).sum();
+    let duplicates = crate::rig::duplicates(&done);
     let report = crate::rig::Report {
         scenario: "hot store's disk full for 5 s as a session starts, then freed",
         jobs: 1,
