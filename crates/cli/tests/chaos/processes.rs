@@ -132,21 +132,12 @@ async fn tiffin_up_restarted_mid_session() {
     let recovery = killed.elapsed();
     assert_eq!(status, "SUCCEEDED");
     verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
-    let done = completions(&std::fs::read_to_string(&log).unwrap());
+    let log = std::fs::read_to_string(&log).unwrap();
+    let done = completions(&log);
     let tasks = db.tasks(job).await.unwrap();
     let once = tasks.iter().all(|t| done.get(&(id.clone(), t.key.clone())) == Some(&1));
-    let duplicates = crate::rig::duplicates(&done);
-    let report = crate::rig::Report {
-        scenario: "tiffin up killed mid-session, restarted on its data dir",
-        jobs: 1,
-        lost: 0,
-        duplicates,
-        unlogged: usize::from(!once),
-        refused: 0,
-        recovery,
-        verified: 1,
-        failures: Vec::new(),
-    };
+    let scenario = "tiffin up killed mid-session, restarted on its data dir";
+    let report = crate::rig::Report::one_session(scenario, &log, usize::from(!once), recovery);
     report.check();
 }
 
@@ -197,19 +188,9 @@ async fn the_hot_store_disk_full_then_freed() {
     let (status, receipt) = finished(&up.url, &up.key, &id).await;
     assert_eq!(status, "SUCCEEDED");
     verify(&receipt.unwrap(), ImageId::from_words(SPIN.image_id)).unwrap();
-    let done = completions(&std::fs::read_to_string(&log).unwrap());
-    let duplicates = crate::rig::duplicates(&done);
-    let report = crate::rig::Report {
-        scenario: "hot store's disk full for 5 s as a session starts, then freed",
-        jobs: 1,
-        lost: 0,
-        duplicates,
-        unlogged: 0,
-        refused: 0,
-        recovery: freed.elapsed(),
-        verified: 1,
-        failures: Vec::new(),
-    };
+    let scenario = "hot store's disk full for 5 s as a session starts, then freed";
+    let log = std::fs::read_to_string(&log).unwrap();
+    let report = crate::rig::Report::one_session(scenario, &log, 0, freed.elapsed());
     drop(up);
     report.check();
 }

@@ -60,6 +60,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of one `tiffin up` session that succeeded with a verified receipt, from its
+    /// log of accepted completions (`unlogged`: tasks with no accepted completion).
+    pub fn one_session(
+        scenario: &'static str,
+        log: &str,
+        unlogged: usize,
+        recovery: Duration,
+    ) -> Self {
+        let duplicates = duplicates(&completions(log));
+        let (jobs, lost, refused, verified, failures) = (1, 0, 0, 1, Vec::new());
+        Report { scenario, jobs, lost, duplicates, unlogged, refused, recovery, verified, failures }
+    }
+
     /// Prints the report (one JSON line; also appended to `$TIFFIN_CHAOS_REPORT`) and checks
     /// the goals: nothing lost, nothing done twice, every receipt verified.
     pub fn check(&self) {
