@@ -1,7 +1,8 @@
 # The market stack on one machine, for scripts/broker-demo and scripts/bench-broker (sourced):
 # a local chain (anvil + our contracts), the embedded cluster (`tiffin up`), the verifier
-# service and one broker with collateral. `broker_stack_up WORK PO2` starts it all under WORK
-# and stops it at exit; afterwards $tiffin, $api, $key and $verifier are set and the chain's
+# service and one broker with collateral. `broker_stack_up WORK PO2 [BATCH]` starts it all
+# under WORK (the broker proving and batching BATCH orders at a time, default 1) and stops it
+# at exit; afterwards $tiffin, $api, $key and $verifier are set and the chain's
 # env is sourced.
 
 # Waits until FILE has a line starting with PREFIX (after any indentation) and prints the rest
@@ -21,7 +22,7 @@ broker_stack_down() {
 }
 
 broker_stack_up() {
-  local work="$1" po2="$2"
+  local work="$1" po2="$2" batch="${3:-1}"
   tiffin="$CARGO_TARGET_DIR/debug/tiffin"
   rm -rf "$work" && mkdir -p "$work"
   export TIFFIN_CHAIN_DIR="$work/chain"
@@ -45,6 +46,8 @@ broker_stack_up() {
       -e 's/^events_poll_ms = .*/events_poll_ms = 500/' \
       -e 's/^status_poll_ms = .*/status_poll_ms = 500/' \
       -e 's/^batch_poll_time_ms = .*/batch_poll_time_ms = 500/' \
+      -e "s/^min_batch_size = .*/min_batch_size = $batch/" \
+      -e "s/^max_concurrent_proofs = .*/max_concurrent_proofs = $batch/" \
       deploy/broker-template.toml >"$work/broker.toml"
   PRIVATE_KEY="$TIFFIN_PROVER_KEY" BONSAI_API_URL="$api" BONSAI_API_KEY="$key" \
     TIFFIN_VERIFIER_URL="$verifier" TIFFIN_LOG=info \

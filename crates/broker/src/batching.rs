@@ -108,6 +108,27 @@ pub fn flush_reason(state: &BatchState, params: &BatchParams, now: u64) -> Optio
     .find_map(|(holds, reason)| holds.then_some(reason))
 }
 
+/// How many of the proved orders (earliest expiry first, with these journal sizes) go into the
+/// closing batch: all of them, unless their journals pass `batch_max_journal_bytes`; then up to
+/// and including the order that reaches it (never none). The rest wait for the next batch.
+pub fn batch_len(journal_sizes: &[usize], params: &BatchParams) -> usize {
+    let mut total = 0usize;
+    for (i, size) in journal_sizes.iter().enumerate() {
+        total = total.saturating_add(*size);
+        if total >= params.batch_max_journal_bytes {
+            return i + 1;
+        }
+    }
+    journal_sizes.len()
+}
+
+/// Whether a closing batch is worth aggregating under one set-builder root: two orders or more
+/// (one is fulfilled with its own seal: no extra proof), and not closed by a deadline (a
+/// set-builder proof would eat the time kept for the transaction).
+pub fn aggregate(orders: usize, reason: FlushReason) -> bool {
+    orders >= 2 && reason != FlushReason::Deadline
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +235,33 @@ mod tests {
             change(&mut state, &mut params);
             assert_eq!(flush_reason(&state, &params, NOW), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn a_batch_ends_at_the_order_that_reaches_the_journal_limit() {
+        let p = BatchParams { batch_max_journal_bytes: 100, ..params() };
+        let table: [(&[usize], usize); 7] = [
+            (&[], 0),
+            (&[10, 20, 30], 3),
+            (&[60, 40, 5], 2),
+            (&[60, 39, 5], 3),
+            (&[150, 1], 1),
+            (&[0, 0, 100, 1], 3),
+            (&[usize::MAX, usize::MAX], 1),
+        ];
+        for (sizes, want) in table {
+            assert_eq!(batch_len(sizes, &p), want, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn only_batches_of_two_or_more_not_closed_by_a_deadline_are_aggregated() {
+        use FlushReason::*;
+        assert!(aggregate(2, Size) && aggregate(5, MaxTime) && aggregate(3, JournalBytes));
+        assert!(aggregate(2, Fees));
+        assert!(!aggregate(1, Size), "one order gets its own seal");
+        assert!(!aggregate(0, MaxTime));
+        assert!(!aggregate(4, Deadline), "no extra proof when the deadline is near");
     }
 
     #[test]

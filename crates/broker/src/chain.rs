@@ -12,6 +12,7 @@ use tiffin_market::bindings::ProofMarket::{RequestFulfilled, RequestLocked, Requ
 use tiffin_market::{Fulfillment, MarketClient, MarketError, ProofRequest, RequestStatus};
 use tokio::sync::Mutex;
 
+use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 
 /// One market event the broker cares about.
@@ -46,8 +47,17 @@ fn rpc(e: impl std::fmt::Display) -> BrokerError {
 }
 
 impl Chain {
-    pub fn new(client: MarketClient, txn_timeout: Duration) -> Self {
-        Self { client: client.with_tx_timeout(txn_timeout), sender: Mutex::new(()) }
+    /// The chain through `client`, sending as `cfg` says (read once): each transaction may stay
+    /// pending `txn_timeout` seconds; one still pending after a third of that is resent with the
+    /// same nonce at fees raised by an eighth (so twice before the timeout); locks add
+    /// `lockin_priority_gas` wei per gas to the estimated fees.
+    pub fn new(client: MarketClient, cfg: &BrokerConfig) -> Self {
+        let timeout = Duration::from_secs(cfg.batcher.txn_timeout);
+        let client = client
+            .with_tx_timeout(timeout)
+            .with_fee_bumps(Some(timeout / 3).filter(|d| !d.is_zero()))
+            .with_lock_priority_fee(cfg.market.lockin_priority_gas.map(u128::from));
+        Self { client, sender: Mutex::new(()) }
     }
 
     pub fn client(&self) -> &MarketClient {
@@ -181,6 +191,11 @@ impl Chain {
             }
         }
         LockOutcome::Failed(error.to_string())
+    }
+
+    /// The set-builder image whose journal the market takes as a batch root.
+    pub async fn set_builder_image_id(&self) -> Result<B256> {
+        Ok(self.client.set_builder_image_id().await?)
     }
 
     pub async fn status(&self, id: U256) -> Result<RequestStatus> {

@@ -49,15 +49,16 @@ impl Db {
     /// Inserts a new order; false when one with the same key exists already.
     pub async fn insert(&self, order: &Order) -> Result<bool> {
         let query = sqlx::query(
-            "INSERT INTO orders (key, request_id, kind, request, signature, state, cycles, \
-             lock_price, expiry, session_id, attempts, error, updated_at, times) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO orders (key, request_id, kind, request, signature, journal, state, \
+             cycles, lock_price, expiry, session_id, attempts, error, updated_at, times) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         )
         .bind(order.key())
         .bind(format!("{:#x}", order.id()))
         .bind(kind_name(order.kind))
         .bind(order.encoded_request())
-        .bind(order.signature.to_vec());
+        .bind(order.signature.to_vec())
+        .bind(order.journal.clone());
         let done = bind_progress(query, order).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
@@ -245,6 +246,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Order> {
     Ok(Order {
         request,
         signature: Bytes::from(row.get::<Vec<u8>, _>("signature")),
+        journal: row.get("journal"),
         kind,
         state,
         cycles: row.get::<i64, _>("cycles") as u64,
@@ -300,6 +302,7 @@ mod tests {
         order.session_id = Some("s-1".into());
         order.lock_price = U256::from(123_456_789u64);
         order.cycles = 1 << 20;
+        order.journal = Some(b"the journal".to_vec());
         order.times.seen = Some(1_000);
         order.times.proved = Some(9_000);
         {
@@ -315,6 +318,7 @@ mod tests {
         assert_eq!(back.session_id.as_deref(), Some("s-1"));
         assert_eq!(back.lock_price, order.lock_price);
         assert_eq!(back.cycles, 1 << 20);
+        assert_eq!(back.journal, order.journal);
         assert_eq!(back.expiry, 160);
         assert_eq!(back.times, order.times);
         assert_eq!(db.committed().await.unwrap().len(), 1);

@@ -19,6 +19,13 @@ pub enum BrokerError {
     Verifier(String),
     #[error("TIFFIN-BROKER-016: proving failed: {0}")]
     Proving(String),
+    #[error("TIFFIN-BROKER-017: aggregating a batch: {0}")]
+    Aggregation(String),
+    #[error(
+        "TIFFIN-BROKER-018: {stage} failed {failures} times in a row \
+         (market.max_critical_task_retries); last error: {last}"
+    )]
+    StageGaveUp { stage: &'static str, failures: u32, last: String },
 }
 
 impl BrokerError {
@@ -32,6 +39,8 @@ impl BrokerError {
             BrokerError::TooLarge { .. } => "TIFFIN-BROKER-014",
             BrokerError::Verifier(_) => "TIFFIN-BROKER-015",
             BrokerError::Proving(_) => "TIFFIN-BROKER-016",
+            BrokerError::Aggregation(_) => "TIFFIN-BROKER-017",
+            BrokerError::StageGaveUp { .. } => "TIFFIN-BROKER-018",
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod order;
 pub mod params;
 pub mod pricing;
+pub mod pricing_queue;
 pub mod service;
 
 pub use error::{BrokerError, Result};

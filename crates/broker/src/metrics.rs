@@ -9,6 +9,7 @@
 //! | `tiffin_broker_locks_total` | counter | `outcome` (`locked`, `lost`, `failed`) | lock attempts |
 //! | `tiffin_broker_fulfilments_total` | counter | `outcome` (`done`, `failed`) | fulfilments |
 //! | `tiffin_broker_lock_latency_seconds` | histogram | — | priced → locked |
+//! | `tiffin_broker_batches_total` | counter | `mode` (`aggregated`, `one_by_one`) | batches fulfilled, by how |
 //! | `tiffin_broker_fulfil_latency_seconds` | histogram | — | proved → fulfilled |
 //! | `tiffin_broker_order_latency_seconds` | histogram | — | seen → fulfilled |
 //! | `tiffin_broker_collateral_at_risk_tokens` | gauge | — | collateral of locked, unfulfilled orders |
@@ -55,6 +56,12 @@ pub fn fulfilment(outcome: &'static str, times: &StageTimes) {
     if let Some(s) = span(times.seen, times.fulfilled) {
         histogram!("tiffin_broker_order_latency_seconds").record(s);
     }
+}
+
+/// A batch fulfilled under one set-builder root (`aggregated`) or each with its own
+/// seal (`one_by_one`).
+pub fn batch(mode: &'static str) {
+    counter!("tiffin_broker_batches_total", "mode" => mode).increment(1);
 }
 
 /// `collateral` in base units (18 decimals), shown in whole tokens.

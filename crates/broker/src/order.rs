@@ -95,6 +95,10 @@ pub struct StageTimes {
     pub proving: Option<u64>,
     /// Its proof was done.
     pub proved: Option<u64>,
+    /// Its seal was ready: its batch closed and was sealed under one set-builder root, or its
+    /// own receipt was sealed (absent in orders recorded before this stage was kept).
+    #[serde(default)]
+    pub sealed: Option<u64>,
     /// It was fulfilled on-chain.
     pub fulfilled: Option<u64>,
 }
@@ -117,6 +121,9 @@ pub struct Order {
     pub state: OrderState,
     /// Cycles the preflight measured (0 before it).
     pub cycles: u64,
+    /// The journal the preflight produced (absent for orders recorded before journals were
+    /// kept, and for skipped requests).
+    pub journal: Option<Vec<u8>>,
     /// The price the lock paid (0 for a race).
     pub lock_price: U256,
     /// Seconds since the epoch after which proving is pointless.
@@ -135,16 +142,14 @@ pub struct Order {
 
 impl Order {
     pub fn new(request: ProofRequest, signature: Bytes, kind: FulfillmentType, now: u64) -> Self {
-        let expiry = match kind {
-            FulfillmentType::LockAndFulfill => request.offer.lock_deadline(),
-            FulfillmentType::FulfillAfterLockExpire => request.offer.deadline(),
-        };
+        let expiry = expiry_of(&request, kind);
         Self {
             request,
             signature,
             kind,
             state: OrderState::PendingProving,
             cycles: 0,
+            journal: None,
             lock_price: U256::ZERO,
             expiry,
             session_id: None,
@@ -168,6 +173,15 @@ impl Order {
     /// The request, ABI-encoded as the contract takes it.
     pub fn encoded_request(&self) -> Vec<u8> {
         self.request.abi_encode()
+    }
+}
+
+/// When proving `request` as `kind` stops being worth it: the lock deadline for a lock, the
+/// request's deadline for a race.
+pub fn expiry_of(request: &ProofRequest, kind: FulfillmentType) -> u64 {
+    match kind {
+        FulfillmentType::LockAndFulfill => request.offer.lock_deadline(),
+        FulfillmentType::FulfillAfterLockExpire => request.offer.deadline(),
     }
 }
 

@@ -3,9 +3,11 @@
 
 use crate::batching::BatchParams;
 use crate::breaker::BreakerParams;
-use crate::capacity::{CapacityParams, CommitmentPriority};
+use crate::capacity::{CapacityParams, CommitmentPriority, PricingPriority};
 use crate::cluster::ReceiptKind;
-use crate::config::{BrokerConfig, OrderCommitmentPriority, ReceiptKind as ConfiguredKind};
+use crate::config::{
+    BrokerConfig, OrderCommitmentPriority, OrderPricingPriority, ReceiptKind as ConfiguredKind,
+};
 use crate::pricing::PricingParams;
 
 pub fn pricing(cfg: &BrokerConfig) -> PricingParams {
@@ -68,6 +70,14 @@ pub fn commitment_priority(cfg: &BrokerConfig) -> CommitmentPriority {
     }
 }
 
+pub fn pricing_priority(cfg: &BrokerConfig) -> PricingPriority {
+    match cfg.market.order_pricing_priority {
+        OrderPricingPriority::Random => PricingPriority::Random,
+        OrderPricingPriority::ObservationTime => PricingPriority::ObservationTime,
+        OrderPricingPriority::ShortestExpiry => PricingPriority::ShortestExpiry,
+    }
+}
+
 pub fn receipt_kind(cfg: &BrokerConfig) -> ReceiptKind {
     match cfg.prover.receipt_kind {
         ConfiguredKind::Succinct => ReceiptKind::Succinct,
@@ -85,6 +95,7 @@ mod tests {
             "[market]\nmax_concurrent_proofs = 3\ndeny_requestor_addresses = \
              [\"0x0000000000000000000000000000000000000001\"]\n\
              order_commitment_priority = \"tightest_deadline\"\n\
+             order_pricing_priority = \"observation_time\"\n\
              [prover]\nreceipt_kind = \"composite\"\nbreaker_cool_down_secs = 30\n\
              [batcher]\nmin_batch_size = 2\n",
         )
@@ -94,6 +105,7 @@ mod tests {
         assert_eq!(batch(&cfg).min_batch_size, 2);
         assert_eq!(batch(&cfg).max_concurrent_proofs, 3);
         assert_eq!(commitment_priority(&cfg), CommitmentPriority::TightestDeadline);
+        assert_eq!(pricing_priority(&cfg), PricingPriority::ObservationTime);
         assert_eq!(receipt_kind(&cfg), ReceiptKind::Composite);
         assert_eq!(
             breaker(&cfg),

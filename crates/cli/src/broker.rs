@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -92,8 +91,7 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         }
         None => (None, watch::channel(Arc::new(BrokerConfig::default())).1),
     };
-    let txn_timeout = Duration::from_secs(config.borrow().batcher.txn_timeout);
-    let chain = Chain::new(args.chain.client().await?, txn_timeout);
+    let chain = Chain::new(args.chain.client().await?, &config.borrow());
     let cluster = Cluster::new(&args.api_url, &args.api_key)?;
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
@@ -142,7 +140,7 @@ async fn status(args: &BrokerArgs, recent: u32) -> Result<()> {
     let max = config.market.max_concurrent_proofs;
     println!("capacity: {proving} of {max} proving slots in use");
     if args.chain.has_key() {
-        let chain = Chain::new(args.chain.client().await?, Duration::from_secs(30));
+        let chain = Chain::new(args.chain.client().await?, &config);
         let client = chain.client();
         println!("account: {}", chain.address());
         println!("gas balance: {}", format_native(chain.native_balance().await?));
@@ -201,7 +199,7 @@ async fn benchmark(args: &BrokerArgs, ids: &[String]) -> Result<()> {
         .map(|id| alloy::primitives::U256::from_str_radix(id.trim().trim_start_matches("0x"), 16))
         .collect::<Result<Vec<_>, _>>()
         .context("a request id is not hex")?;
-    let chain = Chain::new(args.chain.client().await?, Duration::from_secs(30));
+    let chain = Chain::new(args.chain.client().await?, &config);
     let requests = find_requests(&chain, &ids, config.market.events_poll_blocks).await?;
     let cluster = Cluster::new(&args.api_url, &args.api_key)?;
     let m = &config.market;

@@ -27,6 +27,7 @@ const REQUESTOR: usize = 2;
 const DENIED: usize = 5;
 const PRIORITY: usize = 6;
 const TOKEN: u64 = 1_000_000_000_000_000_000;
+const ECHO_FILE: &str = "echo.bin";
 
 struct World {
     rt: tokio::runtime::Runtime,
@@ -58,7 +59,7 @@ impl World {
             .map_while(Result::ok)
             .find_map(|l| l.strip_prefix("verifier listening on ").map(str::to_string))
             .expect("the verifier prints its URL");
-        let echo = dir.path().join("echo.bin");
+        let echo = dir.path().join(ECHO_FILE);
         std::fs::write(&echo, ECHO.program).unwrap();
         let echo_url = format!("file://{}", echo.display());
         let world = World { rt, chain, dir, up, _verifier: Proc(child), verifier_url, echo_url };
@@ -73,6 +74,11 @@ impl World {
             tiffin(&["session", "--url", &self.up.url, "--api-key", &self.up.key, "submit"]);
         cmd.args(["--sample", "echo", "--input-hex", "00", "--execute-only", "--wait"]);
         common::ok(cmd);
+    }
+
+    /// The echo program as a file (the requests' image URL).
+    fn echo_path(&self) -> PathBuf {
+        self.dir.path().join(ECHO_FILE)
     }
 
     fn now(&self) -> u64 {
@@ -100,6 +106,23 @@ impl World {
         self.rt.block_on(async {
             let c = self.chain.client(index).await.unwrap();
             c.balance_of(self.chain.address(index)).await.unwrap()
+        })
+    }
+
+    /// The transaction that fulfilled request `id`.
+    fn fulfilment_tx(&self, id: U256) -> B256 {
+        self.rt.block_on(async {
+            let c = self.chain.client(0).await.unwrap();
+            let events = c
+                .market()
+                .event_filter::<tiffin_market::bindings::ProofMarket::RequestFulfilled>()
+                .topic1(id)
+                .from_block(0)
+                .query()
+                .await
+                .unwrap();
+            assert_eq!(events.len(), 1, "{id:#x} fulfilled once");
+            events[0].1.transaction_hash.unwrap()
         })
     }
 
@@ -315,8 +338,12 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     );
     // A proves anything that covers its gas; B wants far more per cycle than anyone pays, but
     // races for any collateral reward.
-    // A also withdraws each payment from its market account as it is paid.
-    let a_config = config("0.0000001 ETH", &lists) + "withdraw = true\n";
+    // A also withdraws each payment from its market account as it is paid, and batches two
+    // proofs at a time; its first set-builder path names the wrong program (echo), so its
+    // first batch cannot be aggregated and is fulfilled order by order.
+    let batching = config("0.0000001 ETH", &lists) + "withdraw = true\nmin_batch_size = 2\n";
+    let wrong_set_builder = format!("set_builder_guest_path = \"{}\"\n", w.echo_path().display());
+    let mut a_config = batching.replace("\n[batcher]", &format!("{wrong_set_builder}\n[batcher]"));
     let b_config = config(
         "1000 ETH",
         "min_mcycle_price_collateral_token = \"0\"\ncollateral_balance_warn_threshold = \"1000\"",
@@ -347,6 +374,12 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     w.wait_order("a", priority_big, "lock", "done", |o| o.state == OrderState::Done);
     assert_eq!(w.status(paid), RequestStatus::Fulfilled);
     assert_eq!(w.status(priority_big), RequestStatus::Fulfilled);
+    let log = std::fs::read_to_string(w.dir.path().join("a.log")).unwrap();
+    assert!(log.contains("TIFFIN-BROKER-017"), "the wrong set-builder is refused:\n{log}");
+    assert_ne!(w.fulfilment_tx(paid), w.fulfilment_tx(priority_big), "one by one");
+    // From now on A aggregates with the bundled set-builder (its file is re-read).
+    a_config = batching;
+    std::fs::write(w.dir.path().join("a.toml"), &a_config).unwrap();
 
     // Every skip, with its code.
     for (id, code) in [
@@ -387,17 +420,24 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     std::thread::sleep(Duration::from_secs(3));
     w.rt.block_on(w.chain.set_automine(true)).unwrap();
     w.mine();
-    w.wait_order("a", slow_lock, "lock", "done", |o| o.state == OrderState::Done);
+    w.wait_order("a", slow_lock, "lock", "proved", |o| o.state == OrderState::Proved);
 
-    // Two-phase shutdown: SIGTERM while an order proves; the broker exits only once it is
-    // fulfilled.
+    // The slow lock's proof waits in the open batch for a second one. Two-phase shutdown:
+    // SIGTERM while that second order proves; the broker exits only once both are fulfilled,
+    // under one set-builder root, in one transaction.
     let last = w.submit(REQUESTOR, 7, b"last one", 10_000_000_000_000_000, 600);
     w.wait_order("a", last, "lock", "proving", |o| o.state == OrderState::Proving);
+    assert_eq!(w.order("a", slow_lock, "lock").unwrap().state, OrderState::Proved);
     signal(&a, "-TERM");
-    assert!(wait_exit(&mut a, Duration::from_secs(180)), "A exits after its last order");
-    let o = w.order("a", last, "lock").unwrap();
-    assert_eq!(o.state, OrderState::Done, "{o:?}");
-    assert_eq!(w.status(last), RequestStatus::Fulfilled);
+    assert!(wait_exit(&mut a, Duration::from_secs(420)), "A exits after its last order");
+    for id in [slow_lock, last] {
+        let o = w.order("a", id, "lock").unwrap();
+        assert_eq!(o.state, OrderState::Done, "{o:?}");
+        assert_eq!(w.status(id), RequestStatus::Fulfilled);
+    }
+    assert_eq!(w.fulfilment_tx(slow_lock), w.fulfilment_tx(last), "one transaction");
+    let log = std::fs::read_to_string(w.dir.path().join("a.log")).unwrap();
+    assert!(log.contains("fulfilled a batch under one root"), "{}", w.log("a"));
 
     // The money: A was paid exactly its lock prices and got its collateral back.
     let earned: U256 = w
@@ -479,7 +519,7 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
 
     // The cluster fails: A has priced a request whose bidding starts soon, but once the
     // cluster stops answering its circuit breaker keeps it from locking.
-    let _a = w.broker("a", PROVER_A, &a_config);
+    let mut a = w.broker("a", PROVER_A, &a_config);
     let start = w.mine() + 12;
     let later = w.submit_from(REQUESTOR, 9, b"later", 10_000_000_000_000_000, 600, start);
     let priced = Instant::now() + Duration::from_secs(60);
@@ -500,6 +540,22 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     let order = w.order("a", later, "lock");
     assert_eq!(w.status(later), RequestStatus::Open, "{order:?}\n{log}");
     assert!(log.contains("not locking: B-004"), "{order:?}\n{log}");
+
+    // The chain goes away: A's stages fail, and once a stage has failed more than
+    // max_critical_task_retries times in a row (1, from its re-read file) A exits, naming it.
+    let one_retry = a_config.replace("[market]\n", "[market]\nmax_critical_task_retries = 1\n");
+    std::fs::write(w.dir.path().join("a.toml"), one_retry).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let anvil = w.chain.node_pid().to_string();
+    assert!(Command::new("kill").args(["-KILL", &anvil]).status().unwrap().success());
+    assert!(wait_exit(&mut a, Duration::from_secs(60)), "A gives up without its chain");
+    assert!(!a.0.try_wait().unwrap().unwrap().success());
+    let log = std::fs::read_to_string(w.dir.path().join("a.log")).unwrap();
+    assert!(
+        log.contains("TIFFIN-BROKER-018") && log.contains("failed 2 times in a row"),
+        "{}",
+        w.log("a")
+    );
 }
 
 impl World {

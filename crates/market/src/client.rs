@@ -9,7 +9,7 @@ use crate::bindings::{
 use crate::deployment::Deployment;
 use crate::error::{MarketError, Result};
 use crate::request::RequestStatus;
-use crate::transaction::{DEFAULT_TX_TIMEOUT, send, signing_provider};
+use crate::transaction::{DEFAULT_TX_TIMEOUT, TxPolicy, send_with, signing_provider};
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider};
@@ -25,7 +25,9 @@ pub struct MarketClient {
     signer: PrivateKeySigner,
     deployment: Deployment,
     chain_id: u64,
-    tx_timeout: Duration,
+    tx: TxPolicy,
+    /// Wei per gas added to the estimated fees of lock transactions.
+    lock_extra_fee: Option<u128>,
 }
 
 impl MarketClient {
@@ -37,12 +39,26 @@ impl MarketClient {
         let provider = signing_provider(rpc_url, signer.clone())?;
         let chain_id =
             provider.get_chain_id().await.map_err(|e| MarketError::Rpc(e.to_string()))?;
-        Ok(Self { provider, signer, deployment, chain_id, tx_timeout: DEFAULT_TX_TIMEOUT })
+        let tx = TxPolicy::timeout(DEFAULT_TX_TIMEOUT);
+        Ok(Self { provider, signer, deployment, chain_id, tx, lock_extra_fee: None })
     }
 
     /// Sets how long a transaction may stay pending before it is reported as timed out.
     pub fn with_tx_timeout(mut self, timeout: Duration) -> Self {
-        self.tx_timeout = timeout;
+        self.tx.timeout = timeout;
+        self
+    }
+
+    /// Resends a transaction still pending after `every` with the same nonce and higher fees
+    /// ([`crate::transaction::bump`]); `None`: never.
+    pub fn with_fee_bumps(mut self, every: Option<Duration>) -> Self {
+        self.tx.bump_every = every;
+        self
+    }
+
+    /// Adds `extra` wei per gas to the estimated fees of lock transactions (to win lock races).
+    pub fn with_lock_priority_fee(mut self, extra: Option<u128>) -> Self {
+        self.lock_extra_fee = extra;
         self
     }
 
@@ -70,12 +86,12 @@ impl MarketClient {
         CollateralToken::new(self.deployment.collateral_token, self.provider.clone())
     }
 
-    async fn send<D: CallDecoder>(
+    async fn send<D: CallDecoder + Clone>(
         &self,
         action: &'static str,
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<TransactionReceipt> {
-        send(action, call, self.tx_timeout).await
+        send_with(action, call, self.tx).await
     }
 
     // ---- accounts ----
@@ -126,7 +142,10 @@ impl MarketClient {
         request: &ProofRequest,
         signature: Bytes,
     ) -> Result<TransactionReceipt> {
-        self.send("lock request", self.market().lockRequest(request.clone(), signature)).await
+        let market = self.market();
+        let call = market.lockRequest(request.clone(), signature);
+        let policy = TxPolicy { extra_priority_fee: self.lock_extra_fee, ..self.tx };
+        send_with("lock request", call, policy).await
     }
 
     pub async fn fulfill(
@@ -193,6 +212,11 @@ impl MarketClient {
     /// The price of `offer` at time `t`, as the contract computes it.
     pub async fn price_at(&self, offer: &Offer, t: u64) -> Result<U256> {
         view(self.market().priceAt(offer.clone(), t)).await
+    }
+
+    /// The image whose journal the market takes as a batch root.
+    pub async fn set_builder_image_id(&self) -> Result<B256> {
+        view(self.market().setBuilderImageId()).await
     }
 
     pub async fn request_digest(&self, request: &ProofRequest) -> Result<B256> {

@@ -58,6 +58,11 @@ impl DevChain {
         Ok(Self { anvil, deployment, rpc })
     }
 
+    /// The anvil process's id (for tests that take the chain away).
+    pub fn node_pid(&self) -> u32 {
+        self.anvil.child().id()
+    }
+
     pub fn rpc_url(&self) -> String {
         self.anvil.endpoint()
     }

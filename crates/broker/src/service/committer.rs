@@ -12,7 +12,7 @@ use tiffin_market::{ProofRequest, RequestStatus};
 use super::{Broker, every, wall_clock};
 use crate::capacity::{self, Admission, Candidate, CommittedWork};
 use crate::chain::LockOutcome;
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::fetch::Fetcher;
 use crate::order::{Order, OrderState, StageTimes, now_ms, order_key};
 use crate::params;
@@ -28,6 +28,8 @@ pub struct Priced {
     pub at: u64,
     pub expiry: u64,
     pub cycles: u64,
+    /// The preflight's journal.
+    pub journal: Vec<u8>,
     /// Our floor (lock) or the expected reward (race).
     pub price: U256,
     pub priority: bool,
@@ -74,8 +76,8 @@ impl Broker {
     }
 }
 
-pub async fn run(b: Arc<Broker>) {
-    every("committing orders", || 500, || step(&b)).await
+pub async fn run(b: Arc<Broker>) -> BrokerError {
+    every(&b, "committing orders", || 500, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
@@ -221,6 +223,7 @@ fn new_order(p: &Priced, state: OrderState) -> Order {
     let mut order = Order::new(p.request.clone(), p.signature.clone(), p.kind, wall_clock());
     order.state = state;
     order.cycles = p.cycles;
+    order.journal = Some(p.journal.clone());
     order.times = p.times;
     if state == OrderState::PendingProving {
         order.times.locked = Some(now_ms());

@@ -3,25 +3,27 @@
 //! the database and hands new requests to the pricer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolValue;
 
-use super::{Broker, pricer, tick};
+use super::{Broker, every, pricer};
 use crate::chain::MarketEvent;
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::order::{OrderState, decode_request, order_key};
 use crate::pricing::FulfillmentType;
 
-pub async fn run(b: Arc<Broker>) {
-    let mut starting = true;
-    loop {
-        match step(&b, starting).await {
-            Ok(()) => starting = false,
-            Err(e) => tracing::warn!("reading market events: {e}"),
-        }
-        tick(b.config().market.events_poll_ms).await;
-    }
+pub async fn run(b: Arc<Broker>) -> BrokerError {
+    let starting = AtomicBool::new(true);
+    let (b, starting) = (&b, &starting);
+    let interval = || b.config().market.events_poll_ms;
+    every(b, "reading market events", interval, || async move {
+        step(b, starting.load(Ordering::Relaxed)).await?;
+        starting.store(false, Ordering::Relaxed);
+        Ok(())
+    })
+    .await
 }
 
 /// Reads the events since the last block read. At a start it reads `lookback_blocks` back as

@@ -18,7 +18,7 @@ use crate::fetch::Fetcher;
 /// The largest list read, in bytes.
 const MAX_LIST_BYTES: u64 = 4 << 20;
 
-pub async fn run(b: Arc<Broker>) {
+pub async fn run(b: Arc<Broker>) -> BrokerError {
     let mut known: HashMap<String, Vec<Address>> = HashMap::new();
     loop {
         let sources = b.config().market.priority_requestor_lists.clone();

@@ -7,6 +7,7 @@
 //! and locking at once; committed orders keep proving and are fulfilled (or fail) before the
 //! process exits. A second signal stops everything at once, leaving the database consistent.
 
+mod aggregator;
 mod committer;
 mod discovery;
 mod lists;
@@ -28,7 +29,7 @@ use crate::chain::Chain;
 use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::order::Order;
 use crate::params;
 
@@ -47,6 +48,8 @@ pub struct Broker {
     /// Orders a task is driving right now (by key).
     driving: Mutex<HashSet<String>>,
     preflights: pricer::PreflightCache,
+    /// Requests waiting for a preflight slot.
+    pricing: crate::pricing_queue::PricingQueue,
     /// Failed submissions per order key (in memory: a restart grants a fresh budget).
     submissions: Mutex<std::collections::HashMap<String, u32>>,
     /// Priority requestors named by `priority_requestor_lists`.
@@ -81,6 +84,7 @@ impl Broker {
             queue: Mutex::new(Vec::new()),
             driving: Mutex::new(HashSet::new()),
             preflights: pricer::PreflightCache::default(),
+            pricing: Default::default(),
             submissions: Mutex::new(Default::default()),
             listed_priority: Mutex::new(Vec::new()),
         })
@@ -91,7 +95,9 @@ impl Broker {
         self.config.borrow().clone()
     }
 
-    /// Runs until `stop.intake` is raised and no committed order is left, or `stop.now`.
+    /// Runs until `stop.intake` is raised and no committed order is left, or `stop.now`, or a
+    /// stage gives up (more than `max_critical_task_retries` failures in a row: the error is
+    /// returned and the committed orders resume at the next start).
     pub async fn run(self: &Arc<Self>, stop: Stop) -> Result<()> {
         committer::recover(self).await?;
         let mut intake = JoinSet::new();
@@ -107,12 +113,30 @@ impl Broker {
 
         let mut now = stop.now.clone();
         let mut first = stop.intake.clone();
-        tokio::select! {
-            _ = first.wait_for(|s| *s) => {}
-            _ = now.wait_for(|s| *s) => {}
-        }
+        let mut failure = tokio::select! {
+            _ = first.wait_for(|s| *s) => None,
+            _ = now.wait_for(|s| *s) => None,
+            Some(Ok(e)) = intake.join_next() => Some(e),
+            Some(Ok(e)) = work.join_next() => Some(e),
+        };
         intake.abort_all();
-        tracing::info!("stopped discovery, pricing and locking");
+        if failure.is_none() {
+            tracing::info!("stopped discovery, pricing and locking");
+            failure = self.drain(&mut work, now).await?;
+        }
+        work.abort_all();
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until no committed order is left, `now` is raised or a stage gives up.
+    async fn drain(
+        &self,
+        work: &mut JoinSet<BrokerError>,
+        mut now: watch::Receiver<bool>,
+    ) -> Result<Option<BrokerError>> {
         loop {
             let left = self.db.committed().await?.len();
             if left == 0 || *now.borrow() {
@@ -122,16 +146,15 @@ impl Broker {
                         "stopping with committed orders; they resume at the next start"
                     );
                 }
-                break;
+                return Ok(None);
             }
             tracing::info!(left, "waiting for committed orders before exiting");
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = now.wait_for(|s| *s) => {}
+                Some(Ok(e)) = work.join_next() => return Ok(Some(e)),
             }
         }
-        work.abort_all();
-        Ok(())
     }
 
     /// Every priority requestor: configured and listed.
@@ -175,27 +198,103 @@ where
     }
 }
 
-/// Runs `step` for ever, `interval_ms()` apart (re-read each time: the file may change),
-/// logging its errors without stopping: a stage survives a blip of the chain or the cluster.
-async fn every<F, Fut>(what: &'static str, interval_ms: impl Fn() -> u64, mut step: F)
+/// Runs a stage's `step` for ever, `interval_ms()` apart (re-read each time: the file may
+/// change), with the broker's `max_critical_task_retries`; see [`repeat`].
+async fn every<F, Fut>(
+    b: &Broker,
+    what: &'static str,
+    interval_ms: impl Fn() -> u64,
+    step: F,
+) -> BrokerError
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
+    repeat(what, interval_ms, || b.config().market.max_critical_task_retries, step).await
+}
+
+/// Runs `step` for ever, `interval_ms()` apart. A failing step is logged and tried again after
+/// [`retry_delay`], so a stage survives a blip of the chain or the cluster; after more than
+/// `max_retries()` failures in a row it gives up with [`BrokerError::StageGaveUp`].
+async fn repeat<F, Fut>(
+    what: &'static str,
+    interval_ms: impl Fn() -> u64,
+    max_retries: impl Fn() -> u32,
+    mut step: F,
+) -> BrokerError
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut failures = 0u32;
     loop {
-        if let Err(e) = step().await {
-            tracing::warn!("{what}: {e}");
+        match step().await {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures > max_retries() {
+                    tracing::error!(stage = what, failures, "giving up: {e}");
+                    return BrokerError::StageGaveUp { stage: what, failures, last: e.to_string() };
+                }
+                tracing::warn!(stage = what, failures, "{e}");
+            }
         }
-        tick(interval_ms()).await;
+        tokio::time::sleep(retry_delay(interval_ms(), failures)).await;
     }
 }
 
-/// Sleeps `ms` milliseconds (the loops' tick).
-async fn tick(ms: u64) {
-    tokio::time::sleep(Duration::from_millis(ms.max(10))).await;
+/// The longest wait between two tries of a failing stage.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The wait before a stage's next step after `failures` failures in a row: its interval (at
+/// least 10 ms), doubled for each failure, at most [`MAX_RETRY_DELAY`] (never less than the
+/// interval itself).
+fn retry_delay(interval_ms: u64, failures: u32) -> Duration {
+    let base = Duration::from_millis(interval_ms.max(10));
+    let doubled = base.saturating_mul(1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX));
+    doubled.min(MAX_RETRY_DELAY.max(base))
 }
 
 /// Seconds since the epoch by this machine's clock (for bookkeeping; deadlines use the chain's).
 pub fn wall_clock() -> u64 {
     crate::order::now_ms() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn a_failing_stage_backs_off_doubling_up_to_a_minute() {
+        assert_eq!(retry_delay(200, 0), Duration::from_millis(200));
+        assert_eq!(retry_delay(200, 1), Duration::from_millis(400));
+        assert_eq!(retry_delay(200, 4), Duration::from_millis(3_200));
+        assert_eq!(retry_delay(200, 9), Duration::from_secs(60));
+        assert_eq!(retry_delay(200, u32::MAX), Duration::from_secs(60));
+        assert_eq!(retry_delay(0, 0), Duration::from_millis(10), "never a busy loop");
+        assert_eq!(retry_delay(90_000, 3), Duration::from_secs(90), "never below the interval");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stage_gives_up_after_its_retries_in_a_row_and_a_success_resets_the_count() {
+        // Fails twice, succeeds, then fails for good: with 2 retries it gives up at the 3rd
+        // failure in a row, i.e. at the 6th step.
+        let steps = AtomicU32::new(0);
+        let step = || async {
+            let n = steps.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == 3 { Ok(()) } else { Err(BrokerError::Chain(format!("step {n} failed"))) }
+        };
+        let started = tokio::time::Instant::now();
+        let e = repeat("testing", || 100, || 2, step).await;
+        assert_eq!(steps.load(Ordering::SeqCst), 6);
+        assert_eq!(e.code(), "TIFFIN-BROKER-018");
+        let text = e.to_string();
+        assert!(
+            text.contains("testing failed 3 times in a row") && text.contains("step 6"),
+            "{text}"
+        );
+        // Waits: 200 + 400 (failures), 100 (success), 200 + 400 (failures) ms.
+        assert_eq!(started.elapsed(), Duration::from_millis(1_300));
+    }
 }

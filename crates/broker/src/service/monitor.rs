@@ -8,18 +8,13 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 
-use super::{Broker, wall_clock};
-use crate::error::Result;
+use super::{Broker, every, wall_clock};
+use crate::error::{BrokerError, Result};
 use crate::order::OrderState;
 
-pub async fn reaper(b: Arc<Broker>) {
-    loop {
-        if let Err(e) = reap(&b).await {
-            tracing::warn!("reaping orders: {e}");
-        }
-        let secs = b.config().prover.reaper_interval_secs.max(1);
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-    }
+pub async fn reaper(b: Arc<Broker>) -> BrokerError {
+    let interval = || b.config().prover.reaper_interval_secs.max(1).saturating_mul(1000);
+    every(&b, "reaping orders", interval, || async { reap(&b).await.map(drop) }).await
 }
 
 /// Fails every committed order whose expiry passed more than the grace period ago.
@@ -48,7 +43,7 @@ pub async fn reap(b: &Broker) -> Result<usize> {
 
 /// Asks the cluster for its health every few seconds (an unhealthy cluster stops new locks)
 /// and refreshes the gauges.
-pub async fn health(b: Arc<Broker>) {
+pub async fn health(b: Arc<Broker>) -> BrokerError {
     loop {
         let healthy = b.cluster.healthy().await;
         let allowed = {
@@ -80,7 +75,7 @@ async fn gauges(b: &Broker) -> Result<()> {
     Ok(())
 }
 
-pub async fn balances(b: Arc<Broker>) {
+pub async fn balances(b: Arc<Broker>) -> BrokerError {
     loop {
         if let Err(e) = check_balances(&b).await {
             tracing::warn!("reading balances: {e}");

@@ -18,6 +18,7 @@ use crate::fetch::Fetcher;
 use crate::order::{Order, OrderState, StageTimes, now_ms, order_key};
 use crate::params;
 use crate::pricing::{self, Decision, FulfillmentType, MarketSnapshot, Skip, SkipCode};
+use crate::pricing_queue::{MAX_WAITING, Refused, Waiting};
 
 /// What a preflight measured.
 #[derive(Debug, Clone)]
@@ -54,14 +55,28 @@ impl PreflightCache {
     }
 }
 
-/// Prices `request` in the background.
+/// Queues `request` for pricing; a preflight slot takes the waiting request that ranks first
+/// under `order_pricing_priority` ([`crate::pricing_queue`]), not necessarily this one.
 pub fn consider(b: &Arc<Broker>, request: ProofRequest, signature: Bytes, kind: FulfillmentType) {
+    let id = request.id;
+    let priority = b.priority_requestors().contains(&request.requestor());
+    let waiting = Waiting { request, signature, kind, priority, observed_at: now_ms() };
+    match b.pricing.push(waiting) {
+        Ok(()) => {}
+        Err(Refused::AlreadyWaiting) => return,
+        Err(Refused::Full) => {
+            tracing::warn!(%id, waiting = MAX_WAITING, "too many requests wait to be priced; dropped");
+            return;
+        }
+    }
     let b = b.clone();
     tokio::spawn(async move {
-        let id = request.id;
         let slots = b.preflights.slots(b.config().market.max_concurrent_preflights);
         let Ok(_slot) = slots.acquire_owned().await else { return };
-        if let Err(e) = price_one(&b, request, signature, kind).await {
+        let mode = params::pricing_priority(&b.config());
+        let Some(next) = b.pricing.take_next(mode, now_ms()) else { return };
+        let id = next.request.id;
+        if let Err(e) = price_one(&b, next.request, next.signature, next.kind).await {
             tracing::warn!(%id, "pricing failed: {e}");
         }
     });
@@ -109,6 +124,7 @@ async fn price_one(
         at,
         expiry,
         cycles: preflight.cycles,
+        journal: preflight.journal.clone(),
         price,
         priority,
         observed_at: snap.now,

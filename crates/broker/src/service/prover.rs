@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use super::{Broker, every, pricer, wall_clock, with_retries};
 use crate::cluster::SessionEnd;
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState, now_ms};
 use crate::params;
 
-pub async fn run(b: Arc<Broker>) {
-    every("starting proofs", || b.config().prover.status_poll_ms, || step(&b)).await
+pub async fn run(b: Arc<Broker>) -> BrokerError {
+    every(&b, "starting proofs", || b.config().prover.status_poll_ms, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {

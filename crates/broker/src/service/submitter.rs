@@ -1,6 +1,9 @@
-//! Fulfilment: proven orders wait in the open batch until the batching policy closes it (size,
-//! age, fees, or a deadline within `block_deadline_buffer_secs`); then each order's receipt is
-//! sealed by the verifier service and fulfilled on-chain. A failed submission is retried up to
+//! Fulfilment: proved orders wait in the open batch until the batching policy closes it (size,
+//! age, journal bytes, fees, or a deadline within `block_deadline_buffer_secs`). The closing
+//! batch takes the orders that expire first, up to `batch_max_journal_bytes` of journals; two
+//! or more are fulfilled under one set-builder root ([`super::aggregator`]), a single order or a
+//! batch closed by a deadline with each order's own seal from the verifier service (also the
+//! fallback when aggregation fails). A failed submission is retried up to
 //! `max_submission_attempts` times while the order can still be paid.
 
 use std::sync::Arc;
@@ -8,54 +11,75 @@ use std::sync::Arc;
 use alloy::primitives::U256;
 use tiffin_market::RequestStatus;
 
-use super::{Broker, every, wall_clock};
+use super::{Broker, aggregator, every, wall_clock};
 use crate::batching::{self, BatchState};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState};
 use crate::params;
 
-pub async fn run(b: Arc<Broker>) {
-    every("fulfilling orders", || b.config().batcher.batch_poll_time_ms, || step(&b)).await
+pub async fn run(b: Arc<Broker>) -> BrokerError {
+    every(&b, "fulfilling orders", || b.config().batcher.batch_poll_time_ms, || step(&b)).await
 }
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
-    let proved = b.db.in_states(&[OrderState::Proved]).await?;
+    let mut proved = b.db.in_states(&[OrderState::Proved]).await?;
     if proved.is_empty() {
         return Ok(());
     }
+    proved.sort_by_key(|o| o.expiry);
     let cfg = b.config();
+    let params = params::batch(&cfg);
     let now = b.chain.now().await?;
+    let journal_sizes: Vec<usize> =
+        proved.iter().map(|o| o.journal.as_ref().map_or(0, Vec::len)).collect();
     let state = BatchState {
         opened_at: proved.iter().map(|o| o.updated_at).min().unwrap_or(now),
         orders: proved.len(),
-        journal_bytes: 0,
+        journal_bytes: journal_sizes.iter().sum(),
         fees: proved.iter().map(|o| o.lock_price).fold(U256::ZERO, |a, p| a + p),
-        earliest_deadline: proved.iter().map(|o| o.expiry).min(),
+        earliest_deadline: proved.first().map(|o| o.expiry),
     };
-    let Some(reason) = batching::flush_reason(&state, &params::batch(&cfg), now.max(wall_clock()))
-    else {
+    let Some(reason) = batching::flush_reason(&state, &params, now.max(wall_clock())) else {
         return Ok(());
     };
+    proved.truncate(batching::batch_len(&journal_sizes, &params));
     tracing::info!(orders = proved.len(), ?reason, "closing the batch");
-    for order in proved {
-        fulfil(b, order).await?;
+    let mut batch = Vec::with_capacity(proved.len());
+    for mut order in proved {
+        order.state = OrderState::Fulfilling;
+        order.updated_at = wall_clock();
+        if b.save(&order, OrderState::Proved).await? {
+            batch.push(order);
+        }
+    }
+    let mut aggregated = None;
+    if batching::aggregate(batch.len(), reason) {
+        match aggregator::fulfil(b, &batch).await {
+            Ok(sealed) => aggregated = Some(sealed),
+            Err(e) => tracing::warn!(orders = batch.len(), "fulfilling one by one: {e}"),
+        }
+    }
+    crate::metrics::batch(if aggregated.is_some() { "aggregated" } else { "one_by_one" });
+    for order in batch {
+        let outcome = match aggregated {
+            Some(sealed) => Ok(sealed),
+            None => submit(b, &order).await,
+        };
+        settle(b, order, outcome).await?;
     }
     Ok(())
 }
 
-async fn fulfil(b: &Broker, mut order: Order) -> Result<()> {
-    order.state = OrderState::Fulfilling;
-    order.updated_at = wall_clock();
-    if !b.save(&order, OrderState::Proved).await? {
-        return Ok(());
-    }
-    let outcome = submit(b, &order).await;
+/// Records how the fulfilment of `order` (now `Fulfilling`) went: fulfilled, with the time its
+/// seal was ready (`None`: found fulfilled already), or an error.
+async fn settle(b: &Broker, mut order: Order, outcome: Result<Option<u64>>) -> Result<()> {
     order.updated_at = wall_clock();
     match outcome {
-        Ok(()) => {
+        Ok(sealed) => {
             tracing::info!(order = order.key(), "fulfilled");
             withdraw_earnings(b, &order).await;
             order.state = OrderState::Done;
+            order.times.sealed = sealed;
             order.times.fulfilled = Some(crate::order::now_ms());
         }
         Err(e) => {
@@ -96,9 +120,11 @@ async fn withdraw_earnings(b: &Broker, order: &Order) {
     }
 }
 
-async fn submit(b: &Broker, order: &Order) -> Result<()> {
+/// Fulfils `order` with its own seal; returns when the seal was ready (`None`: the chain shows
+/// it fulfilled already).
+async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
     if b.chain.status(order.id()).await? == RequestStatus::Fulfilled {
-        return Ok(());
+        return Ok(None);
     }
     let session = order
         .session_id
@@ -106,5 +132,7 @@ async fn submit(b: &Broker, order: &Order) -> Result<()> {
         .ok_or_else(|| BrokerError::Proving("a proved order without a session".into()))?;
     let receipt = b.cluster.receipt(session).await?;
     let sealed = b.verifier.attest(order.request.requirements.imageId, receipt).await?;
-    b.chain.fulfill(order.id(), sealed.journal, sealed.seal).await
+    let sealed_at = crate::order::now_ms();
+    b.chain.fulfill(order.id(), sealed.journal, sealed.seal).await?;
+    Ok(Some(sealed_at))
 }

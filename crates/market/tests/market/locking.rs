@@ -141,3 +141,44 @@ async fn only_the_submitted_request_can_be_locked_and_only_a_locked_one_fulfille
     assert_eq!(reverted(m.requestor.submit_request(&request, U256::ZERO).await), "RequestExists");
     m.assert_books_balance(&[request.id]).await;
 }
+
+#[tokio::test]
+async fn a_lock_left_pending_is_resent_at_higher_fees_and_mined_once() {
+    use alloy::consensus::Transaction as _;
+    use alloy::providers::Provider;
+    use std::time::Duration;
+
+    let mut m = Market::start().await;
+    let request = m.request(b"journal");
+    m.requestor.submit_request(&request, U256::ZERO).await.unwrap();
+    m.mine(0).await;
+    let extra = 3_000_000_000u128;
+    let bumping = m
+        .prover
+        .clone()
+        .with_tx_timeout(Duration::from_secs(20))
+        .with_fee_bumps(Some(Duration::from_millis(300)))
+        .with_lock_priority_fee(Some(extra));
+    let rpc = m.chain.rpc().clone();
+    let node_tip = rpc.estimate_eip1559_fees().await.unwrap().max_priority_fee_per_gas;
+    let nonce = rpc.get_transaction_count(m.prover.address()).await.unwrap();
+
+    // Nothing is mined while the lock waits: it is resent every 300 ms at higher fees.
+    m.chain.set_automine(false).await.unwrap();
+    let id = request.id;
+    let lock = tokio::spawn(async move { bumping.lock_request(&request, Bytes::new()).await });
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    m.chain.set_automine(true).await.unwrap();
+    m.chain.mine().await.unwrap();
+    let receipt = lock.await.unwrap().expect("the lock is mined");
+
+    let mined = rpc.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
+    let tip = mined.max_priority_fee_per_gas().unwrap();
+    assert!(tip > node_tip + extra, "a bumped version was mined: tip {tip}");
+    assert_eq!(
+        rpc.get_transaction_count(m.prover.address()).await.unwrap(),
+        nonce + 1,
+        "one version mined, the others replaced"
+    );
+    assert_eq!(m.prover.record(id).await.unwrap().locker, m.prover.address());
+}
