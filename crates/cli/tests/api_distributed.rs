@@ -23,7 +23,12 @@ use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 const ADMIN_KEY: &str = "distributed-admin-key";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
+    )
+    .join("../..")
+    .canonicalize()
+    .unwrap()
 }
 
 /// Runs one of the repository's scripts against the cluster directory `dir`, with the same

@@ -232,8 +232,10 @@ fn tiffin_up_serves_api_and_agent_metrics_on_metrics_listen() {
         assert!(text.contains(series), "no {series} in:\n{text}");
     }
     // Every series the shipped Grafana dashboard queries exists on a live cluster.
-    let dashboard = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../deploy/grafana/tiffin-cluster.json");
+    let dashboard = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
+    )
+    .join("../../deploy/grafana/tiffin-cluster.json");
     let dashboard: Value = serde_json::from_slice(&std::fs::read(dashboard).unwrap()).unwrap();
     let exprs: Vec<&str> = dashboard["panels"]
         .as_array()

@@ -18,12 +18,16 @@ use std::path::{Path, PathBuf};
 pub const DEPLOYER_KEY: usize = 0;
 pub const ATTESTOR_KEY: usize = 1;
 
-/// Where `scripts/setup` (npm ci) puts anvil, unless `TIFFIN_ANVIL` names another binary.
+/// Where `scripts/setup` (npm ci) puts anvil, unless `TIFFIN_ANVIL` names another binary: under
+/// `TIFFIN_ROOT` (set by `scripts/env.sh`), else under the checkout this was compiled in (a
+/// build shared by two checkouts through one target dir may name the other one).
 pub fn anvil_path() -> Result<PathBuf> {
+    let root = std::env::var_os("TIFFIN_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
     let path = match std::env::var_os("TIFFIN_ANVIL") {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"),
+        None => root.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"),
     };
     if path.is_file() { Ok(path) } else { Err(MarketError::AnvilMissing(path)) }
 }

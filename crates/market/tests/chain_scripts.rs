@@ -10,7 +10,10 @@ use tiffin_market::bindings::{AttestationVerifier, ProofMarket};
 use tiffin_market::{Deployment, MarketClient};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
+    )
+    .join("../..")
 }
 
 fn script(name: &str, dir: &Path) {
