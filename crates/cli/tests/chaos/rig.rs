@@ -18,8 +18,11 @@ use crate::common::{Proc, Services};
 
 /// spin cycles giving 4 segments at po2 14.
 const SPIN_4: u32 = 10_000;
+/// spin cycles giving 2 segments at po2 14, the cheapest job with a join (the kernel's
+/// start-up fills the first; crates/workflow/tests/embedded.rs).
+const SPIN_2: u32 = 500;
 /// Longest a scenario's jobs may take to end after the fault.
-const DEADLINE: Duration = Duration::from_secs(300);
+pub const DEADLINE: Duration = Duration::from_secs(300);
 
 /// A cluster under test.
 pub struct Rig {
@@ -149,6 +152,17 @@ impl Rig {
         self.agent("prover-2", "prove,join,aux");
     }
 
+    /// Each role in an agent process of its own, so that one role can be killed alone: an
+    /// executor, two provers, a joiner (joins and resolves) and an aux agent (finalize and the
+    /// housekeeper).
+    pub fn role_agents(&mut self) {
+        self.agent("exec-1", "exec");
+        self.agent("prove-1", "prove");
+        self.agent("prove-2", "prove");
+        self.agent("join-1", "join");
+        self.agent("aux-1", "aux");
+    }
+
     fn pid(&self, name: &str) -> u32 {
         self.agents.iter().find(|(n, _)| n == name).expect("a started agent").1.0.id()
     }
@@ -163,21 +177,28 @@ impl Rig {
 
     /// Sends `signal` (e.g. `STOP`, `CONT`) to the agent.
     pub fn signal(&self, name: &str, signal: &str) {
-        let pid = self.pid(name).to_string();
-        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
-        assert!(status.success(), "kill -{signal} {pid}");
+        send(self.pid(name), signal);
     }
 
     /// Submits `n` four-segment composite jobs.
     pub async fn submit(&self, n: usize) -> Vec<JobId> {
+        self.submit_as(n, ReceiptKind::Composite, SPIN_4).await
+    }
+
+    /// Submits `n` two-segment succinct jobs: two lifted segments, a join, a finalize.
+    pub async fn submit_succinct(&self, n: usize) -> Vec<JobId> {
+        self.submit_as(n, ReceiptKind::Succinct, SPIN_2).await
+    }
+
+    async fn submit_as(&self, n: usize, receipt_kind: ReceiptKind, spin: u32) -> Vec<JobId> {
         let mut jobs = Vec::with_capacity(n);
         for i in 0..n {
             let req = ProveRequest {
                 tenant: format!("chaos-{i}"),
                 program: Bytes::from_static(SPIN.program),
-                input: Bytes::from(spin_input(SPIN_4)),
+                input: Bytes::from(spin_input(spin)),
                 po2: 14,
-                receipt_kind: ReceiptKind::Composite,
+                receipt_kind,
                 execute_only: false,
                 cycle_limit: None,
             };
@@ -200,7 +221,22 @@ impl Rig {
             if let Some(t) = held {
                 return t.key.clone();
             }
+            let mut of_kind = tasks.iter().filter(|t| t.kind == kind).peekable();
+            let all_done = of_kind.peek().is_some() && of_kind.all(|t| t.state == TaskState::Done);
+            assert!(!all_done, "every {kind} task was done before {agent} was seen holding one");
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (at most `within`) until task `key` of `job` is done; returns who did it.
+    pub async fn done_by(&self, job: JobId, key: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some((TaskState::Done, by)) = self.task(job, key).await {
+                return by;
+            }
+            assert!(Instant::now() < deadline, "task {key} was not done within {within:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -316,6 +352,13 @@ impl Rig {
             .filter(|l| l.contains("completion rejected") || l.contains("lease lost; abandoning"))
             .count()
     }
+}
+
+/// Sends `signal` (e.g. `STOP`, `CONT`) to process `pid`.
+pub fn send(pid: u32, signal: &str) {
+    let pid = pid.to_string();
+    let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// Completions past one per task and run. A job replayed from execution (lost hot data) runs
