@@ -16,12 +16,10 @@ const SKIP_DIRS: &[&str] = &[
 ];
 
 fn repo_root() -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
-    )
-    .parent()
-    .expect("guests/ has a parent")
-    .to_path_buf()
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
+        .parent()
+        .expect("guests/ has a parent")
+        .to_path_buf()
 }
 
 fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {

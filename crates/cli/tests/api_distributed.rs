@@ -23,12 +23,10 @@ use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 const ADMIN_KEY: &str = "distributed-admin-key";
 
 fn repo_root() -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
-    )
-    .join("../..")
-    .canonicalize()
-    .unwrap()
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Runs one of the repository's scripts against the cluster directory `dir`, with the same

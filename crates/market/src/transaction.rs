@@ -145,7 +145,8 @@ where
     Ok(receipt)
 }
 
-/// How often a pending transaction's receipt is asked for.
+/// How often a pending transaction's receipt is asked for: first after 25 ms (a dev chain mines
+/// at once), then twice as long each time, up to this.
 const RECEIPT_POLL: Duration = Duration::from_millis(250);
 
 /// Waits for the receipt of `first` or of any replacement, resending at bumped fees every
@@ -163,6 +164,7 @@ where
 {
     let started = Instant::now();
     let (mut sent, mut last_sent, mut nonce) = (vec![first], started, None);
+    let mut pause = Duration::from_millis(25);
     loop {
         for tx in &sent {
             if let Some(r) =
@@ -196,7 +198,8 @@ where
                 }
             }
         }
-        tokio::time::sleep(RECEIPT_POLL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RECEIPT_POLL);
     }
 }
 

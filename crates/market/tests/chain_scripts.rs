@@ -10,10 +10,8 @@ use tiffin_market::bindings::{AttestationVerifier, ProofMarket};
 use tiffin_market::{Deployment, MarketClient};
 
 fn root() -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
-    )
-    .join("../..")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
+        .join("../..")
 }
 
 fn script(name: &str, dir: &Path) {
