@@ -5,13 +5,11 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn root() -> PathBuf {
-    std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"),
-    )
-    .join("../..")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
+        .join("../..")
 }
 
 /// (digest, path) pairs recorded by the last compile.
