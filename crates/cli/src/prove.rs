@@ -25,8 +25,8 @@ pub enum Kind {
 pub struct ProveArgs {
     #[command(flatten)]
     guest: crate::samples::GuestArgs,
-    /// Segment size as a power of two (14–22).
-    #[arg(long, env = "TIFFIN_PO2", default_value_t = 20)]
+    /// Segment size as a power of two (14–22, but not 15).
+    #[arg(long, env = "TIFFIN_PO2", default_value_t = 20, value_parser = crate::up::parse_po2)]
     po2: u32,
     /// Which receipt to produce.
     #[arg(long, value_enum, env = "TIFFIN_RECEIPT_KIND", default_value = "succinct")]

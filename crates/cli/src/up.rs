@@ -44,8 +44,8 @@ pub struct ServeArgs {
     /// start (saved as <data-dir>/admin.key); without one `tiffin api` disables /admin.
     #[arg(long, env = "TIFFIN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
-    /// Segment size of sessions, as a power of two (14-22).
-    #[arg(long, env = "TIFFIN_PO2", default_value_t = 20)]
+    /// Segment size of sessions, as a power of two (14-22, but not 15).
+    #[arg(long, env = "TIFFIN_PO2", default_value_t = 20, value_parser = parse_po2)]
     pub po2: u32,
     /// Concurrent sessions of a new tenant.
     #[arg(long, env = "TIFFIN_DEFAULT_CONCURRENT_PROOFS", default_value_t = 10)]
@@ -64,6 +64,14 @@ pub struct ServeArgs {
     /// least --session-timeout-secs (a running session keeps its input); 0: never.
     #[arg(long, env = "TIFFIN_BLOB_TTL_SECS", default_value_t = 7 * 86_400)]
     pub blob_ttl_secs: u64,
+}
+
+/// A segment size `execute` accepts, so a cluster configured with one it refuses (15, or one
+/// out of range) fails at start-up instead of failing every session.
+pub(crate) fn parse_po2(text: &str) -> Result<u32, String> {
+    let po2: u32 = text.parse().map_err(|e| format!("{e}"))?;
+    tiffin_zkvm::check_po2(po2).map_err(|e| e.to_string())?;
+    Ok(po2)
 }
 
 impl ServeArgs {

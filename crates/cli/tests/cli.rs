@@ -203,6 +203,10 @@ fn settings_file_values_sit_under_flags_and_environment() {
     std::fs::write(&file, "[up]\npo2 = \"eighteen\"\n").unwrap();
     let err = fails(tiffin(&["--config", cfg, "up"]));
     assert!(err.contains("--po2") && err.contains("eighteen"), "{err}");
+    // So is a segment size every session would refuse (po2 15 thrashes under risc0 3.1).
+    std::fs::write(&file, "[up]\npo2 = 15\n").unwrap();
+    let err = fails(tiffin(&["--config", cfg, "up"]));
+    assert!(err.contains("--po2") && err.contains("TIFFIN-ZKVM-011"), "{err}");
 }
 
 /// `--metrics-listen` serves the process's metrics on a listener of its own: `tiffin up`'s

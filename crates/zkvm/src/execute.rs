@@ -15,13 +15,38 @@ pub const MIN_PO2: u32 = 14;
 /// Largest segment size the cluster accepts (2^22 cycles, ~10 GB of prover memory).
 pub const MAX_PO2: u32 = 22;
 
+/// A segment size inside [`MIN_PO2`]..=[`MAX_PO2`] that is refused all the same: risc0 3.1's
+/// executor reserves 25,000 cycles of every segment from po2 15 up for one (bigint)
+/// instruction, against 2,000 below 15, and 4,113 more for its tables. A po2-15 segment of
+/// 32,768 cycles keeps ~3,650 for the guest and its paging (a po2-14 one ~10,270), about five
+/// pages, so runs thrash: set-builder over two claims took 220 segments (7.2M cycles) at po2
+/// 15, against 11 (0.18M) at 14 and 2 (0.08M) at 16.
+pub const REFUSED_PO2: u32 = 15;
+
+/// Checks a segment size: [`ZkvmError::InvalidOptions`] outside [`MIN_PO2`]..=[`MAX_PO2`] or
+/// at [`REFUSED_PO2`].
+pub fn check_po2(po2: u32) -> Result<(), ZkvmError> {
+    if !(MIN_PO2..=MAX_PO2).contains(&po2) {
+        return Err(ZkvmError::InvalidOptions(format!(
+            "segment po2 {po2} is outside the supported range {MIN_PO2}..={MAX_PO2}"
+        )));
+    }
+    if po2 == REFUSED_PO2 {
+        return Err(ZkvmError::InvalidOptions(format!(
+            "segment po2 {po2} is refused: risc0 reserves 25,000 of its 32,768 cycles per segment \
+             for one instruction, so runs take 10-100x the cycles of po2 14 or 16; use 14 or 16"
+        )));
+    }
+    Ok(())
+}
+
 /// Guest logs are for humans; cap what we keep so a chatty guest cannot exhaust memory.
 const MAX_LOG_BYTES: usize = 1 << 20;
 
 /// How to run a guest.
 #[derive(Clone, Debug)]
 pub struct ExecuteOptions {
-    /// Segment size as a power of two, in [`MIN_PO2`]..=[`MAX_PO2`].
+    /// Segment size as a power of two, in [`MIN_PO2`]..=[`MAX_PO2`] but not [`REFUSED_PO2`].
     pub po2: u32,
     /// Hard limit on total cycles; exceeding it is a permanent [`ZkvmError::CycleLimit`].
     pub cycle_limit: Option<u64>,
@@ -99,12 +124,7 @@ where
     F: FnMut(Segment) -> Result<(), E> + Send,
     E: std::fmt::Display,
 {
-    if !(MIN_PO2..=MAX_PO2).contains(&opts.po2) {
-        return Err(ZkvmError::InvalidOptions(format!(
-            "segment po2 {} is outside the supported range {MIN_PO2}..={MAX_PO2}",
-            opts.po2
-        )));
-    }
+    check_po2(opts.po2)?;
     if opts.cycle_limit == Some(0) {
         return Err(ZkvmError::InvalidOptions("cycle limit must be positive".into()));
     }

@@ -18,7 +18,9 @@ mod snark;
 
 pub use codec::{decode, encode};
 pub use error::{ErrorClass, ZkvmError};
-pub use execute::{ExecuteOptions, Execution, MAX_PO2, MIN_PO2, Segment, execute};
+pub use execute::{
+    ExecuteOptions, Execution, MAX_PO2, MIN_PO2, REFUSED_PO2, Segment, check_po2, execute,
+};
 pub use image::ImageId;
 pub use prove::{assumption_of, join, lift, prove_and_lift, prove_segment, resolve};
 pub use receipt::{ReceiptKind, finalize, finalize_composite, verify, verify_integrity};

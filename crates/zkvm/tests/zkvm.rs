@@ -8,8 +8,8 @@
 use sha2::{Digest as _, Sha256};
 use tiffin_guests::{ECHO, PANIC, SHA_CHAIN, SPIN, sha_chain_input, spin_input};
 use tiffin_zkvm::{
-    ErrorClass, ExecuteOptions, Execution, ImageId, Receipt, Segment, ZkvmError, decode, encode,
-    execute, finalize_composite, prove_segment, verify,
+    ErrorClass, ExecuteOptions, Execution, ImageId, MAX_PO2, MIN_PO2, Receipt, Segment, ZkvmError,
+    decode, encode, execute, finalize_composite, prove_segment, verify,
 };
 
 /// Many-segment runs use po2 14 (the v1compat kernel's start-up alone fills ~2 such segments).
@@ -169,10 +169,12 @@ fn the_cycle_limit_is_a_permanent_error() {
 
 #[test]
 fn bad_options_and_failing_sinks_are_classified() {
-    for po2 in [0, 13, 23, 40] {
+    for po2 in [0, 13, 15, 23, 40] {
         let err = execute(ECHO.program, &b""[..], &opts(po2), |_| Ok::<_, String>(())).unwrap_err();
         assert_eq!(err.code(), "TIFFIN-ZKVM-011", "po2 {po2}");
     }
+    let err = execute(ECHO.program, &b""[..], &opts(15), |_| Ok::<_, String>(())).unwrap_err();
+    assert!(err.to_string().contains("use 14 or 16"), "{err}");
     let mut calls = 0;
     let err = execute(SPIN.program, &spin_input(SPIN_FOUR_SEGMENTS)[..], &opts(PO2), |_| {
         calls += 1;
@@ -183,6 +185,37 @@ fn bad_options_and_failing_sinks_are_classified() {
     assert_eq!(err.class(), ErrorClass::Transient);
     assert!(err.to_string().contains("hot store unreachable"));
     assert_eq!(calls, 2, "execution stops at the first sink failure");
+}
+
+/// Every po2 `execute` accepts cuts a run into segments worth at most 4× the cycles of the
+/// po2-14 run (or one segment of the larger size). risc0 3.1's executor reserves 25,000 cycles
+/// of every segment at po2 15 and up for one instruction, which left a po2-15 segment ~3,650
+/// cycles for the guest and its paging: sha-chain took 1,240 segments (40.6M cycles) there,
+/// against 36 (0.59M) at po2 14. A po2 that misbehaves like that must be refused, not run.
+#[test]
+fn no_accepted_po2_multiplies_the_cycles_of_a_run() {
+    let cases = [
+        ("echo", ECHO.program, b"hello".to_vec()),
+        ("sha-chain", SHA_CHAIN.program, sha_chain_input(200, &[7; 100])),
+    ];
+    for (name, program, input) in cases {
+        let run = |po2| execute(program, &input[..], &opts(po2), |_| Ok::<_, String>(()));
+        let smallest = run(MIN_PO2).unwrap().total_cycles;
+        for po2 in MIN_PO2..=MAX_PO2 {
+            let exec = match run(po2) {
+                Ok(exec) => exec,
+                Err(e) if e.code() == "TIFFIN-ZKVM-011" => continue,
+                Err(e) => panic!("{name} at po2 {po2}: {e}"),
+            };
+            let bound = 4 * smallest.max(1 << po2);
+            assert!(
+                exec.total_cycles <= bound,
+                "{name} at po2 {po2}: {} segments, {} cycles (po2 {MIN_PO2}: {smallest})",
+                exec.segments,
+                exec.total_cycles
+            );
+        }
+    }
 }
 
 #[test]
