@@ -491,6 +491,7 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     let series = [
         "tiffin_broker_skips_total{code=\"S-015\"}",
         "tiffin_broker_fulfilments_total{outcome=\"done\"} 1",
+        "tiffin_broker_batches_total{mode=\"one_by_one\"} 1",
         "tiffin_broker_orders{state=\"Done\"} 1",
         "tiffin_broker_locking_allowed 1",
         "tiffin_broker_order_latency_seconds",
