@@ -213,6 +213,7 @@ fn with_fees<P: Provider, D: CallDecoder>(
 ) -> CallBuilder<P, D> {
     call.max_fee_per_gas(fees.max_fee).max_priority_fee_per_gas(fees.priority_fee)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

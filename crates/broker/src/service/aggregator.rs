@@ -24,6 +24,9 @@ use crate::error::{BrokerError, Result};
 use crate::order::{Order, now_ms};
 use crate::params;
 
+/// The largest set-builder program fetched from `set_builder_default_image_url`.
+const MAX_SET_BUILDER_BYTES: u64 = 64 << 20;
+
 fn err(what: impl std::fmt::Display) -> BrokerError {
     BrokerError::Aggregation(what.to_string())
 }
@@ -95,6 +98,14 @@ async fn prove_root(
     deadline: u64,
 ) -> Result<Vec<u8>> {
     let cfg = b.config();
+    // The budget runs from now, before anything is uploaded: with no time left, nothing is.
+    let left = deadline
+        .saturating_sub(b.chain.now().await?)
+        .saturating_sub(cfg.batcher.block_deadline_buffer_secs);
+    if left == 0 {
+        return Err(err("no time left before the earliest expiry less the buffer"));
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(left);
     let image = set_builder_image(b).await?;
     let mut assumptions = Vec::with_capacity(orders.len());
     for order in orders {
@@ -109,12 +120,9 @@ async fn prove_root(
     let kind = params::receipt_kind(&cfg);
     let session = b.cluster.start(&image, &input, &assumptions, false, None, kind).await?;
     tracing::info!(session, orders = orders.len(), "proving the batch's set-builder");
-    let left = deadline
-        .saturating_sub(b.chain.now().await?)
-        .saturating_sub(cfg.batcher.block_deadline_buffer_secs);
     let poll = Duration::from_millis(cfg.prover.status_poll_ms);
-    let waited = tokio::time::timeout(
-        Duration::from_secs(left),
+    let waited = tokio::time::timeout_at(
+        until,
         b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count),
     )
     .await;
@@ -146,7 +154,7 @@ async fn set_builder_image(b: &Broker) -> Result<String> {
     let program = if let Some(path) = &cfg.prover.set_builder_guest_path {
         tokio::fs::read(path).await.map_err(|e| err(format!("reading {}: {e}", path.display())))?
     } else if let Some(url) = &cfg.market.set_builder_default_image_url {
-        crate::fetch::Fetcher::new(64 << 20, cfg.market.max_fetch_retries, None)
+        crate::fetch::Fetcher::new(MAX_SET_BUILDER_BYTES, cfg.market.max_fetch_retries, None)
             .program(&image, url)
             .await?
     } else if tiffin_guests::SET_BUILDER.image_id_bytes() == id.0 {

@@ -52,6 +52,9 @@ async fn step(b: &Arc<Broker>) -> Result<()> {
             batch.push(order);
         }
     }
+    if batch.is_empty() {
+        return Ok(());
+    }
     let mut aggregated = None;
     if batching::aggregate(batch.len(), reason) {
         match aggregator::fulfil(b, &batch).await {
