@@ -1,6 +1,7 @@
 //! Docs link check: every relative link in the repository's Markdown files must point at a file
-//! or folder that exists inside the repository. A clone must stand on its own, so links that
-//! leave it (`../shared/…`) fail too; public `http(s)://` URLs are not checked.
+//! or folder that exists inside the repository. A clone must stand on its own, so links, and
+//! paths merely mentioned in the text, that climb out of it fail too; public `http(s)://` URLs
+//! are not checked.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -109,17 +110,34 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
-/// Problems with one file's links: missing targets and targets outside `root`.
+/// Relative paths mentioned anywhere in `text` (code included) that go up a folder: words
+/// holding `../`, without the quotes, brackets and punctuation around them.
+fn climbing_paths(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || "`()[]<>\"',;".contains(c))
+        .filter(|word| word.contains("../"))
+        .map(|word| word.trim_end_matches(['.', ':']).to_string())
+        .collect()
+}
+
+/// Problems with one file's links: missing targets and targets outside `root`; and paths
+/// mentioned outside links that lead out of `root` or to nothing inside it.
 fn check_file(root: &Path, file: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(file).expect("utf-8 markdown");
     let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let folder = file.parent().expect("file in a folder");
+    let targets = link_targets(&text);
     let mut problems = Vec::new();
-    if text.contains("../shared") {
-        problems.push(format!("{shown}: mentions ../shared, which a clone does not have"));
+    for path in climbing_paths(&text).into_iter().filter(|p| !targets.contains(p)) {
+        let resolved = normalise(&folder.join(&path));
+        if !resolved.starts_with(root) {
+            problems.push(format!("{shown}: mentions {path}, which leaves the repository"));
+        } else if !resolved.exists() {
+            problems.push(format!("{shown}: mentions {path}, which is not in the repository"));
+        }
     }
-    for target in link_targets(&text).into_iter().filter(|t| !is_external(t)) {
+    for target in targets.into_iter().filter(|t| !is_external(t)) {
         let path = target.split('#').next().unwrap_or_default();
-        let resolved = normalise(&file.parent().expect("file in a folder").join(path));
+        let resolved = normalise(&folder.join(path));
         if !resolved.starts_with(root) {
             problems.push(format!("{shown}: link ({target}) leaves the repository"));
         } else if !resolved.exists() {
@@ -149,13 +167,17 @@ fn the_checker_catches_links_that_leave_or_point_at_nothing() {
         "[ok](../docs/page.md#top) [web](https://example.com) [anchor](#x)\n\
          [gone](missing.md) [out](../../elsewhere/DESIGN.md)\n\
          ```text\n[code](not-a-link.md)\n```\n\
-         [ref]: ./nowhere.md\n",
+         [ref]: ./nowhere.md\n\
+         Inside: `../docs/page.md`. Outside, unlinked: see `../../notes/GUIDE.md`,\n\
+         and `../notes/GUIDE.md`, which the clone lacks.\n",
     )
     .unwrap();
     let problems = check_file(&dir, &file);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(problems.len(), 3, "{problems:?}");
-    assert!(problems[0].contains("(missing.md) points at nothing"), "{problems:?}");
-    assert!(problems[1].contains("leaves the repository"), "{problems:?}");
-    assert!(problems[2].contains("(./nowhere.md) points at nothing"), "{problems:?}");
+    assert_eq!(problems.len(), 5, "{problems:?}");
+    assert!(problems[0].contains("mentions ../../notes/GUIDE.md, which leaves"), "{problems:?}");
+    assert!(problems[1].contains("mentions ../notes/GUIDE.md, which is not in"), "{problems:?}");
+    assert!(problems[2].contains("(missing.md) points at nothing"), "{problems:?}");
+    assert!(problems[3].contains("(../../elsewhere/DESIGN.md) leaves"), "{problems:?}");
+    assert!(problems[4].contains("(./nowhere.md) points at nothing"), "{problems:?}");
 }
