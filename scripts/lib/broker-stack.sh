@@ -34,13 +34,15 @@ broker_stack_up() {
   stack_pids+=($!)
   api="$(await_line "$work/up.log" "Tiffin API listening on ")"
   key="$(await_line "$work/up.log" "export BONSAI_API_KEY=")"
-  "$tiffin" market verifier --listen 127.0.0.1:0 >"$work/verifier.log" 2>&1 &
+  local keys="$TIFFIN_CHAIN_DIR/keys"
+  TIFFIN_ATTESTOR_KEY_FILE="$keys/attestor.key" \
+    "$tiffin" market verifier --listen 127.0.0.1:0 >"$work/verifier.log" 2>&1 &
   stack_pids+=($!)
   verifier="$(await_line "$work/verifier.log" "verifier listening on ")"
 
   # The prover puts up collateral; the broker proves composite receipts (no recursion) and
   # polls every half second.
-  PRIVATE_KEY="$TIFFIN_PROVER_KEY" "$tiffin" market deposit-collateral 100 >/dev/null
+  PRIVATE_KEY_FILE="$keys/prover.key" "$tiffin" market deposit-collateral 100 >/dev/null
   sed -e 's/^receipt_kind = .*/receipt_kind = "composite"/' \
       -e 's/^min_deadline = .*/min_deadline = 60/' \
       -e 's/^events_poll_ms = .*/events_poll_ms = 500/' \
@@ -49,7 +51,7 @@ broker_stack_up() {
       -e "s/^min_batch_size = .*/min_batch_size = $batch/" \
       -e "s/^max_concurrent_proofs = .*/max_concurrent_proofs = $batch/" \
       deploy/broker-template.toml >"$work/broker.toml"
-  PRIVATE_KEY="$TIFFIN_PROVER_KEY" BONSAI_API_URL="$api" BONSAI_API_KEY="$key" \
+  PRIVATE_KEY_FILE="$keys/prover.key" BONSAI_API_URL="$api" BONSAI_API_KEY="$key" \
     TIFFIN_VERIFIER_URL="$verifier" TIFFIN_LOG=info \
     "$tiffin" broker --config "$work/broker.toml" --db "$work/broker.db" >"$work/broker.log" 2>&1 &
   stack_pids+=($!)
@@ -57,7 +59,8 @@ broker_stack_up() {
 
 # submit_request SAMPLE INPUT_HEX: submits a request from the requestor key; prints its id.
 submit_request() {
-  "$tiffin" market submit --sample "$1" --input-hex "$2" --min-price 0.001ether \
+  PRIVATE_KEY_FILE="$TIFFIN_CHAIN_DIR/keys/requestor.key" \
+    "$tiffin" market submit --sample "$1" --input-hex "$2" --min-price 0.001ether \
     --max-price 0.01ether --ramp-up 30 --lock-collateral 10 --value 0.01ether \
     | sed -n 's/^request id: *//p'
 }

@@ -12,6 +12,7 @@
 //! | C-001 | `Wait(AtConcurrencyLimit)` | `max_concurrent_proofs` orders are committed  |
 //! | C-002 | `Wait(Backlog)`            | the committed work would make this order late |
 //! | C-003 | `Drop(CannotFinish)`       | even an idle cluster cannot prove it in time  |
+//! | C-004 | `Wait(SpeedUnknown)`       | no proving speed is known: nothing is locked  |
 
 use alloy::primitives::{U256, U512};
 use std::cmp::Ordering;
@@ -23,9 +24,10 @@ use std::str::FromStr;
 pub struct CapacityParams {
     /// The most orders committed (locked or being proven) at once.
     pub max_concurrent_proofs: u32,
-    /// The cluster's peak proving speed in kHz, if known; `None` or 0 disables the time model.
+    /// The cluster's proving speed in kHz (configured or measured); `None` or 0: unknown, and
+    /// then nothing is admitted.
     pub peak_prove_khz: Option<u64>,
-    /// Seconds kept free before an expiry for the fulfilment transaction to land.
+    /// Seconds kept free before an expiry for the fulfilment to land (buffer and submission).
     pub block_deadline_buffer_secs: u64,
 }
 
@@ -48,6 +50,8 @@ pub enum WaitReason {
     /// C-002: behind the committed work the order would finish after its expiry (less the
     /// buffer); it would fit on an idle cluster.
     Backlog,
+    /// C-004: no proving speed is known yet, so no deadline can be checked.
+    SpeedUnknown,
 }
 
 /// Why an order can never be taken.
@@ -64,6 +68,7 @@ impl WaitReason {
         match self {
             Self::AtConcurrencyLimit => "C-001",
             Self::Backlog => "C-002",
+            Self::SpeedUnknown => "C-004",
         }
     }
 }
@@ -82,6 +87,7 @@ impl fmt::Display for WaitReason {
         let message = match self {
             Self::AtConcurrencyLimit => "max_concurrent_proofs orders are already committed",
             Self::Backlog => "the committed work would finish this order too late",
+            Self::SpeedUnknown => "no proving speed is known yet (peak_prove_khz or measured)",
         };
         write!(f, "{}: {message}", self.code())
     }
@@ -128,8 +134,9 @@ pub fn busy_until(committed: &[CommittedWork], khz: u64, now: u64) -> u64 {
 /// Whether to commit to an order of `cycles` cycles that must be fulfilled by `expiry`, given
 /// the work already committed.
 ///
-/// Drop first if the order can never fit (now + its proving time + buffer > expiry), then Wait
-/// at the concurrency limit or while the backlog would make it late, else Admit.
+/// Drop first if the order can never fit (now + its proving time + buffer > expiry; without a
+/// speed, now + buffer > expiry), then Wait at the concurrency limit, without a speed, or while
+/// the backlog would make it late, else Admit.
 pub fn admit(
     committed: &[CommittedWork],
     cycles: u64,
@@ -139,20 +146,19 @@ pub fn admit(
 ) -> Admission {
     let khz = params.peak_prove_khz.filter(|&k| k > 0);
     let buffer = params.block_deadline_buffer_secs;
-    let own = proving_secs(cycles, khz);
-    if let Some(own) = own
-        && now.saturating_add(own).saturating_add(buffer) > expiry
-    {
+    let own = proving_secs(cycles, khz).unwrap_or(0);
+    if now.saturating_add(own).saturating_add(buffer) > expiry {
         return Admission::Drop(DropReason::CannotFinish);
     }
     if committed.len() >= params.max_concurrent_proofs as usize {
         return Admission::Wait(WaitReason::AtConcurrencyLimit);
     }
-    if let (Some(khz), Some(own)) = (khz, own) {
-        let done = busy_until(committed, khz, now).saturating_add(own);
-        if done.saturating_add(buffer) > expiry {
-            return Admission::Wait(WaitReason::Backlog);
-        }
+    let Some(khz) = khz else {
+        return Admission::Wait(WaitReason::SpeedUnknown);
+    };
+    let done = busy_until(committed, khz, now).saturating_add(own);
+    if done.saturating_add(buffer) > expiry {
+        return Admission::Wait(WaitReason::Backlog);
     }
     Admission::Admit
 }
@@ -203,6 +209,11 @@ pub enum PricingPriority {
     ObservationTime,
     /// The earliest expiry first.
     ShortestExpiry,
+    /// The highest offered price first.
+    Price,
+    /// The highest price per cycle first; before a preflight the cycles are unknown, so the
+    /// offered price ranks.
+    CyclePrice,
 }
 
 impl FromStr for CommitmentPriority {
@@ -233,7 +244,12 @@ impl FromStr for PricingPriority {
             "random" => Ok(Self::Random),
             "observation_time" => Ok(Self::ObservationTime),
             "shortest_expiry" => Ok(Self::ShortestExpiry),
-            _ => Err(UnknownMode(s.to_string(), "random, observation_time, shortest_expiry")),
+            "price" => Ok(Self::Price),
+            "cycle_price" => Ok(Self::CyclePrice),
+            _ => Err(UnknownMode(
+                s.to_string(),
+                "random, observation_time, shortest_expiry, price, cycle_price",
+            )),
         }
     }
 }
@@ -299,6 +315,7 @@ pub fn order_for_pricing(candidates: &mut [Candidate], mode: PricingPriority, se
             PricingPriority::Random => shuffle_key(&a.id, seed).cmp(&shuffle_key(&b.id, seed)),
             PricingPriority::ObservationTime => a.observed_at.cmp(&b.observed_at),
             PricingPriority::ShortestExpiry => a.expiry.cmp(&b.expiry),
+            PricingPriority::Price | PricingPriority::CyclePrice => b.price.cmp(&a.price),
         };
         b.priority.cmp(&a.priority).then(by_mode).then(a.id.cmp(&b.id))
     });
@@ -349,7 +366,22 @@ mod tests {
         // 1 kHz; buffer 20 s; the new order takes 100 s.
         let one_running = vec![work(100_000, Some(NOW - 30))];
         let table: Vec<(&str, Vec<CommittedWork>, CapacityParams, u64, Admission)> = vec![
-            ("idle, no speed", vec![], params(2, None), NOW + 1, Admit),
+            // Failed before the fix: without a speed everything was admitted, even past the
+            // buffer (a requestor then slashed the broker).
+            (
+                "idle, no speed",
+                vec![],
+                params(2, None),
+                NOW + 1_000,
+                Wait(WaitReason::SpeedUnknown),
+            ),
+            (
+                "no speed, inside the buffer",
+                vec![],
+                params(2, None),
+                NOW + 19,
+                Drop(DropReason::CannotFinish),
+            ),
             ("idle, fits", vec![], params(2, Some(1)), NOW + 120, Admit),
             (
                 "idle, one second short",
@@ -388,8 +420,20 @@ mod tests {
                 NOW + 189,
                 Wait(WaitReason::Backlog),
             ),
-            ("backlog ignored without speed", one_running.clone(), params(2, None), NOW + 1, Admit),
-            ("khz 0 is no speed", one_running, params(2, Some(0)), NOW + 1, Admit),
+            (
+                "no speed behind a backlog",
+                one_running.clone(),
+                params(2, None),
+                NOW + 1_000,
+                Wait(WaitReason::SpeedUnknown),
+            ),
+            (
+                "khz 0 is no speed",
+                one_running,
+                params(2, Some(0)),
+                NOW + 1_000,
+                Wait(WaitReason::SpeedUnknown),
+            ),
             (
                 "two queued",
                 vec![work(100_000, None), work(100_000, None)],
@@ -415,6 +459,7 @@ mod tests {
         assert_eq!(WaitReason::AtConcurrencyLimit.code(), "C-001");
         assert_eq!(WaitReason::Backlog.code(), "C-002");
         assert_eq!(DropReason::CannotFinish.code(), "C-003");
+        assert_eq!(WaitReason::SpeedUnknown.code(), "C-004");
         assert!(WaitReason::Backlog.to_string().starts_with("C-002: "));
         assert!(DropReason::CannotFinish.to_string().contains("peak_prove_khz"));
     }

@@ -32,6 +32,9 @@ pub enum LockOutcome {
     LostTo(Address),
     /// Not locked (the request is closed, or the transaction failed and nobody holds it).
     Failed(String),
+    /// Nobody holds it yet, but the transaction may still be mined (it timed out, or its
+    /// receipt was lost): the order stays `Locking` and is checked again every poll.
+    InDoubt(String),
 }
 
 /// The chain, through one key.
@@ -173,7 +176,7 @@ impl Chain {
     /// Who holds the lock on `id`, after a lock whose outcome is not known; `in_doubt`: the
     /// transaction may still be mined, so the chain is asked again for a while.
     async fn reconcile_lock(&self, id: U256, in_doubt: bool, error: &str) -> LockOutcome {
-        let attempts = if in_doubt { 6 } else { 1 };
+        let attempts = if in_doubt { 3 } else { 1 };
         for attempt in 0..attempts {
             match self.client.record(id).await {
                 Ok(record) if record.locker == self.address() => {
@@ -190,7 +193,11 @@ impl Chain {
                 tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
             }
         }
-        LockOutcome::Failed(error.to_string())
+        if in_doubt {
+            LockOutcome::InDoubt(error.to_string())
+        } else {
+            LockOutcome::Failed(error.to_string())
+        }
     }
 
     /// The set-builder image whose journal the market takes as a batch root.

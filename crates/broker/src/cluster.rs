@@ -95,6 +95,11 @@ impl Cluster {
         self.client.upload_input(input).await.map_err(cluster_err("uploading the input"))
     }
 
+    /// Deletes an input this key uploaded.
+    pub async fn delete_input(&self, input_id: &str) -> Result<()> {
+        self.client.input_delete(input_id).await.map_err(cluster_err("deleting an input"))
+    }
+
     pub async fn upload_receipt(&self, receipt: Vec<u8>) -> Result<String> {
         self.client.upload_receipt(receipt).await.map_err(cluster_err("uploading a receipt"))
     }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -21,6 +21,8 @@ pub struct RequestInfo {
     pub request: Option<Vec<u8>>,
     pub locker: Option<Address>,
     pub fulfilled: bool,
+    /// Who fulfilled it (absent for events mirrored before this was kept).
+    pub fulfiller: Option<Address>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,16 +51,18 @@ impl Db {
     /// Inserts a new order; false when one with the same key exists already.
     pub async fn insert(&self, order: &Order) -> Result<bool> {
         let query = sqlx::query(
-            "INSERT INTO orders (key, request_id, kind, request, signature, journal, state, \
-             cycles, lock_price, expiry, session_id, attempts, error, updated_at, times) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO orders (key, request_id, kind, request, signature, journal, input_sha256, \
+             state, cycles, lock_price, expiry, session_id, attempts, error, updated_at, times, \
+             input_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         )
         .bind(order.key())
         .bind(format!("{:#x}", order.id()))
         .bind(kind_name(order.kind))
         .bind(order.encoded_request())
         .bind(order.signature.to_vec())
-        .bind(order.journal.clone());
+        .bind(order.journal.clone())
+        .bind(order.input_sha256.map(|d| d.to_vec()));
         let done = bind_progress(query, order).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
@@ -67,7 +71,7 @@ impl Db {
     pub async fn update(&self, order: &Order, from: OrderState) -> Result<bool> {
         let query = sqlx::query(
             "UPDATE orders SET state = ?, cycles = ?, lock_price = ?, expiry = ?, session_id = ?, \
-             attempts = ?, error = ?, updated_at = ?, times = ? WHERE key = ? AND state = ?",
+             attempts = ?, error = ?, updated_at = ?, times = ?, input_id = ? WHERE key = ? AND state = ?",
         );
         let done = bind_progress(query, order)
             .bind(order.key())
@@ -110,6 +114,46 @@ impl Db {
             .iter()
             .map(from_row)
             .collect()
+    }
+
+    /// The newest `limit` finished proofs (cycles, and milliseconds from proving to proved).
+    pub async fn proof_samples(&self, limit: u32) -> Result<Vec<crate::speed::Sample>> {
+        let rows = sqlx::query(
+            "SELECT cycles, times FROM orders WHERE state IN ('Proved', 'Fulfilling', 'Done') \
+             ORDER BY updated_at DESC, key LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let times: crate::order::StageTimes =
+                    serde_json::from_str(&r.get::<String, _>("times")).ok()?;
+                let millis = times.proved?.checked_sub(times.proving?)?;
+                Some(crate::speed::Sample { cycles: r.get::<i64, _>("cycles") as u64, millis })
+            })
+            .collect())
+    }
+
+    /// The calibration proof's speed (kHz), if one was measured.
+    pub async fn calibration(&self) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT khz FROM calibration WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>("khz") as u64))
+    }
+
+    pub async fn set_calibration(&self, khz: u64, now: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calibration (id, khz, measured_at) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET khz = excluded.khz, measured_at = excluded.measured_at",
+        )
+        .bind(khz as i64)
+        .bind(now as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// How many orders are in each state.
@@ -179,29 +223,34 @@ impl Db {
         Ok(())
     }
 
-    pub async fn note_fulfilled(&self, id: U256) -> Result<()> {
+    pub async fn note_fulfilled(&self, id: U256, prover: Address) -> Result<()> {
         sqlx::query(
-            "INSERT INTO requests (request_id, fulfilled) VALUES (?, 1) \
-             ON CONFLICT (request_id) DO UPDATE SET fulfilled = 1",
+            "INSERT INTO requests (request_id, fulfilled, fulfiller) VALUES (?, 1, ?) \
+             ON CONFLICT (request_id) DO UPDATE SET fulfilled = 1, fulfiller = excluded.fulfiller",
         )
         .bind(format!("{id:#x}"))
+        .bind(prover.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn request_info(&self, id: U256) -> Result<RequestInfo> {
-        let row =
-            sqlx::query("SELECT request, locker, fulfilled FROM requests WHERE request_id = ?")
-                .bind(format!("{id:#x}"))
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT request, locker, fulfilled, fulfiller FROM requests WHERE request_id = ?",
+        )
+        .bind(format!("{id:#x}"))
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(RequestInfo::default()) };
-        let locker: Option<String> = row.get("locker");
+        let address = |column: &str| {
+            row.get::<Option<String>, _>(column).and_then(|a| Address::from_str(&a).ok())
+        };
         Ok(RequestInfo {
             request: row.get("request"),
-            locker: locker.and_then(|l| Address::from_str(&l).ok()),
+            locker: address("locker"),
             fulfilled: row.get::<i64, _>("fulfilled") != 0,
+            fulfiller: address("fulfiller"),
         })
     }
 }
@@ -209,7 +258,8 @@ impl Db {
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// Binds what changes as an order moves on, in the column order both `insert` and `update`
-/// name them: state, cycles, lock_price, expiry, session_id, attempts, error, updated_at, times.
+/// name them: state, cycles, lock_price, expiry, session_id, attempts, error, updated_at, times,
+/// input_id.
 fn bind_progress<'q>(query: Query<'q>, order: &Order) -> Query<'q> {
     query
         .bind(order.state.as_str())
@@ -221,6 +271,7 @@ fn bind_progress<'q>(query: Query<'q>, order: &Order) -> Query<'q> {
         .bind(order.error.clone())
         .bind(order.updated_at as i64)
         .bind(serde_json::to_string(&order.times).expect("stage times serialise"))
+        .bind(order.input_id.clone())
 }
 
 fn kind_name(kind: FulfillmentType) -> &'static str {
@@ -247,6 +298,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Order> {
         request,
         signature: Bytes::from(row.get::<Vec<u8>, _>("signature")),
         journal: row.get("journal"),
+        input_id: row.get("input_id"),
+        input_sha256: row
+            .get::<Option<Vec<u8>>, _>("input_sha256")
+            .map(|d| B256::try_from(d.as_slice()).map_err(|_| bad("input digest")))
+            .transpose()?,
         kind,
         state,
         cycles: row.get::<i64, _>("cycles") as u64,
@@ -263,7 +319,6 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Order> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::B256;
     use tiffin_market::{Input, Offer, Predicate, ProofRequest};
 
     fn request(index: u32) -> ProofRequest {
@@ -303,6 +358,8 @@ mod tests {
         order.lock_price = U256::from(123_456_789u64);
         order.cycles = 1 << 20;
         order.journal = Some(b"the journal".to_vec());
+        order.input_id = Some("input-1".into());
+        order.input_sha256 = Some(alloy::primitives::B256::repeat_byte(5));
         order.times.seen = Some(1_000);
         order.times.proved = Some(9_000);
         {
@@ -319,6 +376,8 @@ mod tests {
         assert_eq!(back.lock_price, order.lock_price);
         assert_eq!(back.cycles, 1 << 20);
         assert_eq!(back.journal, order.journal);
+        assert_eq!(back.input_id, order.input_id);
+        assert_eq!(back.input_sha256, order.input_sha256);
         assert_eq!(back.expiry, 160);
         assert_eq!(back.times, order.times);
         assert_eq!(db.committed().await.unwrap().len(), 1);
@@ -355,11 +414,12 @@ mod tests {
         assert!(db.request_info(id).await.unwrap().request.is_none());
         db.note_submitted(id, b"req").await.unwrap();
         db.note_locked(id, Address::repeat_byte(2)).await.unwrap();
-        db.note_fulfilled(id).await.unwrap();
+        db.note_fulfilled(id, Address::repeat_byte(3)).await.unwrap();
         let info = db.request_info(id).await.unwrap();
         assert_eq!(info.request.as_deref(), Some(&b"req"[..]));
         assert_eq!(info.locker, Some(Address::repeat_byte(2)));
         assert!(info.fulfilled);
+        assert_eq!(info.fulfiller, Some(Address::repeat_byte(3)));
 
         assert_eq!(db.cursor(31337).await.unwrap(), None);
         db.set_cursor(31337, 12).await.unwrap();

@@ -26,6 +26,24 @@ pub enum BrokerError {
          (market.max_critical_task_retries); last error: {last}"
     )]
     StageGaveUp { stage: &'static str, failures: u32, last: String },
+    #[error(
+        "TIFFIN-BROKER-019: {what} URL refused: {reason} (requests may name http(s) URLs of \
+         public addresses, tiffin-sample:// or what market.allowed_url_prefixes lists)"
+    )]
+    UrlRefused { what: &'static str, reason: String },
+    #[error("TIFFIN-BROKER-020: the order's input is not the one priced: {0}")]
+    InputMismatch(String),
+    #[error("TIFFIN-BROKER-021: {0}")]
+    Lost(String),
+    #[error("TIFFIN-BROKER-022: the proof's journal does not satisfy the request's predicate")]
+    PredicateFailed,
+}
+
+impl BrokerError {
+    /// Whether retrying cannot help (the order is lost, or its proof can never be accepted).
+    pub fn is_final(&self) -> bool {
+        matches!(self, BrokerError::Lost(_) | BrokerError::PredicateFailed)
+    }
 }
 
 impl BrokerError {
@@ -41,6 +59,10 @@ impl BrokerError {
             BrokerError::Proving(_) => "TIFFIN-BROKER-016",
             BrokerError::Aggregation(_) => "TIFFIN-BROKER-017",
             BrokerError::StageGaveUp { .. } => "TIFFIN-BROKER-018",
+            BrokerError::UrlRefused { .. } => "TIFFIN-BROKER-019",
+            BrokerError::InputMismatch(_) => "TIFFIN-BROKER-020",
+            BrokerError::Lost(_) => "TIFFIN-BROKER-021",
+            BrokerError::PredicateFailed => "TIFFIN-BROKER-022",
         }
     }
 }

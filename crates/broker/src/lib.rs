@@ -24,6 +24,8 @@ pub mod order;
 pub mod params;
 pub mod pricing;
 pub mod pricing_queue;
+pub mod receipt_size;
 pub mod service;
+pub mod speed;
 
 pub use error::{BrokerError, Result};

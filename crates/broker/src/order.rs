@@ -4,7 +4,7 @@
 //! costs collateral), so the database is the source of truth from `Locking` on. Skipped
 //! requests are recorded too, with their code, so operators (and tests) can see why.
 
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 use tiffin_market::ProofRequest;
@@ -124,6 +124,10 @@ pub struct Order {
     /// The journal the preflight produced (absent for orders recorded before journals were
     /// kept, and for skipped requests).
     pub journal: Option<Vec<u8>>,
+    /// The cluster's id of the input the preflight ran on (the proof runs on it too).
+    pub input_id: Option<String>,
+    /// That input's SHA-256 (an input fetched again must match it).
+    pub input_sha256: Option<B256>,
     /// The price the lock paid (0 for a race).
     pub lock_price: U256,
     /// Seconds since the epoch after which proving is pointless.
@@ -150,6 +154,8 @@ impl Order {
             state: OrderState::PendingProving,
             cycles: 0,
             journal: None,
+            input_id: None,
+            input_sha256: None,
             lock_price: U256::ZERO,
             expiry,
             session_id: None,

@@ -25,6 +25,7 @@ pub fn pricing(cfg: &BrokerConfig) -> PricingParams {
         min_deadline: m.min_deadline,
         max_collateral: m.max_collateral,
         peak_prove_khz: m.peak_prove_khz,
+        finish_overhead_secs: finish_overhead_secs(cfg),
         lockin_gas_estimate: m.lockin_gas_estimate,
         fulfill_gas_estimate: m.fulfill_gas_estimate,
         expected_probability_win_secondary_fulfillment: m
@@ -36,8 +37,15 @@ pub fn capacity(cfg: &BrokerConfig) -> CapacityParams {
     CapacityParams {
         max_concurrent_proofs: cfg.market.max_concurrent_proofs,
         peak_prove_khz: cfg.market.peak_prove_khz,
-        block_deadline_buffer_secs: cfg.batcher.block_deadline_buffer_secs,
+        block_deadline_buffer_secs: finish_overhead_secs(cfg),
     }
+}
+
+/// Seconds kept free after a proof for the fulfilment to land: `block_deadline_buffer_secs`
+/// plus one `txn_timeout` for the transaction (an aggregation that would eat into the buffer
+/// is stopped and the batch fulfilled order by order).
+pub fn finish_overhead_secs(cfg: &BrokerConfig) -> u64 {
+    cfg.batcher.block_deadline_buffer_secs.saturating_add(cfg.batcher.txn_timeout)
 }
 
 pub fn batch(cfg: &BrokerConfig) -> BatchParams {
@@ -75,6 +83,8 @@ pub fn pricing_priority(cfg: &BrokerConfig) -> PricingPriority {
         OrderPricingPriority::Random => PricingPriority::Random,
         OrderPricingPriority::ObservationTime => PricingPriority::ObservationTime,
         OrderPricingPriority::ShortestExpiry => PricingPriority::ShortestExpiry,
+        OrderPricingPriority::Price => PricingPriority::Price,
+        OrderPricingPriority::CyclePrice => PricingPriority::CyclePrice,
     }
 }
 

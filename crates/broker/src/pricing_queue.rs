@@ -4,12 +4,19 @@
 //! [`capacity::order_for_pricing`] ranks first under `order_pricing_priority` (priority
 //! requestors always first).
 //!
-//! The queue is bounded by [`MAX_WAITING`], never by what the market sends: a flood of requests
-//! beyond it is dropped with a warning rather than held in memory.
+//! Requestors take turns: the next request comes from the requestor whose requests were taken
+//! least often so far (priority requestors first), and within it the mode's first. So one
+//! requestor's flood of junk cannot hold the preflight slots while others' requests expire.
+//!
+//! The queue is bounded by [`MAX_WAITING`], and each requestor's share by
+//! [`MAX_PER_REQUESTOR`], never by what the market sends: a flood beyond them is dropped with a
+//! warning rather than held in memory.
 
 use std::sync::Mutex;
 
-use alloy::primitives::{Bytes, U256};
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, Bytes};
 use tiffin_market::ProofRequest;
 
 use crate::capacity::{self, Candidate, PricingPriority};
@@ -18,6 +25,8 @@ use crate::pricing::FulfillmentType;
 
 /// The most requests waiting to be priced.
 pub const MAX_WAITING: usize = 10_000;
+/// The most requests of one requestor waiting to be priced.
+pub const MAX_PER_REQUESTOR: usize = 1_000;
 
 /// A request waiting to be priced.
 #[derive(Debug, Clone)]
@@ -36,7 +45,7 @@ impl Waiting {
         Candidate {
             id: self.request.id,
             expiry: expiry_of(&self.request, self.kind),
-            price: U256::ZERO,
+            price: self.request.offer.maxPrice,
             cycles: 0,
             priority: self.priority,
             observed_at: self.observed_at,
@@ -55,41 +64,66 @@ pub enum Refused {
     AlreadyWaiting,
     /// [`MAX_WAITING`] requests are waiting.
     Full,
+    /// [`MAX_PER_REQUESTOR`] requests of this requestor are waiting.
+    RequestorFull,
 }
 
-/// The waiting requests.
+/// The waiting requests, and how many each requestor has had taken.
 #[derive(Debug, Default)]
 pub struct PricingQueue {
-    waiting: Mutex<Vec<Waiting>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    waiting: Vec<Waiting>,
+    taken: HashMap<Address, u64>,
 }
 
 impl PricingQueue {
-    /// Queues `w` unless it waits already or the queue is full.
+    /// Queues `w` unless it waits already or the queue (or its requestor's share) is full.
     pub fn push(&self, w: Waiting) -> Result<(), Refused> {
-        let mut waiting = self.waiting.lock().expect("pricing queue lock");
-        if waiting.iter().any(|o| o.same(&w)) {
+        let mut inner = self.inner.lock().expect("pricing queue lock");
+        if inner.waiting.iter().any(|o| o.same(&w)) {
             return Err(Refused::AlreadyWaiting);
         }
-        if waiting.len() >= MAX_WAITING {
+        if inner.waiting.len() >= MAX_WAITING {
             return Err(Refused::Full);
         }
-        waiting.push(w);
+        let requestor = w.request.requestor();
+        let own = inner.waiting.iter().filter(|o| o.request.requestor() == requestor).count();
+        if own >= MAX_PER_REQUESTOR {
+            return Err(Refused::RequestorFull);
+        }
+        inner.waiting.push(w);
         Ok(())
     }
 
-    /// Takes the request to price next under `mode`; `seed` drives the random mode.
+    /// Takes the request to price next: the mode's first among the requests of the requestor
+    /// taken least often (priority requestors before all); `seed` drives the random mode.
     pub fn take_next(&self, mode: PricingPriority, seed: u64) -> Option<Waiting> {
-        let mut waiting = self.waiting.lock().expect("pricing queue lock");
-        let mut ranked: Vec<Candidate> = waiting.iter().map(Waiting::candidate).collect();
+        let mut inner = self.inner.lock().expect("pricing queue lock");
+        let Inner { waiting, taken } = &mut *inner;
+        let turn =
+            |w: &Waiting| (!w.priority, taken.get(&w.request.requestor()).copied().unwrap_or(0));
+        let next_turn = waiting.iter().map(turn).min()?;
+        let mut ranked: Vec<Candidate> =
+            waiting.iter().filter(|w| turn(w) == next_turn).map(Waiting::candidate).collect();
         capacity::order_for_pricing(&mut ranked, mode, seed);
         let first = ranked.first()?;
         let index = waiting.iter().position(|w| w.candidate() == *first)?;
-        Some(waiting.swap_remove(index))
+        let next = waiting.swap_remove(index);
+        *taken.entry(next.request.requestor()).or_default() += 1;
+        if waiting.is_empty() {
+            // Turns start over with the next burst.
+            taken.clear();
+        }
+        Some(next)
     }
 
     /// How many requests wait.
     pub fn len(&self) -> usize {
-        self.waiting.lock().expect("pricing queue lock").len()
+        self.inner.lock().expect("pricing queue lock").waiting.len()
     }
 
     /// Whether none waits.
@@ -101,11 +135,22 @@ impl PricingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::Address;
+    use alloy::primitives::U256;
     use tiffin_market::{Input, Offer, Predicate};
 
     /// A request with index `index` whose lock deadline is `lock_timeout` seconds after 1000.
     fn waiting(index: u32, lock_timeout: u32, observed_at: u64, priority: bool) -> Waiting {
+        waiting_from(7, index, lock_timeout, observed_at, priority)
+    }
+
+    /// [`waiting`] from requestor `Address::repeat_byte(requestor)`.
+    fn waiting_from(
+        requestor: u8,
+        index: u32,
+        lock_timeout: u32,
+        observed_at: u64,
+        priority: bool,
+    ) -> Waiting {
         let offer = Offer {
             minPrice: U256::from(1),
             maxPrice: U256::from(2),
@@ -115,7 +160,7 @@ mod tests {
             timeout: 5_000,
             lockCollateral: U256::ZERO,
         };
-        let id = tiffin_market::request::request_id(Address::repeat_byte(7), index);
+        let id = tiffin_market::request::request_id(Address::repeat_byte(requestor), index);
         let request = ProofRequest::new(
             id,
             alloy::primitives::B256::ZERO,
@@ -167,9 +212,30 @@ mod tests {
         queue.push(race).unwrap();
         assert_eq!(queue.len(), 2, "a race is another order of the same request");
         for index in 2..MAX_WAITING as u32 {
-            queue.push(waiting(index, 900, 3, false)).unwrap();
+            queue.push(waiting_from(10 + (index % 20) as u8, index, 900, 3, false)).unwrap();
         }
-        assert_eq!(queue.push(waiting(0, 900, 3, true)), Err(Refused::Full));
+        assert_eq!(queue.push(waiting_from(99, 0, 900, 3, true)), Err(Refused::Full));
         assert_eq!(queue.len(), MAX_WAITING);
+    }
+
+    /// Failed before the fix: one requestor's flood filled the queue and was priced first.
+    #[test]
+    fn requestors_take_turns_and_none_holds_more_than_its_share() {
+        let queue = PricingQueue::default();
+        for index in 0..MAX_PER_REQUESTOR as u32 {
+            // The flood offers more and arrives first.
+            let mut w = waiting_from(1, index, 900, 1, false);
+            w.request.offer.maxPrice = U256::from(1_000);
+            queue.push(w).unwrap();
+        }
+        let refused = queue.push(waiting_from(1, 5_000, 900, 1, false));
+        assert_eq!(refused, Err(Refused::RequestorFull));
+        queue.push(waiting_from(2, 1, 900, 50, false)).unwrap();
+        queue.push(waiting_from(2, 2, 900, 60, false)).unwrap();
+        let taken: Vec<u8> = std::iter::from_fn(|| queue.take_next(PricingPriority::Price, 1))
+            .take(5)
+            .map(|w| w.request.requestor().0[0])
+            .collect();
+        assert_eq!(taken, [1, 2, 1, 2, 1], "turns alternate, whatever the price");
     }
 }

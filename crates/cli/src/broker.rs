@@ -33,9 +33,12 @@ pub struct BrokerArgs {
     /// The cluster's Bonsai-compatible API.
     #[arg(long, env = "BONSAI_API_URL", default_value = "http://127.0.0.1:8080")]
     api_url: String,
-    /// The broker's API key on the cluster.
+    /// The broker's API key on the cluster. Prefer --api-key-file.
     #[arg(long, env = "BONSAI_API_KEY", hide_env_values = true, default_value = "")]
     api_key: String,
+    /// A file holding the cluster API key (mode 0600; wins over --api-key / BONSAI_API_KEY).
+    #[arg(long, env = "BONSAI_API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
     /// The verifier service that seals receipts (`tiffin market verifier`).
     #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
     verifier_url: String,
@@ -66,6 +69,14 @@ enum BrokerCommand {
     },
 }
 
+impl BrokerArgs {
+    /// The cluster API key: from --api-key-file when given, else --api-key / BONSAI_API_KEY.
+    fn cluster_key(&self) -> Result<String> {
+        let key = crate::secret::from_file_or(self.api_key_file.as_deref(), Some(&self.api_key))?;
+        Ok(key.unwrap_or_default())
+    }
+}
+
 pub fn run(mut args: BrokerArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -92,7 +103,7 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         None => (None, watch::channel(Arc::new(BrokerConfig::default())).1),
     };
     let chain = Chain::new(args.chain.client().await?, &config.borrow());
-    let cluster = Cluster::new(&args.api_url, &args.api_key)?;
+    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?;
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
     if let Some(addr) = args.metrics_listen {
@@ -201,10 +212,12 @@ async fn benchmark(args: &BrokerArgs, ids: &[String]) -> Result<()> {
         .context("a request id is not hex")?;
     let chain = Chain::new(args.chain.client().await?, &config);
     let requests = find_requests(&chain, &ids, config.market.events_poll_blocks).await?;
-    let cluster = Cluster::new(&args.api_url, &args.api_key)?;
+    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?;
     let m = &config.market;
     let fetcher =
-        tiffin_broker::fetch::Fetcher::new(u64::MAX, m.max_fetch_retries, m.cache_dir.clone());
+        tiffin_broker::fetch::Fetcher::new(u64::MAX, m.max_fetch_retries, m.cache_dir.clone())
+            .allowing(&m.allowed_url_prefixes)
+            .with_timeout(std::time::Duration::from_secs(m.fetch_timeout_secs));
     let kind = tiffin_broker::params::receipt_kind(&config);
     let mut runs = Vec::new();
     for request in &requests {

@@ -10,6 +10,7 @@ mod market;
 mod progress_bar;
 mod prove;
 mod samples;
+mod secret;
 mod session;
 mod table;
 mod up;

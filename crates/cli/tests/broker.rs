@@ -300,11 +300,12 @@ impl World {
 fn config(min_mcycle_price: &str, extra_market: &str) -> String {
     format!(
         "[market]\nmin_mcycle_price = \"{min_mcycle_price}\"\nmin_deadline = 30\nevents_poll_ms = 200\n\
+         peak_prove_khz = 10\n\
          lookback_blocks = 100\nmax_concurrent_proofs = 2\nmax_journal_bytes = 100\nmax_file_size = 48\n\
          {extra_market}\n\
          [prover]\nstatus_poll_ms = 200\nreceipt_kind = \"composite\"\nreaper_interval_secs = 5\n\
          reaper_grace_period_secs = 600\n\n\
-         [batcher]\nbatch_poll_time_ms = 200\ntxn_timeout = 2\n"
+         [batcher]\nbatch_poll_time_ms = 200\ntxn_timeout = 2\nblock_deadline_buffer_secs = 5\n"
     )
 }
 

@@ -42,6 +42,11 @@ impl Drop for ChainDir {
     }
 }
 
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn address(env: &HashMap<String, String>, key: &str) -> Address {
     env[key].parse().unwrap_or_else(|e| panic!("{key}: {e}"))
 }
@@ -61,8 +66,24 @@ async fn chain_up_deploys_a_usable_market_and_chain_down_removes_it() {
         collateral_token: address(&env, "TIFFIN_COLLATERAL_TOKEN_ADDRESS"),
         verifier: address(&env, "TIFFIN_VERIFIER_ADDRESS"),
     };
-    let requestor: PrivateKeySigner = env["PRIVATE_KEY"].parse().unwrap();
-    let attestor: PrivateKeySigner = env["TIFFIN_ATTESTOR_KEY"].parse().unwrap();
+    // The public env names no key; each role's env file names only its own key's file, and
+    // keys and role files are readable by their owner alone.
+    assert!(env.keys().all(|k| !k.contains("KEY")), "no key in the public env: {env:?}");
+    let key = |role: &str| -> PrivateKeySigner {
+        let path = dir.join("keys").join(format!("{role}.key"));
+        assert_eq!(mode(&path), 0o600, "{path:?}");
+        std::fs::read_to_string(&path).unwrap().trim().parse().unwrap()
+    };
+    for role in ["requestor", "prover", "attestor", "deployer"] {
+        let file = dir.join(format!("{role}.env"));
+        assert_eq!(mode(&file), 0o600, "{file:?}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let own = dir.join("keys").join(format!("{role}.key"));
+        assert!(text.contains(&own.display().to_string()), "{role}.env names its key");
+        assert_eq!(text.matches("keys/").count(), 1, "{role}.env names one key: {text}");
+    }
+    let requestor = key("requestor");
+    let attestor = key("attestor");
     let client = MarketClient::connect(&env["RPC_URL"], requestor, deployment).await.unwrap();
     client.deposit(U256::from(1_000)).await.unwrap();
     assert_eq!(client.balance_of(client.address()).await.unwrap(), U256::from(1_000));

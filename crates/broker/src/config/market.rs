@@ -50,6 +50,11 @@ pub struct MarketConfig {
     pub max_file_size: u64,
     /// Retries of a failed image or input download.
     pub max_fetch_retries: u32,
+    /// Seconds one image or input download may take, retries included.
+    pub fetch_timeout_secs: u64,
+    /// URL prefixes the operator trusts beyond public http(s) addresses (a local mirror,
+    /// `file:///srv/inputs/`); every other `file://` or internal URL in a request is refused.
+    pub allowed_url_prefixes: Vec<String>,
     /// Where to fetch the assessor guest when it is not found locally.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assessor_default_image_url: Option<String>,
@@ -104,13 +109,17 @@ pub struct MarketConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderPricingPriority {
-    /// A random order, so no requestor can starve the others.
-    #[default]
+    /// A random order.
     Random,
     /// First seen, first priced.
     ObservationTime,
     /// The request that expires soonest first.
     ShortestExpiry,
+    /// The highest offered price first.
+    Price,
+    /// The highest price per cycle first (before the preflight: the highest offered price).
+    #[default]
+    CyclePrice,
 }
 
 /// The order in which priced requests are locked and proven.
@@ -118,13 +127,13 @@ pub enum OrderPricingPriority {
 #[serde(rename_all = "snake_case")]
 pub enum OrderCommitmentPriority {
     /// A random order.
+    #[default]
     Random,
     /// The request that expires soonest first.
     ShortestExpiry,
     /// The highest price first.
     Price,
     /// The highest price per cycle first.
-    #[default]
     CyclePrice,
     /// The request with the least time to spare before its deadline first.
     TightestDeadline,
@@ -148,6 +157,8 @@ impl Default for MarketConfig {
             max_collateral: U256::from(10 * ETH),
             max_file_size: 50_000_000,
             max_fetch_retries: 2,
+            fetch_timeout_secs: 30,
+            allowed_url_prefixes: Vec::new(),
             assessor_default_image_url: None,
             set_builder_default_image_url: None,
             max_concurrent_proofs: 1,
@@ -182,6 +193,7 @@ impl MarketConfig {
             1,
         )?;
         check::at_least("market.events_poll_ms", self.events_poll_ms, 1)?;
+        check::at_least("market.fetch_timeout_secs", self.fetch_timeout_secs, 1)?;
         check::at_least("market.events_poll_blocks", self.events_poll_blocks, 1)?;
         check::at_most(
             "market.expected_probability_win_secondary_fulfillment",
@@ -226,8 +238,9 @@ mod tests {
         assert_eq!(format_native(market.min_mcycle_price), "0.00001 ETH");
         assert_eq!(format_collateral(market.min_mcycle_price_collateral_token), "0.001 TFC");
         assert_eq!(format_collateral(market.max_collateral), "10 TFC");
-        assert_eq!(market.order_pricing_priority, OrderPricingPriority::Random);
-        assert_eq!(market.order_commitment_priority, OrderCommitmentPriority::CyclePrice);
+        // The seed's defaults.
+        assert_eq!(market.order_pricing_priority, OrderPricingPriority::CyclePrice);
+        assert_eq!(market.order_commitment_priority, OrderCommitmentPriority::Random);
         market.validate().unwrap();
     }
 

@@ -92,7 +92,7 @@ fn the_template_is_the_defaults_and_lists_every_key() {
         });
         assert!(listed, "{key} is missing from deploy/broker-template.toml");
     }
-    assert_eq!(every_key().len(), 34 + 13 + 10);
+    assert_eq!(every_key().len(), 36 + 13 + 10);
 }
 
 #[test]

@@ -101,6 +101,15 @@ fn reload_on_change(
 /// Publishes the file at `path` if it is valid and differs from the configuration in force;
 /// otherwise logs why it was refused and keeps the configuration in force.
 fn reload(path: &Path, sender: &watch::Sender<Arc<BrokerConfig>>) {
+    // A file caught between truncation and the write that follows (or emptied by mistake)
+    // would publish every default: the allow list gone, max_collateral back to 10 TFC.
+    if std::fs::read_to_string(path).is_ok_and(|text| text.trim().is_empty()) {
+        tracing::warn!(
+            path = %path.display(),
+            "the broker config file is empty; the previous broker config stays in force"
+        );
+        return;
+    }
     match BrokerConfig::load(path) {
         Ok(config) => {
             let published = sender.send_if_modified(|current| {
@@ -168,6 +177,12 @@ mod tests {
         std::fs::write(&fresh, price_file("4 gwei")).unwrap();
         std::fs::rename(&fresh, &path).unwrap();
         assert_eq!(next(&mut receiver).await.market.min_mcycle_price, gwei(4));
+
+        // Failed before the fix: an emptied file published the defaults.
+        std::fs::write(&path, "").unwrap();
+        tokio::time::sleep(SETTLE * 5).await;
+        assert!(!receiver.has_changed().unwrap(), "an empty file was published");
+        assert_eq!(receiver.borrow().market.min_mcycle_price, gwei(4));
 
         drop(watcher);
         let closed = timeout(Duration::from_secs(5), receiver.changed()).await;

@@ -196,18 +196,26 @@ pub(super) fn check_execution(
     Ok(())
 }
 
-/// ProverTooSlow unless `cycles` proven from `start` at `khz` finish by `expiry`.
+/// SpeedUnknown without a speed; ProverTooSlow unless `cycles` proven from `start` at the
+/// speed, plus the time to fulfil after the proof, finish by `expiry`.
 pub(super) fn check_prove_time(
-    khz: Option<u64>,
+    params: &PricingParams,
     cycles: u64,
     start: u64,
     expiry: u64,
 ) -> Result<(), Skip> {
-    match proving_secs(khz, cycles) {
-        Some(secs) if start.saturating_add(secs) > expiry => Err(Skip::new(
+    let Some(secs) = proving_secs(params.peak_prove_khz, cycles) else {
+        return Err(Skip::new(SkipCode::SpeedUnknown, format!("{cycles} cycles")));
+    };
+    let done = start.saturating_add(secs).saturating_add(params.finish_overhead_secs);
+    if done > expiry {
+        return Err(Skip::new(
             SkipCode::ProverTooSlow,
-            format!("{cycles} cycles take {secs} s from {start}, expiry {expiry}"),
-        )),
-        _ => Ok(()),
+            format!(
+                "{cycles} cycles take {secs} s from {start} plus {} s to fulfil, expiry {expiry}",
+                params.finish_overhead_secs
+            ),
+        ));
     }
+    Ok(())
 }

@@ -16,29 +16,7 @@
 //! fulfil before the final deadline and earns [`SECONDARY_REWARD_BPS`] of the defaulted
 //! locker's collateral, but no price.
 //!
-//! Every skip carries a stable code:
-//!
-//! | Code  | Skip                            | Step   | Setting to change                         |
-//! |-------|---------------------------------|--------|-------------------------------------------|
-//! | S-001 | `Expired`                       | both   | none: the expiry has passed               |
-//! | S-002 | `DeadlineTooClose`              | both   | `min_deadline`                            |
-//! | S-003 | `Denied`                        | both   | `deny_requestor_addresses`                |
-//! | S-004 | `NotAllowed`                    | both   | `allow_client_addresses`                  |
-//! | S-005 | `CollateralTooHigh`             | both   | `max_collateral` (lock path)              |
-//! | S-006 | `InsufficientCollateralBalance` | both   | deposit collateral (lock path)            |
-//! | S-007 | `GasCostAboveMaxPrice`          | both   | `*_gas_estimate`, or wait                 |
-//! | S-008 | `InsufficientGasBalance`        | both   | fund the prover's account                 |
-//! | S-009 | `InputTooLarge`                 | screen | `max_file_size`, `priority_requestors`    |
-//! | S-010 | `CycleLimitTooLow`              | screen | `min_mcycle_price*`, `max_mcycle_limit`   |
-//! | S-011 | `OverCycleLimit`                | price  | `max_mcycle_limit`, `priority_requestors` |
-//! | S-012 | `UnderMinCycles`                | price  | `min_mcycle_limit`                        |
-//! | S-013 | `JournalTooLarge`               | price  | `max_journal_bytes`                       |
-//! | S-014 | `PredicateFailed`               | price  | none: the journal fails the predicate     |
-//! | S-015 | `Unprofitable`                  | price  | `min_mcycle_price`                        |
-//! | S-016 | `UnprofitableCollateral`        | price  | `min_mcycle_price_collateral_token`       |
-//! | S-017 | `ProverTooSlow`                 | price  | `peak_prove_khz`                          |
-//! | S-018 | `PreflightFailed`               | caller | none: the guest failed or hit its limit   |
-//! | S-019 | `InvalidRequest`                | both   | none: the market would refuse it          |
+//! Every skip carries a stable code, listed once in [`SkipCode`] (skip.rs).
 //!
 //! A request whose executed cycles exceed [`ExecLimits::prove_cycles`] is skipped by [`price`]
 //! with the code of the bound it crossed: S-011 for `max_mcycle_limit`, S-015 for the price,
@@ -104,9 +82,13 @@ pub struct PricingParams {
     pub min_deadline: u64,
     /// The most collateral the broker puts up for one lock, in collateral-token base units.
     pub max_collateral: U256,
-    /// The cluster's peak proving speed in kHz (thousands of cycles per second), if known;
-    /// `None` or 0 disables the time checks.
+    /// The cluster's proving speed in kHz (thousands of cycles per second): `peak_prove_khz`,
+    /// else the broker's measured one. `None` or 0: unknown, and then nothing is locked or
+    /// raced for (S-022), since no deadline can be checked.
     pub peak_prove_khz: Option<u64>,
+    /// Seconds needed after the proof to get the fulfilment on chain: aggregation and
+    /// submission, plus `block_deadline_buffer_secs`.
+    pub finish_overhead_secs: u64,
     /// Gas units a lock transaction uses.
     pub lockin_gas_estimate: u64,
     /// Gas units a fulfilment uses (per request).
@@ -134,8 +116,7 @@ pub struct MarketSnapshot {
 /// The cycle limits a request's execution runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecLimits {
-    /// The limit for the preflight execution. On the lock path it also covers the collateral
-    /// reward after the lock expires, so a cached execution can be reused for a later race.
+    /// The limit for the preflight execution: what the path pays for.
     pub preflight_cycles: u64,
     /// The most cycles the broker proves the request for on this path.
     pub prove_cycles: u64,
@@ -237,6 +218,15 @@ fn is_priority(params: &PricingParams, requestor: Address) -> bool {
     params.priority_requestors.contains(&requestor)
 }
 
+/// Whether a locked order whose lock deadline passed before its proof started is still worth
+/// proving before the final deadline: fulfilling then recovers [`SECONDARY_REWARD_BPS`] of the
+/// collateral, which must cover its cycles at `min_mcycle_price_collateral_token`.
+pub fn late_proof_pays(offer: &Offer, cycles: u64, params: &PricingParams, now: u64) -> bool {
+    let reward = secondary_reward(offer).saturating_mul(U256::from(MCYCLE));
+    let cost = params.min_mcycle_price_collateral_token.saturating_mul(U256::from(cycles));
+    now < final_deadline(offer) && reward >= cost
+}
+
 /// The collateral reward for fulfilling after the lock deadline, rounded down like the market.
 pub fn secondary_reward(offer: &Offer) -> U256 {
     offer.lockCollateral.saturating_mul(U256::from(SECONDARY_REWARD_BPS)) / U256::from(10_000u64)
@@ -276,6 +266,8 @@ fn cycle_cap(params: &PricingParams, priority: bool) -> u64 {
 
 /// The cycle limits for `kind`'s path, each capped by `max_mcycle_limit` and by the time its
 /// proof may start (`biddingStart` or now; the lock deadline or now after it) until its expiry.
+/// The preflight runs only what the path pays for: on the lock path the price, never the
+/// collateral (offering collateral costs a requestor nothing, so it must not buy execution).
 fn exec_limits(
     offer: &Offer,
     kind: FulfillmentType,
@@ -286,25 +278,24 @@ fn exec_limits(
 ) -> ExecLimits {
     let cap = cycle_cap(params, priority);
     let khz = params.peak_prove_khz;
-    let race_reward = match kind {
-        FulfillmentType::LockAndFulfill => secondary_reward(offer),
-        FulfillmentType::FulfillAfterLockExpire => expected_secondary_reward(offer, params),
-    };
-    let race = affordable_cycles(race_reward, params.min_mcycle_price_collateral_token)
-        .min(cap)
-        .min(cycles_in_time(khz, now.max(lock_deadline(offer)), final_deadline(offer)));
-    match kind {
-        FulfillmentType::LockAndFulfill => {
-            let budget = offer.maxPrice.saturating_sub(gas_cost);
-            let lock = affordable_cycles(budget, params.min_mcycle_price)
-                .min(cap)
-                .min(cycles_in_time(khz, now.max(offer.biddingStart), lock_deadline(offer)));
-            ExecLimits { preflight_cycles: lock.max(race), prove_cycles: lock }
-        }
-        FulfillmentType::FulfillAfterLockExpire => {
-            ExecLimits { preflight_cycles: race, prove_cycles: race }
-        }
-    }
+    let cycles =
+        match kind {
+            FulfillmentType::LockAndFulfill => {
+                let budget = offer.maxPrice.saturating_sub(gas_cost);
+                affordable_cycles(budget, params.min_mcycle_price).min(cycles_in_time(
+                    khz,
+                    now.max(offer.biddingStart),
+                    lock_deadline(offer),
+                ))
+            }
+            FulfillmentType::FulfillAfterLockExpire => {
+                let reward = expected_secondary_reward(offer, params);
+                affordable_cycles(reward, params.min_mcycle_price_collateral_token)
+                    .min(cycles_in_time(khz, now.max(lock_deadline(offer)), final_deadline(offer)))
+            }
+        };
+    let cycles = cycles.min(cap);
+    ExecLimits { preflight_cycles: cycles, prove_cycles: cycles }
 }
 
 /// The least price worth locking for: `cycles` at `mcycle_price` (rounded up) plus gas.
@@ -351,7 +342,7 @@ fn price_lock(
             ),
         ));
     }
-    check_prove_time(params.peak_prove_khz, cycles, at, expiry)?;
+    check_prove_time(params, cycles, at, expiry)?;
     Ok(Decision::Lock { at, floor, expiry })
 }
 
@@ -371,6 +362,6 @@ fn price_race(
     }
     let at = now.max(lock_deadline(offer));
     let expiry = final_deadline(offer);
-    check_prove_time(params.peak_prove_khz, cycles, at, expiry)?;
+    check_prove_time(params, cycles, at, expiry)?;
     Ok(Decision::ProveAfterLockExpire { at, expiry, reward: secondary_reward(offer) })
 }

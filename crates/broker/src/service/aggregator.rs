@@ -154,7 +154,7 @@ async fn set_builder_image(b: &Broker) -> Result<String> {
     let program = if let Some(path) = &cfg.prover.set_builder_guest_path {
         tokio::fs::read(path).await.map_err(|e| err(format!("reading {}: {e}", path.display())))?
     } else if let Some(url) = &cfg.market.set_builder_default_image_url {
-        crate::fetch::Fetcher::new(MAX_SET_BUILDER_BYTES, cfg.market.max_fetch_retries, None)
+        crate::fetch::Fetcher::operator(MAX_SET_BUILDER_BYTES, cfg.market.max_fetch_retries)
             .program(&image, url)
             .await?
     } else if tiffin_guests::SET_BUILDER.image_id_bytes() == id.0 {

@@ -30,6 +30,8 @@ pub struct Priced {
     pub cycles: u64,
     /// The preflight's journal.
     pub journal: Vec<u8>,
+    /// The input the preflight ran on, on the cluster.
+    pub input: super::pricer::PricedInput,
     /// Our floor (lock) or the expected reward (race).
     pub price: U256,
     pub priority: bool,
@@ -68,6 +70,8 @@ impl Broker {
         let priority = self.priority_requestors().contains(&request.requestor());
         let cap = if priority { u64::MAX } else { m.max_file_size };
         Fetcher::new(cap, m.max_fetch_retries, m.cache_dir.clone())
+            .allowing(&m.allowed_url_prefixes)
+            .with_timeout(std::time::Duration::from_secs(m.fetch_timeout_secs))
     }
 
     /// Requests in the queue (for status output).
@@ -82,14 +86,16 @@ pub async fn run(b: Arc<Broker>) -> BrokerError {
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
     let now = b.chain.now().await?;
+    recheck_locking(b, now).await?;
     let ready = take_ready(b, now);
     if ready.is_empty() {
         return Ok(());
     }
     let cfg = b.config();
-    let cap = params::capacity(&cfg);
+    let mut cap = params::capacity(&cfg);
+    cap.peak_prove_khz = super::speed::khz(b);
     let mut later = Vec::new();
-    for p in ordered(ready, &cfg, now) {
+    for p in ordered(ready, &cfg, cap.peak_prove_khz, now) {
         if p.kind == FulfillmentType::LockAndFulfill
             && let Err(open) = b.breaker.lock().expect("breaker lock").allows_locking(wall_clock())
         {
@@ -123,7 +129,12 @@ fn take_ready(b: &Broker, now: u64) -> Vec<Priced> {
     ready.into_iter().filter(|p| p.expiry > now).collect()
 }
 
-fn ordered(ready: Vec<Priced>, cfg: &crate::config::BrokerConfig, now: u64) -> Vec<Priced> {
+fn ordered(
+    ready: Vec<Priced>,
+    cfg: &crate::config::BrokerConfig,
+    khz: Option<u64>,
+    now: u64,
+) -> Vec<Priced> {
     let mut candidates: Vec<Candidate> = ready
         .iter()
         .map(|p| Candidate {
@@ -139,7 +150,7 @@ fn ordered(ready: Vec<Priced>, cfg: &crate::config::BrokerConfig, now: u64) -> V
         &mut candidates,
         params::commitment_priority(cfg),
         now,
-        cfg.market.peak_prove_khz,
+        khz,
         now,
     );
     let mut ready = ready;
@@ -196,6 +207,7 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
         LockOutcome::Locked { .. } => "locked",
         LockOutcome::LostTo(_) => "lost",
         LockOutcome::Failed(_) => "failed",
+        LockOutcome::InDoubt(_) => "in_doubt",
     };
     match outcome {
         LockOutcome::Locked { price } => {
@@ -205,8 +217,14 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
             order.times.locked = Some(now_ms());
         }
         LockOutcome::LostTo(locker) => {
+            super::pricer::forget_input(b, order.input_id.as_deref()).await;
             order.state = OrderState::Failed;
             order.error = Some(format!("locked by {locker} first"));
+        }
+        LockOutcome::InDoubt(e) => {
+            // Collateral may be at stake: never give up before the lock deadline.
+            tracing::warn!(id = %p.request.id, "lock in doubt, checking every poll: {e}");
+            order.error = Some(format!("lock in doubt: {e}"));
         }
         LockOutcome::Failed(e) => {
             tracing::warn!(id = %p.request.id, "lock failed: {e}");
@@ -224,6 +242,8 @@ fn new_order(p: &Priced, state: OrderState) -> Order {
     order.state = state;
     order.cycles = p.cycles;
     order.journal = Some(p.journal.clone());
+    order.input_id = Some(p.input.id.clone());
+    order.input_sha256 = Some(p.input.sha256);
     order.times = p.times;
     if state == OrderState::PendingProving {
         order.times.locked = Some(now_ms());
@@ -232,6 +252,9 @@ fn new_order(p: &Priced, state: OrderState) -> Order {
 }
 
 async fn record(b: &Broker, p: &Priced, state: OrderState, error: String) -> Result<()> {
+    if state == OrderState::Skipped {
+        super::pricer::forget_input(b, Some(&p.input.id)).await;
+    }
     let mut order = new_order(p, state);
     order.error = (!error.is_empty()).then_some(error);
     b.db.insert(&order).await?;
@@ -251,11 +274,19 @@ pub async fn recover(b: &Broker) -> Result<()> {
                 order.lock_price = U256::from(record.price);
                 OrderState::PendingProving
             }
+            // Not mined (yet): the committer checks it every poll until the lock deadline.
+            (OrderState::Locking, _) if record.locker == Address::ZERO => OrderState::Locking,
             (OrderState::Locking, _) => {
-                order.error = Some(lost_lock(record.locker));
+                order.error = Some(format!("locked by {} first", record.locker));
                 OrderState::Failed
             }
-            (_, RequestStatus::Fulfilled) => OrderState::Done,
+            (_, RequestStatus::Fulfilled) => match fulfilled_by_other(b, order.id()).await? {
+                Some(other) => {
+                    order.error = Some(super::lost_to(other));
+                    OrderState::Failed
+                }
+                None => OrderState::Done,
+            },
             _ => OrderState::Proved,
         };
         tracing::info!(order = order.key(), %from, to = %order.state, "recovered");
@@ -264,10 +295,35 @@ pub async fn recover(b: &Broker) -> Result<()> {
     Ok(())
 }
 
-fn lost_lock(locker: Address) -> String {
-    if locker == Address::ZERO {
-        "the lock was not sent before a restart".into()
-    } else {
-        format!("locked by {locker} first")
+/// Who else fulfilled `id`, as the mirrored events say (`None`: we did, or nobody knows).
+pub(super) async fn fulfilled_by_other(b: &Broker, id: U256) -> Result<Option<Address>> {
+    let fulfiller = b.db.request_info(id).await?.fulfiller;
+    Ok(fulfiller.filter(|f| *f != b.chain.address()))
+}
+
+/// Orders left `Locking` (a lock in doubt, or a restart while it was pending): the chain is
+/// asked who holds each lock; ours proceeds to proving, another's fails, and one nobody holds
+/// stays until its lock deadline.
+async fn recheck_locking(b: &Broker, now: u64) -> Result<()> {
+    for mut order in b.db.in_states(&[OrderState::Locking]).await? {
+        let record = b.chain.client().record(order.id()).await?;
+        order.updated_at = wall_clock();
+        if record.locker == b.chain.address() {
+            tracing::warn!(order = order.key(), "the lock in doubt was mined: proving it");
+            order.state = OrderState::PendingProving;
+            order.lock_price = U256::from(record.price);
+            order.error = None;
+            order.times.locked = Some(now_ms());
+        } else if record.locker != Address::ZERO {
+            order.state = OrderState::Failed;
+            order.error = Some(format!("locked by {} first", record.locker));
+        } else if now >= order.expiry {
+            order.state = OrderState::Failed;
+            order.error = Some("the lock was never mined before the lock deadline".into());
+        } else {
+            continue;
+        }
+        b.save(&order, OrderState::Locking).await?;
     }
+    Ok(())
 }

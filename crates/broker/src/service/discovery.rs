@@ -58,7 +58,9 @@ async fn handle(b: &Arc<Broker>, event: MarketEvent) -> Result<()> {
         }
         MarketEvent::Locked { id, prover } => {
             b.db.note_locked(id, prover).await?;
-            if prover != b.chain.address() {
+            if prover == b.chain.address() {
+                revive_own_lock(b, id).await?;
+            } else {
                 b.forget_queued(id, FulfillmentType::LockAndFulfill);
                 // A lock by someone else may lapse: race for its collateral then.
                 if let Some(request) =
@@ -74,21 +76,24 @@ async fn handle(b: &Arc<Broker>, event: MarketEvent) -> Result<()> {
             }
         }
         MarketEvent::Fulfilled { id, prover } => {
-            b.db.note_fulfilled(id).await?;
+            b.db.note_fulfilled(id, prover).await?;
             b.forget_queued(id, FulfillmentType::LockAndFulfill);
             b.forget_queued(id, FulfillmentType::FulfillAfterLockExpire);
             if prover != b.chain.address() {
-                abandon_race(b, id, prover).await?;
+                for kind in
+                    [FulfillmentType::LockAndFulfill, FulfillmentType::FulfillAfterLockExpire]
+                {
+                    abandon(b, id, kind, prover).await?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Someone else fulfilled a request we were racing for: stop proving it.
-async fn abandon_race(b: &Arc<Broker>, id: U256, prover: Address) -> Result<()> {
-    let key = order_key(id, FulfillmentType::FulfillAfterLockExpire);
-    let Some(mut order) = b.db.get(&key).await? else { return Ok(()) };
+/// Someone else fulfilled a request we were proving: stop, and record the order as lost.
+async fn abandon(b: &Arc<Broker>, id: U256, kind: FulfillmentType, prover: Address) -> Result<()> {
+    let Some(mut order) = b.db.get(&order_key(id, kind)).await? else { return Ok(()) };
     let from = order.state;
     if !matches!(from, OrderState::PendingProving | OrderState::Proving | OrderState::Proved) {
         return Ok(());
@@ -97,8 +102,32 @@ async fn abandon_race(b: &Arc<Broker>, id: U256, prover: Address) -> Result<()> 
         let _ = b.cluster.stop(session).await;
     }
     order.state = OrderState::Failed;
-    order.error = Some(format!("fulfilled by {prover} first"));
+    order.error = Some(super::lost_to(prover));
     order.updated_at = super::wall_clock();
+    b.save(&order, from).await?;
+    Ok(())
+}
+
+/// The chain says we hold the lock on `id`: whatever the order's state (a lock given up as
+/// failed, a restart while it was pending), it is proven. Collateral is at stake.
+async fn revive_own_lock(b: &Arc<Broker>, id: U256) -> Result<()> {
+    let Some(mut order) = b.db.get(&order_key(id, FulfillmentType::LockAndFulfill)).await? else {
+        return Ok(());
+    };
+    let from = order.state;
+    if !matches!(from, OrderState::Locking | OrderState::Failed | OrderState::Skipped) {
+        return Ok(());
+    }
+    let record = b.chain.client().record(id).await?;
+    if record.locker != b.chain.address() {
+        return Ok(());
+    }
+    tracing::warn!(order = order.key(), %from, "the chain shows our lock: proving it");
+    order.state = OrderState::PendingProving;
+    order.lock_price = U256::from(record.price);
+    order.error = None;
+    order.updated_at = super::wall_clock();
+    order.times.locked.get_or_insert(crate::order::now_ms());
     b.save(&order, from).await?;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub async fn run(b: Arc<Broker>) -> BrokerError {
 async fn read(source: &str) -> Result<Vec<Address>> {
     let url = if source.contains("://") { source.to_string() } else { format!("file://{source}") };
     let bytes =
-        Fetcher::new(MAX_LIST_BYTES, 1, None).document("priority requestor list", &url).await?;
+        Fetcher::operator(MAX_LIST_BYTES, 1).document("priority requestor list", &url).await?;
     parse(&bytes)
 }
 

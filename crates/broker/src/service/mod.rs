@@ -14,6 +14,7 @@ mod lists;
 mod monitor;
 mod pricer;
 mod prover;
+mod speed;
 mod submitter;
 
 use std::collections::HashSet;
@@ -54,6 +55,8 @@ pub struct Broker {
     submissions: Mutex<std::collections::HashMap<String, u32>>,
     /// Priority requestors named by `priority_requestor_lists`.
     listed_priority: Mutex<Vec<alloy::primitives::Address>>,
+    /// The measured and calibrated proving speeds ([`speed`]).
+    speeds: Mutex<speed::Known>,
 }
 
 /// What stops the broker.
@@ -87,6 +90,7 @@ impl Broker {
             pricing: Default::default(),
             submissions: Mutex::new(Default::default()),
             listed_priority: Mutex::new(Vec::new()),
+            speeds: Mutex::new(Default::default()),
         })
     }
 
@@ -100,6 +104,8 @@ impl Broker {
     /// returned and the committed orders resume at the next start).
     pub async fn run(self: &Arc<Self>, stop: Stop) -> Result<()> {
         committer::recover(self).await?;
+        speed::refresh(self).await?;
+        speed::calibrate_if_needed(self);
         let mut intake = JoinSet::new();
         intake.spawn(discovery::run(self.clone()));
         intake.spawn(committer::run(self.clone()));
@@ -256,6 +262,11 @@ fn retry_delay(interval_ms: u64, failures: u32) -> Duration {
 }
 
 /// Seconds since the epoch by this machine's clock (for bookkeeping; deadlines use the chain's).
+/// The failure reason of an order someone else fulfilled: lost, not done.
+fn lost_to(prover: alloy::primitives::Address) -> String {
+    format!("lost: fulfilled by {prover} first")
+}
+
 pub fn wall_clock() -> u64 {
     crate::order::now_ms() / 1000
 }

@@ -23,7 +23,7 @@ pub async fn reap(b: &Broker) -> Result<usize> {
     let grace = b.config().prover.reaper_grace_period_secs;
     let mut reaped = 0;
     for mut order in b.db.committed().await? {
-        if order.expiry.saturating_add(grace) >= now || order.state == OrderState::Fulfilling {
+        if !should_reap(order.state, order.expiry, grace, now) {
             continue;
         }
         if let Some(session) = &order.session_id {
@@ -39,6 +39,13 @@ pub async fn reap(b: &Broker) -> Result<usize> {
         }
     }
     Ok(reaped)
+}
+
+/// Whether a committed order in `state` expiring at `expiry` is given up at `now`: only past
+/// the grace period, and never while its fulfilment is being sent (the chain decides that one
+/// at the next start).
+pub fn should_reap(state: OrderState, expiry: u64, grace: u64, now: u64) -> bool {
+    state.is_committed() && state != OrderState::Fulfilling && expiry.saturating_add(grace) < now
 }
 
 /// Asks the cluster for its health every few seconds (an unhealthy cluster stops new locks)
@@ -104,5 +111,28 @@ fn warn_below(what: &str, balance: U256, warn: Option<U256>, error: Option<U256>
         tracing::error!(%balance, "{what} is below balance error threshold");
     } else if warn.is_some_and(|t| balance < t) {
         tracing::warn!(%balance, "{what} is below balance warn threshold");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_committed_orders_past_the_grace_are_reaped() {
+        use OrderState::*;
+        let table = [
+            ("proving, within the grace", Proving, 100, 50, 150, false),
+            ("proving, past the grace", Proving, 100, 50, 151, true),
+            ("locking past the grace: the lock deadline is long gone", Locking, 100, 0, 101, true),
+            ("pending, past the grace", PendingProving, 100, 10, 200, true),
+            ("proved, past the grace", Proved, 100, 10, 200, true),
+            ("fulfilling is left to the chain", Fulfilling, 100, 0, 10_000, false),
+            ("done is not committed", Done, 100, 0, 10_000, false),
+            ("no overflow", Proving, u64::MAX, 10, u64::MAX, false),
+        ];
+        for (name, state, expiry, grace, now, want) in table {
+            assert_eq!(should_reap(state, expiry, grace, now), want, "{name}");
+        }
     }
 }

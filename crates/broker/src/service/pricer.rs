@@ -31,10 +31,14 @@ pub struct Preflight {
 #[derive(Default)]
 pub struct PreflightCache {
     done: Mutex<HashMap<(B256, B256, u64), Preflight>>,
-    slots: Mutex<Option<Arc<Semaphore>>>,
+    /// The preflight slots and the `max_concurrent_preflights` they were made for.
+    slots: Mutex<Option<(u32, Arc<Semaphore>)>>,
 }
 
 const CACHE_ENTRIES: usize = 1000;
+/// The longest a preflight may hold its slot (its cycles are capped too; this bounds a slow or
+/// stuck cluster).
+const PREFLIGHT_WALL: Duration = Duration::from_secs(600);
 
 impl PreflightCache {
     fn get(&self, key: &(B256, B256, u64)) -> Option<Preflight> {
@@ -49,9 +53,19 @@ impl PreflightCache {
         done.insert(key, value);
     }
 
+    /// The slots for `size` concurrent preflights. A changed size (a config reload) makes new
+    /// slots; preflights holding the old ones finish on them.
     fn slots(&self, size: u32) -> Arc<Semaphore> {
+        let size = size.max(1);
         let mut slots = self.slots.lock().expect("slots lock");
-        slots.get_or_insert_with(|| Arc::new(Semaphore::new(size.max(1) as usize))).clone()
+        match &*slots {
+            Some((made_for, semaphore)) if *made_for == size => semaphore.clone(),
+            _ => {
+                let semaphore = Arc::new(Semaphore::new(size as usize));
+                *slots = Some((size, semaphore.clone()));
+                semaphore
+            }
+        }
     }
 }
 
@@ -64,6 +78,10 @@ pub fn consider(b: &Arc<Broker>, request: ProofRequest, signature: Bytes, kind: 
     match b.pricing.push(waiting) {
         Ok(()) => {}
         Err(Refused::AlreadyWaiting) => return,
+        Err(Refused::RequestorFull) => {
+            tracing::warn!(%id, "this requestor has too many requests waiting to be priced; dropped");
+            return;
+        }
         Err(Refused::Full) => {
             tracing::warn!(%id, waiting = MAX_WAITING, "too many requests wait to be priced; dropped");
             return;
@@ -96,23 +114,25 @@ async fn price_one(
     let cfg = b.config();
     let mut params = params::pricing(&cfg);
     params.priority_requestors = b.priority_requestors();
+    params.peak_prove_khz = super::speed::khz(b);
     let snap = snapshot(b).await?;
     let size = Fetcher::inline_size(&request.input);
     let limits = match pricing::screen(&request, kind, &params, &snap, size) {
         Ok(limits) => limits,
         Err(skip) => return record_skip(b, request, signature, kind, skip).await,
     };
-    let preflight = match preflight(b, &request, limits.preflight_cycles).await {
+    let (preflight, input) = match preflight(b, &request, limits.preflight_cycles).await {
         Ok(p) => p,
         Err(e) => {
             // The cluster reports a run past its cycle limit with the zkVM's code.
-            let skip = if e.to_string().contains("TIFFIN-ZKVM-003") {
-                Skip::new(SkipCode::OverCycleLimit, e.to_string())
-            } else if matches!(e, BrokerError::TooLarge { .. }) {
-                Skip::new(SkipCode::InputTooLarge, e.to_string())
-            } else {
-                Skip::preflight_failed(e)
+            let skip = match &e {
+                _ if e.to_string().contains("TIFFIN-ZKVM-003") => SkipCode::OverCycleLimit,
+                BrokerError::TooLarge { .. } => SkipCode::InputTooLarge,
+                BrokerError::UrlRefused { .. } => SkipCode::UrlRefused,
+                BrokerError::Fetch { .. } => SkipCode::FetchFailed,
+                _ => SkipCode::PreflightFailed,
             };
+            let skip = Skip::new(skip, e.to_string());
             return record_skip(b, request, signature, kind, skip).await;
         }
     };
@@ -125,13 +145,17 @@ async fn price_one(
         expiry,
         cycles: preflight.cycles,
         journal: preflight.journal.clone(),
+        input: input.clone(),
         price,
         priority,
         observed_at: snap.now,
         times: StageTimes { seen: Some(seen), priced: Some(now_ms()), ..Default::default() },
     };
     match pricing::price(&request, kind, &params, &snap, preflight.cycles, &preflight.journal) {
-        Decision::Skip(skip) => record_skip(b, request, signature, kind, skip).await?,
+        Decision::Skip(skip) => {
+            forget_input(b, Some(&input.id)).await;
+            record_skip(b, request, signature, kind, skip).await?
+        }
         Decision::Lock { at, floor, expiry } => {
             tracing::info!(id = %request.id, at, %floor, cycles = preflight.cycles, "will lock");
             b.enqueue(queued(at, expiry, floor));
@@ -172,23 +196,66 @@ async fn record_skip(
     Ok(())
 }
 
-/// Executes `request` on the cluster with a cycle limit; the result is cached.
-async fn preflight(b: &Broker, request: &ProofRequest, limit: u64) -> Result<Preflight> {
-    let cfg = b.config();
-    let fetcher = b.fetcher(request);
-    let input = fetcher.input(&request.input).await?;
-    let image = request.requirements.imageId;
-    let key = (image, B256::from_slice(&Sha256::digest(&input)), limit);
+/// The input a preflight ran on, as uploaded to the cluster: the proof runs on the same one.
+#[derive(Debug, Clone)]
+pub struct PricedInput {
+    pub id: String,
+    pub sha256: B256,
+}
+
+/// Executes `request` on the cluster with a cycle limit (the measurement is cached by image,
+/// input digest and limit); the input is uploaded once and kept for the proof. On an error
+/// the uploaded input is deleted again.
+async fn preflight(
+    b: &Broker,
+    request: &ProofRequest,
+    limit: u64,
+) -> Result<(Preflight, PricedInput)> {
+    let input = b.fetcher(request).input(&request.input).await?;
+    let sha256 = B256::from_slice(&Sha256::digest(&input));
+    let (image_hex, id) = with_retries(b, "uploading a preflight's input", || async {
+        upload(b, request, input.clone()).await
+    })
+    .await?;
+    let uploaded = PricedInput { id, sha256 };
+    match execute(b, &image_hex, &uploaded, (request.requirements.imageId, sha256, limit)).await {
+        Ok(measured) => Ok((measured, uploaded)),
+        Err(e) => {
+            forget_input(b, Some(&uploaded.id)).await;
+            Err(e)
+        }
+    }
+}
+
+async fn execute(
+    b: &Broker,
+    image_hex: &str,
+    input: &PricedInput,
+    key: (B256, B256, u64),
+) -> Result<Preflight> {
     if let Some(hit) = b.preflights.get(&key) {
         return Ok(hit);
     }
+    let cfg = b.config();
+    let limit = Some(key.2);
     let session = with_retries(b, "starting a preflight", || async {
-        let (image_hex, input_id) = upload(b, request, input.clone()).await?;
-        b.cluster.start(&image_hex, &input_id, &[], true, Some(limit), ReceiptKind::Succinct).await
+        b.cluster.start(image_hex, &input.id, &[], true, limit, ReceiptKind::Succinct).await
     })
     .await?;
     let poll = Duration::from_millis(cfg.prover.status_poll_ms);
-    match b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count).await? {
+    let waited = tokio::time::timeout(
+        PREFLIGHT_WALL,
+        b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count),
+    )
+    .await;
+    let Ok(end) = waited else {
+        let _ = b.cluster.stop(&session).await;
+        return Err(BrokerError::Proving(format!(
+            "preflight {session} ran longer than {} s; stopped",
+            PREFLIGHT_WALL.as_secs()
+        )));
+    };
+    match end? {
         SessionEnd::Succeeded { cycles } => {
             let result = Preflight { cycles, journal: b.cluster.journal(&session).await? };
             b.preflights.put(key, result.clone());
@@ -197,6 +264,16 @@ async fn preflight(b: &Broker, request: &ProofRequest, limit: u64) -> Result<Pre
         SessionEnd::Failed { status, error } => {
             Err(BrokerError::Proving(format!("preflight {session} ended {status}: {error}")))
         }
+    }
+}
+
+/// Deletes an input the broker uploaded and no longer needs (a skipped request's): skipped
+/// requests must not fill the broker's storage quota on the cluster. Best effort.
+pub async fn forget_input(b: &Broker, input_id: Option<&str>) {
+    if let Some(id) = input_id
+        && let Err(e) = b.cluster.delete_input(id).await
+    {
+        tracing::debug!(input = id, "deleting an input: {e}");
     }
 }
 
@@ -209,8 +286,10 @@ pub async fn upload(
 ) -> Result<(String, String)> {
     let image_hex = hex::encode(request.requirements.imageId);
     if !b.cluster.has_image(&image_hex).await? {
-        let program = b.fetcher(request).program(&image_hex, &request.imageUrl).await?;
-        b.cluster.upload_image(&image_hex, program).await?;
+        let fetcher = b.fetcher(request);
+        let program = fetcher.program(&image_hex, &request.imageUrl).await?;
+        b.cluster.upload_image(&image_hex, program.clone()).await?;
+        fetcher.remember_program(&image_hex, &program).await;
     }
     let input_id = b.cluster.upload_input(input).await?;
     Ok((image_hex, input_id))

@@ -93,9 +93,12 @@ async fn settle(b: &Broker, mut order: Order, outcome: Result<Option<u64>>) -> R
                 *n
             };
             tracing::warn!(order = order.key(), tries, "fulfilment failed: {e}");
-            if tries >= b.config().batcher.max_submission_attempts {
+            if e.is_final() || tries >= b.config().batcher.max_submission_attempts {
                 order.state = OrderState::Failed;
-                order.error = Some(format!("fulfilment failed {tries} times: {e}"));
+                order.error = Some(match e {
+                    BrokerError::Lost(why) => why,
+                    e => format!("fulfilment failed {tries} times: {e}"),
+                });
             } else {
                 order.state = OrderState::Proved;
             }
@@ -127,6 +130,9 @@ async fn withdraw_earnings(b: &Broker, order: &Order) {
 /// it fulfilled already).
 async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
     if b.chain.status(order.id()).await? == RequestStatus::Fulfilled {
+        if let Some(other) = super::committer::fulfilled_by_other(b, order.id()).await? {
+            return Err(BrokerError::Lost(super::lost_to(other)));
+        }
         return Ok(None);
     }
     let session = order
@@ -135,6 +141,10 @@ async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
         .ok_or_else(|| BrokerError::Proving("a proved order without a session".into()))?;
     let receipt = b.cluster.receipt(session).await?;
     let sealed = b.verifier.attest(order.request.requirements.imageId, receipt).await?;
+    if !crate::pricing::predicate_matches(&order.request.requirements.predicate, &sealed.journal) {
+        // Submitting would only revert (JournalRejected) and burn gas.
+        return Err(BrokerError::PredicateFailed);
+    }
     let sealed_at = crate::order::now_ms();
     b.chain.fulfill(order.id(), sealed.journal, sealed.seal).await?;
     Ok(Some(sealed_at))

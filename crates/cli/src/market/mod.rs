@@ -28,9 +28,13 @@ pub struct ChainArgs {
     /// The chain's JSON-RPC endpoint.
     #[arg(long, env = "RPC_URL", global = true)]
     rpc_url: Option<String>,
-    /// The key that signs transactions (hex).
+    /// The key that signs transactions (hex). Prefer --private-key-file: a flag shows in
+    /// `ps`, and the environment is readable by anything the process runs.
     #[arg(long, env = "PRIVATE_KEY", global = true, hide_env_values = true)]
     private_key: Option<String>,
+    /// A file holding the signing key (mode 0600; wins over --private-key / PRIVATE_KEY).
+    #[arg(long, env = "PRIVATE_KEY_FILE", global = true)]
+    private_key_file: Option<std::path::PathBuf>,
     /// The ProofMarket contract.
     #[arg(long, env = "TIFFIN_MARKET_ADDRESS", global = true)]
     market: Option<Address>,
@@ -48,9 +52,12 @@ impl ChainArgs {
     }
 
     fn signer(&self) -> Result<PrivateKeySigner> {
-        let key =
-            self.private_key.as_deref().context("no key: set PRIVATE_KEY or --private-key")?;
-        key.trim().parse().context("PRIVATE_KEY is not a 32-byte hex key")
+        let key = crate::secret::from_file_or(
+            self.private_key_file.as_deref(),
+            self.private_key.as_deref(),
+        )?
+        .context("no key: set --private-key-file, PRIVATE_KEY_FILE or PRIVATE_KEY")?;
+        key.trim().parse().context("the private key is not a 32-byte hex key")
     }
 
     fn deployment(&self) -> Result<Deployment> {
@@ -69,7 +76,11 @@ impl ChainArgs {
 
     /// Whether a chain and a key are given (a command may then show on-chain state).
     pub(crate) fn has_key(&self) -> bool {
-        self.rpc_url.is_some() && self.private_key.is_some() && self.market.is_some()
+        self.rpc_url.is_some() && self.has_signer() && self.market.is_some()
+    }
+
+    fn has_signer(&self) -> bool {
+        self.private_key.is_some() || self.private_key_file.is_some()
     }
 
     /// A client for PRIVATE_KEY's account.
@@ -81,10 +92,7 @@ impl ChainArgs {
 
     /// A client for reading: PRIVATE_KEY's account when set, else a throwaway key.
     async fn reader(&self) -> Result<MarketClient> {
-        let signer = match &self.private_key {
-            Some(_) => self.signer()?,
-            None => PrivateKeySigner::random(),
-        };
+        let signer = if self.has_signer() { self.signer()? } else { PrivateKeySigner::random() };
         Ok(MarketClient::connect(self.rpc_url()?, signer, self.deployment()?).await?)
     }
 }

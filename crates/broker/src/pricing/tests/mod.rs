@@ -38,6 +38,9 @@ fn request() -> ProofRequest {
     ProofRequest::new(id, B256::ZERO, Predicate::prefix_match(&b"ok"[..]), "", input, offer)
 }
 
+/// A speed at which time never binds (10^12 cycles a second), for cases about other limits.
+const FAST_KHZ: u64 = 1_000_000_000;
+
 /// 1 wei per 1,000 cycles; 100 collateral units per mcycle; gas: 100 to lock, 200 to fulfil.
 fn params() -> PricingParams {
     PricingParams {
@@ -52,7 +55,8 @@ fn params() -> PricingParams {
         max_file_size: 1_000,
         min_deadline: 10,
         max_collateral: U256::from(10_000_000u64),
-        peak_prove_khz: None,
+        peak_prove_khz: Some(FAST_KHZ),
+        finish_overhead_secs: 0,
         lockin_gas_estimate: 100,
         fulfill_gas_estimate: 200,
         expected_probability_win_secondary_fulfillment: 50,

@@ -149,6 +149,39 @@ fn price_table() {
             b"ok",
             skip(SkipCode::ProverTooSlow),
         ),
+        // Failed before the fix: without a speed nothing checked the time, so a request that
+        // needs hours was locked minutes before its lock deadline.
+        (
+            "no speed known",
+            LockPath,
+            |c| c.params.peak_prove_khz = None,
+            100_000_000,
+            b"ok",
+            skip(SkipCode::SpeedUnknown),
+        ),
+        // 100 s of proving from +11 ends at +111; 89 s more to fulfil is the most that fits.
+        (
+            "the proof fits but not the fulfilment after it",
+            LockPath,
+            |c| {
+                c.params.peak_prove_khz = Some(1_000);
+                c.params.finish_overhead_secs = 90
+            },
+            100_000_000,
+            b"ok",
+            skip(SkipCode::ProverTooSlow),
+        ),
+        (
+            "the proof and the fulfilment fit",
+            LockPath,
+            |c| {
+                c.params.peak_prove_khz = Some(1_000);
+                c.params.finish_overhead_secs = 89
+            },
+            100_000_000,
+            b"ok",
+            lock(11, 100_300),
+        ),
         (
             "expired since the screen",
             LockPath,
@@ -297,7 +330,7 @@ fn price_agrees_with_the_screen_limits() {
         // On the lock path the ramp decides when to lock; without khz any affordable count fits.
         let fits = priced(&case, limit, b"ok");
         let over = priced(&case, limit + 1, b"ok");
-        if case.params.peak_prove_khz.is_none() || kind == Race {
+        if case.params.peak_prove_khz == Some(super::FAST_KHZ) || kind == Race {
             assert!(skip_code(&fits).is_none(), "variant {i}: {fits:?}");
         }
         assert!(skip_code(&over).is_some(), "variant {i}: {over:?}");
@@ -347,5 +380,22 @@ fn lock_time_is_never_before_the_ramp_reaches_the_floor() {
                 panic!("{decision:?} but the ramp reaches the floor at {earliest:?}")
             }
         }
+    }
+}
+
+/// A locked order that missed its lock deadline is proven late only while it pays: the half of
+/// the collateral it recovers (500,000 units) against its cycles at 100 units per mcycle, and
+/// only before the final deadline (+400 s).
+#[test]
+fn late_proofs_are_made_only_when_the_recovered_collateral_pays() {
+    let table = [
+        ("pays, before the final deadline", 5_000_000_000, START + 300, true),
+        ("exactly pays", 5_000_000_000, START + 399, true),
+        ("one cycle too many", 5_000_000_001, START + 300, false),
+        ("at the final deadline", 1_000, START + 400, false),
+    ];
+    let request = request();
+    for (name, cycles, now, want) in table {
+        assert_eq!(late_proof_pays(&request.offer, cycles, &params(), now), want, "{name}");
     }
 }

@@ -5,7 +5,9 @@ use super::*;
 #[test]
 fn screen_table() {
     let table: Vec<(&str, FulfillmentType, Change, Result<ExecLimits, SkipCode>)> = vec![
-        ("lock path limits", LockPath, |_| {}, limits(RACE_FULL, LOCK)),
+        // Failed before the fix: the lock path's preflight ran what the collateral (which a
+        // requestor offers for free) would pay for, not only what the price pays for.
+        ("lock path limits", LockPath, |_| {}, limits(LOCK, LOCK)),
         ("race path limits", Race, |_| {}, limits(RACE_HALF, RACE_HALF)),
         (
             "race at full odds",
@@ -24,7 +26,8 @@ fn screen_table() {
             LockPath,
             |c| {
                 c.params.min_mcycle_price = U256::ZERO;
-                c.params.max_mcycle_limit = u64::MAX
+                c.params.max_mcycle_limit = u64::MAX;
+                c.params.peak_prove_khz = None
             },
             limits(u64::MAX, u64::MAX),
         ),
@@ -33,7 +36,8 @@ fn screen_table() {
             Race,
             |c| {
                 c.params.min_mcycle_price_collateral_token = U256::ZERO;
-                c.params.max_mcycle_limit = u64::MAX
+                c.params.max_mcycle_limit = u64::MAX;
+                c.params.peak_prove_khz = None
             },
             limits(u64::MAX, u64::MAX),
         ),
@@ -50,7 +54,7 @@ fn screen_table() {
                 c.params.max_mcycle_limit = 100;
                 c.params.priority_requestors = vec![requestor()]
             },
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "other priority requestors do not count",
@@ -75,7 +79,7 @@ fn screen_table() {
                 c.params.peak_prove_khz = Some(1_000);
                 c.snap.now = START + 150
             },
-            limits(200_000_000, 50_000_000),
+            limits(50_000_000, 50_000_000),
         ),
         (
             "race time counts from the lock deadline",
@@ -95,12 +99,7 @@ fn screen_table() {
             },
             limits(100_000_000, 100_000_000),
         ),
-        (
-            "khz 0 is no speed",
-            LockPath,
-            |c| c.params.peak_prove_khz = Some(0),
-            limits(RACE_FULL, LOCK),
-        ),
+        ("khz 0 is no speed", LockPath, |c| c.params.peak_prove_khz = Some(0), limits(LOCK, LOCK)),
         (
             "lock path expired at the lock deadline",
             LockPath,
@@ -129,7 +128,7 @@ fn screen_table() {
             "deadline exactly min_deadline away",
             LockPath,
             |c| c.snap.now = START + 190,
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "race deadline too close",
@@ -168,7 +167,7 @@ fn screen_table() {
             "allowed",
             LockPath,
             |c| c.params.allow_client_addresses = Some(vec![other(), requestor()]),
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "collateral above max_collateral",
@@ -180,7 +179,7 @@ fn screen_table() {
             "collateral at max_collateral",
             LockPath,
             |c| c.params.max_collateral = U256::from(1_000_000u64),
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "collateral above the balance",
@@ -207,7 +206,7 @@ fn screen_table() {
             "gas just below max price",
             LockPath,
             |c| c.snap.gas_price = 3_333,
-            limits(RACE_FULL, 100_000),
+            limits(100_000, 100_000),
         ),
         (
             "gas eats the whole price",
@@ -246,7 +245,7 @@ fn screen_table() {
                 c.snap.native_balance = U256::from(1_000u64);
                 c.snap.reserved_gas = 700
             },
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "reserved gas above the balance",
@@ -273,7 +272,7 @@ fn screen_table() {
             "url input unchecked without a size",
             LockPath,
             |c| c.request.input = Input::url("http://x/y"),
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "priority bypasses max_file_size",
@@ -282,7 +281,7 @@ fn screen_table() {
                 c.input_bytes = Some(1 << 40);
                 c.params.priority_requestors = vec![requestor()]
             },
-            limits(RACE_FULL, LOCK),
+            limits(LOCK, LOCK),
         ),
         (
             "tiny price",
@@ -301,7 +300,7 @@ fn screen_table() {
                 c.params.min_mcycle_price = U256::from(500_000u64);
                 c.snap.gas_price = 0
             },
-            limits(RACE_FULL, 2),
+            limits(2, 2),
         ),
         (
             "no odds",
@@ -323,7 +322,7 @@ fn screen_table() {
                 c.snap.now = START + 199;
                 c.params.min_deadline = 0
             },
-            limits(200_000, 1_000),
+            limits(1_000, 1_000),
         ),
         (
             "min above max price",
