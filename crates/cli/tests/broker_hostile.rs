@@ -188,7 +188,7 @@ impl World {
         let api_key = key_file(dir, "api.key", &self.up.key);
         let log = std::fs::File::create(dir.join("broker.log")).unwrap();
         let d = self.chain.deployment();
-        let child = tiffin(&["broker", "--config", dir.join("broker.toml").to_str().unwrap()])
+        let mut child = tiffin(&["broker", "--config", dir.join("broker.toml").to_str().unwrap()])
             .arg("--db")
             .arg(dir.join("broker.db"))
             .env("RPC_URL", self.chain.rpc_url())
@@ -200,10 +200,16 @@ impl World {
             .env("BONSAI_API_URL", &self.up.url)
             .env("TIFFIN_VERIFIER_URL", &self.verifier_url)
             .env("TIFFIN_LOG", "info,tiffin_broker=debug")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("spawn tiffin broker");
+        // Its database exists (migrated) once it prints who it is.
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+        let started = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("broker ")));
+        assert!(started.is_some(), "the broker did not start:\n{}", self.log("broker.log"));
+        std::thread::spawn(move || for _ in lines {});
         Proc(child)
     }
 
@@ -390,9 +396,9 @@ fn a_broker_facing_hostile_requestors_skips_them_with_codes_and_loses_nothing() 
     // No key in any log or journal.
     let journals = w.delivered_journals();
     assert_eq!(journals, vec![INPUT_A.to_vec()], "only the honest request was delivered");
+    assert!(w.log("broker.log").contains("calibration proof done"));
     for name in ["broker.log", "verifier.log", "up.log"] {
         let log = w.log(name);
-        assert!(!log.is_empty(), "{name} is empty");
         for secret in &w.secrets {
             let bare = secret.trim_start_matches("0x");
             assert!(!log.contains(bare), "a key is in {name}");

@@ -264,10 +264,42 @@ fn cycle_cap(params: &PricingParams, priority: bool) -> u64 {
     if priority { u64::MAX } else { params.max_mcycle_limit.saturating_mul(MCYCLE) }
 }
 
-/// The cycle limits for `kind`'s path, each capped by `max_mcycle_limit` and by the time its
-/// proof may start (`biddingStart` or now; the lock deadline or now after it) until its expiry.
-/// The preflight runs only what the path pays for: on the lock path the price, never the
-/// collateral (offering collateral costs a requestor nothing, so it must not buy execution).
+/// The three bounds on `kind`'s cycles, each with the skip code of crossing it: what the path
+/// pays for (the price on the lock path, never the collateral: offering collateral costs a
+/// requestor nothing, so it must not buy execution; the expected reward on the race path), the
+/// time from when its proof may start (`biddingStart` or now; the lock deadline or now after
+/// it) until its expiry at the speed, and `max_mcycle_limit`.
+fn bounds(
+    offer: &Offer,
+    kind: FulfillmentType,
+    params: &PricingParams,
+    priority: bool,
+    gas_cost: U256,
+    now: u64,
+) -> [(u64, SkipCode); 3] {
+    let khz = params.peak_prove_khz;
+    let (paid, time) = match kind {
+        FulfillmentType::LockAndFulfill => {
+            let budget = offer.maxPrice.saturating_sub(gas_cost);
+            (
+                (affordable_cycles(budget, params.min_mcycle_price), SkipCode::Unprofitable),
+                cycles_in_time(khz, now.max(offer.biddingStart), lock_deadline(offer)),
+            )
+        }
+        FulfillmentType::FulfillAfterLockExpire => {
+            let reward = expected_secondary_reward(offer, params);
+            let paid = affordable_cycles(reward, params.min_mcycle_price_collateral_token);
+            (
+                (paid, SkipCode::UnprofitableCollateral),
+                cycles_in_time(khz, now.max(lock_deadline(offer)), final_deadline(offer)),
+            )
+        }
+    };
+    let cap = (cycle_cap(params, priority), SkipCode::OverCycleLimit);
+    [cap, paid, (time, SkipCode::ProverTooSlow)]
+}
+
+/// The cycle limits for `kind`'s path: the tightest of its [`bounds`].
 fn exec_limits(
     offer: &Offer,
     kind: FulfillmentType,
@@ -276,26 +308,25 @@ fn exec_limits(
     gas_cost: U256,
     now: u64,
 ) -> ExecLimits {
-    let cap = cycle_cap(params, priority);
-    let khz = params.peak_prove_khz;
-    let cycles =
-        match kind {
-            FulfillmentType::LockAndFulfill => {
-                let budget = offer.maxPrice.saturating_sub(gas_cost);
-                affordable_cycles(budget, params.min_mcycle_price).min(cycles_in_time(
-                    khz,
-                    now.max(offer.biddingStart),
-                    lock_deadline(offer),
-                ))
-            }
-            FulfillmentType::FulfillAfterLockExpire => {
-                let reward = expected_secondary_reward(offer, params);
-                affordable_cycles(reward, params.min_mcycle_price_collateral_token)
-                    .min(cycles_in_time(khz, now.max(lock_deadline(offer)), final_deadline(offer)))
-            }
-        };
-    let cycles = cycles.min(cap);
+    let bounds = bounds(offer, kind, params, priority, gas_cost, now);
+    let cycles = bounds.iter().map(|(c, _)| *c).min().unwrap_or(0);
     ExecLimits { preflight_cycles: cycles, prove_cycles: cycles }
+}
+
+/// The skip for a request whose preflight ran past its limit: the code of the bound the limit
+/// came from (the tightest; `max_mcycle_limit` first on a tie), as [`price`] would answer.
+pub fn over_limit(
+    request: &ProofRequest,
+    kind: FulfillmentType,
+    params: &PricingParams,
+    snap: &MarketSnapshot,
+    detail: impl Into<String>,
+) -> Skip {
+    let gas_cost = gas_cost(kind, params, snap.gas_price);
+    let priority = is_priority(params, request.requestor());
+    let bounds = bounds(&request.offer, kind, params, priority, gas_cost, snap.now);
+    let tightest = bounds.iter().min_by_key(|(c, _)| *c).map_or(SkipCode::OverCycleLimit, |b| b.1);
+    Skip::new(tightest, detail)
 }
 
 /// The least price worth locking for: `cycles` at `mcycle_price` (rounded up) plus gas.

@@ -125,8 +125,11 @@ async fn price_one(
         Ok(p) => p,
         Err(e) => {
             // The cluster reports a run past its cycle limit with the zkVM's code.
+            if e.to_string().contains("TIFFIN-ZKVM-003") {
+                let skip = pricing::over_limit(&request, kind, &params, &snap, e.to_string());
+                return record_skip(b, request, signature, kind, skip).await;
+            }
             let skip = match &e {
-                _ if e.to_string().contains("TIFFIN-ZKVM-003") => SkipCode::OverCycleLimit,
                 BrokerError::TooLarge { .. } => SkipCode::InputTooLarge,
                 BrokerError::UrlRefused { .. } => SkipCode::UrlRefused,
                 BrokerError::Fetch { .. } => SkipCode::FetchFailed,

@@ -399,3 +399,20 @@ fn late_proofs_are_made_only_when_the_recovered_collateral_pays() {
         assert_eq!(late_proof_pays(&request.offer, cycles, &params(), now), want, "{name}");
     }
 }
+
+/// A preflight that runs past its limit is skipped with the code of the bound the limit came
+/// from (before: always S-011, naming max_mcycle_limit even when time was short).
+#[test]
+fn a_preflight_past_its_limit_names_the_tightest_bound() {
+    let cases: Vec<(&str, FulfillmentType, Change, SkipCode)> = vec![
+        ("max_mcycle_limit", LockPath, |c| c.params.max_mcycle_limit = 1, SkipCode::OverCycleLimit),
+        ("the price", LockPath, |_| {}, SkipCode::Unprofitable),
+        ("the time", LockPath, |c| c.params.peak_prove_khz = Some(1), SkipCode::ProverTooSlow),
+        ("the reward", Race, |_| {}, SkipCode::UnprofitableCollateral),
+    ];
+    for (name, kind, change, want) in cases {
+        let c = case(kind, change);
+        let skip = over_limit(&c.request, c.kind, &c.params, &c.snap, "ran past");
+        assert_eq!(skip.code, want, "{name}");
+    }
+}
