@@ -41,6 +41,9 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        // Two processes opening one database at once (the broker starting while `tiffin broker
+        // status` reads it) must not both apply a migration: one migrates at a time.
+        let _migrating = MigrationLock::take(path).await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
@@ -255,6 +258,31 @@ impl Db {
     }
 }
 
+/// An exclusive `flock` on `<database>.lock`, held while migrating; released when dropped.
+struct MigrationLock(std::fs::File);
+
+impl MigrationLock {
+    async fn take(db: &Path) -> Result<Self> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let locked = tokio::task::spawn_blocking(move || {
+            use std::os::fd::AsRawFd as _;
+            let file =
+                std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            // SAFETY: flock on a descriptor this function owns; it blocks until granted.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(file)
+        })
+        .await
+        .map_err(|e| BrokerError::Db(format!("locking for migration: {e}")))?;
+        let file = locked.map_err(|e| BrokerError::Db(format!("locking for migration: {e}")))?;
+        Ok(Self(file))
+    }
+}
+
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// Binds what changes as an order moves on, in the column order both `insert` and `update`
@@ -345,6 +373,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("broker.db")).await.unwrap();
         (dir, db)
+    }
+
+    /// Failed before the fix: a second process opening the database while the first migrated
+    /// it applied a migration twice ("duplicate column name") and gave up.
+    #[tokio::test]
+    async fn databases_opened_at_once_migrate_once() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("broker.db");
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    tokio::spawn(async move { Db::open(&path).await.map(drop) })
+                })
+                .collect();
+            for open in opens {
+                open.await.unwrap().unwrap();
+            }
+        }
     }
 
     #[tokio::test]
