@@ -12,9 +12,14 @@ use tiffin_taskdb::{
 };
 
 mod backlog;
+mod fair_share;
 mod registry;
 
 pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
+pub use fair_share::{
+    concurrent_workers_share_by_weight, newcomer_behind_a_backlog_is_served_within_two_claims,
+    one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
+};
 pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
 
 /// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
@@ -24,6 +29,7 @@ pub fn config() -> Config {
         backoff: Backoff { base: Duration::from_millis(200), max: Duration::from_secs(2) },
         poll_interval: Duration::from_secs(60),
         max_connections: 40,
+        ..Config::default()
     }
 }
 
