@@ -14,7 +14,7 @@
 //!   one transaction, and so one flush of the log, for several short tasks;
 //! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
-//! - claims follow [`policy`]: reservations first, then weighted fair share.
+//! - claims follow [`policy`]: reservations first, then weighted fair share by recent service.
 
 pub mod agent;
 pub mod backlog;
@@ -55,6 +55,9 @@ pub struct Config {
     pub poll_interval: Duration,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How fast the fair share forgets what a stream was served: a claimed task counts half
+    /// as much after this long ([`policy::SERVICE_HALF_LIFE`] by default).
+    pub service_half_life: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             backoff: Backoff::default(),
             poll_interval: Duration::from_secs(5),
             max_connections: 16,
+            service_half_life: policy::SERVICE_HALF_LIFE,
         }
     }
 }

@@ -419,7 +419,9 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        Ok(claim::claim_batch(&self.pool, agent, kinds, lease, 1).await?.pop())
+        Ok(claim::claim_batch(&self.pool, agent, kinds, lease, 1, self.config.service_half_life)
+            .await?
+            .pop())
     }
 
     async fn claim_batch(
@@ -429,7 +431,8 @@ impl TaskDb for PostgresTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        claim::claim_batch(&self.pool, agent, kinds, lease, max).await
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, self.config.service_half_life)
+            .await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {

@@ -459,9 +459,10 @@ impl TaskDb for SqliteTaskDb {
         }
         let kinds = kinds_json(kinds);
         let mut tx = self.begin().await?;
+        let at = claim::ClaimAt::new(lease, self.config.service_half_life);
         let mut leases = Vec::new();
         while leases.len() < max {
-            match claim::claim_in(&mut tx, agent, &kinds, lease).await? {
+            match claim::claim_in(&mut tx, agent, &kinds, at).await? {
                 Some(l) => leases.push(l),
                 None => break,
             }

@@ -1,5 +1,5 @@
 //! Claims on PostgreSQL: one round trip and one transaction for up to N tasks
-//! (`tiffin_claim_batch`, migration 0005), which also serves the single [`TaskDb::claim`].
+//! (`tiffin_claim_batch`, migration 0009), which also serves the single [`TaskDb::claim`].
 //!
 //! [`TaskDb::claim`]: crate::TaskDb::claim
 
@@ -13,13 +13,15 @@ use crate::error::Result;
 use crate::lease::Lease;
 use crate::task::Kind;
 
-/// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`).
+/// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`), service
+/// decaying with `half_life`.
 pub(super) async fn claim_batch(
     pool: &PgPool,
     agent: &str,
     kinds: &[Kind],
     lease: Duration,
     max: usize,
+    half_life: Duration,
 ) -> Result<Vec<Lease>> {
     if max == 0 {
         return Ok(Vec::new());
@@ -27,11 +29,12 @@ pub(super) async fn claim_batch(
     let kinds = kinds_vec(kinds);
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let rows = retrying(|| async {
-        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4)")
+        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5)")
             .bind(agent)
             .bind(&kinds)
             .bind(lease.as_millis() as i64)
             .bind(max)
+            .bind(i64::try_from(half_life.as_millis()).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await?)
     })

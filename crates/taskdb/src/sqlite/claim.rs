@@ -1,5 +1,6 @@
 //! Claims on SQLite: one task at a time by [`rank`], inside the caller's write transaction, so a
-//! batch of claims is one transaction and one commit.
+//! batch of claims is one transaction and one commit. Each claim charges its stream one task of
+//! service (`streams.served`, decayed to `now` first; migration 0006).
 
 use std::time::Duration;
 
@@ -9,21 +10,37 @@ use sqlx::sqlite::SqliteConnection;
 use super::{json, now_us, ts, uuid};
 use crate::error::Result;
 use crate::lease::Lease;
-use crate::policy::{StreamSnapshot, rank};
+use crate::policy::{StreamSnapshot, decayed, rank};
 use crate::task::Kind;
+
+/// What a claim needs besides the agent and kinds: one instant for a whole batch (as
+/// PostgreSQL's `now()` is one per transaction), the lease length and the service half-life.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ClaimAt {
+    pub now: i64,
+    pub lease: Duration,
+    pub half_life: Duration,
+}
+
+impl ClaimAt {
+    pub fn new(lease: Duration, half_life: Duration) -> Self {
+        ClaimAt { now: now_us(), lease, half_life }
+    }
+}
 
 /// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
 pub(super) async fn claim_in(
     tx: &mut SqliteConnection,
     agent: &str,
     kinds: &str,
-    lease: Duration,
+    at: ClaimAt,
 ) -> Result<Option<Lease>> {
-    let now = now_us();
+    let now = at.now;
     let rows = sqlx::query(
         "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
                 (SELECT min(t.ready_at) FROM tasks t \
-                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2) \
+                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2), \
+                s.served, s.served_at \
            FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
     )
     .bind(kinds)
@@ -38,6 +55,7 @@ pub(super) async fn claim_in(
                 running: r.get(1),
                 reserved: r.get(2),
                 priority_multiplier: r.get(3),
+                served: served_now(r.get(5), r.get(6), at),
                 oldest_ready: oldest,
             })
         })
@@ -46,7 +64,7 @@ pub(super) async fn claim_in(
     let Some(best) = snaps.first() else {
         return Ok(None);
     };
-    let expires = now + lease.as_micros() as i64;
+    let expires = now + at.lease.as_micros() as i64;
     let r = sqlx::query(
         "UPDATE tasks SET state = 'leased', attempt = attempt + 1, agent = ?2, lease_expires_at = ?3, \
                 started_at = coalesce(started_at, ?4) \
@@ -60,10 +78,16 @@ pub(super) async fn claim_in(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE streams SET running = running + 1 WHERE id = ?1")
-        .bind(best.stream_id)
-        .execute(&mut *tx)
-        .await?;
+    let mut charged = best.clone();
+    charged.charge();
+    sqlx::query(
+        "UPDATE streams SET running = running + 1, served = ?2, served_at = ?3 WHERE id = ?1",
+    )
+    .bind(best.stream_id)
+    .bind(charged.served)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     let job = sqlx::query("SELECT id, tenant FROM jobs WHERE seq = ?1")
         .bind(r.get::<i64, _>(1))
         .fetch_one(&mut *tx)
@@ -79,4 +103,10 @@ pub(super) async fn claim_in(
         expires_at: ts(expires),
         payload: json(r.get::<&str, _>(6))?,
     }))
+}
+
+/// A stream's service as of `at.now`, from what was stored at `served_at`.
+fn served_now(served: f64, served_at: i64, at: ClaimAt) -> f64 {
+    let age = Duration::from_micros(u64::try_from(at.now - served_at).unwrap_or(0));
+    decayed(served, age, at.half_life)
 }
