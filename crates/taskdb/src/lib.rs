@@ -126,6 +126,20 @@ pub trait TaskDb: Send + Sync + 'static {
         Ok(leases)
     }
 
+    /// [`TaskDb::claim_batch`] for an agent that can take only tasks declaring at most
+    /// `max_work` of work ([`NewTask::work`]; the workflow declares a segment's 2^po2 cycles, so
+    /// an agent started with `--max-po2 20` passes 2^20). Larger tasks are left for other agents
+    /// as if they were not there; a task that declares no work fits every agent. Among the
+    /// tasks that fit, the policy and the order are those of `claim_batch`.
+    async fn claim_batch_within(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+        max_work: i64,
+    ) -> Result<Vec<Lease>>;
+
     /// Completes several leased attempts together, as [`TaskDb::complete`] would each, and says
     /// what became of each, in order: a lost or cancelled lease gets its error and changes
     /// nothing, the others are done. The backends do it in one transaction (one commit, one

@@ -419,9 +419,7 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        Ok(claim::claim_batch(&self.pool, agent, kinds, lease, 1, self.config.service_half_life)
-            .await?
-            .pop())
+        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
     }
 
     async fn claim_batch(
@@ -431,8 +429,20 @@ impl TaskDb for PostgresTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        claim::claim_batch(&self.pool, agent, kinds, lease, max, self.config.service_half_life)
-            .await
+        let half_life = self.config.service_half_life;
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, None, half_life).await
+    }
+
+    async fn claim_batch_within(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+        max_work: i64,
+    ) -> Result<Vec<Lease>> {
+        let half_life = self.config.service_half_life;
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, Some(max_work), half_life).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {

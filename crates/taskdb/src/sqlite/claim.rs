@@ -14,17 +14,19 @@ use crate::policy::{StreamSnapshot, decayed, rank};
 use crate::task::Kind;
 
 /// What a claim needs besides the agent and kinds: one instant for a whole batch (as
-/// PostgreSQL's `now()` is one per transaction), the lease length and the service half-life.
+/// PostgreSQL's `now()` is one per transaction), the lease length, the most work a task may
+/// declare (`TaskDb::claim_batch_within`) and the service half-life.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ClaimAt {
     pub now: i64,
     pub lease: Duration,
+    pub max_work: Option<i64>,
     pub half_life: Duration,
 }
 
 impl ClaimAt {
-    pub fn new(lease: Duration, half_life: Duration) -> Self {
-        ClaimAt { now: now_us(), lease, half_life }
+    pub fn new(lease: Duration, max_work: Option<i64>, half_life: Duration) -> Self {
+        ClaimAt { now: now_us(), lease, max_work, half_life }
     }
 }
 
@@ -39,12 +41,14 @@ pub(super) async fn claim_in(
     let rows = sqlx::query(
         "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
                 (SELECT min(t.ready_at) FROM tasks t \
-                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2), \
+                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2 \
+                    AND (?3 IS NULL OR t.work IS NULL OR t.work <= ?3)), \
                 s.served, s.served_at \
            FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
     )
     .bind(kinds)
     .bind(now)
+    .bind(at.max_work)
     .fetch_all(&mut *tx)
     .await?;
     let mut snaps: Vec<StreamSnapshot> = rows
@@ -69,6 +73,7 @@ pub(super) async fn claim_in(
         "UPDATE tasks SET state = 'leased', attempt = attempt + 1, agent = ?2, lease_expires_at = ?3, \
                 started_at = coalesce(started_at, ?4) \
           WHERE id = (SELECT id FROM tasks WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?4 \
+                         AND (?5 IS NULL OR work IS NULL OR work <= ?5) \
                        ORDER BY job_seq, depth, id LIMIT 1) \
          RETURNING id, job_seq, key, kind, attempt, max_attempts, payload",
     )
@@ -76,6 +81,7 @@ pub(super) async fn claim_in(
     .bind(agent)
     .bind(expires)
     .bind(now)
+    .bind(at.max_work)
     .fetch_one(&mut *tx)
     .await?;
     let mut charged = best.clone();

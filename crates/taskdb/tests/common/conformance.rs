@@ -14,6 +14,7 @@ use tiffin_taskdb::{
 mod backlog;
 mod fair_share;
 mod registry;
+mod work_limit;
 
 pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
 pub use fair_share::{
@@ -21,6 +22,7 @@ pub use fair_share::{
     one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
 };
 pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
+pub use work_limit::claims_respect_the_agents_work_limit;
 
 /// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
 /// come from notifications, and a short backoff so retries are quick.

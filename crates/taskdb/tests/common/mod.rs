@@ -41,6 +41,7 @@ macro_rules! conformance_suite {
             one_worker_follows_the_weights,
             newcomer_behind_a_backlog_is_served_within_two_claims,
             concurrent_workers_share_by_weight,
+            claims_respect_the_agents_work_limit,
             random_dags_complete_exactly_once,
             claim_batch_takes_tasks_in_claim_order,
             claim_batch_follows_the_policy_per_task,

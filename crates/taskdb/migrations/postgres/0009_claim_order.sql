@@ -1,4 +1,7 @@
--- Fair share by recent service (issue 28): the claim compares what each stream has been served
+-- The claim order (issue 28; docs/architecture.md, "Claim order"). This file holds the live
+-- `tiffin_claim_batch`.
+--
+-- 1. Fair share by recent service: the claim compares what each stream has been served
 -- lately, weighted by its multiplier, instead of what it runs at this instant.
 --
 -- With one agent, every stream has 0 running whenever the agent frees up, so the old order fell
@@ -13,8 +16,14 @@
 -- `served_at`; readers decay each shard to now() and sum (decay is linear, so the sum of the
 -- decayed shards is the decayed sum).
 --
--- This file supersedes 0005's `tiffin_claim_batch` (dropped here; it took no half-life). The
--- live claim is the one below; `tiffin_claim` (0005) calls it with the default half-life.
+-- 2. The agent's work limit: an agent passes the most work a task may declare (`tasks.work`;
+-- the workflow: a segment's 2^po2 cycles, from `--max-po2`) and never gets a larger task; a
+-- task that declares no work fits every agent. Larger tasks are skipped where the claim reads
+-- the ready tasks, so an agent with a small limit walks past them (a cost only when many
+-- ready tasks are too large for it).
+--
+-- This file supersedes 0005's `tiffin_claim_batch` (dropped here; it took neither the
+-- half-life nor a work limit). `tiffin_claim` (0005) calls the one below with the defaults.
 
 ALTER TABLE stream_running
     ADD COLUMN served FLOAT8 NOT NULL DEFAULT 0,
@@ -62,10 +71,12 @@ DROP FUNCTION tiffin_claim_batch(TEXT, TEXT[], BIGINT, INTEGER);
 -- policy (policy.rs): unmet reservation first, then the least recent service per unit of weight
 -- (in steps of a millionth of a task, SHARE_RESOLUTION), then the longest wait at the start of
 -- the batch, then stream id; each task given in this batch counts as running and served for
--- the next. Inside a stream: oldest job, nearest the root, insertion order. Rows come back by
--- stream id, then claim order.
+-- the next. Inside a stream: oldest job, nearest the root, insertion order. Only tasks whose
+-- declared work is at most p_max_work (when given) count. Rows come back by stream id, then
+-- claim order.
 CREATE FUNCTION tiffin_claim_batch(p_agent TEXT, p_kinds TEXT[], p_lease_ms BIGINT,
-                                   p_max INTEGER, p_half_life_ms BIGINT DEFAULT 300000)
+                                   p_max INTEGER, p_half_life_ms BIGINT DEFAULT 300000,
+                                   p_max_work BIGINT DEFAULT NULL)
 RETURNS TABLE (o_task BIGINT, o_job UUID, o_key TEXT, o_kind TEXT, o_tenant TEXT,
                o_attempt INTEGER, o_max_attempts INTEGER, o_expires TIMESTAMPTZ, o_payload JSONB)
 LANGUAGE plpgsql AS $$
@@ -99,6 +110,7 @@ BEGIN
                      FROM (SELECT t.ready_at FROM tasks t
                             WHERE t.stream_id = st.id AND t.state = 'ready'
                               AND t.not_before <= now()
+                              AND (p_max_work IS NULL OR t.work IS NULL OR t.work <= p_max_work)
                             ORDER BY t.ready_at LIMIT p_max) x
              ) o
              WHERE st.kind = ANY (p_kinds) AND o.avail > 0) c;
@@ -145,6 +157,7 @@ BEGIN
             WITH pick AS (
                 SELECT t.id FROM tasks t
                  WHERE t.stream_id = v_sid[i] AND t.state = 'ready' AND t.not_before <= now()
+                   AND (p_max_work IS NULL OR t.work IS NULL OR t.work <= p_max_work)
                  ORDER BY t.job_seq, t.depth, t.id
                  LIMIT v_quota[i] FOR UPDATE SKIP LOCKED
             ), upd AS (
