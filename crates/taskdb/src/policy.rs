@@ -10,10 +10,13 @@
 //! 3. ties (shares within [`SHARE_RESOLUTION`]): the stream whose oldest ready task has waited
 //!    longest; then the lowest stream id.
 //!
-//! Inside a stream: the oldest job first, then the task nearest the root (smallest depth), then
-//! insertion order. The SQLite backend calls [`rank`] directly; the PostgreSQL backend encodes the
-//! same order in SQL (`tiffin_claim_batch`, migration 0009), and the conformance suite checks
-//! both behave alike.
+//! Inside a stream: the job due first (none last), then the higher job priority, then the oldest
+//! job, then the task nearest the root (smallest depth), then insertion order; the backends
+//! read that order from one index (`tasks_claim`).
+//!
+//! The SQLite backend calls [`rank`] directly; the PostgreSQL backend encodes the same order in
+//! SQL (`tiffin_claim_batch`, migration 0009), and the conformance suite checks both behave
+//! alike.
 
 use std::cmp::Ordering;
 use std::time::Duration;

@@ -22,6 +22,12 @@
 -- the ready tasks, so an agent with a small limit walks past them (a cost only when many
 -- ready tasks are too large for it).
 --
+-- 3. Inside a stream (one tenant's tasks of one kind): the job due first (`jobs.due`; none
+-- comes last), then the higher job priority, then the oldest job, nearest the root, insertion
+-- order. The claim reads them from the tasks (copied from the job when a task is inserted) by
+-- the "ready" index, rebuilt here in that order. Building it blocks writes to `tasks` for as
+-- long as it takes (seconds per million tasks).
+--
 -- This file supersedes 0005's `tiffin_claim_batch` (dropped here; it took neither the
 -- half-life nor a work limit). `tiffin_claim` (0005) calls the one below with the defaults.
 
@@ -65,13 +71,26 @@ BEGIN
     END IF;
 END $$;
 
+ALTER TABLE jobs
+    ADD COLUMN due TIMESTAMPTZ,
+    ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks
+    ADD COLUMN job_due TIMESTAMPTZ,
+    ADD COLUMN job_priority INTEGER NOT NULL DEFAULT 0;
+DROP INDEX tasks_claim;
+-- claim order inside a stream: due first (NULL last), higher priority, oldest job, nearest the
+-- root, insertion order
+CREATE INDEX tasks_claim ON tasks (stream_id, job_due, job_priority DESC, job_seq, depth, id)
+    WHERE state = 'ready';
+
 DROP FUNCTION tiffin_claim_batch(TEXT, TEXT[], BIGINT, INTEGER);
 
 -- Claims up to p_max ready tasks of the given kinds. Streams get tasks one at a time by the
 -- policy (policy.rs): unmet reservation first, then the least recent service per unit of weight
 -- (in steps of a millionth of a task, SHARE_RESOLUTION), then the longest wait at the start of
 -- the batch, then stream id; each task given in this batch counts as running and served for
--- the next. Inside a stream: oldest job, nearest the root, insertion order. Only tasks whose
+-- the next. Inside a stream: the job due first, the higher job priority, the oldest job,
+-- nearest the root, insertion order. Only tasks whose
 -- declared work is at most p_max_work (when given) count. Rows come back by stream id, then
 -- claim order.
 CREATE FUNCTION tiffin_claim_batch(p_agent TEXT, p_kinds TEXT[], p_lease_ms BIGINT,
@@ -158,7 +177,7 @@ BEGIN
                 SELECT t.id FROM tasks t
                  WHERE t.stream_id = v_sid[i] AND t.state = 'ready' AND t.not_before <= now()
                    AND (p_max_work IS NULL OR t.work IS NULL OR t.work <= p_max_work)
-                 ORDER BY t.job_seq, t.depth, t.id
+                 ORDER BY t.job_due, t.job_priority DESC, t.job_seq, t.depth, t.id
                  LIMIT v_quota[i] FOR UPDATE SKIP LOCKED
             ), upd AS (
                 UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, agent = p_agent,
@@ -166,11 +185,12 @@ BEGIN
                        started_at = coalesce(t.started_at, now())
                   FROM pick WHERE t.id = pick.id
                 RETURNING t.id, t.job_id, t.key, t.kind, t.attempt, t.max_attempts,
-                          t.lease_expires_at, t.payload, t.job_seq, t.depth
+                          t.lease_expires_at, t.payload, t.job_due, t.job_priority, t.job_seq,
+                          t.depth
             )
             SELECT u.id, u.job_id, u.key, u.kind, v_tenant[i], u.attempt, u.max_attempts,
                    u.lease_expires_at, u.payload
-              FROM upd u ORDER BY u.job_seq, u.depth, u.id;
+              FROM upd u ORDER BY u.job_due, u.job_priority DESC, u.job_seq, u.depth, u.id;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         IF v_got > 0 THEN
             v_claimed_sid := v_claimed_sid || v_sid[i];

@@ -74,7 +74,7 @@ pub(super) async fn claim_in(
                 started_at = coalesce(started_at, ?4) \
           WHERE id = (SELECT id FROM tasks WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?4 \
                          AND (?5 IS NULL OR work IS NULL OR work <= ?5) \
-                       ORDER BY job_seq, depth, id LIMIT 1) \
+                       ORDER BY job_due, job_priority DESC, job_seq, depth, id LIMIT 1) \
          RETURNING id, job_seq, key, kind, attempt, max_attempts, payload",
     )
     .bind(best.stream_id)

@@ -13,6 +13,7 @@ use tiffin_taskdb::{
 
 mod backlog;
 mod fair_share;
+mod job_order;
 mod registry;
 mod work_limit;
 
@@ -20,6 +21,10 @@ pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finish
 pub use fair_share::{
     concurrent_workers_share_by_weight, newcomer_behind_a_backlog_is_served_within_two_claims,
     one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
+};
+pub use job_order::{
+    claims_inside_a_tenant_follow_due_time_then_priority,
+    due_time_orders_inside_the_tenant_not_across_tenants,
 };
 pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
 pub use work_limit::claims_respect_the_agents_work_limit;

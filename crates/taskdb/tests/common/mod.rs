@@ -42,6 +42,8 @@ macro_rules! conformance_suite {
             newcomer_behind_a_backlog_is_served_within_two_claims,
             concurrent_workers_share_by_weight,
             claims_respect_the_agents_work_limit,
+            claims_inside_a_tenant_follow_due_time_then_priority,
+            due_time_orders_inside_the_tenant_not_across_tenants,
             random_dags_complete_exactly_once,
             claim_batch_takes_tasks_in_claim_order,
             claim_batch_follows_the_policy_per_task,
