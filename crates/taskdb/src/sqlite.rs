@@ -318,32 +318,6 @@ impl SqliteTaskDb {
         Ok(("job_failed", None, None))
     }
 
-    /// Claims up to `max` tasks in one write transaction, one at a time by the policy.
-    async fn claim_some(
-        &self,
-        agent: &str,
-        kinds: &[Kind],
-        lease: Duration,
-        max: usize,
-        max_work: Option<i64>,
-    ) -> Result<Vec<Lease>> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let kinds = kinds_json(kinds);
-        let mut tx = self.begin().await?;
-        let at = claim::ClaimAt::new(lease, max_work, self.config.service_half_life);
-        let mut leases = Vec::new();
-        while leases.len() < max {
-            match claim::claim_in(&mut tx, agent, &kinds, at).await? {
-                Some(l) => leases.push(l),
-                None => break,
-            }
-        }
-        tx.commit().await?;
-        Ok(leases)
-    }
-
     async fn job_seq(&self, job: JobId) -> Result<i64> {
         sqlx::query_scalar("SELECT seq FROM jobs WHERE id = ?1")
             .bind(job.to_string())
@@ -485,7 +459,7 @@ impl TaskDb for SqliteTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        self.claim_some(agent, kinds, lease, max, None).await
+        claim::claim_some(self, agent, kinds, lease, max, None).await
     }
 
     async fn claim_batch_within(
@@ -496,7 +470,7 @@ impl TaskDb for SqliteTaskDb {
         max: usize,
         max_work: i64,
     ) -> Result<Vec<Lease>> {
-        self.claim_some(agent, kinds, lease, max, Some(max_work)).await
+        claim::claim_some(self, agent, kinds, lease, max, Some(max_work)).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {

@@ -7,31 +7,58 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{json, now_us, ts, uuid};
+use super::{SqliteTaskDb, json, kinds_json, now_us, ts, uuid};
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::policy::{StreamSnapshot, decayed, rank};
 use crate::task::Kind;
 
+/// Claims up to `max` tasks of `kinds` in one write transaction, one at a time by the policy,
+/// each declaring at most `max_work` when given (`TaskDb::claim_batch_within`).
+pub(super) async fn claim_some(
+    db: &SqliteTaskDb,
+    agent: &str,
+    kinds: &[Kind],
+    lease: Duration,
+    max: usize,
+    max_work: Option<i64>,
+) -> Result<Vec<Lease>> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let kinds = kinds_json(kinds);
+    let mut tx = db.begin().await?;
+    let at = ClaimAt::new(lease, max_work, db.config.service_half_life);
+    let mut leases = Vec::new();
+    while leases.len() < max {
+        match claim_in(&mut tx, agent, &kinds, at).await? {
+            Some(l) => leases.push(l),
+            None => break,
+        }
+    }
+    tx.commit().await?;
+    Ok(leases)
+}
+
 /// What a claim needs besides the agent and kinds: one instant for a whole batch (as
 /// PostgreSQL's `now()` is one per transaction), the lease length, the most work a task may
 /// declare (`TaskDb::claim_batch_within`) and the service half-life.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ClaimAt {
-    pub now: i64,
-    pub lease: Duration,
-    pub max_work: Option<i64>,
-    pub half_life: Duration,
+struct ClaimAt {
+    now: i64,
+    lease: Duration,
+    max_work: Option<i64>,
+    half_life: Duration,
 }
 
 impl ClaimAt {
-    pub fn new(lease: Duration, max_work: Option<i64>, half_life: Duration) -> Self {
+    fn new(lease: Duration, max_work: Option<i64>, half_life: Duration) -> Self {
         ClaimAt { now: now_us(), lease, max_work, half_life }
     }
 }
 
 /// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
-pub(super) async fn claim_in(
+async fn claim_in(
     tx: &mut SqliteConnection,
     agent: &str,
     kinds: &str,

@@ -19,8 +19,10 @@ mod work_limit;
 
 pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
 pub use fair_share::{
-    concurrent_workers_share_by_weight, newcomer_behind_a_backlog_is_served_within_two_claims,
+    brokers_two_tasks_do_not_wait_behind_six_long_jobs, concurrent_workers_share_by_weight,
+    newcomer_behind_a_backlog_is_served_within_two_claims, newcomer_goes_first_after_a_restart,
     one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
+    serve_a_backlog_before_a_restart,
 };
 pub use job_order::{
     claims_inside_a_tenant_follow_due_time_then_priority,

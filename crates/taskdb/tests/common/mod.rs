@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
             one_worker_alternates_between_equal_backlogs,
             one_worker_follows_the_weights,
             newcomer_behind_a_backlog_is_served_within_two_claims,
+            brokers_two_tasks_do_not_wait_behind_six_long_jobs,
             concurrent_workers_share_by_weight,
             claims_respect_the_agents_work_limit,
             claims_inside_a_tenant_follow_due_time_then_priority,

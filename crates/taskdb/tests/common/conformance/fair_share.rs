@@ -103,3 +103,30 @@ pub async fn concurrent_workers_share_by_weight(db: Arc<dyn TaskDb>) {
     // 400 claims at 1:3: 100 for "one", give or take what racing snapshots blur
     assert!((80..=120).contains(&one), "expected about 100 of 400 claims for one, got {one}");
 }
+
+pub async fn brokers_two_tasks_do_not_wait_behind_six_long_jobs(db: Arc<dyn TaskDb>) {
+    // issue 28, tried live: one prover; a tenant queued six long jobs (150 prove tasks), the
+    // agent was busy with them when the broker's two-segment request arrived
+    for j in 0..6 {
+        let tasks = (0..25).map(|i| task(&format!("j{j}-p{i}"), "prove")).collect();
+        db.create_job(NewJob::new("tenant", tasks)).await.unwrap();
+    }
+    one_worker(&db, "prove", 3).await;
+    let segments = vec![task("p0", "prove"), task("p1", "prove")];
+    db.create_job(NewJob::new("broker", segments)).await.unwrap();
+    assert_eq!(one_worker(&db, "prove", 2).await, ["broker", "broker"]);
+}
+
+/// Before a restart (run [`newcomer_goes_first_after_a_restart`] on the reopened database): one
+/// worker serves a backlog three times.
+pub async fn serve_a_backlog_before_a_restart(db: Arc<dyn TaskDb>) {
+    saturate(&db, "early", "prove", 10).await;
+    assert_eq!(one_worker(&db, "prove", 3).await, ["early", "early", "early"]);
+}
+
+/// After a restart: the service counted before it still counts, so a newcomer goes before the
+/// older backlog (had it been forgotten, the older backlog would win the tie on age).
+pub async fn newcomer_goes_first_after_a_restart(db: Arc<dyn TaskDb>) {
+    saturate(&db, "late", "prove", 10).await;
+    assert_eq!(one_worker(&db, "prove", 2).await, ["late", "late"]);
+}
