@@ -37,12 +37,13 @@ ALTER TABLE stream_running
 
 -- What p_served of service, as of p_at, is worth at p_now (policy.rs `decayed`). The exponent
 -- is clamped: PostgreSQL's exp() raises an error on underflow rather than returning 0.
+-- date_part, not extract: it stays in float8 (extract computes a numeric).
 CREATE FUNCTION tiffin_decayed(p_served FLOAT8, p_at TIMESTAMPTZ, p_now TIMESTAMPTZ,
                                p_half_life_ms BIGINT) RETURNS FLOAT8
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_served <= 0 THEN 0::float8
            ELSE p_served * exp(greatest(-700::float8,
-                    -ln(2::float8) * greatest(extract(epoch FROM p_now - p_at)::float8, 0)
+                    -ln(2::float8) * greatest(date_part('epoch', p_now - p_at), 0)
                     * 1000 / greatest(p_half_life_ms, 1)))
            END
 $$;
@@ -101,9 +102,8 @@ RETURNS TABLE (o_task BIGINT, o_job UUID, o_key TEXT, o_kind TEXT, o_tenant TEXT
 LANGUAGE plpgsql AS $$
 DECLARE
     v_sid BIGINT[]; v_tenant TEXT[]; v_run FLOAT8[]; v_res FLOAT8[]; v_mult FLOAT8[];
-    v_srv FLOAT8[]; v_old TIMESTAMPTZ[]; v_avail INTEGER[]; v_quota INTEGER[];
+    v_srv FLOAT8[]; v_share FLOAT8[]; v_old TIMESTAMPTZ[]; v_avail INTEGER[]; v_quota INTEGER[];
     v_n INTEGER; v_best INTEGER; v_better BOOLEAN; v_got BIGINT;
-    v_gap_i FLOAT8; v_gap_b FLOAT8; v_share_i FLOAT8; v_share_b FLOAT8;
     v_claimed_sid BIGINT[] := '{}'; v_claimed_n BIGINT[] := '{}';
 BEGIN
     IF p_max < 1 THEN
@@ -113,8 +113,9 @@ BEGIN
     SELECT array_agg(c.id ORDER BY c.id), array_agg(c.tenant ORDER BY c.id),
            array_agg(c.running ORDER BY c.id), array_agg(c.reserved ORDER BY c.id),
            array_agg(c.priority_multiplier ORDER BY c.id), array_agg(c.served ORDER BY c.id),
+           array_agg(round(c.served / c.priority_multiplier * 1e6) ORDER BY c.id),
            array_agg(c.oldest ORDER BY c.id), array_agg(c.avail ORDER BY c.id)
-      INTO v_sid, v_tenant, v_run, v_res, v_mult, v_srv, v_old, v_avail
+      INTO v_sid, v_tenant, v_run, v_res, v_mult, v_srv, v_share, v_old, v_avail
       FROM (SELECT st.id, st.tenant, st.reserved::float8 AS reserved, st.priority_multiplier,
                    (st.running + sr.n)::float8 AS running, sr.served, o.oldest, o.avail
               FROM streams st
@@ -144,17 +145,11 @@ BEGIN
         FOR i IN 1..v_n LOOP
             CONTINUE WHEN v_avail[i] = 0;
             IF v_best IS NULL THEN
-                v_best := i;
-                CONTINUE;
-            END IF;
-            v_gap_i := greatest(v_res[i] - v_run[i], 0);
-            v_gap_b := greatest(v_res[v_best] - v_run[v_best], 0);
-            v_share_i := round(v_srv[i] / v_mult[i] * 1e6);
-            v_share_b := round(v_srv[v_best] / v_mult[v_best] * 1e6);
-            IF v_gap_i <> v_gap_b THEN
-                v_better := v_gap_i > v_gap_b;
-            ELSIF v_share_i <> v_share_b THEN
-                v_better := v_share_i < v_share_b;
+                v_better := TRUE;
+            ELSIF greatest(v_res[i] - v_run[i], 0) <> greatest(v_res[v_best] - v_run[v_best], 0) THEN
+                v_better := greatest(v_res[i] - v_run[i], 0) > greatest(v_res[v_best] - v_run[v_best], 0);
+            ELSIF v_share[i] <> v_share[v_best] THEN
+                v_better := v_share[i] < v_share[v_best];
             ELSIF v_old[i] <> v_old[v_best] THEN
                 v_better := v_old[i] < v_old[v_best];
             ELSE
@@ -168,6 +163,7 @@ BEGIN
         v_quota[v_best] := v_quota[v_best] + 1;
         v_run[v_best] := v_run[v_best] + 1;
         v_srv[v_best] := v_srv[v_best] + 1;
+        v_share[v_best] := round(v_srv[v_best] / v_mult[v_best] * 1e6);
         v_avail[v_best] := v_avail[v_best] - 1;
     END LOOP;
     FOR i IN 1..v_n LOOP
