@@ -24,6 +24,7 @@ pub use fair_share::{
     one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
     serve_a_backlog_before_a_restart,
 };
+pub use fair_share::{forgetful_config, old_service_is_forgotten};
 pub use job_order::{
     claims_inside_a_tenant_follow_due_time_then_priority,
     due_time_orders_inside_the_tenant_not_across_tenants,

@@ -130,3 +130,22 @@ pub async fn newcomer_goes_first_after_a_restart(db: Arc<dyn TaskDb>) {
     saturate(&db, "late", "prove", 10).await;
     assert_eq!(one_worker(&db, "prove", 2).await, ["late", "late"]);
 }
+
+/// The half-life [`forgetful_config`] sets.
+pub const SHORT_HALF_LIFE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The suite's configuration with a service half-life of [`SHORT_HALF_LIFE`].
+pub fn forgetful_config() -> tiffin_taskdb::Config {
+    tiffin_taskdb::Config { service_half_life: SHORT_HALF_LIFE, ..super::config() }
+}
+
+/// On a database opened with [`forgetful_config`]: service long past (50 half-lives) counts
+/// for nothing, so the older backlog wins the tie against a newcomer again; service just now
+/// still counts.
+pub async fn old_service_is_forgotten(db: Arc<dyn TaskDb>) {
+    saturate(&db, "early", "prove", 10).await;
+    one_worker(&db, "prove", 3).await;
+    tokio::time::sleep(SHORT_HALF_LIFE * 50).await;
+    saturate(&db, "late", "prove", 10).await;
+    assert_eq!(one_worker(&db, "prove", 2).await, ["early", "late"]);
+}
