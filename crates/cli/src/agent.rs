@@ -38,8 +38,8 @@ pub struct AgentArgs {
     /// Seconds in-flight tasks may run after SIGTERM before their leases are given back.
     #[arg(long, env = "TIFFIN_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
-    /// The largest segment size (po2) this agent accepts, announced to operators (e.g. 20 on
-    /// a GPU with less memory); at most the cluster's maximum.
+    /// The largest segment size (po2) this agent accepts (e.g. 20 on a GPU with less memory):
+    /// announced to operators and enforced at claim; at most the cluster's maximum.
     #[arg(long, env = "TIFFIN_MAX_PO2", default_value_t = tiffin_zkvm::MAX_PO2,
           value_parser = clap::value_parser!(u32).range(i64::from(tiffin_zkvm::MIN_PO2)..=i64::from(tiffin_zkvm::MAX_PO2)))]
     max_po2: u32,

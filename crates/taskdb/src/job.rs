@@ -71,6 +71,13 @@ pub struct NewJob {
     pub meta: serde_json::Value,
     /// Optional deadline; past it, [`crate::TaskDb::expire_jobs`] marks the job `timed_out`.
     pub deadline: Option<DateTime<Utc>>,
+    /// When the submitter needs the job done (the API's session deadline): inside the
+    /// tenant's streams, the job due first is claimed first, and a job without one comes
+    /// after every job with one. Orders claims only; unlike `deadline`, it never ends the job.
+    pub due: Option<DateTime<Utc>>,
+    /// Priority among the tenant's jobs due at the same time (higher first; default 0). Like
+    /// `due`, it orders the tenant's own tasks and never takes another tenant's share.
+    pub priority: i32,
     /// The first tasks. Must not be empty.
     pub tasks: Vec<NewTask>,
     /// At most this many running jobs of the tenant, this one included: checked and the job
@@ -80,12 +87,15 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job of `tenant` with empty meta, no deadline and the given tasks.
+    /// A job of `tenant` with empty meta, no deadline, no due time, priority 0 and the given
+    /// tasks.
     pub fn new(tenant: impl Into<String>, tasks: Vec<NewTask>) -> Self {
         NewJob {
             tenant: tenant.into(),
             meta: serde_json::Value::Null,
             deadline: None,
+            due: None,
+            priority: 0,
             tasks,
             running_limit: None,
         }
@@ -106,6 +116,18 @@ impl NewJob {
     /// Sets a deadline.
     pub fn deadline(mut self, deadline: DateTime<Utc>) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets when the job is due (see [`NewJob::due`]).
+    pub fn due(mut self, due: DateTime<Utc>) -> Self {
+        self.due = Some(due);
+        self
+    }
+
+    /// Sets the job's priority among its tenant's jobs (see [`NewJob::priority`]).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
         self
     }
 }

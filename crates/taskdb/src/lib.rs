@@ -14,7 +14,7 @@
 //!   one transaction, and so one flush of the log, for several short tasks;
 //! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
-//! - claims follow [`policy`]: reservations first, then weighted fair share.
+//! - claims follow [`policy`]: reservations first, then weighted fair share by recent service.
 
 pub mod agent;
 pub mod backlog;
@@ -55,6 +55,9 @@ pub struct Config {
     pub poll_interval: Duration,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How fast the fair share forgets what a stream was served: a claimed task counts half
+    /// as much after this long ([`policy::SERVICE_HALF_LIFE`] by default).
+    pub service_half_life: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             backoff: Backoff::default(),
             poll_interval: Duration::from_secs(5),
             max_connections: 16,
+            service_half_life: policy::SERVICE_HALF_LIFE,
         }
     }
 }
@@ -121,6 +125,20 @@ pub trait TaskDb: Send + Sync + 'static {
         }
         Ok(leases)
     }
+
+    /// [`TaskDb::claim_batch`] for an agent that can take only tasks declaring at most
+    /// `max_work` of work ([`NewTask::work`]; the workflow declares a segment's 2^po2 cycles, so
+    /// an agent started with `--max-po2 20` passes 2^20). Larger tasks are left for other agents
+    /// as if they were not there; a task that declares no work fits every agent. Among the
+    /// tasks that fit, the policy and the order are those of `claim_batch`.
+    async fn claim_batch_within(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+        max_work: i64,
+    ) -> Result<Vec<Lease>>;
 
     /// Completes several leased attempts together, as [`TaskDb::complete`] would each, and says
     /// what became of each, in order: a lost or cancelled lease gets its error and changes

@@ -139,10 +139,12 @@ impl PostgresTaskDb {
             works.push(t.work);
         }
         let rows = sqlx::query(
+            // the job's due time and priority are copied for the claim's index (migration 0009)
             "INSERT INTO tasks (job_id, key, kind, stream_id, job_seq, depth, state, waiting, \
-                                max_attempts, payload, ready_at, work) \
+                                max_attempts, payload, ready_at, work, job_due, job_priority) \
              SELECT $1, k, kd, s, $2, d, CASE WHEN w = 0 THEN 'ready' ELSE 'pending' END, w, m, p, \
-                    CASE WHEN w = 0 THEN now() END, wk \
+                    CASE WHEN w = 0 THEN now() END, wk, \
+                    (SELECT due FROM jobs WHERE id = $1), (SELECT priority FROM jobs WHERE id = $1) \
                FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int4[], $7::int4[], $8::int4[], \
                            $9::jsonb[], $10::int8[]) AS u(k, kd, s, d, w, m, p, wk) \
              RETURNING id, key",
@@ -341,12 +343,15 @@ impl TaskDb for PostgresTaskDb {
                 check_running_limit(&mut tx, &job.tenant, limit).await?;
             }
             let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO jobs (id, tenant, meta, deadline) VALUES ($1, $2, $3, $4) RETURNING seq",
+                "INSERT INTO jobs (id, tenant, meta, deadline, due, priority) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
             )
             .bind(id)
             .bind(&job.tenant)
             .bind(&job.meta)
             .bind(job.deadline)
+            .bind(job.due)
+            .bind(job.priority)
             .fetch_one(&mut *tx)
             .await?;
             self.insert_tasks(&mut tx, id, &job.tenant, seq, &job.tasks, &HashMap::new()).await?;
@@ -419,7 +424,7 @@ impl TaskDb for PostgresTaskDb {
     }
 
     async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        Ok(claim::claim_batch(&self.pool, agent, kinds, lease, 1).await?.pop())
+        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
     }
 
     async fn claim_batch(
@@ -429,7 +434,20 @@ impl TaskDb for PostgresTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        claim::claim_batch(&self.pool, agent, kinds, lease, max).await
+        let half_life = self.config.service_half_life;
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, None, half_life).await
+    }
+
+    async fn claim_batch_within(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+        max_work: i64,
+    ) -> Result<Vec<Lease>> {
+        let half_life = self.config.service_half_life;
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, Some(max_work), half_life).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {

@@ -161,9 +161,12 @@ impl SqliteTaskDb {
         for (t, (waiting, refs)) in tasks.iter().zip(&plan) {
             let state = if *waiting == 0 { "ready" } else { "pending" };
             let id: i64 = sqlx::query_scalar(
+                // the job's due time ("none" last) and priority, copied for the claim's index
                 "INSERT INTO tasks (job_seq, key, kind, stream_id, depth, state, waiting, max_attempts, \
-                                    payload, ready_at, created_at, work) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                                    payload, ready_at, created_at, work, job_due, job_priority) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+                        coalesce(due, 9223372036854775807), priority FROM jobs WHERE seq = ?1 \
+                 RETURNING id",
             )
             .bind(job_seq)
             .bind(&t.key)
@@ -358,8 +361,8 @@ impl TaskDb for SqliteTaskDb {
             }
         }
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (id, tenant, meta, deadline, remaining, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+            "INSERT INTO jobs (id, tenant, meta, deadline, remaining, created_at, due, priority) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
         )
         .bind(id.to_string())
         .bind(&job.tenant)
@@ -367,6 +370,8 @@ impl TaskDb for SqliteTaskDb {
         .bind(job.deadline.map(|d| d.timestamp_micros()))
         .bind(job.tasks.len() as i64)
         .bind(now_us())
+        .bind(job.due.map(|d| d.timestamp_micros()))
+        .bind(job.priority)
         .fetch_one(&mut *tx)
         .await?;
         let ready =
@@ -454,20 +459,18 @@ impl TaskDb for SqliteTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let kinds = kinds_json(kinds);
-        let mut tx = self.begin().await?;
-        let mut leases = Vec::new();
-        while leases.len() < max {
-            match claim::claim_in(&mut tx, agent, &kinds, lease).await? {
-                Some(l) => leases.push(l),
-                None => break,
-            }
-        }
-        tx.commit().await?;
-        Ok(leases)
+        claim::claim_some(self, agent, kinds, lease, max, None).await
+    }
+
+    async fn claim_batch_within(
+        &self,
+        agent: &str,
+        kinds: &[Kind],
+        lease: Duration,
+        max: usize,
+        max_work: i64,
+    ) -> Result<Vec<Lease>> {
+        claim::claim_some(self, agent, kinds, lease, max, Some(max_work)).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {

@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 /// Scheduling settings of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StreamConfig {
-    /// Weight in fair sharing (> 0): a stream with multiplier 3 gets three times the running tasks
-    /// of one with multiplier 1 when both have work.
+    /// Weight in fair sharing (> 0): a stream with multiplier 3 is served three times the tasks
+    /// of one with multiplier 1 when both have work (counted as recent service, see
+    /// [`crate::policy`]).
     pub priority_multiplier: f64,
     /// Concurrent tasks this stream gets ahead of the fair-share pool (≥ 0).
     pub reserved: i32,

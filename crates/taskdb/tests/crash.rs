@@ -83,6 +83,7 @@ async fn acknowledged_completions_survive_a_server_crash() {
         backoff: Backoff { base: Duration::from_millis(50), max: Duration::from_millis(200) },
         poll_interval: Duration::from_millis(200),
         max_connections: 16,
+        ..Config::default()
     };
     let db: Arc<dyn TaskDb> = Arc::new(PostgresTaskDb::connect(&url, config).await.unwrap());
     // independent sinks, and a join tree whose joins become ready as their children finish

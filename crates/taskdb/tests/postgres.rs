@@ -27,6 +27,22 @@ async fn connect() -> (PostgresTaskDb, String) {
 
 conformance_suite!(make);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn old_service_is_forgotten() {
+    let url = tiffin_taskdb::testing::fresh_database_url().await;
+    let config = common::conformance::forgetful_config();
+    let db = PostgresTaskDb::connect(&url, config).await.unwrap();
+    common::conformance::old_service_is_forgotten(Arc::new(db)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recent_service_survives_a_restart() {
+    let (db, url) = connect().await;
+    common::conformance::serve_a_backlog_before_a_restart(Arc::new(db)).await;
+    let db = PostgresTaskDb::connect(&url, common::conformance::config()).await.unwrap();
+    common::conformance::newcomer_goes_first_after_a_restart(Arc::new(db)).await;
+}
+
 const LONG: Duration = Duration::from_secs(60);
 /// Far longer than a claim or completion takes here, far shorter than "blocked for good".
 const PATIENCE: Duration = Duration::from_secs(5);

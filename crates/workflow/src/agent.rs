@@ -48,11 +48,18 @@ pub struct AgentConfig {
     /// Agents that have not reported for this long are dropped from the registry by the
     /// housekeeper (the listing shows them as dead until then).
     pub agent_retention: Duration,
-    /// The largest segment size (po2) this agent accepts, announced in its presence reports.
+    /// The largest segment size (po2) this agent accepts, announced in its presence reports
+    /// and enforced at claim ([`AgentConfig::max_work`]).
     pub max_po2: u32,
 }
 
 impl AgentConfig {
+    /// The most work a task this agent claims may declare: the execute task declares a prove
+    /// task's work as its segment's 2^po2 cycles, so 2^`max_po2`.
+    pub fn max_work(&self) -> i64 {
+        1i64 << self.max_po2.min(62)
+    }
+
     /// Defaults for an agent serving `kinds`.
     pub fn new(id: impl Into<String>, kinds: Vec<Kind>) -> Self {
         Self {
@@ -132,7 +139,11 @@ impl Agent {
     async fn worker(&self, slot: usize, mut shutdown: watch::Receiver<bool>) {
         let agent = format!("{}/{slot}", self.cfg.id);
         while !*shutdown.borrow() {
-            match self.ctx.db.claim(&agent, &self.cfg.kinds, self.cfg.lease).await {
+            let (kinds, lease) = (&self.cfg.kinds, self.cfg.lease);
+            // never a segment larger than the agent announced (--max-po2)
+            let claimed =
+                self.ctx.db.claim_batch_within(&agent, kinds, lease, 1, self.cfg.max_work());
+            match claimed.await.map(|mut one| one.pop()) {
                 Ok(Some(lease)) => self.work(lease, &mut shutdown).await,
                 Ok(None) => {
                     tokio::select! {
@@ -246,6 +257,20 @@ impl Agent {
         metrics::task_failed(&lease.kind, err.kind, started.elapsed());
         if let Err(e) = self.ctx.db.fail(lease, &err.message, err.kind).await {
             warn!(task = %lease.key, error = %e, "failure report rejected");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_work_is_the_largest_segment_in_cycles() {
+        let mut cfg = AgentConfig::new("a", vec![Kind::new(kinds::PROVE)]);
+        for (po2, work) in [(20, 1i64 << 20), (22, 1 << 22), (62, 1 << 62), (u32::MAX, 1 << 62)] {
+            cfg.max_po2 = po2;
+            assert_eq!(cfg.max_work(), work, "max_po2 {po2}");
         }
     }
 }

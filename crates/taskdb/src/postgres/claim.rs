@@ -1,5 +1,5 @@
 //! Claims on PostgreSQL: one round trip and one transaction for up to N tasks
-//! (`tiffin_claim_batch`, migration 0005), which also serves the single [`TaskDb::claim`].
+//! (`tiffin_claim_batch`, migration 0009), which also serves the single [`TaskDb::claim`].
 //!
 //! [`TaskDb::claim`]: crate::TaskDb::claim
 
@@ -13,13 +13,17 @@ use crate::error::Result;
 use crate::lease::Lease;
 use crate::task::Kind;
 
-/// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`).
+/// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`), declaring at
+/// most `max_work` when given (`TaskDb::claim_batch_within`), service decaying with
+/// `half_life`.
 pub(super) async fn claim_batch(
     pool: &PgPool,
     agent: &str,
     kinds: &[Kind],
     lease: Duration,
     max: usize,
+    max_work: Option<i64>,
+    half_life: Duration,
 ) -> Result<Vec<Lease>> {
     if max == 0 {
         return Ok(Vec::new());
@@ -27,11 +31,13 @@ pub(super) async fn claim_batch(
     let kinds = kinds_vec(kinds);
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let rows = retrying(|| async {
-        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4)")
+        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5, $6)")
             .bind(agent)
             .bind(&kinds)
             .bind(lease.as_millis() as i64)
             .bind(max)
+            .bind(i64::try_from(half_life.as_millis()).unwrap_or(i64::MAX))
+            .bind(max_work)
             .fetch_all(pool)
             .await?)
     })

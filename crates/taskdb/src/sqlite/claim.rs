@@ -1,33 +1,81 @@
 //! Claims on SQLite: one task at a time by [`rank`], inside the caller's write transaction, so a
-//! batch of claims is one transaction and one commit.
+//! batch of claims is one transaction and one commit. Each claim charges its stream one task of
+//! service (`streams.served`, decayed to `now` first; migration 0006).
 
 use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{json, now_us, ts, uuid};
+use super::{SqliteTaskDb, json, kinds_json, now_us, ts, uuid};
 use crate::error::Result;
 use crate::lease::Lease;
-use crate::policy::{StreamSnapshot, rank};
+use crate::policy::{StreamSnapshot, decayed, rank};
 use crate::task::Kind;
 
+/// Claims up to `max` tasks of `kinds` in one write transaction, one at a time by the policy,
+/// each declaring at most `max_work` when given (`TaskDb::claim_batch_within`).
+pub(super) async fn claim_some(
+    db: &SqliteTaskDb,
+    agent: &str,
+    kinds: &[Kind],
+    lease: Duration,
+    max: usize,
+    max_work: Option<i64>,
+) -> Result<Vec<Lease>> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let kinds = kinds_json(kinds);
+    let mut tx = db.begin().await?;
+    let at = ClaimAt::new(lease, max_work, db.config.service_half_life);
+    let mut leases = Vec::new();
+    while leases.len() < max {
+        match claim_in(&mut tx, agent, &kinds, at).await? {
+            Some(l) => leases.push(l),
+            None => break,
+        }
+    }
+    tx.commit().await?;
+    Ok(leases)
+}
+
+/// What a claim needs besides the agent and kinds: one instant for a whole batch (as
+/// PostgreSQL's `now()` is one per transaction), the lease length, the most work a task may
+/// declare (`TaskDb::claim_batch_within`) and the service half-life.
+#[derive(Debug, Clone, Copy)]
+struct ClaimAt {
+    now: i64,
+    lease: Duration,
+    max_work: Option<i64>,
+    half_life: Duration,
+}
+
+impl ClaimAt {
+    fn new(lease: Duration, max_work: Option<i64>, half_life: Duration) -> Self {
+        ClaimAt { now: now_us(), lease, max_work, half_life }
+    }
+}
+
 /// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
-pub(super) async fn claim_in(
+async fn claim_in(
     tx: &mut SqliteConnection,
     agent: &str,
     kinds: &str,
-    lease: Duration,
+    at: ClaimAt,
 ) -> Result<Option<Lease>> {
-    let now = now_us();
+    let now = at.now;
     let rows = sqlx::query(
         "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
                 (SELECT min(t.ready_at) FROM tasks t \
-                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2) \
+                  WHERE t.stream_id = s.id AND t.state = 'ready' AND t.not_before <= ?2 \
+                    AND (?3 IS NULL OR t.work IS NULL OR t.work <= ?3)), \
+                s.served, s.served_at \
            FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
     )
     .bind(kinds)
     .bind(now)
+    .bind(at.max_work)
     .fetch_all(&mut *tx)
     .await?;
     let mut snaps: Vec<StreamSnapshot> = rows
@@ -38,6 +86,7 @@ pub(super) async fn claim_in(
                 running: r.get(1),
                 reserved: r.get(2),
                 priority_multiplier: r.get(3),
+                served: served_now(r.get(5), r.get(6), at),
                 oldest_ready: oldest,
             })
         })
@@ -46,24 +95,32 @@ pub(super) async fn claim_in(
     let Some(best) = snaps.first() else {
         return Ok(None);
     };
-    let expires = now + lease.as_micros() as i64;
+    let expires = now + at.lease.as_micros() as i64;
     let r = sqlx::query(
         "UPDATE tasks SET state = 'leased', attempt = attempt + 1, agent = ?2, lease_expires_at = ?3, \
                 started_at = coalesce(started_at, ?4) \
           WHERE id = (SELECT id FROM tasks WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?4 \
-                       ORDER BY job_seq, depth, id LIMIT 1) \
+                         AND (?5 IS NULL OR work IS NULL OR work <= ?5) \
+                       ORDER BY job_due, job_priority DESC, job_seq, depth, id LIMIT 1) \
          RETURNING id, job_seq, key, kind, attempt, max_attempts, payload",
     )
     .bind(best.stream_id)
     .bind(agent)
     .bind(expires)
     .bind(now)
+    .bind(at.max_work)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE streams SET running = running + 1 WHERE id = ?1")
-        .bind(best.stream_id)
-        .execute(&mut *tx)
-        .await?;
+    let mut charged = best.clone();
+    charged.charge();
+    sqlx::query(
+        "UPDATE streams SET running = running + 1, served = ?2, served_at = ?3 WHERE id = ?1",
+    )
+    .bind(best.stream_id)
+    .bind(charged.served)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     let job = sqlx::query("SELECT id, tenant FROM jobs WHERE seq = ?1")
         .bind(r.get::<i64, _>(1))
         .fetch_one(&mut *tx)
@@ -79,4 +136,10 @@ pub(super) async fn claim_in(
         expires_at: ts(expires),
         payload: json(r.get::<&str, _>(6))?,
     }))
+}
+
+/// A stream's service as of `at.now`, from what was stored at `served_at`.
+fn served_now(served: f64, served_at: i64, at: ClaimAt) -> f64 {
+    let age = Duration::from_micros(u64::try_from(at.now - served_at).unwrap_or(0));
+    decayed(served, age, at.half_life)
 }

@@ -12,10 +12,25 @@ use tiffin_taskdb::{
 };
 
 mod backlog;
+mod fair_share;
+mod job_order;
 mod registry;
+mod work_limit;
 
 pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
+pub use fair_share::{
+    brokers_two_tasks_do_not_wait_behind_six_long_jobs, concurrent_workers_share_by_weight,
+    newcomer_behind_a_backlog_is_served_within_two_claims, newcomer_goes_first_after_a_restart,
+    one_worker_alternates_between_equal_backlogs, one_worker_follows_the_weights,
+    serve_a_backlog_before_a_restart,
+};
+pub use fair_share::{forgetful_config, old_service_is_forgotten};
+pub use job_order::{
+    claims_inside_a_tenant_follow_due_time_then_priority,
+    due_time_orders_inside_the_tenant_not_across_tenants,
+};
 pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
+pub use work_limit::claims_respect_the_agents_work_limit;
 
 /// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
 /// come from notifications, and a short backoff so retries are quick.
@@ -24,6 +39,7 @@ pub fn config() -> Config {
         backoff: Backoff { base: Duration::from_millis(200), max: Duration::from_secs(2) },
         poll_interval: Duration::from_secs(60),
         max_connections: 40,
+        ..Config::default()
     }
 }
 
