@@ -259,7 +259,9 @@ impl Db {
 }
 
 /// An exclusive `flock` on `<database>.lock`, held while migrating; released when dropped.
-struct MigrationLock(std::fs::File);
+struct MigrationLock {
+    _held: std::fs::File,
+}
 
 impl MigrationLock {
     async fn take(db: &Path) -> Result<Self> {
@@ -279,7 +281,7 @@ impl MigrationLock {
         .await
         .map_err(|e| BrokerError::Db(format!("locking for migration: {e}")))?;
         let file = locked.map_err(|e| BrokerError::Db(format!("locking for migration: {e}")))?;
-        Ok(Self(file))
+        Ok(Self { _held: file })
     }
 }
 

@@ -430,7 +430,12 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     w.wait_order("a", last, "lock", "proving", |o| o.state == OrderState::Proving);
     assert_eq!(w.order("a", slow_lock, "lock").unwrap().state, OrderState::Proved);
     signal(&a, "-TERM");
-    assert!(wait_exit(&mut a, Duration::from_secs(420)), "A exits after its last order");
+    assert!(
+        wait_exit(&mut a, Duration::from_secs(420)),
+        "A exits after its last order: {:?}\n{}",
+        w.orders("a").values().filter(|o| o.state.is_committed()).collect::<Vec<_>>(),
+        w.log("a")
+    );
     for id in [slow_lock, last] {
         let o = w.order("a", id, "lock").unwrap();
         assert_eq!(o.state, OrderState::Done, "{o:?}");

@@ -162,7 +162,7 @@ pub fn screen(
     let gas_cost = check_request(request, kind, params, snap)?;
     check_input_size(request, params, input_bytes)?;
     let priority = is_priority(params, request.requestor());
-    let limits = exec_limits(&request.offer, kind, params, priority, gas_cost, snap.now);
+    let limits = exec_limits(&bounds(&request.offer, kind, params, priority, gas_cost, snap.now));
     if limits.prove_cycles < 2 {
         return Err(Skip::new(
             SkipCode::CycleLimitTooLow,
@@ -299,16 +299,8 @@ fn bounds(
     [cap, paid, (time, SkipCode::ProverTooSlow)]
 }
 
-/// The cycle limits for `kind`'s path: the tightest of its [`bounds`].
-fn exec_limits(
-    offer: &Offer,
-    kind: FulfillmentType,
-    params: &PricingParams,
-    priority: bool,
-    gas_cost: U256,
-    now: u64,
-) -> ExecLimits {
-    let bounds = bounds(offer, kind, params, priority, gas_cost, now);
+/// The cycle limits of a path: the tightest of its [`bounds`].
+fn exec_limits(bounds: &[(u64, SkipCode); 3]) -> ExecLimits {
     let cycles = bounds.iter().map(|(c, _)| *c).min().unwrap_or(0);
     ExecLimits { preflight_cycles: cycles, prove_cycles: cycles }
 }

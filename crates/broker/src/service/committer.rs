@@ -86,7 +86,6 @@ pub async fn run(b: Arc<Broker>) -> BrokerError {
 
 async fn step(b: &Arc<Broker>) -> Result<()> {
     let now = b.chain.now().await?;
-    recheck_locking(b, now).await?;
     let ready = take_ready(b, now);
     if ready.is_empty() {
         return Ok(());
@@ -299,6 +298,21 @@ pub async fn recover(b: &Broker) -> Result<()> {
 pub(super) async fn fulfilled_by_other(b: &Broker, id: U256) -> Result<Option<Address>> {
     let fulfiller = b.db.request_info(id).await?.fulfiller;
     Ok(fulfiller.filter(|f| *f != b.chain.address()))
+}
+
+/// Watches the locks in doubt every half second: a work stage, so it goes on while a
+/// shutdown drains the committed orders (a `Locking` order is one of them).
+pub async fn watch_locks(b: Arc<Broker>) -> BrokerError {
+    every(
+        &b,
+        "checking locks in doubt",
+        || 500,
+        || async {
+            let now = b.chain.now().await?;
+            recheck_locking(&b, now).await
+        },
+    )
+    .await
 }
 
 /// Orders left `Locking` (a lock in doubt, or a restart while it was pending): the chain is

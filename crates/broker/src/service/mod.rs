@@ -110,6 +110,7 @@ impl Broker {
         intake.spawn(discovery::run(self.clone()));
         intake.spawn(committer::run(self.clone()));
         let mut work = JoinSet::new();
+        work.spawn(committer::watch_locks(self.clone()));
         work.spawn(prover::run(self.clone()));
         work.spawn(submitter::run(self.clone()));
         work.spawn(monitor::reaper(self.clone()));
