@@ -7,8 +7,9 @@ import {Signature} from "./Signature.sol";
 
 /// @title A verifier that trusts a set of attestor keys, kept by an owner.
 /// @notice The seal is a 65-byte ECDSA signature (r || s || v) by one of the attestors over the
-/// EIP-712 hash of `Attestation(bytes32 claimDigest)` in the domain {name: "TiffinAttestation",
-/// version: "1"}. An attestor is Tiffin's verifier service: it signs a claim only after verifying
+/// EIP-712 hash of `Attestation(bytes32 claimDigest,address prover)` in the domain
+/// {name: "TiffinAttestation", version: "1"}: a seal is made out to one prover, and verifies for
+/// no other account. An attestor is Tiffin's verifier service: it signs a claim only after verifying
 /// the receipt (a succinct STARK) with RISC Zero's verifier. Trusting this contract therefore
 /// means trusting those keys, those services and the owner who picks them; nothing is proven
 /// on-chain. The owner (the deployer, until it hands ownership on) adds and removes attestors,
@@ -16,7 +17,7 @@ import {Signature} from "./Signature.sol";
 /// pauses fulfilment. The domain has no chain id or contract address on purpose: "a valid
 /// receipt for this claim exists" is true on every chain.
 contract AttestationVerifier is IVerifier {
-    bytes32 public constant ATTESTATION_TYPEHASH = keccak256("Attestation(bytes32 claimDigest)");
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256("Attestation(bytes32 claimDigest,address prover)");
     bytes32 public constant DOMAIN_SEPARATOR = keccak256(
         abi.encode(keccak256("EIP712Domain(string name,string version)"), keccak256("TiffinAttestation"), keccak256("1"))
     );
@@ -61,9 +62,9 @@ contract AttestationVerifier is IVerifier {
         owner = newOwner;
     }
 
-    /// The hash an attestor signs for a claim.
-    function attestationHash(bytes32 claim) public pure returns (bytes32) {
-        bytes32 structHash = keccak256(abi.encode(ATTESTATION_TYPEHASH, claim));
+    /// The hash an attestor signs for a claim proven for `prover`.
+    function attestationHash(bytes32 claim, address prover) public pure returns (bytes32) {
+        bytes32 structHash = keccak256(abi.encode(ATTESTATION_TYPEHASH, claim, prover));
         return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR, structHash));
     }
 
@@ -71,9 +72,9 @@ contract AttestationVerifier is IVerifier {
         return ClaimDigest.ok(imageId, journalDigest);
     }
 
-    function verify(bytes calldata seal, bytes32 imageId, bytes32 journalDigest) external view {
+    function verify(bytes calldata seal, bytes32 imageId, bytes32 journalDigest, address prover) external view {
         if (seal.length != 65) revert MalformedSeal(seal.length);
-        address signer = Signature.recover(attestationHash(ClaimDigest.ok(imageId, journalDigest)), seal);
+        address signer = Signature.recover(attestationHash(ClaimDigest.ok(imageId, journalDigest), prover), seal);
         if (signer == address(0) || !isAttestor[signer]) revert InvalidAttestation();
     }
 

@@ -31,7 +31,9 @@ contract ProofMarket {
 
     mapping(address => uint256) public balanceOf;
     mapping(address => uint256) public collateralBalanceOf;
-    mapping(bytes32 => bool) public verifiedRoots;
+    /// Roots verified for a prover: `verifiedRoots[root][prover]`. A root's seal is made out to
+    /// the prover who submits it, and only that prover fulfils through it.
+    mapping(bytes32 => mapping(address => bool)) public verifiedRoots;
     uint256 public totalEscrow;
     uint256 public totalCollateralEscrow;
     uint256 public totalCollateralBurned;
@@ -43,7 +45,7 @@ contract ProofMarket {
     event CollateralWithdrawal(address indexed account, uint256 amount);
     event RequestSubmitted(uint256 indexed id, bytes32 requestDigest, ProofRequest request);
     event RequestLocked(uint256 indexed id, address indexed prover, uint256 price, uint256 collateral);
-    event RootVerified(bytes32 indexed root, bytes seal);
+    event RootVerified(bytes32 indexed root, address indexed prover, bytes seal);
     event ProofDelivered(uint256 indexed id, bytes32 indexed root, bytes journal, bytes seal);
     event RequestFulfilled(uint256 indexed id, address indexed prover, uint256 payment, uint256 collateralReward);
     event LockForfeited(uint256 indexed id, address indexed locker, uint256 burned, uint256 requestorRefund);
@@ -160,27 +162,29 @@ contract ProofMarket {
     }
 
     /// Fulfils one locked request: `seal` must convince the verifier that the request's program
-    /// produced `journal`.
+    /// produced `journal`, for the caller (a seal made out to another account fails).
     function fulfill(uint256 id, bytes calldata journal, bytes calldata seal) external {
         RequestRecord storage record = _fulfillable(id, journal);
         bytes32 journalDigest = sha256(journal);
-        verifier.verify(seal, record.imageId, journalDigest);
+        verifier.verify(seal, record.imageId, journalDigest, msg.sender);
         emit ProofDelivered(id, ClaimDigest.ok(record.imageId, journalDigest), journal, seal);
         _settle(id, record);
     }
 
-    /// Records `root` as verified: `seal` proves a run of the set-builder guest whose journal is
-    /// exactly the 32 bytes of `root`. Verifying a root twice is a no-op.
+    /// Records `root` as verified for the caller: `seal` proves, for the caller, a run of the
+    /// set-builder guest whose journal is exactly the 32 bytes of `root`. Verifying a root twice
+    /// is a no-op.
     function submitRoot(bytes32 root, bytes calldata seal) public {
-        if (verifiedRoots[root]) return;
-        verifier.verify(seal, setBuilderImageId, sha256(abi.encodePacked(root)));
-        verifiedRoots[root] = true;
-        emit RootVerified(root, seal);
+        if (verifiedRoots[root][msg.sender]) return;
+        verifier.verify(seal, setBuilderImageId, sha256(abi.encodePacked(root)), msg.sender);
+        verifiedRoots[root][msg.sender] = true;
+        emit RootVerified(root, msg.sender, seal);
     }
 
-    /// Fulfils many locked requests whose claim digests are leaves of a verified root.
+    /// Fulfils many locked requests whose claim digests are leaves of a root verified for the
+    /// caller.
     function fulfillBatch(bytes32 root, Fulfillment[] calldata fills) public {
-        if (!verifiedRoots[root]) revert RootNotVerified(root);
+        if (!verifiedRoots[root][msg.sender]) revert RootNotVerified(root);
         for (uint256 i = 0; i < fills.length; ++i) {
             _fulfillIncluded(root, fills[i]);
         }

@@ -33,6 +33,8 @@ pub enum VerifierError {
          chmod 600 it"
     )]
     SecretFileOpen { path: String, mode: u32 },
+    #[error("TIFFIN-VERIFIER-013: bad prover address (the `prover` query parameter): {0}")]
+    BadProver(String),
 }
 
 impl VerifierError {
@@ -50,13 +52,16 @@ impl VerifierError {
             Self::Unauthorized => "TIFFIN-VERIFIER-010",
             Self::SecretFile { .. } => "TIFFIN-VERIFIER-011",
             Self::SecretFileOpen { .. } => "TIFFIN-VERIFIER-012",
+            Self::BadProver(_) => "TIFFIN-VERIFIER-013",
         }
     }
 
     /// The HTTP status the service answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::NotAReceipt(_) | Self::BadImageId(_) | Self::NotARoot(_) => 400,
+            Self::NotAReceipt(_) | Self::BadImageId(_) | Self::NotARoot(_) | Self::BadProver(_) => {
+                400
+            }
             Self::Rejected(_) => 422,
             Self::TooLarge { .. } => 413,
             Self::Signing(_) | Self::SecretFile { .. } | Self::SecretFileOpen { .. } => 500,
@@ -91,6 +96,7 @@ mod tests {
             VerifierError::Unauthorized,
             secret("empty"),
             VerifierError::SecretFileOpen { path: "k".into(), mode: 0o644 },
+            VerifierError::BadProver(String::new()),
         ];
         for error in all {
             let code = error.code();

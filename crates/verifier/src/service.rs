@@ -2,10 +2,11 @@
 //! verifies it and answers with the seal the market accepts.
 //!
 //! - `GET  /v1/info`: the attestor address and the set-builder image id.
-//! - `POST /v1/attest/{image_id}`, body = the receipt (bincode, as the Bonsai API serves it):
-//!   `{image_id, journal, claim_digest, seal}` (hex) for `ProofMarket.fulfill`.
-//! - `POST /v1/attest-root`, body = a set-builder receipt: `{root, claim_digest, seal}` for
-//!   `ProofMarket.submitRoot`.
+//! - `POST /v1/attest/{image_id}?prover=0x…`, body = the receipt (bincode, as the Bonsai API
+//!   serves it): `{image_id, journal, claim_digest, prover, seal}` (hex) for
+//!   `ProofMarket.fulfill` sent by `prover` (the seal verifies for no other account).
+//! - `POST /v1/attest-root?prover=0x…`, body = a set-builder receipt: `{root, claim_digest,
+//!   prover, seal}` for `ProofMarket.submitRoot` sent by `prover`.
 //!
 //! Errors are `{"code": "TIFFIN-VERIFIER-0xx", "message": ...}`. Memory, CPU and sockets are
 //! bounded by configuration ([`ServiceConfig`]): an optional bearer token is checked first; then
@@ -19,12 +20,14 @@
 use crate::attest::Verifier;
 use crate::error::VerifierError;
 use crate::secret::BearerToken;
+use alloy::primitives::Address;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
@@ -159,6 +162,20 @@ pub async fn serve(
     crate::connection::serve(listener, app, max_connections, header_read_timeout, stopped).await
 }
 
+/// `?prover=0x…`: the account the seal is made out to.
+#[derive(Deserialize)]
+struct ProverQuery {
+    prover: Option<String>,
+}
+
+impl ProverQuery {
+    fn address(&self) -> Result<Address, VerifierError> {
+        let text =
+            self.prover.as_deref().ok_or_else(|| VerifierError::BadProver("missing".into()))?;
+        text.trim().parse().map_err(|e| VerifierError::BadProver(format!("{text:?}: {e}")))
+    }
+}
+
 async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({
         "attestor": shared.verifier.attestor_address().to_string(),
@@ -169,6 +186,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
 async fn attest(
     State(shared): State<Arc<Shared>>,
     Path(image_id): Path<String>,
+    Query(query): Query<ProverQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -177,7 +195,8 @@ async fn attest(
         let image: ImageId = image_id
             .parse()
             .map_err(|e: tiffin_zkvm::ZkvmError| VerifierError::BadImageId(e.to_string()))?;
-        shared.verify(body, move |v, bytes| v.attest_receipt(bytes, image)).await
+        let prover = query.address()?;
+        shared.verify(body, move |v, bytes| v.attest_receipt(bytes, image, prover)).await
     }
     .await;
     respond(result.map(|a| {
@@ -185,6 +204,7 @@ async fn attest(
             "image_id": hex_of(a.image_id.as_slice()),
             "journal": hex_of(&a.journal),
             "claim_digest": hex_of(a.claim_digest.as_slice()),
+            "prover": a.prover.to_string(),
             "seal": hex_of(&a.seal),
         })
     }))
@@ -192,18 +212,21 @@ async fn attest(
 
 async fn attest_root(
     State(shared): State<Arc<Shared>>,
+    Query(query): Query<ProverQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let result = async {
         shared.authorize(&headers)?;
-        shared.verify(body, |v, bytes| v.attest_root(bytes)).await
+        let prover = query.address()?;
+        shared.verify(body, move |v, bytes| v.attest_root(bytes, prover)).await
     }
     .await;
     respond(result.map(|a| {
         json!({
             "root": hex_of(a.root.as_slice()),
             "claim_digest": hex_of(a.claim_digest.as_slice()),
+            "prover": a.prover.to_string(),
             "seal": hex_of(&a.seal),
         })
     }))

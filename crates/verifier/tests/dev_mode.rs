@@ -6,6 +6,7 @@
 //! This binary holds exactly one test because it sets a process-wide environment variable
 //! before anything else runs.
 
+use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use risc0_zkvm::{FakeReceipt, InnerReceipt, Receipt, ReceiptClaim};
 use serde_json::Value;
@@ -27,7 +28,8 @@ async fn fake_receipts_are_refused_with_risc0_dev_mode_set() {
     let set_builder = ImageId::from_words(SET_BUILDER.image_id);
     let verifier = Verifier::new(Attestor::new(PrivateKeySigner::random()), set_builder);
 
-    let refused = verifier.attest_receipt(&fake(echo, b"anything"), echo).unwrap_err();
+    let prover = Address::repeat_byte(0x42);
+    let refused = verifier.attest_receipt(&fake(echo, b"anything"), echo, prover).unwrap_err();
     assert_eq!(refused.code(), "TIFFIN-VERIFIER-002", "{refused}");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,8 +38,8 @@ async fn fake_receipts_are_refused_with_risc0_dev_mode_set() {
     tokio::spawn(tiffin_verifier::serve(listener, verifier, config, std::future::pending()));
     let http = reqwest::Client::new();
     let posts = [
-        (format!("{url}/v1/attest/{echo}"), fake(echo, b"anything")),
-        (format!("{url}/v1/attest-root"), fake(set_builder, &[0u8; 32])),
+        (format!("{url}/v1/attest/{echo}?prover={prover}"), fake(echo, b"anything")),
+        (format!("{url}/v1/attest-root?prover={prover}"), fake(set_builder, &[0u8; 32])),
     ];
     for (path, body) in posts {
         let response = http.post(&path).body(body).send().await.unwrap();

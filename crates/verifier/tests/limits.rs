@@ -14,6 +14,9 @@ use tiffin_zkvm::ImageId;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+/// The account seals are made out to.
+const PROVER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+
 async fn start(config: ServiceConfig) -> SocketAddr {
     let verifier = Verifier::new(
         Attestor::new(PrivateKeySigner::random()),
@@ -30,7 +33,7 @@ async fn start(config: ServiceConfig) -> SocketAddr {
 async fn post_partly(addr: SocketAddr, length: usize, sent: usize) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /v1/attest-root HTTP/1.1\r\nHost: verifier\r\nContent-Length: {length}\r\n\r\n"
+        "POST /v1/attest-root?prover={PROVER} HTTP/1.1\r\nHost: verifier\r\nContent-Length: {length}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&vec![7u8; sent]).await.unwrap();
@@ -156,7 +159,9 @@ async fn with_a_token_attestation_needs_it_and_info_stays_open() {
         ServiceConfig { token: Some(BearerToken::new("s3cret-token")), ..Default::default() };
     let addr = start(config).await;
     let http = reqwest::Client::new();
-    let post = |path: &str| http.post(format!("http://{addr}{path}")).body("not a receipt");
+    let post = |path: &str| {
+        http.post(format!("http://{addr}{path}?prover={PROVER}")).body("not a receipt")
+    };
 
     let cases = [
         ("no token", post("/v1/attest-root"), 401, "TIFFIN-VERIFIER-010"),

@@ -134,7 +134,8 @@ async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
         .as_deref()
         .ok_or_else(|| BrokerError::Proving("a proved order without a session".into()))?;
     let receipt = b.cluster.receipt(session).await?;
-    let sealed = b.verifier.attest(order.request.requirements.imageId, receipt).await?;
+    let image_id = order.request.requirements.imageId;
+    let sealed = b.verifier.attest(image_id, receipt, b.chain.address()).await?;
     let sealed_at = crate::order::now_ms();
     b.chain.fulfill(order.id(), sealed.journal, sealed.seal).await?;
     Ok(Some(sealed_at))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tiffin_market::amount::{collateral, native, show_collateral, show_native};
 use tiffin_market::bindings::AttestationVerifier;
 use tiffin_market::bindings::ProofMarket::{
-    ProofDelivered, RequestCancelled, RequestRefunded, RequestSubmitted,
+    ProofDelivered, RequestCancelled, RequestFulfilled, RequestRefunded, RequestSubmitted,
 };
 use tiffin_market::claim::{claim_digest, journal_digest};
 use tiffin_market::merkle::root_from_proof;
@@ -224,11 +224,13 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
     println!("request id: {id:#x}");
     println!("journal: {}", hex::encode(&event.journal));
     println!("seal: 0x{}", hex::encode(&event.seal));
+    let fulfilled: RequestFulfilled =
+        first_event(&client, id).await?.context("fulfilled, but no RequestFulfilled event")?;
     if event.root == claim {
         let verifier =
             AttestationVerifier::new(client.deployment().verifier, client.provider().clone());
         verifier
-            .verify(event.seal.clone(), image_id, journal_digest(&event.journal))
+            .verify(event.seal.clone(), image_id, journal_digest(&event.journal), fulfilled.prover)
             .call()
             .await
             .context("the verifier contract no longer accepts the seal")?;
@@ -240,9 +242,10 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
             "the inclusion proof does not lead to the root"
         );
         ensure!(
-            client.market().verifiedRoots(event.root).call().await?,
-            "root {} is not verified",
-            event.root
+            client.market().verifiedRoots(event.root, fulfilled.prover).call().await?,
+            "root {} is not verified for {}",
+            event.root,
+            fulfilled.prover
         );
         println!("verified: claim {claim} is a leaf of verified root {}", event.root);
     }
@@ -330,8 +333,12 @@ pub async fn fulfill(chain: &ChainArgs, args: FulfillArgs) -> Result<()> {
     let image_id = client.record(id).await?.imageId;
     let receipt =
         std::fs::read(&args.receipt).with_context(|| format!("reading {:?}", args.receipt))?;
-    let url =
-        format!("{}/v1/attest/{}", args.verifier_url.trim_end_matches('/'), hex::encode(image_id));
+    let url = format!(
+        "{}/v1/attest/{}?prover={}",
+        args.verifier_url.trim_end_matches('/'),
+        hex::encode(image_id),
+        client.address()
+    );
     let mut post = reqwest::Client::new().post(&url).body(receipt);
     if let Some(path) = &args.verifier_token_file {
         post = post.bearer_auth(tiffin_verifier::read_secret_file(path)?);

@@ -14,7 +14,7 @@ async fn the_owner_adds_and_removes_attestors_and_seals_follow_the_set() {
     let second = m.submit_and_lock(journal, 10).await;
     let old = m.attestor.clone();
     let new = Attestor::new(PrivateKeySigner::random());
-    let new_seal = new.attest_journal(IMAGE_ID, journal).unwrap();
+    let new_seal = new.attest_journal(IMAGE_ID, journal, m.prover.address()).unwrap();
 
     let early = m.prover.fulfill(first.id, journal.into(), new_seal.clone()).await;
     assert_eq!(reverted(early), "InvalidAttestation", "not an attestor yet");
@@ -27,15 +27,15 @@ async fn the_owner_adds_and_removes_attestors_and_seals_follow_the_set() {
 
     assert!(m.prover.is_attestor(new.address()).await.unwrap());
     assert!(!m.prover.is_attestor(old.address()).await.unwrap());
-    let old_seal = old.attest_journal(IMAGE_ID, journal).unwrap();
+    let old_seal = old.attest_journal(IMAGE_ID, journal, m.prover.address()).unwrap();
     let stale = m.prover.fulfill(first.id, journal.into(), old_seal).await;
     assert_eq!(reverted(stale), "InvalidAttestation", "a removed key's seals stop at once");
     m.prover.fulfill(first.id, journal.into(), new_seal).await.unwrap();
 
     // With no attestor left, fulfilment is paused.
     m.deployer.remove_attestor(new.address()).await.unwrap();
-    let paused =
-        m.prover.fulfill(second.id, journal.into(), new.attest_journal(IMAGE_ID, journal).unwrap());
-    assert_eq!(reverted(paused.await), "InvalidAttestation");
+    let seal = new.attest_journal(IMAGE_ID, journal, m.prover.address()).unwrap();
+    let paused = m.prover.fulfill(second.id, journal.into(), seal).await;
+    assert_eq!(reverted(paused), "InvalidAttestation");
     m.assert_books_balance(&[first.id, second.id]).await;
 }
