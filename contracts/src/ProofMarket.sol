@@ -14,12 +14,12 @@ import "./ProofTypes.sol";
 /// (a `CollateralToken`), prove them and are paid when a verifier accepts the seal. Every wei and
 /// token the market holds is in exactly one place: an account balance (`balanceOf`,
 /// `collateralBalanceOf`) or a request's escrow (`totalEscrow`, `totalCollateralEscrow`); slashed
-/// collateral is burned (`totalCollateralBurned`). docs/market.md describes the lifecycle.
+/// collateral is burned (`totalCollateralBurned`). A requestor never gains from a locker's
+/// default: a slash returns its price and burns the collateral, so sabotaging a locker does not
+/// pay. docs/market.md describes the lifecycle.
 contract ProofMarket {
     /// Share of a defaulted locker's collateral paid to whoever fulfils after the lock deadline.
     uint256 public constant SECONDARY_REWARD_BPS = 5000;
-    /// Share of a defaulted locker's collateral burned at a slash; the rest goes to the requestor.
-    uint256 public constant SLASH_BURN_BPS = 5000;
 
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -31,7 +31,9 @@ contract ProofMarket {
 
     mapping(address => uint256) public balanceOf;
     mapping(address => uint256) public collateralBalanceOf;
-    mapping(bytes32 => bool) public verifiedRoots;
+    /// Roots verified for a prover: `verifiedRoots[root][prover]`. A root's seal is made out to
+    /// the prover who submits it, and only that prover fulfils through it.
+    mapping(bytes32 => mapping(address => bool)) public verifiedRoots;
     uint256 public totalEscrow;
     uint256 public totalCollateralEscrow;
     uint256 public totalCollateralBurned;
@@ -43,14 +45,13 @@ contract ProofMarket {
     event CollateralWithdrawal(address indexed account, uint256 amount);
     event RequestSubmitted(uint256 indexed id, bytes32 requestDigest, ProofRequest request);
     event RequestLocked(uint256 indexed id, address indexed prover, uint256 price, uint256 collateral);
-    event RootVerified(bytes32 indexed root, bytes seal);
+    event RootVerified(bytes32 indexed root, address indexed prover, bytes seal);
     event ProofDelivered(uint256 indexed id, bytes32 indexed root, bytes journal, bytes seal);
     event RequestFulfilled(uint256 indexed id, address indexed prover, uint256 payment, uint256 collateralReward);
     event LockForfeited(uint256 indexed id, address indexed locker, uint256 burned, uint256 requestorRefund);
-    event ProverSlashed(
-        uint256 indexed id, address indexed locker, uint256 burned, uint256 requestorCompensation, uint256 requestorRefund
-    );
+    event ProverSlashed(uint256 indexed id, address indexed locker, uint256 burned, uint256 requestorRefund);
     event RequestRefunded(uint256 indexed id, uint256 amount);
+    event RequestCancelled(uint256 indexed id, uint256 refund);
 
     error InsufficientBalance(address account, uint256 balance, uint256 needed);
     error InsufficientCollateral(address account, uint256 balance, uint256 needed);
@@ -74,6 +75,7 @@ contract ProofMarket {
     error InvalidInclusionProof(uint256 id);
     error NotSlashable(uint256 id);
     error NotRefundable(uint256 id);
+    error NotCancellable(uint256 id);
 
     constructor(IVerifier verifier_, CollateralToken collateralToken_, bytes32 setBuilderImageId_) {
         verifier = verifier_;
@@ -160,27 +162,29 @@ contract ProofMarket {
     }
 
     /// Fulfils one locked request: `seal` must convince the verifier that the request's program
-    /// produced `journal`.
+    /// produced `journal`, for the caller (a seal made out to another account fails).
     function fulfill(uint256 id, bytes calldata journal, bytes calldata seal) external {
         RequestRecord storage record = _fulfillable(id, journal);
         bytes32 journalDigest = sha256(journal);
-        verifier.verify(seal, record.imageId, journalDigest);
+        verifier.verify(seal, record.imageId, journalDigest, msg.sender);
         emit ProofDelivered(id, ClaimDigest.ok(record.imageId, journalDigest), journal, seal);
         _settle(id, record);
     }
 
-    /// Records `root` as verified: `seal` proves a run of the set-builder guest whose journal is
-    /// exactly the 32 bytes of `root`. Verifying a root twice is a no-op.
+    /// Records `root` as verified for the caller: `seal` proves, for the caller, a run of the
+    /// set-builder guest whose journal is exactly the 32 bytes of `root`. Verifying a root twice
+    /// is a no-op.
     function submitRoot(bytes32 root, bytes calldata seal) public {
-        if (verifiedRoots[root]) return;
-        verifier.verify(seal, setBuilderImageId, sha256(abi.encodePacked(root)));
-        verifiedRoots[root] = true;
-        emit RootVerified(root, seal);
+        if (verifiedRoots[root][msg.sender]) return;
+        verifier.verify(seal, setBuilderImageId, sha256(abi.encodePacked(root)), msg.sender);
+        verifiedRoots[root][msg.sender] = true;
+        emit RootVerified(root, msg.sender, seal);
     }
 
-    /// Fulfils many locked requests whose claim digests are leaves of a verified root.
+    /// Fulfils many locked requests whose claim digests are leaves of a root verified for the
+    /// caller.
     function fulfillBatch(bytes32 root, Fulfillment[] calldata fills) public {
-        if (!verifiedRoots[root]) revert RootNotVerified(root);
+        if (!verifiedRoots[root][msg.sender]) revert RootNotVerified(root);
         for (uint256 i = 0; i < fills.length; ++i) {
             _fulfillIncluded(root, fills[i]);
         }
@@ -192,20 +196,36 @@ contract ProofMarket {
     }
 
     /// Slashes the locker of a request that was not fulfilled by its timeout: the requestor gets
-    /// its escrowed price back plus the unburned part of the collateral. Anyone may call.
+    /// its escrowed price back and nothing more, the whole collateral is burned (a requestor who
+    /// made the locker fail gains nothing). Anyone may call.
     function slash(uint256 id) external {
         RequestRecord storage record = records[id];
         if (record.state != RequestState.Locked || block.timestamp <= record.deadline) revert NotSlashable(id);
         record.state = RequestState.Slashed;
-        address requestor = requestorOf(id);
         uint256 collateral = record.collateral;
-        uint256 burned = collateral * SLASH_BURN_BPS / 10_000;
         _releaseEscrow(record.price);
-        balanceOf[requestor] += record.price;
+        balanceOf[requestorOf(id)] += record.price;
         totalCollateralEscrow -= collateral;
-        collateralBalanceOf[requestor] += collateral - burned;
-        _burn(burned);
-        emit ProverSlashed(id, record.locker, burned, collateral - burned, record.price);
+        _burn(collateral);
+        emit ProverSlashed(id, record.locker, collateral, record.price);
+    }
+
+    /// The requestor closes a request nobody has locked: an unused id (so a signature it gave
+    /// out for an off-chain request can no longer be used to lock) or an on-chain request still
+    /// waiting for a lock, whose escrowed maxPrice comes back. The id is never usable again.
+    function cancel(uint256 id) external {
+        address requestor = requestorOf(id);
+        if (msg.sender != requestor) revert NotRequestor(msg.sender, requestor);
+        RequestRecord storage record = records[id];
+        RequestState state = record.state;
+        if (state != RequestState.None && state != RequestState.Submitted) revert NotCancellable(id);
+        record.state = RequestState.Cancelled;
+        uint256 refunded = state == RequestState.Submitted ? record.price : 0;
+        if (refunded > 0) {
+            _releaseEscrow(refunded);
+            balanceOf[requestor] += refunded;
+        }
+        emit RequestCancelled(id, refunded);
     }
 
     /// Returns the escrow of an on-chain request that nobody locked before its lock deadline.
@@ -260,7 +280,8 @@ contract ProofMarket {
             return block.timestamp <= record.deadline ? RequestStatus.LockExpired : RequestStatus.Slashable;
         }
         if (state == RequestState.Fulfilled) return RequestStatus.Fulfilled;
-        return state == RequestState.Slashed ? RequestStatus.Slashed : RequestStatus.Refunded;
+        if (state == RequestState.Slashed) return RequestStatus.Slashed;
+        return state == RequestState.Refunded ? RequestStatus.Refunded : RequestStatus.Cancelled;
     }
 
     // ---- internals ----

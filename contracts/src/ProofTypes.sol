@@ -62,7 +62,8 @@ enum RequestState {
     Locked, // a prover holds the lock; price and collateral escrowed
     Fulfilled,
     Slashed,
-    Refunded // never locked; the requestor took its escrow back
+    Refunded, // never locked; the requestor took its escrow back
+    Cancelled // closed by its requestor before any lock; the id is never usable again
 }
 
 /// What `statusOf` reports: the stored state refined by the current time.
@@ -75,7 +76,8 @@ enum RequestStatus {
     Expired, // submitted, never locked, lock deadline passed: refundable
     Fulfilled,
     Slashed,
-    Refunded
+    Refunded,
+    Cancelled
 }
 
 /// What the market keeps per request id. Requirements are kept in a compact form: the image id,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{Address, B256, Bytes};
 use serde_json::Value;
 
 use crate::error::{BrokerError, Result};
@@ -38,18 +38,25 @@ impl VerifierService {
         Self { http, url: url.trim_end_matches('/').to_string() }
     }
 
-    /// Seals `receipt` (bincode) of a run of `image_id`.
-    pub async fn attest(&self, image_id: B256, receipt: Vec<u8>) -> Result<SealedJournal> {
-        let body = self.post(&format!("/v1/attest/{}", hex::encode(image_id)), receipt).await?;
+    /// Seals `receipt` (bincode) of a run of `image_id`, for `prover` to submit (a seal is
+    /// bound to the account that sends it).
+    pub async fn attest(
+        &self,
+        image_id: B256,
+        receipt: Vec<u8>,
+        prover: Address,
+    ) -> Result<SealedJournal> {
+        let path = format!("/v1/attest/{}?prover={prover}", hex::encode(image_id));
+        let body = self.post(&path, receipt).await?;
         Ok(SealedJournal {
             journal: field(&body, "journal")?.into(),
             seal: field(&body, "seal")?.into(),
         })
     }
 
-    /// Seals a set-builder receipt's root.
-    pub async fn attest_root(&self, receipt: Vec<u8>) -> Result<SealedRoot> {
-        let body = self.post("/v1/attest-root", receipt).await?;
+    /// Seals a set-builder receipt's root, for `prover` to submit.
+    pub async fn attest_root(&self, receipt: Vec<u8>, prover: Address) -> Result<SealedRoot> {
+        let body = self.post(&format!("/v1/attest-root?prover={prover}"), receipt).await?;
         let root = field(&body, "root")?;
         if root.len() != 32 {
             return Err(BrokerError::Verifier(format!("a root of {} bytes", root.len())));

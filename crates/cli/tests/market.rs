@@ -1,11 +1,16 @@
 //! `tiffin market …` as requestors and provers run it, against a real anvil: a request is
 //! submitted, locked, proven by `tiffin prove` (the embedded cluster), sealed by the verifier
 //! service (`tiffin market verifier`) after it verifies the receipt, fulfilled and paid; a
-//! signed off-chain request is locked, left to expire and slashed; bad input is refused.
+//! signed off-chain request is locked, left to expire and slashed (the requestor gets its price
+//! back, the collateral is burned); requests are cancelled and refunded; the verifier refuses
+//! fake receipts with `RISC0_DEV_MODE=1` in its environment, clients without its token, and a
+//! key file others can read; bad input is refused.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use alloy::primitives::{B256, U256};
@@ -67,11 +72,26 @@ impl Chain {
     }
 }
 
-/// Starts `tiffin market verifier` on a free port holding the chain's attestor key; returns it
-/// with its URL.
-fn verifier_service(chain: &Chain) -> (Proc, String) {
+/// Writes `text` to `dir/name` with `mode`.
+fn secret_file(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// Starts `tiffin market verifier` on a free port holding the chain's attestor key (from a 0600
+/// file) and requiring the bearer token in `token_file`, with `RISC0_DEV_MODE=1` in its
+/// environment (which must change nothing); returns it with its URL.
+fn verifier_service(chain: &Chain, dir: &Path, token_file: &Path) -> (Proc, String) {
+    let key_file = secret_file(dir, "attestor.key", &chain.key(1), 0o600);
     let mut child = tiffin(&["market", "verifier", "--listen", "127.0.0.1:0"])
-        .env("TIFFIN_ATTESTOR_KEY", chain.key(1))
+        .arg("--attestor-key-file")
+        .arg(&key_file)
+        .arg("--token-file")
+        .arg(token_file)
+        .env_remove("TIFFIN_ATTESTOR_KEY")
+        .env("RISC0_DEV_MODE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -88,8 +108,9 @@ fn verifier_service(chain: &Chain) -> (Proc, String) {
 fn a_request_is_proven_by_the_cluster_sealed_by_the_verifier_and_paid_and_a_lapsed_lock_is_slashed()
 {
     let chain = Chain::start();
-    let (_verifier, verifier_url) = verifier_service(&chain);
     let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "verifier.token", "market-test-token", 0o600);
+    let (_verifier, verifier_url) = verifier_service(&chain, dir.path(), &token);
     let input = hex::encode(b"hello, market");
     chain.mint_collateral(PROVER, 100);
 
@@ -123,14 +144,28 @@ fn a_request_is_proven_by_the_cluster_sealed_by_the_verifier_and_paid_and_a_laps
     let receipt = data.join("receipts").join(format!("{}.receipt", field(&out, "job:")));
     let garbage = dir.path().join("garbage.receipt");
     std::fs::write(&garbage, b"not a receipt").unwrap();
-    let fulfill = |path: &std::path::Path| {
-        chain.market(
+    let fake = dir.path().join("fake.receipt");
+    std::fs::write(&fake, fake_receipt(&hex::decode(&input).unwrap())).unwrap();
+    let fulfill_with = |path: &Path, token: Option<&Path>| {
+        let mut cmd = chain.market(
             PROVER,
             &["fulfill", &id, "--verifier-url", &verifier_url, "--receipt", path.to_str().unwrap()],
-        )
+        );
+        if let Some(token) = token {
+            cmd.arg("--verifier-token-file").arg(token);
+        }
+        cmd
     };
+    let fulfill = |path: &Path| fulfill_with(path, Some(&token));
+    let wrong_token = secret_file(dir.path(), "wrong.token", "not-the-token", 0o600);
+    for token in [None, Some(wrong_token.as_path())] {
+        let err = fails(fulfill_with(&receipt, token));
+        assert!(err.contains("TIFFIN-VERIFIER-010"), "{token:?}: {err}");
+    }
     let err = fails(fulfill(&garbage));
     assert!(err.contains("TIFFIN-VERIFIER-001"), "{err}");
+    let err = fails(fulfill(&fake));
+    assert!(err.contains("TIFFIN-VERIFIER-002"), "a fake receipt, dev mode or not: {err}");
     let out = ok(fulfill(&receipt));
     assert_eq!(field(&out, "journal:"), input);
 
@@ -165,13 +200,49 @@ fn a_request_is_proven_by_the_cluster_sealed_by_the_verifier_and_paid_and_a_laps
     let err = fails(chain.market(REQUESTOR, &["wait", &offchain, "--timeout-secs", "5"]));
     assert!(err.contains("ended Slashed"), "{err}");
     let out = ok(chain.market(REQUESTOR, &["collateral-balance"]));
-    assert_eq!(field(&out, "collateral:"), "5.000000000000000000 TFC", "half of 10, half burned");
+    assert_eq!(
+        field(&out, "collateral:"),
+        "0.000000000000000000 TFC",
+        "burned, none to the requestor"
+    );
     let out = ok(chain.market(REQUESTOR, &["balance"]));
     let paid = U256::from(10).pow(U256::from(16)) - U256::from(1000);
     assert!(
         field(&out, "balance:").contains(&format!("({paid} wei)")),
         "only the fulfilled one paid: {out}"
     );
+
+    // The requestor cancels a signed request before anyone locks it: the signature is dead.
+    // An on-chain request nobody locked in time is refunded.
+    let revoked = dir.path().join("revoked.json");
+    let out = ok(chain.market(
+        REQUESTOR,
+        &["submit", "--sample", "echo", "--input-hex", &input, "--max-price", "700wei"]
+            .into_iter()
+            .chain(["--lock-collateral", "10", "--offchain", revoked.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    ));
+    let revoked_id = field(&out, "request id:");
+    let out = ok(chain.market(REQUESTOR, &["cancel", &revoked_id]));
+    assert!(field(&out, "refunded:").contains("(0 wei)"), "{out}");
+    let err = fails(chain.market(PROVER, &["lock", "--request", revoked.to_str().unwrap()]));
+    assert!(err.contains("RequestClosed"), "{err}");
+    assert!(field(&chain_status(&chain, &revoked_id), "status:").contains("Cancelled"));
+    let err = fails(chain.market(OTHER, &["cancel", &revoked_id]));
+    assert!(err.contains("NotRequestor"), "{err}");
+    let out = ok(chain.market(
+        REQUESTOR,
+        &["submit", "--sample", "echo", "--input-hex", &input, "--max-price", "300wei"]
+            .into_iter()
+            .chain(["--ramp-up", "0", "--lock-timeout", "10", "--timeout", "20"])
+            .collect::<Vec<_>>(),
+    ));
+    let unlocked = field(&out, "request id:");
+    let err = fails(chain.market(REQUESTOR, &["refund", &unlocked]));
+    assert!(err.contains("NotRefundable"), "{err}");
+    chain.advance(100);
+    let out = ok(chain.market(REQUESTOR, &["refund", &unlocked]));
+    assert!(field(&out, "amount:").contains("(300 wei)"), "{out}");
 
     // Bad input: a clear message, nothing sent.
     let err = fails(chain.market(REQUESTOR, &["deposit", "ten"]));
@@ -186,4 +257,33 @@ fn a_request_is_proven_by_the_cluster_sealed_by_the_verifier_and_paid_and_a_laps
 
 fn chain_status(chain: &Chain, id: &str) -> String {
     ok(chain.market(OTHER, &["status", id]))
+}
+
+/// A dev-mode receipt of echo "proving" `journal`: nothing backs it.
+fn fake_receipt(journal: &[u8]) -> Vec<u8> {
+    use risc0_zkvm::{FakeReceipt, InnerReceipt, Receipt, ReceiptClaim};
+    let image = tiffin_zkvm::ImageId::from_words(tiffin_guests::ECHO.image_id);
+    let claim = ReceiptClaim::ok(image.0, journal.to_vec());
+    let receipt = Receipt::new(InnerReceipt::Fake(FakeReceipt::new(claim)), journal.to_vec());
+    tiffin_zkvm::encode(&receipt)
+}
+
+/// The verifier will not start with a key file others can read, and never prints the key.
+#[test]
+fn the_verifier_refuses_an_attestor_key_file_others_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+    let open = secret_file(dir.path(), "open.key", key, 0o644);
+    let out = tiffin(&["market", "verifier", "--listen", "127.0.0.1:0", "--attestor-key-file"])
+        .arg(&open)
+        .env_remove("TIFFIN_ATTESTOR_KEY")
+        .output()
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("TIFFIN-VERIFIER-012"), "{text}");
+    assert!(!text.contains(&key[2..]), "the key is never printed: {text}");
+    let err = fails(tiffin(&["market", "verifier"]).env_remove("TIFFIN_ATTESTOR_KEY"));
+    assert!(err.contains("no attestor key"), "{err}");
 }

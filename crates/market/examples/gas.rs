@@ -62,7 +62,8 @@ impl Bench {
         let locked = self.locked(n).await;
         let leaves = locked.iter().map(|(_, j)| claim_digest(IMAGE, journal_digest(j))).collect();
         let tree = MerkleTree::new(leaves).unwrap();
-        let seal = self.attestor.attest_root(SET_BUILDER, tree.root()).unwrap();
+        let seal =
+            self.attestor.attest_root(SET_BUILDER, tree.root(), self.prover.address()).unwrap();
         let fills = locked
             .iter()
             .enumerate()
@@ -105,7 +106,7 @@ async fn main() {
     b.row("submitRequest (on-chain)", 1, &[submit]);
     let lock = b.prover.lock_request(&request, Bytes::new()).await.unwrap();
     b.row("lockRequest (submitted on-chain)", 1, &[lock]);
-    let seal = b.attestor.attest_journal(IMAGE, &journal).unwrap();
+    let seal = b.attestor.attest_journal(IMAGE, &journal, b.prover.address()).unwrap();
     let fulfill = b.prover.fulfill(request.id, journal.into(), seal).await.unwrap();
     b.row("fulfill (one attestation)", 1, &[fulfill]);
     let (signed, _) = b.request();

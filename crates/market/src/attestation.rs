@@ -1,7 +1,9 @@
 //! Attestations: the seals `AttestationVerifier` accepts.
 //!
 //! An attestation is the attestor's ECDSA signature over the EIP-712 hash of
-//! `Attestation(bytes32 claimDigest)` in the domain {name: "TiffinAttestation", version: "1"}.
+//! `Attestation(bytes32 claimDigest, address prover)` in the domain {name: "TiffinAttestation",
+//! version: "1"}: it is made out to the prover who will submit it, and the market checks that
+//! prover is the caller, so a seal copied from calldata or events is useless to anyone else.
 //! In production the attestor is Tiffin's verifier service, which signs only after verifying the
 //! receipt with RISC Zero; [`Attestor`] holds a local key and signs whatever it is asked to, so
 //! it is for tests and dev chains.
@@ -18,9 +20,10 @@ pub fn attestation_domain() -> Eip712Domain {
     eip712_domain! { name: "TiffinAttestation", version: "1", }
 }
 
-/// The hash the attestor signs for a claim digest (`AttestationVerifier.attestationHash`).
-pub fn attestation_hash(claim: B256) -> B256 {
-    Attestation { claimDigest: claim }.eip712_signing_hash(&attestation_domain())
+/// The hash the attestor signs for a claim digest proven for `prover`
+/// (`AttestationVerifier.attestationHash`).
+pub fn attestation_hash(claim: B256, prover: Address) -> B256 {
+    Attestation { claimDigest: claim, prover }.eip712_signing_hash(&attestation_domain())
 }
 
 /// A local attestor key.
@@ -38,23 +41,29 @@ impl Attestor {
         self.signer.address()
     }
 
-    /// A seal for one claim digest.
-    pub fn attest_claim(&self, claim: B256) -> Result<Bytes> {
+    /// A seal for one claim digest, usable by `prover` only.
+    pub fn attest_claim(&self, claim: B256, prover: Address) -> Result<Bytes> {
         let signature = self
             .signer
-            .sign_hash_sync(&attestation_hash(claim))
+            .sign_hash_sync(&attestation_hash(claim, prover))
             .map_err(|e| MarketError::Signing(e.to_string()))?;
         Ok(Bytes::from(signature.as_bytes().to_vec()))
     }
 
-    /// A seal for `ProofMarket.fulfill`: the claim that `image_id` produced `journal`.
-    pub fn attest_journal(&self, image_id: B256, journal: &[u8]) -> Result<Bytes> {
-        self.attest_claim(claim_digest(image_id, journal_digest(journal)))
+    /// A seal for `ProofMarket.fulfill` sent by `prover`: the claim that `image_id` produced
+    /// `journal`.
+    pub fn attest_journal(&self, image_id: B256, journal: &[u8], prover: Address) -> Result<Bytes> {
+        self.attest_claim(claim_digest(image_id, journal_digest(journal)), prover)
     }
 
-    /// A seal for `ProofMarket.submitRoot`: the claim that the set-builder guest
-    /// `set_builder_image_id` committed exactly the 32 bytes of `root` as its journal.
-    pub fn attest_root(&self, set_builder_image_id: B256, root: B256) -> Result<Bytes> {
-        self.attest_journal(set_builder_image_id, root.as_slice())
+    /// A seal for `ProofMarket.submitRoot` sent by `prover`: the claim that the set-builder
+    /// guest `set_builder_image_id` committed exactly the 32 bytes of `root` as its journal.
+    pub fn attest_root(
+        &self,
+        set_builder_image_id: B256,
+        root: B256,
+        prover: Address,
+    ) -> Result<Bytes> {
+        self.attest_journal(set_builder_image_id, root.as_slice(), prover)
     }
 }

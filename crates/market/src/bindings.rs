@@ -25,10 +25,12 @@ alloy::sol!(
 );
 
 alloy::sol! {
-    /// What the attestor signs (EIP-712, domain {name: "TiffinAttestation", version: "1"}).
+    /// What the attestor signs (EIP-712, domain {name: "TiffinAttestation", version: "1"}): a
+    /// claim, proven for one prover.
     #[derive(Debug)]
     struct Attestation {
         bytes32 claimDigest;
+        address prover;
     }
 }
 

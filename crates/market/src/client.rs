@@ -1,6 +1,7 @@
 //! A typed client for one key: accounts, requests, locks, fulfilments, slashing and views.
 
 use crate::bindings::{
+    AttestationVerifier::{self, AttestationVerifierInstance},
     CollateralToken::{self, CollateralTokenInstance},
     Fulfillment, Offer, ProofMarket,
     ProofMarket::{ProofMarketInstance, RequestRecord},
@@ -185,6 +186,30 @@ impl MarketClient {
 
     pub async fn refund(&self, id: U256) -> Result<TransactionReceipt> {
         self.send("refund", self.market().refund(id)).await
+    }
+
+    /// Closes one of this account's requests that nobody locked (an unused id, e.g. a signed
+    /// off-chain request, or an open on-chain one, whose escrow comes back).
+    pub async fn cancel(&self, id: U256) -> Result<TransactionReceipt> {
+        self.send("cancel", self.market().cancel(id)).await
+    }
+
+    // ---- the verifier's attestor set (its owner only) ----
+
+    pub fn verifier(&self) -> AttestationVerifierInstance<DynProvider> {
+        AttestationVerifier::new(self.deployment.verifier, self.provider.clone())
+    }
+
+    pub async fn add_attestor(&self, attestor: Address) -> Result<TransactionReceipt> {
+        self.send("add attestor", self.verifier().addAttestor(attestor)).await
+    }
+
+    pub async fn remove_attestor(&self, attestor: Address) -> Result<TransactionReceipt> {
+        self.send("remove attestor", self.verifier().removeAttestor(attestor)).await
+    }
+
+    pub async fn is_attestor(&self, account: Address) -> Result<bool> {
+        view(self.verifier().isAttestor(account)).await
     }
 
     // ---- views ----

@@ -148,6 +148,8 @@ pub enum RequestStatus {
     Fulfilled,
     Slashed,
     Refunded,
+    /// Closed by its requestor before anyone locked it: the id can never be locked or reused.
+    Cancelled,
 }
 
 impl TryFrom<u8> for RequestStatus {
@@ -155,8 +157,18 @@ impl TryFrom<u8> for RequestStatus {
 
     fn try_from(value: u8) -> Result<Self> {
         use RequestStatus::*;
-        const ALL: [RequestStatus; 9] =
-            [Unknown, Open, Locked, LockExpired, Slashable, Expired, Fulfilled, Slashed, Refunded];
+        const ALL: [RequestStatus; 10] = [
+            Unknown,
+            Open,
+            Locked,
+            LockExpired,
+            Slashable,
+            Expired,
+            Fulfilled,
+            Slashed,
+            Refunded,
+            Cancelled,
+        ];
         ALL.get(usize::from(value)).copied().ok_or(MarketError::UnknownStatus(value))
     }
 }
@@ -199,6 +211,7 @@ mod tests {
     fn status_codes_map_in_contract_order() {
         assert_eq!(RequestStatus::try_from(0).unwrap(), RequestStatus::Unknown);
         assert_eq!(RequestStatus::try_from(8).unwrap(), RequestStatus::Refunded);
-        assert!(matches!(RequestStatus::try_from(9), Err(MarketError::UnknownStatus(9))));
+        assert_eq!(RequestStatus::try_from(9).unwrap(), RequestStatus::Cancelled);
+        assert!(matches!(RequestStatus::try_from(10), Err(MarketError::UnknownStatus(10))));
     }
 }

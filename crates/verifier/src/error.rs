@@ -19,6 +19,22 @@ pub enum VerifierError {
     Signing(String),
     #[error("TIFFIN-VERIFIER-007: the service is shutting down")]
     Unavailable,
+    #[error(
+        "TIFFIN-VERIFIER-009: busy: every verification slot is taken and the wait queue is full or \
+         did not move within {0:?}; retry later"
+    )]
+    Busy(std::time::Duration),
+    #[error("TIFFIN-VERIFIER-010: missing or wrong bearer token")]
+    Unauthorized,
+    #[error("TIFFIN-VERIFIER-011: cannot use secret file {path}: {reason}")]
+    SecretFile { path: String, reason: String },
+    #[error(
+        "TIFFIN-VERIFIER-012: secret file {path} is readable by group or others (mode {mode:o}); \
+         chmod 600 it"
+    )]
+    SecretFileOpen { path: String, mode: u32 },
+    #[error("TIFFIN-VERIFIER-013: bad prover address (the `prover` query parameter): {0}")]
+    BadProver(String),
 }
 
 impl VerifierError {
@@ -32,18 +48,64 @@ impl VerifierError {
             Self::Signing(_) => "TIFFIN-VERIFIER-006",
             Self::Unavailable => "TIFFIN-VERIFIER-007",
             Self::BodyTimeout(_) => "TIFFIN-VERIFIER-008",
+            Self::Busy(_) => "TIFFIN-VERIFIER-009",
+            Self::Unauthorized => "TIFFIN-VERIFIER-010",
+            Self::SecretFile { .. } => "TIFFIN-VERIFIER-011",
+            Self::SecretFileOpen { .. } => "TIFFIN-VERIFIER-012",
+            Self::BadProver(_) => "TIFFIN-VERIFIER-013",
         }
     }
 
     /// The HTTP status the service answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::NotAReceipt(_) | Self::BadImageId(_) | Self::NotARoot(_) => 400,
+            Self::NotAReceipt(_) | Self::BadImageId(_) | Self::NotARoot(_) | Self::BadProver(_) => {
+                400
+            }
             Self::Rejected(_) => 422,
             Self::TooLarge { .. } => 413,
-            Self::Signing(_) => 500,
-            Self::Unavailable => 503,
+            Self::Signing(_) | Self::SecretFile { .. } | Self::SecretFileOpen { .. } => 500,
+            Self::Unavailable | Self::Busy(_) => 503,
             Self::BodyTimeout(_) => 408,
+            Self::Unauthorized => 401,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VerifierError;
+    use std::time::Duration;
+
+    /// Every code is listed in docs/market.md, where operators look codes up.
+    #[test]
+    fn every_code_is_documented_and_matches_its_message() {
+        let docs = include_str!("../../../docs/market.md");
+        let secret =
+            |reason: &str| VerifierError::SecretFile { path: "k".into(), reason: reason.into() };
+        let all = [
+            VerifierError::NotAReceipt(String::new()),
+            VerifierError::Rejected(String::new()),
+            VerifierError::TooLarge { limit: 1 },
+            VerifierError::BadImageId(String::new()),
+            VerifierError::NotARoot(1),
+            VerifierError::Signing(String::new()),
+            VerifierError::Unavailable,
+            VerifierError::BodyTimeout(Duration::ZERO),
+            VerifierError::Busy(Duration::ZERO),
+            VerifierError::Unauthorized,
+            secret("empty"),
+            VerifierError::SecretFileOpen { path: "k".into(), mode: 0o644 },
+            VerifierError::BadProver(String::new()),
+        ];
+        for error in all {
+            let code = error.code();
+            assert!(error.to_string().starts_with(code), "{error}");
+            let short = code.trim_start_matches("TIFFIN-VERIFIER");
+            assert!(
+                docs.contains(code) || docs.contains(&format!("`{short}`")),
+                "{code} is missing from docs/market.md"
+            );
         }
     }
 }

@@ -5,9 +5,12 @@
 //! says what that trusts.
 
 pub mod attest;
+mod connection;
 pub mod error;
+pub mod secret;
 pub mod service;
 
 pub use attest::{AttestedClaim, AttestedRoot, Verifier};
 pub use error::VerifierError;
+pub use secret::{BearerToken, read_secret_file};
 pub use service::{ServiceConfig, router, serve};

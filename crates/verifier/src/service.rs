@@ -2,37 +2,57 @@
 //! verifies it and answers with the seal the market accepts.
 //!
 //! - `GET  /v1/info`: the attestor address and the set-builder image id.
-//! - `POST /v1/attest/{image_id}`, body = the receipt (bincode, as the Bonsai API serves it):
-//!   `{image_id, journal, claim_digest, seal}` (hex) for `ProofMarket.fulfill`.
-//! - `POST /v1/attest-root`, body = a set-builder receipt: `{root, claim_digest, seal}` for
-//!   `ProofMarket.submitRoot`.
+//! - `POST /v1/attest/{image_id}?prover=0x…`, body = the receipt (bincode, as the Bonsai API
+//!   serves it): `{image_id, journal, claim_digest, prover, seal}` (hex) for
+//!   `ProofMarket.fulfill` sent by `prover` (the seal verifies for no other account).
+//! - `POST /v1/attest-root?prover=0x…`, body = a set-builder receipt: `{root, claim_digest,
+//!   prover, seal}` for `ProofMarket.submitRoot` sent by `prover`.
 //!
-//! Errors are `{"code": "TIFFIN-VERIFIER-0xx", "message": ...}`. Memory and CPU are bounded by
-//! configuration: bodies over `max_receipt_bytes` are refused while they stream in, at most
-//! `max_concurrent` verifications run at once (on blocking threads), and a body must arrive
-//! within `body_timeout`.
+//! Errors are `{"code": "TIFFIN-VERIFIER-0xx", "message": ...}`. Memory, CPU and sockets are
+//! bounded by configuration ([`ServiceConfig`]): an optional bearer token is checked first; then
+//! a request takes one of `max_concurrent` slots (or waits at most `queue_wait` in a queue of
+//! `max_queue`, else 503 `TIFFIN-VERIFIER-009`) before a byte of its body is read; bodies over
+//! `max_receipt_bytes` are refused while they stream in and must arrive within `body_timeout`;
+//! verification runs on a blocking thread holding the slot. Connections must send their headers
+//! within `header_read_timeout`, and at most `max_connections` are open. The service is meant to
+//! listen on loopback or a private network, in front of the broker only.
 
 use crate::attest::Verifier;
 use crate::error::VerifierError;
+use crate::secret::BearerToken;
+use alloy::primitives::Address;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tiffin_zkvm::ImageId;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Limits of one verifier service.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub max_receipt_bytes: usize,
+    /// Requests that read a body and verify it at once; each holds its slot from before the
+    /// first body byte is read until its verification ends.
     pub max_concurrent: usize,
+    /// Requests that may wait for a slot; one more is answered 503 at once.
+    pub max_queue: usize,
+    /// How long a queued request waits for a slot before it is answered 503.
+    pub queue_wait: Duration,
     pub body_timeout: Duration,
+    /// A connection must send its request headers within this.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// When set, `/v1/attest*` needs `Authorization: Bearer TOKEN` (`/v1/info` stays open).
+    pub token: Option<BearerToken>,
 }
 
 impl Default for ServiceConfig {
@@ -40,7 +60,12 @@ impl Default for ServiceConfig {
         Self {
             max_receipt_bytes: 64 << 20,
             max_concurrent: 2,
+            max_queue: 8,
+            queue_wait: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            token: None,
         }
     }
 }
@@ -48,20 +73,50 @@ impl Default for ServiceConfig {
 struct Shared {
     verifier: Verifier,
     config: ServiceConfig,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
+    queue: Semaphore,
 }
 
 impl Shared {
-    /// Runs one verification on a blocking thread, at most `max_concurrent` at once.
-    async fn run<T: Send + 'static>(
+    /// Refuses a request without the configured token, before anything else is done for it.
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), VerifierError> {
+        let Some(token) = &self.config.token else { return Ok(()) };
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if token.admits(given) { Ok(()) } else { Err(VerifierError::Unauthorized) }
+    }
+
+    /// A verification slot: at once if one is free, else after a bounded wait in a bounded
+    /// queue; `Busy` otherwise. Taken before the body is read, so bodies in memory are bounded
+    /// by `max_concurrent` too.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, VerifierError> {
+        if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Ok(slot);
+        }
+        let wait = self.config.queue_wait;
+        let _place = self.queue.try_acquire().map_err(|_| VerifierError::Busy(wait))?;
+        match tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(VerifierError::Unavailable),
+            Err(_) => Err(VerifierError::Busy(wait)),
+        }
+    }
+
+    /// Takes a slot, reads the body and runs `work` on it on a blocking thread; the slot is
+    /// held until `work` ends, even if the client goes away meanwhile.
+    async fn verify<T: Send + 'static>(
         self: &Arc<Self>,
-        work: impl FnOnce(&Verifier) -> Result<T, VerifierError> + Send + 'static,
+        body: Body,
+        work: impl FnOnce(&Verifier, &[u8]) -> Result<T, VerifierError> + Send + 'static,
     ) -> Result<T, VerifierError> {
-        let _slot = self.slots.acquire().await.map_err(|_| VerifierError::Unavailable)?;
+        let slot = self.admit().await?;
+        let bytes = self.read(body).await?;
         let shared = Arc::clone(self);
-        tokio::task::spawn_blocking(move || work(&shared.verifier))
-            .await
-            .map_err(|_| VerifierError::Unavailable)?
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work(&shared.verifier, &bytes)
+        })
+        .await
+        .map_err(|_| VerifierError::Unavailable)?
     }
 
     async fn read(&self, body: Body) -> Result<axum::body::Bytes, VerifierError> {
@@ -78,8 +133,9 @@ impl Shared {
 
 /// The service's routes.
 pub fn router(verifier: Verifier, config: ServiceConfig) -> Router {
-    let slots = Semaphore::new(config.max_concurrent.max(1));
-    let shared = Arc::new(Shared { verifier, config, slots });
+    let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+    let queue = Semaphore::new(config.max_queue);
+    let shared = Arc::new(Shared { verifier, config, slots, queue });
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/attest/{image_id}", post(attest))
@@ -87,14 +143,37 @@ pub fn router(verifier: Verifier, config: ServiceConfig) -> Router {
         .with_state(shared)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes, with the connection limits of
+/// `config` (header-read timeout, connection cap).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     verifier: Verifier,
     config: ServiceConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(verifier, config)).with_graceful_shutdown(shutdown).await
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let (max_connections, header_read_timeout) =
+        (config.max_connections, config.header_read_timeout);
+    let app = router(verifier, config);
+    crate::connection::serve(listener, app, max_connections, header_read_timeout, stopped).await
+}
+
+/// `?prover=0x…`: the account the seal is made out to.
+#[derive(Deserialize)]
+struct ProverQuery {
+    prover: Option<String>,
+}
+
+impl ProverQuery {
+    fn address(&self) -> Result<Address, VerifierError> {
+        let text =
+            self.prover.as_deref().ok_or_else(|| VerifierError::BadProver("missing".into()))?;
+        text.trim().parse().map_err(|e| VerifierError::BadProver(format!("{text:?}: {e}")))
+    }
 }
 
 async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -107,14 +186,17 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
 async fn attest(
     State(shared): State<Arc<Shared>>,
     Path(image_id): Path<String>,
+    Query(query): Query<ProverQuery>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let result = async {
+        shared.authorize(&headers)?;
         let image: ImageId = image_id
             .parse()
             .map_err(|e: tiffin_zkvm::ZkvmError| VerifierError::BadImageId(e.to_string()))?;
-        let bytes = shared.read(body).await?;
-        shared.run(move |v| v.attest_receipt(&bytes, image)).await
+        let prover = query.address()?;
+        shared.verify(body, move |v, bytes| v.attest_receipt(bytes, image, prover)).await
     }
     .await;
     respond(result.map(|a| {
@@ -122,21 +204,29 @@ async fn attest(
             "image_id": hex_of(a.image_id.as_slice()),
             "journal": hex_of(&a.journal),
             "claim_digest": hex_of(a.claim_digest.as_slice()),
+            "prover": a.prover.to_string(),
             "seal": hex_of(&a.seal),
         })
     }))
 }
 
-async fn attest_root(State(shared): State<Arc<Shared>>, body: Body) -> Response {
+async fn attest_root(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<ProverQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
-        let bytes = shared.read(body).await?;
-        shared.run(move |v| v.attest_root(&bytes)).await
+        shared.authorize(&headers)?;
+        let prover = query.address()?;
+        shared.verify(body, move |v, bytes| v.attest_root(bytes, prover)).await
     }
     .await;
     respond(result.map(|a| {
         json!({
             "root": hex_of(a.root.as_slice()),
             "claim_digest": hex_of(a.claim_digest.as_slice()),
+            "prover": a.prover.to_string(),
             "seal": hex_of(&a.seal),
         })
     }))
@@ -150,14 +240,18 @@ fn respond(result: Result<Value, VerifierError>) -> Response {
     match result {
         Ok(body) => Json(body).into_response(),
         Err(e) => {
-            if e.status() >= 500 {
+            if e.status() >= 500 && e.status() != 503 {
                 tracing::error!(code = e.code(), "{e}");
             } else {
                 tracing::info!(code = e.code(), "refused: {e}");
             }
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(json!({ "code": e.code(), "message": e.to_string() }))).into_response()
+            let body = Json(json!({ "code": e.code(), "message": e.to_string() }));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return (status, [(header::RETRY_AFTER, "1")], body).into_response();
+            }
+            (status, body).into_response()
         }
     }
 }

@@ -113,31 +113,47 @@ async fn receipts_are_verified_before_anything_is_signed_and_the_chain_accepts_t
     let verifier = Verifier::new(attestor.clone(), image(SET_BUILDER.image_id));
     let config = ServiceConfig { max_receipt_bytes: 8 << 20, ..Default::default() };
     let service = Service::start(verifier, config).await;
+    // Seals are made out to the prover who will send them (dev key 3, below).
+    let prover_address = chain.address(3);
+    let to_prover = format!("?prover={prover_address}");
 
-    // A good receipt: the seal is the attestor's, the chain's verifier accepts it.
-    let (status, body) = service.post(&format!("/v1/attest/{echo}"), encode(&a)).await;
+    // A good receipt: the seal is the attestor's, the chain's verifier accepts it for the prover
+    // it names and for no one else.
+    let (status, body) = service.post(&format!("/v1/attest/{echo}{to_prover}"), encode(&a)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(hex_field(&body, "journal"), journal_a);
     assert_eq!(hex_field(&body, "claim_digest"), leaves[0].as_slice());
     let seal = Bytes::from(hex_field(&body, "seal"));
     let on_chain = AttestationVerifier::new(chain.deployment().verifier, chain.rpc().clone());
-    on_chain.verify(seal.clone(), b256(echo), journal_digest(&journal_a)).call().await.unwrap();
-    let wrong_journal = on_chain.verify(seal.clone(), b256(echo), journal_digest(&journal_b));
+    let digest_a = journal_digest(&journal_a);
+    on_chain.verify(seal.clone(), b256(echo), digest_a, prover_address).call().await.unwrap();
+    let wrong_journal =
+        on_chain.verify(seal.clone(), b256(echo), journal_digest(&journal_b), prover_address);
     assert!(wrong_journal.call().await.is_err(), "a seal covers one claim only");
+    let copied = on_chain.verify(seal.clone(), b256(echo), digest_a, chain.address(4));
+    assert!(copied.call().await.is_err(), "a seal is useless to another account");
 
     // Refusals, each with its code; nothing is signed.
     let refusals = [
         (
-            format!("/v1/attest/{}", image(SET_BUILDER.image_id)),
+            format!("/v1/attest/{}{to_prover}", image(SET_BUILDER.image_id)),
             encode(&a),
             422,
             "TIFFIN-VERIFIER-002",
         ),
-        (format!("/v1/attest/{echo}"), b"not a receipt".to_vec(), 400, "TIFFIN-VERIFIER-001"),
-        (format!("/v1/attest/{echo}"), tampered(&a), 422, "TIFFIN-VERIFIER-002"),
-        ("/v1/attest/xyz".to_string(), encode(&a), 400, "TIFFIN-VERIFIER-004"),
-        (format!("/v1/attest/{echo}"), vec![0; 9 << 20], 413, "TIFFIN-VERIFIER-003"),
-        ("/v1/attest-root".to_string(), encode(&a), 422, "TIFFIN-VERIFIER-002"),
+        (
+            format!("/v1/attest/{echo}{to_prover}"),
+            b"not a receipt".to_vec(),
+            400,
+            "TIFFIN-VERIFIER-001",
+        ),
+        (format!("/v1/attest/{echo}{to_prover}"), tampered(&a), 422, "TIFFIN-VERIFIER-002"),
+        (format!("/v1/attest/xyz{to_prover}"), encode(&a), 400, "TIFFIN-VERIFIER-004"),
+        (format!("/v1/attest/{echo}{to_prover}"), vec![0; 9 << 20], 413, "TIFFIN-VERIFIER-003"),
+        (format!("/v1/attest-root{to_prover}"), encode(&a), 422, "TIFFIN-VERIFIER-002"),
+        (format!("/v1/attest/{echo}"), encode(&a), 400, "TIFFIN-VERIFIER-013"),
+        (format!("/v1/attest/{echo}?prover=0x12"), encode(&a), 400, "TIFFIN-VERIFIER-013"),
+        ("/v1/attest-root".to_string(), encode(&set), 400, "TIFFIN-VERIFIER-013"),
     ];
     for (path, body, want_status, want_code) in refusals {
         let (status, answer) = service.post(&path, body).await;
@@ -150,7 +166,7 @@ async fn receipts_are_verified_before_anything_is_signed_and_the_chain_accepts_t
     }
 
     // The set-builder receipt's root: one seal, and the market fulfils leaves under it.
-    let (status, body) = service.post("/v1/attest-root", encode(&set)).await;
+    let (status, body) = service.post(&format!("/v1/attest-root{to_prover}"), encode(&set)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(hex_field(&body, "root"), tree.root().as_slice());
     let root_seal = Bytes::from(hex_field(&body, "seal"));

@@ -4,7 +4,7 @@
 use risc0_zkvm::{
     CompositeReceipt, CompositeReceiptVerifierParameters, Digest, InnerAssumptionReceipt,
     InnerReceipt, MaybePruned, Receipt, ReceiptClaim, SegmentReceipt, SuccinctReceipt,
-    sha::Digestible,
+    VerifierContext, sha::Digestible,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,15 +68,26 @@ fn composite(
     crate::decode("composite receipt", &crate::encode(&parts))
 }
 
+/// The context every verification here runs with: risc0's defaults with dev mode off, so a
+/// fake receipt is refused whatever the process's environment. risc0's own default turns dev
+/// mode on when `RISC0_DEV_MODE` is set, and a fake receipt then passes for any claim: an
+/// operator who exported it for fast tests would have a verifier service sign anything
+/// (finding 8 of the market security review).
+fn context() -> VerifierContext {
+    VerifierContext::default().with_dev_mode(false)
+}
+
 /// Verifies that a receipt's seal proves its claim and that its journal is the claim's,
-/// whatever the program (composition checks the program when the guest names it).
+/// whatever the program (composition checks the program when the guest names it). Fake
+/// (dev-mode) receipts are refused whatever `RISC0_DEV_MODE` says.
 pub fn verify_integrity(receipt: &Receipt) -> Result<(), ZkvmError> {
     receipt
-        .verify_integrity_with_context(&risc0_zkvm::VerifierContext::default())
+        .verify_integrity_with_context(&context())
         .map_err(|e| ZkvmError::VerificationFailed(e.to_string()))
 }
 
 /// Verifies a receipt against an image id, telling a wrong program apart from a bad proof.
+/// Fake (dev-mode) receipts are refused whatever `RISC0_DEV_MODE` says.
 pub fn verify(receipt: &Receipt, image_id: ImageId) -> Result<(), ZkvmError> {
     if let Ok(claim) = receipt.claim()
         && let MaybePruned::Value(claim) = claim
@@ -87,5 +98,7 @@ pub fn verify(receipt: &Receipt, image_id: ImageId) -> Result<(), ZkvmError> {
             actual: hex::encode(claim.pre.digest().as_bytes()),
         });
     }
-    receipt.verify(image_id.0).map_err(|e| ZkvmError::VerificationFailed(e.to_string()))
+    receipt
+        .verify_with_context(&context(), image_id.0)
+        .map_err(|e| ZkvmError::VerificationFailed(e.to_string()))
 }

@@ -62,7 +62,7 @@ async fn aggregate(b: &Broker, orders: &[Order]) -> Result<Option<u64>> {
         .collect::<Result<_>>()?;
     let deadline = open.iter().map(|o| o.expiry).min().unwrap_or(0);
     let receipt = prove_root(b, &open, &claims, deadline).await?;
-    let sealed = b.verifier.attest_root(receipt).await?;
+    let sealed = b.verifier.attest_root(receipt, b.chain.address()).await?;
     let sealed_at = now_ms();
     let leaves = claims
         .iter()

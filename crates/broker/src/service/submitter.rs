@@ -140,7 +140,8 @@ async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
         .as_deref()
         .ok_or_else(|| BrokerError::Proving("a proved order without a session".into()))?;
     let receipt = b.cluster.receipt(session).await?;
-    let sealed = b.verifier.attest(order.request.requirements.imageId, receipt).await?;
+    let image_id = order.request.requirements.imageId;
+    let sealed = b.verifier.attest(image_id, receipt, b.chain.address()).await?;
     if !crate::pricing::predicate_matches(&order.request.requirements.predicate, &sealed.journal) {
         // Submitting would only revert (JournalRejected) and burn gas.
         return Err(BrokerError::PredicateFailed);

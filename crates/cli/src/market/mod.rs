@@ -1,6 +1,6 @@
 //! `tiffin market …`: the proof market from the command line — deploy a dev market, manage
 //! balances and collateral, submit requests (on-chain or signed off-chain), follow them, lock
-//! and fulfil them, slash defaulted locks, and run the verifier service. Like the rest of the
+//! and fulfil them, slash defaulted locks, refund or cancel unlocked requests, and run the verifier service. Like the rest of the
 //! ecosystem it reads `RPC_URL` and `PRIVATE_KEY` from the environment (`scripts/chain-up`
 //! writes them, with the contract addresses, to `tiffin-chain/env`).
 
@@ -126,6 +126,11 @@ enum MarketCommand {
     Fulfill(request::FulfillArgs),
     /// Slash the locker of a request that was not fulfilled by its timeout.
     Slash { id: String },
+    /// Take back the escrow of an on-chain request nobody locked before its lock deadline.
+    Refund { id: String },
+    /// Close one of your requests that nobody has locked: an on-chain one (its escrow comes
+    /// back) or a signed off-chain one (its signature can no longer be used to lock it).
+    Cancel { id: String },
     /// Run the verifier service: verify receipts, sign attestations (holds the attestor key).
     Verifier(verifier::VerifierArgs),
 }
@@ -151,6 +156,8 @@ async fn dispatch(chain: ChainArgs, command: MarketCommand) -> Result<()> {
         Lock(args) => request::lock(&chain, args).await,
         Fulfill(args) => request::fulfill(&chain, args).await,
         Slash { id } => request::slash(&chain, &id).await,
+        Refund { id } => request::refund(&chain, &id).await,
+        Cancel { id } => request::cancel(&chain, &id).await,
         Verifier(args) => verifier::run(args).await,
     }
 }

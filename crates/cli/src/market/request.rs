@@ -1,5 +1,5 @@
 //! Requests from both sides: submit (on-chain or signed off-chain), status, wait, lock,
-//! fulfil and slash.
+//! fulfil, slash, refund and cancel.
 
 use super::ChainArgs;
 use alloy::primitives::{B256, Bytes, U256};
@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tiffin_market::amount::{collateral, native, show_collateral, show_native};
 use tiffin_market::bindings::AttestationVerifier;
-use tiffin_market::bindings::ProofMarket::{ProofDelivered, RequestSubmitted};
+use tiffin_market::bindings::ProofMarket::{
+    ProofDelivered, RequestCancelled, RequestFulfilled, RequestRefunded, RequestSubmitted,
+};
 use tiffin_market::claim::{claim_digest, journal_digest};
 use tiffin_market::merkle::root_from_proof;
 use tiffin_market::request::request_id;
@@ -207,7 +209,8 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
             s @ (RequestStatus::Slashable
             | RequestStatus::Slashed
             | RequestStatus::Expired
-            | RequestStatus::Refunded) => bail!("request {id:#x} ended {s:?}, without a proof"),
+            | RequestStatus::Refunded
+            | RequestStatus::Cancelled) => bail!("request {id:#x} ended {s:?}, without a proof"),
             _ if started.elapsed() > Duration::from_secs(args.timeout_secs) => {
                 bail!("request {id:#x} not fulfilled within {} s", args.timeout_secs)
             }
@@ -221,11 +224,13 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
     println!("request id: {id:#x}");
     println!("journal: {}", hex::encode(&event.journal));
     println!("seal: 0x{}", hex::encode(&event.seal));
+    let fulfilled: RequestFulfilled =
+        first_event(&client, id).await?.context("fulfilled, but no RequestFulfilled event")?;
     if event.root == claim {
         let verifier =
             AttestationVerifier::new(client.deployment().verifier, client.provider().clone());
         verifier
-            .verify(event.seal.clone(), image_id, journal_digest(&event.journal))
+            .verify(event.seal.clone(), image_id, journal_digest(&event.journal), fulfilled.prover)
             .call()
             .await
             .context("the verifier contract no longer accepts the seal")?;
@@ -237,9 +242,10 @@ pub async fn wait(chain: &ChainArgs, args: WaitArgs) -> Result<()> {
             "the inclusion proof does not lead to the root"
         );
         ensure!(
-            client.market().verifiedRoots(event.root).call().await?,
-            "root {} is not verified",
-            event.root
+            client.market().verifiedRoots(event.root, fulfilled.prover).call().await?,
+            "root {} is not verified for {}",
+            event.root,
+            fulfilled.prover
         );
         println!("verified: claim {claim} is a leaf of verified root {}", event.root);
     }
@@ -316,6 +322,9 @@ pub struct FulfillArgs {
     /// The verifier service that checks the receipt and seals it.
     #[arg(long, env = "TIFFIN_VERIFIER_URL")]
     verifier_url: String,
+    /// A file (mode 0600) holding the verifier service's bearer token, when it requires one.
+    #[arg(long)]
+    verifier_token_file: Option<PathBuf>,
 }
 
 pub async fn fulfill(chain: &ChainArgs, args: FulfillArgs) -> Result<()> {
@@ -324,19 +333,22 @@ pub async fn fulfill(chain: &ChainArgs, args: FulfillArgs) -> Result<()> {
     let image_id = client.record(id).await?.imageId;
     let receipt =
         std::fs::read(&args.receipt).with_context(|| format!("reading {:?}", args.receipt))?;
-    let url =
-        format!("{}/v1/attest/{}", args.verifier_url.trim_end_matches('/'), hex::encode(image_id));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .body(receipt)
-        .send()
-        .await
-        .with_context(|| format!("posting to {url}"))?;
+    let url = format!(
+        "{}/v1/attest/{}?prover={}",
+        args.verifier_url.trim_end_matches('/'),
+        hex::encode(image_id),
+        client.address()
+    );
+    let mut post = reqwest::Client::new().post(&url).body(receipt);
+    if let Some(path) = &args.verifier_token_file {
+        post = post.bearer_auth(tiffin_verifier::read_secret_file(path)?);
+    }
+    let response = post.send().await.with_context(|| format!("posting to {url}"))?;
     let status = response.status();
     let body: Value = response.json().await.context("the verifier's answer is not JSON")?;
     ensure!(
         status.is_success(),
-        "the verifier refused the receipt: {}",
+        "the verifier refused the receipt ({status}): {}",
         body["message"].as_str().unwrap_or("?")
     );
     let journal = from_hex(body["journal"].as_str().unwrap_or_default(), "journal")?;
@@ -353,4 +365,29 @@ pub async fn slash(chain: &ChainArgs, id: &str) -> Result<()> {
     client.slash(id).await?;
     println!("slashed: {id:#x}");
     Ok(())
+}
+
+pub async fn refund(chain: &ChainArgs, id: &str) -> Result<()> {
+    let client = chain.client().await?;
+    let id = parse_id(id)?;
+    let receipt = client.refund(id).await?;
+    let refunded = event_in::<RequestRefunded>(&receipt).map(|e| e.amount).unwrap_or_default();
+    println!("refunded: {id:#x}");
+    println!("amount: {}", show_native(refunded));
+    Ok(())
+}
+
+pub async fn cancel(chain: &ChainArgs, id: &str) -> Result<()> {
+    let client = chain.client().await?;
+    let id = parse_id(id)?;
+    let receipt = client.cancel(id).await?;
+    let refunded = event_in::<RequestCancelled>(&receipt).map(|e| e.refund).unwrap_or_default();
+    println!("cancelled: {id:#x}");
+    println!("refunded: {}", show_native(refunded));
+    Ok(())
+}
+
+/// The first event of type `E` a transaction emitted.
+fn event_in<E: SolEvent>(receipt: &alloy::rpc::types::TransactionReceipt) -> Option<E> {
+    receipt.inner.logs().iter().find_map(|log| log.log_decode::<E>().ok()).map(|l| l.inner.data)
 }

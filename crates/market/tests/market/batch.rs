@@ -37,7 +37,7 @@ fn fills(requests: &[ProofRequest], journals: &[Vec<u8>], tree: &MerkleTree) -> 
 async fn a_batch_of_three_is_fulfilled_through_one_root_in_one_transaction() {
     let mut m = Market::start().await;
     let (requests, journals, tree) = three_locked(&mut m).await;
-    let seal = m.attestor.attest_root(SET_BUILDER_ID, tree.root()).unwrap();
+    let seal = m.attestor.attest_root(SET_BUILDER_ID, tree.root(), m.prover.address()).unwrap();
 
     m.prover
         .submit_root_and_fulfill(tree.root(), seal, fills(&requests, &journals, &tree))
@@ -48,7 +48,9 @@ async fn a_batch_of_three_is_fulfilled_through_one_root_in_one_transaction() {
     for id in &ids {
         assert_eq!(m.prover.status(*id).await.unwrap(), RequestStatus::Fulfilled);
     }
-    assert!(m.prover.market().verifiedRoots(tree.root()).call().await.unwrap());
+    let market = m.prover.market();
+    assert!(market.verifiedRoots(tree.root(), m.prover.address()).call().await.unwrap());
+    assert!(!market.verifiedRoots(tree.root(), m.other.address()).call().await.unwrap());
     let paid = price_at(0) + price_at(1) + price_at(2);
     assert_eq!(m.balances(m.prover.address()).await, (u(paid), u(COLLATERAL)));
     assert_eq!(m.balances(m.requestor.address()).await.0, u(DEPOSIT - paid));
@@ -64,11 +66,14 @@ async fn a_root_is_verified_once_and_only_its_leaves_fulfil() {
 
     let unverified = m.prover.fulfill_batch(root, all.clone()).await;
     assert_eq!(reverted(unverified), "RootNotVerified");
-    let not_set_builder = m.attestor.attest_root(IMAGE_ID, root).unwrap();
+    let not_set_builder = m.attestor.attest_root(IMAGE_ID, root, m.prover.address()).unwrap();
     assert_eq!(reverted(m.prover.submit_root(root, not_set_builder).await), "InvalidAttestation");
 
     m.prover
-        .submit_root(root, m.attestor.attest_root(SET_BUILDER_ID, root).unwrap())
+        .submit_root(
+            root,
+            m.attestor.attest_root(SET_BUILDER_ID, root, m.prover.address()).unwrap(),
+        )
         .await
         .unwrap();
     let mut swapped = all[1].clone();
@@ -88,4 +93,31 @@ async fn a_root_is_verified_once_and_only_its_leaves_fulfil() {
     }
     m.assert_books_balance(&ids).await;
     assert_ne!(root, B256::ZERO);
+}
+
+/// Finding 16 of the market security review: after the lock deadline anyone may fulfil, and a
+/// root's seal and inclusion proofs are public. A watcher who copies them must get nothing: the
+/// root seal is made out to the prover, and a root verified for the prover serves only it.
+#[tokio::test]
+async fn a_copied_root_seal_or_a_root_verified_for_another_prover_fulfils_nothing() {
+    let mut m = Market::start().await;
+    let (requests, journals, tree) = three_locked(&mut m).await;
+    let root = tree.root();
+    let all = fills(&requests, &journals, &tree);
+    let seal = m.attestor.attest_root(SET_BUILDER_ID, root, m.prover.address()).unwrap();
+    m.prover.submit_root(root, seal.clone()).await.unwrap();
+
+    m.mine(m.lock_deadline() + 1).await;
+    let borrowed = m.other.fulfill_batch(root, all.clone()).await;
+    assert_eq!(reverted(borrowed), "RootNotVerified");
+    let copied = m.other.submit_root_and_fulfill(root, seal, all.clone()).await;
+    assert_eq!(reverted(copied), "InvalidAttestation");
+
+    // Its own seal of the same root works.
+    let own = m.attestor.attest_root(SET_BUILDER_ID, root, m.other.address()).unwrap();
+    m.other.submit_root_and_fulfill(root, own, all).await.unwrap();
+    let ids: Vec<U256> = requests.iter().map(|r| r.id).collect();
+    let share = LOCK_COLLATERAL / 2;
+    assert_eq!(m.balances(m.other.address()).await.1, u(COLLATERAL + 3 * share));
+    m.assert_books_balance(&ids).await;
 }

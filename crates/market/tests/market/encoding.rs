@@ -14,8 +14,12 @@ async fn client_and_contracts_agree_on_claim_attestation_and_request_digests() {
     let claim = claim_digest(IMAGE_ID, journal_digest);
 
     assert_eq!(verifier.claimDigest(IMAGE_ID, journal_digest).call().await.unwrap(), claim);
-    assert_eq!(verifier.attestationHash(claim).call().await.unwrap(), attestation_hash(claim));
-    assert_eq!(verifier.attestor().call().await.unwrap(), m.attestor.address());
+    let prover = m.prover.address();
+    assert_eq!(
+        verifier.attestationHash(claim, prover).call().await.unwrap(),
+        attestation_hash(claim, prover)
+    );
+    assert!(verifier.isAttestor(m.attestor.address()).call().await.unwrap());
 
     let request = m.request(b"journal");
     let on_chain = m.requestor.request_digest(&request).await.unwrap();

@@ -40,11 +40,13 @@ async fn a_wrong_journal_a_wrong_image_or_a_bad_seal_is_rejected() {
 
     let wrong_journal = m.prover.fulfill(id, b"other".into(), m.seal(b"other")).await;
     assert_eq!(reverted(wrong_journal), "JournalRejected");
-    let other_image = m.attestor.attest_journal(OTHER_IMAGE_ID, journal).unwrap();
+    let other_image =
+        m.attestor.attest_journal(OTHER_IMAGE_ID, journal, m.prover.address()).unwrap();
     let wrong_image = m.prover.fulfill(id, journal.into(), other_image).await;
     assert_eq!(reverted(wrong_image), "InvalidAttestation");
-    let impostor =
-        Attestor::new(PrivateKeySigner::random()).attest_journal(IMAGE_ID, journal).unwrap();
+    let impostor = Attestor::new(PrivateKeySigner::random())
+        .attest_journal(IMAGE_ID, journal, m.prover.address())
+        .unwrap();
     assert_eq!(
         reverted(m.prover.fulfill(id, journal.into(), impostor).await),
         "InvalidAttestation"
@@ -104,12 +106,13 @@ async fn after_the_lock_deadline_anyone_may_fulfil_for_a_share_of_the_collateral
     let request = m.submit_and_lock(journal, 0).await;
 
     m.at(m.lock_deadline()).await;
-    let too_soon = m.other.fulfill(request.id, journal.into(), m.seal(journal)).await;
+    let other_seal = m.seal_for(m.other.address(), journal);
+    let too_soon = m.other.fulfill(request.id, journal.into(), other_seal.clone()).await;
     assert_eq!(reverted(too_soon), "NotLocker");
     m.mine(m.lock_deadline() + 1).await;
     assert_eq!(m.other.status(request.id).await.unwrap(), RequestStatus::LockExpired);
 
-    let receipt = m.other.fulfill(request.id, journal.into(), m.seal(journal)).await.unwrap();
+    let receipt = m.other.fulfill(request.id, journal.into(), other_seal).await.unwrap();
 
     let share = LOCK_COLLATERAL / 2;
     let paid = event::<RequestFulfilled>(&receipt);
@@ -125,5 +128,29 @@ async fn after_the_lock_deadline_anyone_may_fulfil_for_a_share_of_the_collateral
     assert_eq!(m.balances(m.other.address()).await, (U256::ZERO, u(COLLATERAL + share)));
     assert_eq!(m.balances(m.prover.address()).await, (U256::ZERO, u(COLLATERAL - LOCK_COLLATERAL)));
     assert_eq!(m.balances(m.requestor.address()).await.0, u(DEPOSIT), "requestor refunded in full");
+    m.assert_books_balance(&[request.id]).await;
+}
+
+/// Finding 16 of the market security review: a seal is public once its fulfilment is in a
+/// block (calldata, `ProofDelivered`) or in the mempool. It is made out to its prover, so a
+/// watcher who copies it after the lock deadline cannot take the race reward with it.
+#[tokio::test]
+async fn a_seal_copied_from_calldata_or_events_is_useless_to_another_account() {
+    let mut m = Market::start().await;
+    let journal = b"journal";
+    let request = m.submit_and_lock(journal, 0).await;
+    m.mine(m.lock_deadline() + 1).await;
+
+    let copied = m.other.fulfill(request.id, journal.into(), m.seal(journal)).await;
+
+    assert_eq!(reverted(copied), "InvalidAttestation");
+    assert_eq!(m.other.status(request.id).await.unwrap(), RequestStatus::LockExpired);
+    assert_eq!(m.balances(m.other.address()).await.1, u(COLLATERAL));
+    m.prover.fulfill(request.id, journal.into(), m.seal(journal)).await.unwrap();
+    assert_eq!(
+        m.balances(m.prover.address()).await.1,
+        u(COLLATERAL - LOCK_COLLATERAL / 2),
+        "the late locker recovers the race share with its own seal"
+    );
     m.assert_books_balance(&[request.id]).await;
 }

@@ -3,7 +3,9 @@
 mod support;
 
 mod accounts;
+mod attestors;
 mod batch;
+mod cancelling;
 mod encoding;
 mod fulfilment;
 mod locking;

@@ -136,9 +136,14 @@ impl Market {
         u64::from(TIMEOUT)
     }
 
-    /// A valid seal for IMAGE_ID producing `journal`.
+    /// A valid seal for IMAGE_ID producing `journal`, made out to the prover.
     pub fn seal(&self, journal: &[u8]) -> Bytes {
-        self.attestor.attest_journal(IMAGE_ID, journal).unwrap()
+        self.seal_for(self.prover.address(), journal)
+    }
+
+    /// A valid seal for IMAGE_ID producing `journal`, made out to `prover`.
+    pub fn seal_for(&self, prover: Address, journal: &[u8]) -> Bytes {
+        self.attestor.attest_journal(IMAGE_ID, journal, prover).unwrap()
     }
 
     pub fn accounts(&self) -> [Address; 5] {
