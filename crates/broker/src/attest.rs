@@ -23,10 +23,19 @@ pub struct SealedRoot {
     pub seal: Bytes,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifierService {
     http: reqwest::Client,
     url: String,
+    /// The bearer token the service asks for (`tiffin market verifier --token-file`).
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for VerifierService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("VerifierService").field("url", &self.url).finish_non_exhaustive()
+    }
 }
 
 impl VerifierService {
@@ -35,7 +44,13 @@ impl VerifierService {
             .timeout(Duration::from_secs(300))
             .build()
             .expect("a default HTTP client builds");
-        Self { http, url: url.trim_end_matches('/').to_string() }
+        Self { http, url: url.trim_end_matches('/').to_string(), token: None }
+    }
+
+    /// Sends `token` as `Authorization: Bearer` with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     /// Seals `receipt` (bincode) of a run of `image_id`, for `prover` to submit (a seal is
@@ -66,10 +81,11 @@ impl VerifierService {
 
     async fn post(&self, path: &str, body: Vec<u8>) -> Result<Value> {
         let url = format!("{}{path}", self.url);
-        let res = self
-            .http
-            .post(&url)
-            .body(body)
+        let mut request = self.http.post(&url).body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let res = request
             .send()
             .await
             .map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;

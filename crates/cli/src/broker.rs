@@ -42,6 +42,10 @@ pub struct BrokerArgs {
     /// The verifier service that seals receipts (`tiffin market verifier`).
     #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
     verifier_url: String,
+    /// A file (mode 0600) holding the bearer token the verifier service asks for
+    /// (`tiffin market verifier --token-file`).
+    #[arg(long, env = "TIFFIN_VERIFIER_TOKEN_FILE")]
+    verifier_token_file: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9101); none when not given.
     #[arg(long, env = "TIFFIN_BROKER_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -110,7 +114,9 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         tiffin_broker::metrics::serve(addr).map_err(anyhow::Error::msg)?;
         println!("metrics on http://{addr}/metrics");
     }
-    let broker = Broker::new(chain, cluster, VerifierService::new(&args.verifier_url), db, config);
+    let token = crate::secret::from_file_or(args.verifier_token_file.as_deref(), None)?;
+    let verifier = VerifierService::new(&args.verifier_url).with_token(token);
+    let broker = Broker::new(chain, cluster, verifier, db, config);
     let (intake_tx, intake) = watch::channel(false);
     let (now_tx, now) = watch::channel(false);
     tokio::spawn(async move {

@@ -123,10 +123,17 @@ impl World {
         let mut cmd = common::up_command(&dir.path().join("cluster"), 14, 1, &[]);
         cmd.stderr(up_log);
         let up = common::start_up(cmd, true);
+        // The verifier too takes its key and its clients' token from mode-0600 files.
         let attestor = chain.signer(1).unwrap().to_bytes().to_string();
+        let attestor_file = key_file(dir.path(), "attestor.key", &attestor);
+        let token = "verifier-token-0123456789".to_string();
+        let token_file = key_file(dir.path(), "verifier.token", &token);
         let verifier_log = std::fs::File::create(dir.path().join("verifier.log")).unwrap();
         let mut child = tiffin(&["market", "verifier", "--listen", "127.0.0.1:0"])
-            .env("TIFFIN_ATTESTOR_KEY", &attestor)
+            .arg("--attestor-key-file")
+            .arg(&attestor_file)
+            .arg("--token-file")
+            .arg(&token_file)
             .stdout(Stdio::piped())
             .stderr(verifier_log)
             .spawn()
@@ -137,7 +144,7 @@ impl World {
             .find_map(|l| l.strip_prefix("verifier listening on ").map(str::to_string))
             .expect("the verifier prints its URL");
         let prover_key = chain.signer(PROVER).unwrap().to_bytes().to_string();
-        let secrets = vec![prover_key, up.key.clone(), attestor];
+        let secrets = vec![prover_key, up.key.clone(), attestor, token];
         World {
             rt,
             chain,
@@ -199,6 +206,7 @@ impl World {
             .env("TIFFIN_VERIFIER_ADDRESS", d.verifier.to_string())
             .env("BONSAI_API_URL", &self.up.url)
             .env("TIFFIN_VERIFIER_URL", &self.verifier_url)
+            .env("TIFFIN_VERIFIER_TOKEN_FILE", self.dir.path().join("verifier.token"))
             .env("TIFFIN_LOG", "info,tiffin_broker=debug")
             .stdout(Stdio::piped())
             .stderr(log)

@@ -34,12 +34,17 @@ pub struct SubmitArgs {
     /// Provers fetch the input from this URL instead of the request carrying it.
     #[arg(long, conflicts_with_all = ["input", "input_hex"])]
     input_url: Option<String>,
-    /// The journal must be exactly these bytes (hex). Default: any journal.
+    /// The journal must be exactly these bytes (hex). Default: the journal of a local run of
+    /// the program on the input (so a prover is paid only for the computation you asked for).
     #[arg(long)]
     journal_hex: Option<String>,
     /// The journal must start with these bytes (hex).
     #[arg(long, conflicts_with = "journal_hex")]
     journal_prefix_hex: Option<String>,
+    /// Accept any journal: a prover may then be paid for running the program on any input (or
+    /// replaying any earlier seal of it), unless the program commits a digest of its input.
+    #[arg(long, conflicts_with_all = ["journal_hex", "journal_prefix_hex"])]
+    journal_any: bool,
     /// The price when bidding starts (e.g. `0.001ether`).
     #[arg(long, default_value = "0")]
     min_price: String,
@@ -49,15 +54,17 @@ pub struct SubmitArgs {
     /// Seconds from the latest block until bidding starts.
     #[arg(long, default_value_t = 0)]
     bidding_delay: u64,
-    /// Seconds for the price to ramp from min to max.
-    #[arg(long, default_value_t = 60)]
-    ramp_up: u32,
-    /// Seconds from bidding start until locking closes (and the locker must have fulfilled).
-    #[arg(long, default_value_t = 600)]
-    lock_timeout: u32,
-    /// Seconds from bidding start until the request expires.
-    #[arg(long, default_value_t = 1200)]
-    timeout: u32,
+    /// Seconds for the price to ramp from min to max (default: from the local run's cycles,
+    /// see docs/market.md).
+    #[arg(long)]
+    ramp_up: Option<u32>,
+    /// Seconds from bidding start until locking closes (and the locker must have fulfilled)
+    /// (default: from the local run's cycles).
+    #[arg(long)]
+    lock_timeout: Option<u32>,
+    /// Seconds from bidding start until the request expires (default: from the local run).
+    #[arg(long)]
+    timeout: Option<u32>,
     /// Collateral a prover escrows to lock (tokens, e.g. `10`).
     #[arg(long, default_value = "1")]
     lock_collateral: String,
@@ -80,18 +87,25 @@ pub async fn submit(chain: &ChainArgs, args: SubmitArgs) -> Result<()> {
         Some(url) => Input::url(url),
         None => Input::inline(args.guest.input()?),
     };
-    let predicate = match (&args.journal_hex, &args.journal_prefix_hex) {
-        (Some(h), _) => Predicate::journal_equals(&from_hex(h, "--journal-hex")?),
-        (None, Some(h)) => Predicate::prefix_match(from_hex(h, "--journal-prefix-hex")?),
-        (None, None) => Predicate::any(),
+    let local = local_run(&args)?;
+    let predicate = match (&args.journal_hex, &args.journal_prefix_hex, &local) {
+        (Some(h), _, _) => Predicate::journal_equals(&from_hex(h, "--journal-hex")?),
+        (None, Some(h), _) => Predicate::prefix_match(from_hex(h, "--journal-prefix-hex")?),
+        _ if args.journal_any => Predicate::any(),
+        (None, None, Some(run)) => Predicate::journal_equals(&run.journal),
+        (None, None, None) => bail!(
+            "no journal to require: the program or the input is not local, so give \
+             --journal-hex, --journal-prefix-hex or --journal-any"
+        ),
     };
+    let timing = OfferTiming::for_cycles(local.as_ref().map(|r| r.total_cycles));
     let offer = Offer {
         minPrice: native(&args.min_price)?,
         maxPrice: native(&args.max_price)?,
         biddingStart: latest_timestamp(&client).await? + args.bidding_delay,
-        rampUpPeriod: args.ramp_up,
-        lockTimeout: args.lock_timeout,
-        timeout: args.timeout,
+        rampUpPeriod: args.ramp_up.unwrap_or(timing.ramp_up),
+        lockTimeout: args.lock_timeout.unwrap_or(timing.lock_timeout),
+        timeout: args.timeout.unwrap_or(timing.timeout),
         lockCollateral: collateral(&args.lock_collateral)?,
     };
     let index = match args.index {
@@ -123,6 +137,56 @@ pub async fn submit(chain: &ChainArgs, args: SubmitArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a local run of the request's program on its input gave, when both are local.
+fn local_run(args: &SubmitArgs) -> Result<Option<tiffin_zkvm::Execution>> {
+    let explicit = args.journal_hex.is_some() || args.journal_prefix_hex.is_some();
+    if args.image_id.is_some() || args.input_url.is_some() || (explicit && args.timing_given()) {
+        return Ok(None);
+    }
+    let (program, _) = args.guest.program()?;
+    let input = args.guest.input()?;
+    let opts = tiffin_zkvm::ExecuteOptions::default();
+    let run = tiffin_zkvm::execute(&program, input.as_slice(), &opts, |_| Ok::<_, String>(()))
+        .context("running the program locally (to compute the journal and size the offer)")?;
+    println!("local run: {} cycles, journal {} bytes", run.total_cycles, run.journal.len());
+    Ok(Some(run))
+}
+
+impl SubmitArgs {
+    fn timing_given(&self) -> bool {
+        self.ramp_up.is_some() && self.lock_timeout.is_some() && self.timeout.is_some()
+    }
+}
+
+/// The offer's default times, from the cycles of a local run (docs/market.md states the
+/// formula): enough for a broker proving at [`OfferTiming::PLANNED_KHZ`] to lock, prove,
+/// aggregate and submit with its deadline buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferTiming {
+    pub ramp_up: u32,
+    pub lock_timeout: u32,
+    pub timeout: u32,
+}
+
+impl OfferTiming {
+    /// The proving speed the defaults plan for, in kHz (a small CPU cluster).
+    pub const PLANNED_KHZ: u64 = 10;
+    /// Seconds on top of proving: the broker's preflight, lock, aggregation, submission and
+    /// deadline buffer (its defaults: 165 s buffer plus a 45 s transaction timeout).
+    pub const OVERHEAD_SECS: u64 = 300;
+
+    /// `lock_timeout = 300 + cycles / 10,000` (s), `timeout = 2 × lock_timeout`, `ramp_up =
+    /// lock_timeout / 5`; without a local run the fixed 600 / 1200 / 60.
+    pub fn for_cycles(cycles: Option<u64>) -> Self {
+        let Some(cycles) = cycles else {
+            return Self { ramp_up: 60, lock_timeout: 600, timeout: 1200 };
+        };
+        let proving = cycles.div_ceil(Self::PLANNED_KHZ * 1_000);
+        let lock = Self::OVERHEAD_SECS.saturating_add(proving).min(u64::from(u32::MAX / 2)) as u32;
+        Self { ramp_up: lock / 5, lock_timeout: lock, timeout: lock * 2 }
+    }
 }
 
 /// The image id and URL of the request's program.
@@ -390,4 +454,23 @@ pub async fn cancel(chain: &ChainArgs, id: &str) -> Result<()> {
 /// The first event of type `E` a transaction emitted.
 fn event_in<E: SolEvent>(receipt: &alloy::rpc::types::TransactionReceipt) -> Option<E> {
     receipt.inner.logs().iter().find_map(|log| log.log_decode::<E>().ok()).map(|l| l.inner.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OfferTiming;
+
+    #[test]
+    fn offer_times_grow_with_the_cycles() {
+        let table = [
+            ("no local run", None, (60, 600, 1200)),
+            ("tiny", Some(1_000), (60, 301, 602)),
+            ("a million cycles", Some(1_000_000), (80, 400, 800)),
+            ("a billion", Some(1_000_000_000), (20_060, 100_300, 200_600)),
+        ];
+        for (name, cycles, (ramp, lock, timeout)) in table {
+            let t = OfferTiming::for_cycles(cycles);
+            assert_eq!((t.ramp_up, t.lock_timeout, t.timeout), (ramp, lock, timeout), "{name}");
+        }
+    }
 }
