@@ -1,5 +1,5 @@
 /* Tiffin guest SDK: the smallest useful ABI for RISC Zero guests written in C.
- * See shared/GUESTS.md for the ecall conventions this implements. */
+ * See docs/guests.md, "The ABI underneath", for the ecall conventions this implements. */
 #ifndef TIFFIN_GUEST_H
 #define TIFFIN_GUEST_H
 

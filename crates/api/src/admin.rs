@@ -1,4 +1,4 @@
-//! Admin routes (`x-admin-key`): tenants, keys, quotas, priority multipliers and reservations,
+//! Admin routes (`x-admin-key`, docs/api.md): tenants, keys, quotas, priority multipliers and reservations,
 //! jobs and queues; the agent registry ([`registry`]), the queue report ([`queue_report`]) and
 //! the overview the status page reads ([`overview`]).
 //! A tenant's priority and reservations are applied to its TaskDB streams, so the scheduler
@@ -17,15 +17,17 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig};
-use tiffin_workflow::{blobs, kinds};
+use tiffin_workflow::kinds;
 
 use crate::auth::Admin;
+use crate::error::{ApiError, ErrorBody};
 use crate::limits::BodyKind;
+use crate::openapi::answers;
+use crate::openapi::schemas::TenantView;
+use crate::session::St;
+use crate::state::AppState;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
-use crate::{ApiError, AppState, ErrorBody, body};
-use crate::{overview, queue_report, registry};
-
-type St = State<Arc<AppState>>;
+use crate::{body, overview, queue_report, registry};
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -69,18 +71,6 @@ pub struct TenantPatch {
     /// Reserved concurrent tasks per worker kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservations: Option<BTreeMap<String, i32>>,
-}
-
-/// A tenant as the admin sees it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TenantView {
-    /// Quotas, usage and priority.
-    #[serde(flatten)]
-    pub tenant: Tenant,
-    /// Reserved tasks per kind (only kinds with a reservation).
-    pub reservations: BTreeMap<String, i32>,
-    /// Its keys.
-    pub keys: Vec<KeyInfo>,
 }
 
 impl TenantPatch {
@@ -171,7 +161,7 @@ async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
 #[utoipa::path(get, path = "/admin/tenants", tag = "admin", security(("admin_key" = [])),
     responses(
         (status = 200, description = "The tenants", body = Vec<Tenant>),
-        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::TenantsError,
     ))]
 async fn list_tenants(State(st): St, _: Admin) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(st.tenants.tenants().await?))
@@ -184,7 +174,7 @@ async fn list_tenants(State(st): St, _: Admin) -> Result<Json<Vec<Tenant>>, ApiE
         (status = 201, description = "Created; the key is shown only now", body = crate::openapi::schemas::TenantCreated),
         (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape or without `name`, TIFFIN-API-061 bad tenant name, TIFFIN-API-062 bad setting", body = ErrorBody),
         (status = 409, description = "TIFFIN-API-060 the tenant exists", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 async fn create_tenant(
     State(st): St,
@@ -228,8 +218,8 @@ async fn create_tenant(
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
         (status = 200, description = "The tenant", body = TenantView),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::NoSuchTenant,
+        answers::DbOrTenantsError,
     ))]
 async fn get_tenant(
     State(st): St,
@@ -246,8 +236,8 @@ async fn get_tenant(
     responses(
         (status = 200, description = "The tenant as changed", body = TenantView),
         (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-062 bad setting or a rename", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::NoSuchTenant,
+        answers::DbOrTenantsError,
     ))]
 async fn patch_tenant(
     State(st): St,
@@ -273,9 +263,9 @@ async fn patch_tenant(
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::NoSuchTenant,
+        answers::StoreError,
+        answers::DbOrTenantsError,
     ))]
 async fn delete_tenant(
     State(st): St,
@@ -309,20 +299,12 @@ async fn collect_tenant_data(
             break;
         }
         for job in running {
-            st.db().cancel_job(job.id).await?;
+            st.cluster.cancel(job.id).await?;
         }
     }
-    let cold = &st.cluster.stores.cold;
-    let prefixes = [
-        blobs::input(id, ""),
-        crate::bonsai::assumption_key(id, ""),
-        crate::receipt_cache::tenant_prefix(id),
-    ];
-    for prefix in prefixes {
-        cold.delete_prefix(&prefix).await?;
-    }
+    st.cluster.delete_tenant_blobs(id).await?;
     for image in &gone.orphaned_images {
-        cold.delete(&blobs::image(image)).await?;
+        st.cluster.delete_image(image).await?;
     }
     Ok(())
 }
@@ -343,8 +325,8 @@ pub struct KeyReq {
     responses(
         (status = 201, description = "Created; the key is shown only now", body = crate::openapi::schemas::KeyCreated),
         (status = 400, description = "TIFFIN-API-011 body of the wrong shape", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::NoSuchTenant,
+        answers::TenantsError,
     ))]
 async fn create_key(
     State(st): St,
@@ -372,8 +354,8 @@ async fn create_key(
     params(("name" = String, Path, description = "The tenant's name")),
     responses(
         (status = 200, description = "The keys", body = Vec<KeyInfo>),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::NoSuchTenant,
+        answers::TenantsError,
     ))]
 async fn list_keys(
     State(st): St,
@@ -392,7 +374,7 @@ async fn list_keys(
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "TIFFIN-API-020 no such key", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::TenantsError,
     ))]
 async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     if !st.tenants.revoke_key(&id).await? {
@@ -413,7 +395,7 @@ async fn revoke_key(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
     responses(
         (status = 200, description = "The jobs", body = Vec<crate::openapi::schemas::JobSummary>),
         (status = 400, description = "TIFFIN-API-062 bad state, limit or offset", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 async fn list_jobs(
     State(st): St,
@@ -460,12 +442,12 @@ fn parse_job(id: &str) -> Result<uuid::Uuid, ApiError> {
     params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
     responses(
         (status = 200, description = "The job", body = crate::openapi::schemas::Job),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchJob,
+        answers::DbError,
     ))]
 async fn get_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let job = st.db().job(parse_job(&id)?).await?;
+    let job = st.cluster.job(parse_job(&id)?).await?;
     Ok(Json(job).into_response())
 }
 
@@ -474,16 +456,15 @@ async fn get_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Resp
     params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
     responses(
         (status = 200, description = "Cancelled", body = crate::openapi::schemas::Cancelled),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchJob,
         (status = 409, description = "TIFFIN-API-031 the job already ended", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = parse_job(&id)?;
-    let cancelled = st.db().cancel_job(job).await?;
-    if !cancelled {
-        let state = st.db().job(job).await?.state;
+    if !st.cluster.cancel(job).await? {
+        let state = st.cluster.job(job).await?.state;
         return Err(ApiError::AlreadyEnded { id, status: state.to_string() });
     }
     Ok(Json(json!({ "cancelled": true })).into_response())
@@ -496,16 +477,16 @@ async fn cancel_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<R
     params(("id" = String, Path, description = "The job's id (a UUID; a session's id is its job's)")),
     responses(
         (status = 200, description = "Restarted", body = crate::openapi::schemas::Restarted),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such job", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchJob,
         (status = 409, description = "TIFFIN-API-033 the job is not failed", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = parse_job(&id)?;
     if !st.cluster.restart(job).await? {
-        let state = st.db().job(job).await?.state;
+        let state = st.cluster.job(job).await?.state;
         return Err(ApiError::NotFailed { id, status: state.to_string() });
     }
     st.forget_finished(&job);
@@ -517,7 +498,7 @@ async fn retry_job(State(st): St, _: Admin, Path(id): Path<String>) -> Result<Re
 #[utoipa::path(get, path = "/admin/queues", tag = "admin", security(("admin_key" = [])),
     responses(
         (status = 200, description = "The streams", body = Vec<crate::openapi::schemas::Stream>),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 async fn queues(State(st): St, _: Admin) -> Result<Response, ApiError> {
     let mut streams = st.db().streams().await?;

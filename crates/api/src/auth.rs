@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tenants::{Tenant, hash_key};
-use crate::{ApiError, AppState};
 
 /// The header Bonsai clients send their key in.
 pub const API_KEY_HEADER: &str = "x-api-key";

@@ -18,7 +18,7 @@ use tiffin_storage::ColdStore;
 use tokio::time::{Sleep, sleep_until};
 use tokio_util::io::StreamReader;
 
-use crate::ApiError;
+use crate::error::ApiError;
 use crate::limits::Cap;
 
 /// How much of an oversized body we read and throw away before answering 413. Most clients

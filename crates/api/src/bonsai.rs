@@ -1,12 +1,13 @@
-//! The Bonsai-compatible routes (DESIGN.md §4), with the field names, status codes and
-//! upload/download URL dance that unmodified `bonsai-sdk` clients expect.
+//! The Bonsai-compatible session and receipt routes (docs/api.md), with the field names, status
+//! codes and upload/download URL dance that unmodified `bonsai-sdk` clients expect.
 //!
 //! Upload URLs point back at this API (`PUT /images/upload/{id}`, `PUT /inputs/upload/{uuid}`,
 //! `PUT /receipts/upload/{uuid}`); clients send their `x-api-key` on those PUTs too, so uploads
 //! are authenticated and land in the uploader's namespace. Images are content addressed and
 //! shared (the server recomputes the id, so nobody can plant a different program under an id);
 //! inputs, receipts and sessions belong to one tenant. The upload routes live in
-//! [`crate::uploads`], the SNARK routes in [`crate::snark`].
+//! [`crate::uploads`], the SNARK routes in [`crate::snark`], what they share in
+//! [`crate::session`].
 
 use std::sync::Arc;
 
@@ -21,17 +22,22 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tiffin_storage::Error as StoreError;
-use tiffin_taskdb::{JobId, JobState, JobStatus};
+use tiffin_taskdb::{JobId, JobState};
+use tiffin_workflow::cluster::ClusterError;
 use tiffin_workflow::spec::JobSpec;
 use tiffin_workflow::{StartOptions, blobs, kinds};
-use tiffin_zkvm::{ImageId, ReceiptKind};
+use tiffin_zkvm::ReceiptKind;
 
 use crate::auth::Auth;
+use crate::error::{ApiError, ErrorBody};
 use crate::limits::BodyKind;
+use crate::openapi::answers;
+use crate::session::{JobKind, St, UrlRes, job_kind, owned_job, owned_session};
+use crate::session::{parse_image_id, parse_uuid};
+use crate::state::{AppState, FinishedSession};
 use crate::status::{SessionStatus, session_status, status_name};
-use crate::{ApiError, AppState, ErrorBody, body, receipt_cache};
-
-pub(crate) type St = State<Arc<AppState>>;
+use crate::tenants::Tenant;
+use crate::{body, metrics, receipt_cache};
 
 /// One million: Bonsai gives cycle limits in millions of cycles.
 pub const MCYCLE: u64 = 1_000_000;
@@ -41,8 +47,6 @@ pub const MAX_CYCLE_LIMIT_M: u64 = 1_000_000_000;
 /// The Bonsai routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .merge(crate::uploads::routes())
-        .merge(crate::snark::routes())
         .route("/receipts/download/{uuid}", get(receipt_download))
         .route("/receipts/{uuid}", get(receipt_url))
         .route("/sessions/create", post(session_create))
@@ -52,69 +56,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/sessions/exec_only_journal/{uuid}", get(exec_only_journal))
         .route("/version", get(version))
         .route("/user/quotas", get(quotas))
-}
-
-pub use crate::uploads::assumption_key;
-
-pub(crate) fn parse_image_id(s: &str) -> Result<ImageId, ApiError> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::InvalidImageId(s.into()));
-    }
-    s.to_ascii_lowercase().parse().map_err(|_| ApiError::InvalidImageId(s.into()))
-}
-
-pub(crate) fn parse_uuid(what: &'static str, s: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(s).map_err(|_| ApiError::InvalidUuid { what, id: s.into() })
-}
-
-/// What a job is, from its meta: sessions carry their [`JobSpec`], snark jobs `snark_of`.
-pub enum JobKind {
-    /// A proving or execute-only session.
-    Session(JobSpec),
-    /// A Groth16 conversion of another session.
-    Snark(String),
-}
-
-/// Reads a job's kind from its meta.
-pub fn job_kind(job: &JobStatus) -> Option<JobKind> {
-    if let Some(s) = job.meta.get("snark_of").and_then(|v| v.as_str()) {
-        return Some(JobKind::Snark(s.to_string()));
-    }
-    serde_json::from_value(job.meta.clone()).ok().map(JobKind::Session)
-}
-
-/// The tenant's job `id`, or 404 for unknown ids and other tenants' jobs alike.
-pub(crate) async fn owned_job(
-    state: &AppState,
-    tenant: &str,
-    what: &'static str,
-    id: &str,
-) -> Result<JobStatus, ApiError> {
-    let uuid = parse_uuid(what, id)?;
-    match state.db().job(uuid).await {
-        Ok(job) if job.tenant == tenant => Ok(job),
-        Ok(_) | Err(tiffin_taskdb::Error::JobNotFound(_)) => Err(ApiError::not_found(what, id)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub(crate) async fn owned_session(
-    state: &AppState,
-    tenant: &str,
-    id: &str,
-) -> Result<(JobStatus, JobSpec), ApiError> {
-    let job = owned_job(state, tenant, "session", id).await?;
-    match job_kind(&job) {
-        Some(JobKind::Session(spec)) => Ok((job, spec)),
-        _ => Err(ApiError::not_found("session", id)),
-    }
-}
-
-/// Where to upload or download (Bonsai's `UploadRes` without an id, `ReceiptDownload`).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct UrlRes {
-    /// The URL, on this API.
-    pub(crate) url: String,
 }
 
 /// `POST /sessions/create` (Bonsai's `ProofReq`).
@@ -169,8 +110,8 @@ impl From<SessionReceiptKind> for ReceiptKind {
         (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-012 bad image id, TIFFIN-API-013 bad input or receipt UUID, TIFFIN-API-014 bad exec_cycle_limit, TIFFIN-API-024 too many assumptions", body = ErrorBody),
         (status = 404, description = "TIFFIN-API-020 no such image, input or receipt of this tenant", body = ErrorBody),
         (status = 429, description = "TIFFIN-API-050 concurrent proof quota reached, TIFFIN-API-051 cycle budget used up", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn session_create(
     State(st): St,
@@ -179,59 +120,7 @@ async fn session_create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req: ProofReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
-    let image = parse_image_id(&req.img)?.to_hex();
-    let input = parse_uuid("input", &req.input)?.to_string();
-    if let Some(limit) = req.exec_cycle_limit
-        && (limit == 0 || limit > MAX_CYCLE_LIMIT_M)
-    {
-        return Err(ApiError::InvalidCycleLimit(limit));
-    }
-    let cold = &st.cluster.stores.cold;
-    if !st.tenants.has_image_ref(&image, &t.id).await?
-        || !cold.exists(&blobs::image(&image)).await?
-    {
-        return Err(ApiError::not_found("image", image));
-    }
-    let input_key = blobs::input(&t.id, &input);
-    if !cold.exists(&input_key).await? {
-        return Err(ApiError::not_found("input", input));
-    }
-    // Each receipt once, in the order first named, and no more than the cluster allows: the
-    // executor loads every assumption.
-    let mut ids = Vec::new();
-    for a in &req.assumptions {
-        let id = parse_uuid("receipt", a)?.to_string();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-        if ids.len() > st.cfg.max_assumptions {
-            let given = req.assumptions.iter().collect::<std::collections::HashSet<_>>().len();
-            return Err(ApiError::TooManyAssumptions { given, max: st.cfg.max_assumptions });
-        }
-    }
-    let mut assumptions = Vec::with_capacity(ids.len());
-    for id in ids {
-        let key = assumption_key(&t.id, &id);
-        if !cold.exists(&key).await? {
-            return Err(ApiError::not_found("receipt", id));
-        }
-        assumptions.push(key);
-    }
-    if t.cycle_usage >= t.cycle_budget {
-        return Err(ApiError::CycleBudget { usage: t.cycle_usage, budget: t.cycle_budget });
-    }
-    // The lower of the request's limit and the tenant's quota (both in millions of cycles).
-    let limit_m = req.exec_cycle_limit.unwrap_or(u64::MAX).min(t.exec_cycle_limit.max(1) as u64);
-    let spec = JobSpec {
-        image_id: image.clone(),
-        input_key,
-        po2: st.cfg.po2,
-        receipt_kind: req.receipt_kind.into(),
-        execute_only: req.execute_only,
-        cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
-        assumptions,
-        max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
-    };
+    let spec = session_spec(&st, &t, &req).await?;
     let cache_key = match req.execute_only || req.no_cache {
         true => None,
         false => cache_key(&st, &spec).await?,
@@ -239,7 +128,7 @@ async fn session_create(
     if let Some(key) = &cache_key {
         let limit = spec.cycle_limit.unwrap_or(u64::MAX);
         if let Some(done) = receipt_cache::lookup(&st, &t.id, key, limit).await? {
-            crate::metrics::session_cached();
+            metrics::session_cached();
             return Ok(Json(json!({ "uuid": done.to_string(), "cached": true })).into_response());
         }
     }
@@ -249,6 +138,7 @@ async fn session_create(
     let used: Vec<String> =
         std::iter::once(&spec.input_key).chain(&spec.assumptions).cloned().collect();
     st.tenants.touch_blobs(&t.id, &used).await?;
+    let image = spec.image_id.clone();
     let quota = t.concurrent_proofs.max(0);
     let opts = StartOptions { running_limit: Some(quota), timeout: st.cfg.session_timeout };
     let job = st.cluster.start_with(&t.id, spec, opts).await?;
@@ -258,8 +148,72 @@ async fn session_create(
     if let Some(key) = &cache_key {
         receipt_cache::record(&st, &t.id, key, job).await?;
     }
-    crate::metrics::session_created();
+    metrics::session_created();
     Ok(Json(json!({ "uuid": job.to_string() })).into_response())
+}
+
+/// The job a session request asks for, once its image, input and assumptions are the tenant's
+/// and its cycle limit fits the request and the tenant's quotas.
+async fn session_spec(st: &AppState, t: &Tenant, req: &ProofReq) -> Result<JobSpec, ApiError> {
+    let image = parse_image_id(&req.img)?.to_hex();
+    let input = parse_uuid("input", &req.input)?.to_string();
+    if let Some(limit) = req.exec_cycle_limit
+        && (limit == 0 || limit > MAX_CYCLE_LIMIT_M)
+    {
+        return Err(ApiError::InvalidCycleLimit(limit));
+    }
+    if !st.tenants.has_image_ref(&image, &t.id).await? || !st.cluster.has_image(&image).await? {
+        return Err(ApiError::not_found("image", image));
+    }
+    let input_key = blobs::input(&t.id, &input);
+    if !st.cluster.stores.cold.exists(&input_key).await? {
+        return Err(ApiError::not_found("input", input));
+    }
+    let assumptions = assumption_keys(st, &t.id, &req.assumptions).await?;
+    if t.cycle_usage >= t.cycle_budget {
+        return Err(ApiError::CycleBudget { usage: t.cycle_usage, budget: t.cycle_budget });
+    }
+    // The lower of the request's limit and the tenant's quota (both in millions of cycles).
+    let limit_m = req.exec_cycle_limit.unwrap_or(u64::MAX).min(t.exec_cycle_limit.max(1) as u64);
+    Ok(JobSpec {
+        image_id: image,
+        input_key,
+        po2: st.cfg.po2,
+        receipt_kind: req.receipt_kind.into(),
+        execute_only: req.execute_only,
+        cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
+        assumptions,
+        max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
+    })
+}
+
+/// The cold-store keys of the receipts a session assumes: each once, in the order first named,
+/// and no more than the cluster allows (the executor loads every assumption).
+async fn assumption_keys(
+    st: &AppState,
+    tenant: &str,
+    named: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::new();
+    for a in named {
+        let id = parse_uuid("receipt", a)?.to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() > st.cfg.max_assumptions {
+            let given = named.iter().collect::<std::collections::HashSet<_>>().len();
+            return Err(ApiError::TooManyAssumptions { given, max: st.cfg.max_assumptions });
+        }
+    }
+    let mut keys = Vec::with_capacity(ids.len());
+    for id in ids {
+        let key = blobs::assumption(tenant, &id);
+        if !st.cluster.stores.cold.exists(&key).await? {
+            return Err(ApiError::not_found("receipt", id));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// The receipt-cache key of a proving session, if its input and assumptions have digests.
@@ -276,9 +230,9 @@ async fn cache_key(
     params(("uuid" = String, Path, description = "The session's id (a UUID)")),
     responses(
         (status = 200, description = "The session's status", body = SessionStatus),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchSession,
+        answers::DbError,
     ))]
 async fn session_status_route(
     State(st): St,
@@ -296,7 +250,7 @@ async fn session_status_route(
         return Ok(Json(status).into_response());
     }
     let (job, spec) = owned_session(&st, &t.id, &id).await?;
-    let exec = if job.state.is_finished() { st.execution(job.id).await? } else { None };
+    let exec = if job.state.is_finished() { st.cluster.execution(job.id).await? } else { None };
     let has_receipt = !spec.execute_only && job.state == JobState::Succeeded;
     let status = session_status(&job, exec.as_ref(), has_receipt.then(|| url(job.id)));
     if job.state.is_finished() {
@@ -304,7 +258,7 @@ async fn session_status_route(
         cached.receipt_url = None;
         st.cache_finished(
             job.id,
-            crate::FinishedSession { tenant: t.id.clone(), status: cached, has_receipt },
+            FinishedSession { tenant: t.id.clone(), status: cached, has_receipt },
         );
     }
     Ok(Json(status).into_response())
@@ -315,10 +269,10 @@ async fn session_status_route(
     params(("uuid" = String, Path, description = "The session's id (a UUID)")),
     responses(
         (status = 200, description = "The guest's output", body = String, content_type = "text/plain"),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchSession,
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn session_logs(
     State(st): St,
@@ -326,15 +280,14 @@ async fn session_logs(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (job, _) = owned_session(&st, &t.id, &id).await?;
-    let logs = match st.cluster.stores.cold.get(&blobs::logs(job.id)).await {
-        Ok(b) => b,
+    let logs = match st.cluster.logs(job.id).await? {
+        Some(b) => b,
         // The executor keeps the logs of guests that halt normally; a guest that panicked
         // or faulted has its stderr in the failure message, which is what the user needs.
-        Err(StoreError::NotFound { .. }) => match crate::status::error_message(&job) {
+        None => match crate::status::error_message(&job) {
             Some(msg) if job.state == JobState::Failed => bytes::Bytes::from(msg),
             _ => bytes::Bytes::new(),
         },
-        Err(e) => return Err(e.into()),
     };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], logs).into_response())
 }
@@ -344,10 +297,10 @@ async fn session_logs(
     params(("uuid" = String, Path, description = "The session's id (a UUID)")),
     responses(
         (status = 200, description = "Stopped", body = crate::openapi::schemas::Stopped),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        answers::BadUuid,
+        answers::NoSuchSession,
         (status = 409, description = "TIFFIN-API-031 the session already ended", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 async fn session_stop(
     State(st): St,
@@ -356,7 +309,7 @@ async fn session_stop(
 ) -> Result<Response, ApiError> {
     let (job, _) = owned_session(&st, &t.id, &id).await?;
     if job.state.is_finished() || !st.cluster.cancel(job.id).await? {
-        let now = st.db().job(job.id).await?;
+        let now = st.cluster.job(job.id).await?;
         return Err(ApiError::AlreadyEnded { id, status: status_name(now.state).into() });
     }
     Ok(Json(json!({ "status": "ABORTED" })).into_response())
@@ -368,10 +321,10 @@ async fn session_stop(
     responses(
         (status = 200, description = "The journal's bytes", content(("application/octet-stream"))),
         (status = 400, description = "TIFFIN-API-013 the id is not a UUID, TIFFIN-API-019 a proving session (its journal is in its receipt)", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        answers::NoSuchSession,
         (status = 409, description = "TIFFIN-API-032 still running, or ended without a journal", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn exec_only_journal(
     State(st): St,
@@ -398,7 +351,7 @@ async fn exec_only_journal(
             )));
         }
     }
-    let journal = st.cluster.stores.cold.get(&blobs::journal(job.id)).await?;
+    let journal = st.cluster.journal(job.id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], journal).into_response())
 }
 
@@ -421,10 +374,10 @@ async fn finished_receipt(st: &AppState, tenant: &str, id: &str) -> Result<JobId
     params(("uuid" = String, Path, description = "The id (a UUID) of the session or SNARK job whose receipt it is")),
     responses(
         (status = 200, description = "The receipt's download URL", body = UrlRes),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        answers::BadUuid,
         (status = 404, description = "TIFFIN-API-020 no receipt (yet) under this id for this tenant", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn receipt_url(
     State(st): St,
@@ -433,7 +386,7 @@ async fn receipt_url(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = finished_receipt(&st, &t.id, &id).await?;
-    if !st.cluster.stores.cold.exists(&blobs::receipt(job)).await? {
+    if !st.cluster.has_receipt(job).await? {
         return Err(ApiError::not_found("receipt", id));
     }
     Ok(Json(UrlRes { url: format!("{}/receipts/download/{job}", st.base_url(&headers)) })
@@ -445,10 +398,10 @@ async fn receipt_url(
     params(("uuid" = String, Path, description = "The id (a UUID) of the session or SNARK job whose receipt it is")),
     responses(
         (status = 200, description = "The bincode `Receipt`", content(("application/octet-stream"))),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        answers::BadUuid,
         (status = 404, description = "TIFFIN-API-020 no receipt (yet) under this id for this tenant", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::StoreError,
+        answers::DbError,
     ))]
 async fn receipt_download(
     State(st): St,
@@ -456,9 +409,11 @@ async fn receipt_download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = finished_receipt(&st, &t.id, &id).await?;
-    let stream = match st.cluster.stores.cold.get_stream(&blobs::receipt(job)).await {
+    let stream = match st.cluster.receipt_stream(job).await {
         Ok(s) => s,
-        Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found("receipt", id)),
+        Err(ClusterError::Store(StoreError::NotFound { .. })) => {
+            return Err(ApiError::not_found("receipt", id));
+        }
         Err(e) => return Err(e.into()),
     };
     let body = Body::from_stream(stream.map_err(std::io::Error::other));
@@ -499,7 +454,7 @@ pub struct Quotas {
 #[utoipa::path(get, path = "/user/quotas", tag = "bonsai", security(("api_key" = [])),
     responses(
         (status = 200, description = "Quotas and usage", body = Quotas),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 async fn quotas(State(st): St, Auth(t): Auth) -> Result<Json<Quotas>, ApiError> {
     // Usage changes as sessions end: read it fresh, not from the authentication cache.

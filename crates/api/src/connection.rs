@@ -29,7 +29,7 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = crate::stopped(shutdown.clone()) => break,
+            _ = stopped(shutdown.clone()) => break,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
@@ -63,12 +63,21 @@ async fn connection(
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
-        _ = crate::stopped(shutdown) => {
+        _ = stopped(shutdown) => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
     };
     if let Err(e) = result {
         debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
     }
 }

@@ -260,6 +260,9 @@ pub enum ApiError {
     Tenants(String),
 }
 
+/// How long a client shed with 503 (`TIFFIN-API-053`) is asked to wait.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
@@ -309,7 +312,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
-            Self::Busy { .. } => Some(crate::limits::BUSY_RETRY_AFTER_SECS),
+            Self::Busy { .. } => Some(BUSY_RETRY_AFTER_SECS),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// The limits a server enforces.
 #[derive(Clone, Debug)]
@@ -145,9 +145,6 @@ impl Limits {
     }
 }
 
-/// How long a client shed with 503 is asked to wait.
-pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
-
 /// The shared state behind the limits: request slots and each tenant's rate.
 pub struct Gate {
     slots: Arc<Semaphore>,
@@ -230,7 +227,7 @@ mod tests {
 
     async fn code(res: Response) -> String {
         let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
-        let body: crate::ErrorBody = serde_json::from_slice(&body).unwrap();
+        let body: crate::error::ErrorBody = serde_json::from_slice(&body).unwrap();
         body.code
     }
 

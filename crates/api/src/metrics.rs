@@ -35,7 +35,7 @@ use metrics::{
 };
 use tiffin_storage::HotStore;
 
-use crate::TenantStore;
+use crate::tenants::TenantStore;
 use tiffin_taskdb::{Kind, StreamInfo, TaskDb};
 use tiffin_workflow::metrics::{kind_label, recorder, render};
 use tokio::sync::watch;

@@ -10,16 +10,19 @@
 //! router (every route documented, nothing documented that the router does not serve) and
 //! against the official OpenAPI 3.1 schema.
 
+pub mod answers;
 pub mod schemas;
 
 use std::sync::OnceLock;
 
+use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::ErrorBody;
+use crate::error::ErrorBody;
 
 /// The security scheme of tenant routes: the `x-api-key` header.
 pub const API_KEY: &str = "api_key";
@@ -77,7 +80,7 @@ pub const ADMIN_KEY: &str = "admin_key";
         crate::ui::script,
         crate::ui::style,
         crate::ops::metrics,
-        crate::ops::openapi,
+        openapi,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes, &SharedErrors),
@@ -93,6 +96,18 @@ pub struct ApiDoc;
 pub fn document() -> &'static Document {
     static DOC: OnceLock<Document> = OnceLock::new();
     DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// The route serving the document (no key, like the other operations routes).
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/openapi.json", get(openapi))
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
+async fn openapi() -> Json<&'static Document> {
+    Json(document())
 }
 
 /// Declares the two key headers.
@@ -217,7 +232,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ApiError;
+    use crate::error::ApiError;
 
     /// One error of each code, to learn each code's status.
     fn every_error() -> Vec<ApiError> {

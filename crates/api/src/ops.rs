@@ -1,5 +1,6 @@
 //! Operations routes: `/health` (no key: load balancers probe it), `/metrics` (no key:
-//! Prometheus scrapes it), `/openapi.json`, and the JSON errors for unknown routes and methods.
+//! Prometheus scrapes it), and the JSON errors for unknown routes and methods. The OpenAPI
+//! document has its own route ([`crate::openapi::routes`]).
 
 use std::sync::Arc;
 
@@ -11,14 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::{ApiError, AppState, describe};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The operations routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics))
 }
 
 /// Liveness and readiness: the task database and the cold store are reachable.
@@ -48,13 +47,6 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     crate::metrics::scrape(Some(&st.queue_gauges)).await
 }
 
-/// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
-    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
-async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
-}
-
 /// Fallback for unknown routes.
 pub async fn no_route(req: Request) -> ApiError {
     let (method, path) = describe(&req);
@@ -65,4 +57,9 @@ pub async fn no_route(req: Request) -> ApiError {
 pub async fn method_not_allowed(req: Request) -> ApiError {
     let (method, path) = describe(&req);
     ApiError::MethodNotAllowed { method, path }
+}
+
+/// Splits off the request's method and path for error messages.
+pub(crate) fn describe(req: &Request) -> (String, String) {
+    (req.method().to_string(), req.uri().path().to_string())
 }

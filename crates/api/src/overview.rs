@@ -18,12 +18,13 @@ use serde_json::Value;
 use tiffin_taskdb::{JobFilter, JobId, JobState, JobStatus, JobSummary, StreamInfo};
 use tiffin_workflow::Progress;
 
-use crate::ErrorBody;
 use crate::auth::Admin;
-use crate::bonsai::{JobKind, job_kind};
+use crate::error::ApiError;
+use crate::openapi::answers;
 use crate::registry::{self, Registered};
+use crate::session::{JobKind, job_kind};
+use crate::state::AppState;
 use crate::status::{error_message, status_name};
-use crate::{ApiError, AppState};
 
 /// Most running jobs listed (newest first).
 pub const MAX_RUNNING: u32 = 100;
@@ -311,7 +312,7 @@ async fn statuses(st: &AppState, listed: &[JobSummary]) -> Result<Vec<JobStatus>
 #[utoipa::path(get, path = "/admin/overview", tag = "admin", security(("admin_key" = [])),
     responses(
         (status = 200, description = "What the status page shows: running and recent jobs with their progress, agents with their tasks, queues, recent failures", body = Overview),
-        (status = 503, description = "TIFFIN-API-090 task database error, TIFFIN-API-092 tenant database error", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 pub async fn overview(
     State(st): State<Arc<AppState>>,

@@ -14,9 +14,11 @@ use tiffin_taskdb::Backlog;
 use tiffin_workflow::kinds;
 
 use crate::auth::Admin;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::answers;
 use crate::registry::{Registered, registered};
 use crate::scaling::{Demand, agents_needed};
-use crate::{ApiError, AppState, ErrorBody};
+use crate::state::AppState;
 
 /// The drain time asked for when `target_secs` is not given.
 pub const DEFAULT_TARGET_SECS: u64 = 300;
@@ -106,7 +108,7 @@ fn target_secs(q: &BTreeMap<String, String>) -> Result<u64, ApiError> {
     responses(
         (status = 200, description = "The report", body = QueueReport),
         (status = 400, description = "TIFFIN-API-062 bad target_secs", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 pub async fn queue_report(
     State(st): State<Arc<AppState>>,

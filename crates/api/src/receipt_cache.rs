@@ -3,7 +3,7 @@
 //! the earlier session at once, marked `cached`, instead of proving again.
 //!
 //! Inputs and uploaded receipts are identified by their content: each upload stores the
-//! SHA-256 of its bytes beside it ([`digest_key`]). The cache holds, per tenant and per
+//! SHA-256 of its bytes beside it (`blobs::digest`). The cache holds, per tenant and per
 //! [`CacheKey`], the id of the last session created for it (`cache/{tenant}/{key}`); a lookup
 //! uses it only if that session SUCCEEDED, still has its receipt and ran within the new
 //! request's cycle limit, so a failed, stopped, timed-out or collected session is simply a miss.
@@ -12,24 +12,16 @@
 use sha2::{Digest, Sha256};
 use tiffin_taskdb::{JobId, JobState};
 use tiffin_workflow::blobs;
+use tiffin_workflow::cluster::ClusterError;
 use tiffin_zkvm::ReceiptKind;
 
-use crate::bonsai::{JobKind, job_kind};
-use crate::{ApiError, AppState};
-
-/// Cold-store key of the SHA-256 (hex) of the uploaded blob at `key` (an input or a receipt).
-pub fn digest_key(key: &str) -> String {
-    format!("{key}.sha256")
-}
+use crate::error::ApiError;
+use crate::session::{JobKind, job_kind};
+use crate::state::AppState;
 
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Prefix of a tenant's cache entries (collected with the tenant).
-pub fn tenant_prefix(tenant: &str) -> String {
-    format!("cache/{tenant}/")
 }
 
 /// What makes two proving sessions prove the same statement the same way.
@@ -63,14 +55,14 @@ impl CacheKey {
     }
 
     fn entry(&self, tenant: &str) -> String {
-        format!("{}{}", tenant_prefix(tenant), self.digest())
+        blobs::cache_entry(tenant, &self.digest())
     }
 }
 
 /// The content digest stored beside the blob at `key`, if the upload recorded one (uploads made
 /// before the cache existed have none, so sessions using them are not cached).
 async fn stored_digest(st: &AppState, key: &str) -> Result<Option<String>, ApiError> {
-    match st.cluster.stores.cold.get(&digest_key(key)).await {
+    match st.cluster.stores.cold.get(&blobs::digest(key)).await {
         Ok(b) => Ok(String::from_utf8(b.to_vec()).ok()),
         Err(tiffin_storage::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -111,17 +103,18 @@ pub async fn lookup(
     let Some(id) = std::str::from_utf8(&entry).ok().and_then(|s| s.parse::<JobId>().ok()) else {
         return Ok(None);
     };
-    let job = match st.db().job(id).await {
+    let job = match st.cluster.job(id).await {
         Ok(job) => job,
-        Err(tiffin_taskdb::Error::JobNotFound(_)) => return Ok(None),
+        Err(ClusterError::Db(tiffin_taskdb::Error::JobNotFound(_))) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let proven = matches!(job_kind(&job), Some(JobKind::Session(spec)) if !spec.execute_only);
     if job.tenant != tenant || job.state != JobState::Succeeded || !proven {
         return Ok(None);
     }
-    let within_limit = st.execution(id).await?.is_some_and(|e| e.total_cycles <= cycle_limit);
-    if !within_limit || !st.cluster.stores.cold.exists(&blobs::receipt(id)).await? {
+    let within_limit =
+        st.cluster.execution(id).await?.is_some_and(|e| e.total_cycles <= cycle_limit);
+    if !within_limit || !st.cluster.has_receipt(id).await? {
         return Ok(None);
     }
     Ok(Some(id))
@@ -192,6 +185,6 @@ mod tests {
     #[test]
     fn entries_are_per_tenant() {
         assert_ne!(key().entry("t1"), key().entry("t2"));
-        assert!(key().entry("t1").starts_with(&tenant_prefix("t1")));
+        assert!(key().entry("t1").starts_with(&blobs::cache_prefix("t1")));
     }
 }

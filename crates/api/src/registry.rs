@@ -18,7 +18,9 @@ use tiffin_taskdb::{AgentInfo, JobFilter, JobState, TaskState};
 use tiffin_workflow::AgentProfile;
 
 use crate::auth::Admin;
-use crate::{ApiError, AppState, ErrorBody};
+use crate::error::ApiError;
+use crate::openapi::answers;
+use crate::state::AppState;
 
 /// Heartbeat periods an agent may miss before it is listed as dead.
 pub const DEAD_AFTER_HEARTBEATS: f64 = 3.0;
@@ -125,7 +127,7 @@ fn entry(r: &Registered, held: Vec<Value>) -> Value {
 #[utoipa::path(get, path = "/admin/agents", tag = "admin", security(("admin_key" = [])),
     responses(
         (status = 200, description = "The agents, most recently seen first", body = Vec<crate::openapi::schemas::Agent>),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 pub async fn agents(State(st): State<Arc<AppState>>, _: Admin) -> Result<Response, ApiError> {
     let mut leases = leases(&st).await?;

@@ -13,17 +13,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
-use tiffin_taskdb::{JobState, NewJob, NewTask};
-use tiffin_workflow::kinds;
-use tiffin_workflow::spec::TaskPayload;
+use tiffin_taskdb::JobState;
 
 use crate::auth::Auth;
-use crate::bonsai::{JobKind, St, job_kind, owned_job, owned_session};
+use crate::body;
+use crate::error::{ApiError, ErrorBody};
 use crate::limits::BodyKind;
+use crate::openapi::answers;
+use crate::session::{JobKind, St, job_kind, owned_job, owned_session};
+use crate::state::AppState;
 use crate::status::{SnarkStatus, status_name};
-use crate::{ApiError, AppState, ErrorBody, body};
 
-/// The SNARK routes (see [`crate::bonsai::routes`]).
+/// The SNARK routes (merged by [`crate::router`]).
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/snark/create", post(snark_create))
@@ -43,10 +44,10 @@ pub struct SnarkReq {
     responses(
         (status = 200, description = "The SNARK job started", body = crate::openapi::schemas::Created),
         (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-013 bad session UUID, TIFFIN-API-019 an execute-only session", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such session of this tenant", body = ErrorBody),
+        answers::NoSuchSession,
         (status = 409, description = "TIFFIN-API-032 the session has not succeeded", body = ErrorBody),
         (status = 429, description = "TIFFIN-API-050 concurrent proof quota reached", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 async fn snark_create(
     State(st): St,
@@ -69,14 +70,8 @@ async fn snark_create(
             status_name(job.state)
         )));
     }
-    let payload = serde_json::to_value(TaskPayload::Snark { session: job.id.to_string() })
-        .expect("payload serialises");
-    let task = NewTask::new("snark", kinds::SNARK, payload).max_attempts(2);
     // A snark job counts against the tenant's concurrency quota like a session.
-    let snark = NewJob::new(&t.id, vec![task])
-        .meta(json!({ "snark_of": job.id.to_string() }))
-        .running_limit(t.concurrent_proofs.max(0));
-    let snark = st.db().create_job(snark).await?;
+    let snark = st.cluster.start_snark(&t.id, job.id, t.concurrent_proofs.max(0)).await?;
     Ok(Json(json!({ "uuid": snark.to_string() })).into_response())
 }
 
@@ -85,9 +80,9 @@ async fn snark_create(
     params(("uuid" = String, Path, description = "The SNARK job's id (a UUID)")),
     responses(
         (status = 200, description = "The SNARK job's status", body = SnarkStatus),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        answers::BadUuid,
         (status = 404, description = "TIFFIN-API-020 no such SNARK job of this tenant", body = ErrorBody),
-        (status = 503, description = "TIFFIN-API-090 task database error", body = ErrorBody),
+        answers::DbError,
     ))]
 async fn snark_status(
     State(st): St,

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use tiffin_workflow::blobs;
 
+use crate::error::ApiError;
 use crate::limits::Cap;
-use crate::receipt_cache::digest_key;
-use crate::{ApiError, AppState, Tenant};
+use crate::state::AppState;
+use crate::tenants::Tenant;
 
 /// How long an upload may hold a reservation before the collector takes it back (the upload's
 /// process died, or it is still crawling along after this long and will be refused).
@@ -87,11 +88,34 @@ impl Reservation {
     }
 }
 
+/// Holds `bytes` of the tenant's quota for an upload to `key` while `store` writes it, then
+/// commits the size `store` reports; if `store` fails, the bytes go back and its error is
+/// returned. `store` answers its size and whatever else the caller needs from it.
+pub async fn with_reservation<T>(
+    st: &AppState,
+    tenant: &Tenant,
+    key: &str,
+    bytes: u64,
+    store: impl Future<Output = Result<(u64, T), ApiError>>,
+) -> Result<T, ApiError> {
+    let held = reserve(st, tenant, key, bytes).await?;
+    match store.await {
+        Ok((size, out)) => {
+            held.commit(st, size).await?;
+            Ok(out)
+        }
+        Err(e) => {
+            held.cancel(st).await;
+            Err(e)
+        }
+    }
+}
+
 /// Deletes the blob at `key` and gives its bytes back to `tenant`.
 pub async fn delete(st: &AppState, tenant: &str, key: &str) -> Result<(), ApiError> {
     let cold = &st.cluster.stores.cold;
     cold.delete(key).await?;
-    cold.delete(&digest_key(key)).await?;
+    cold.delete(&blobs::digest(key)).await?;
     st.tenants.release_blob(tenant, key).await?;
     Ok(())
 }

@@ -16,17 +16,15 @@ use tiffin_workflow::blobs;
 use tiffin_zkvm::ImageId;
 
 use crate::auth::Auth;
-use crate::bonsai::{St, UrlRes, parse_image_id, parse_uuid};
+use crate::error::{ApiError, ErrorBody};
 use crate::limits::BodyKind;
-use crate::receipt_cache::{digest_key, sha256_hex};
-use crate::{ApiError, AppState, ErrorBody, body, storage_quota};
+use crate::openapi::answers;
+use crate::receipt_cache::sha256_hex;
+use crate::session::{St, UrlRes, parse_image_id, parse_uuid};
+use crate::state::AppState;
+use crate::{body, storage_quota};
 
-/// Cold-store key of an uploaded receipt (an assumption for composition).
-pub fn assumption_key(tenant: &str, id: &str) -> String {
-    format!("assumptions/{tenant}/{id}")
-}
-
-/// The upload routes (see [`crate::bonsai::routes`]).
+/// The upload routes (merged by [`crate::router`]).
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/images/upload/{image_id}", get(image_upload_url).put(image_put))
@@ -54,7 +52,7 @@ pub struct UploadRes {
         (status = 200, description = "Upload the program to `url`", body = UrlRes),
         (status = 204, description = "This tenant already uploaded the image"),
         (status = 400, description = "TIFFIN-API-012 bad image id", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        answers::StoreError,
     ))]
 async fn image_upload_url(
     State(st): St,
@@ -65,9 +63,7 @@ async fn image_upload_url(
     let image = parse_image_id(&id)?.to_hex();
     // 204 only for the tenant's own images: whether another tenant uploaded a program is not
     // this tenant's business, so it uploads it too (content addressed: the same blob).
-    if st.tenants.has_image_ref(&image, &t.id).await?
-        && st.cluster.stores.cold.exists(&blobs::image(&image)).await?
-    {
+    if st.tenants.has_image_ref(&image, &t.id).await? && st.cluster.has_image(&image).await? {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let url = format!("{}/images/upload/{image}", st.base_url(&headers));
@@ -81,9 +77,9 @@ async fn image_upload_url(
     responses(
         (status = 200, description = "Stored (or already stored: images are content addressed)"),
         (status = 400, description = "TIFFIN-API-012 bad image id, TIFFIN-API-015 image id mismatch, TIFFIN-API-016 not a RISC Zero program, TIFFIN-API-017 empty upload", body = ErrorBody),
-        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+        answers::OverStorageQuota,
+        answers::StoreError,
+        answers::StorageFull,
     ))]
 async fn image_put(
     State(st): St,
@@ -117,20 +113,12 @@ async fn image_put(
         return Ok(StatusCode::OK.into_response());
     }
     let size = program.len() as u64;
-    let held = storage_quota::reserve(&st, &t, &key, size).await?;
     let stored = async {
-        if !st.cluster.stores.cold.exists(&key).await? {
-            st.cluster.stores.cold.put(&key, program).await?;
-        }
-        Ok::<_, ApiError>(st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?)
+        st.cluster.put_image(&actual, program).await?;
+        st.tenants.add_image_ref(&actual.to_hex(), &t.id).await?;
+        Ok::<_, ApiError>((size, ()))
     };
-    match stored.await {
-        Ok(()) => held.commit(&st, size).await?,
-        Err(e) => {
-            held.cancel(&st).await;
-            return Err(e);
-        }
-    }
+    storage_quota::with_reservation(&st, &t, &key, size, stored).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -141,7 +129,7 @@ async fn image_put(
         (status = 204, description = "Dropped"),
         (status = 400, description = "TIFFIN-API-012 bad image id", body = ErrorBody),
         (status = 404, description = "TIFFIN-API-020 this tenant has no such image", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        answers::StoreError,
     ))]
 async fn image_delete(
     State(st): St,
@@ -156,7 +144,7 @@ async fn image_delete(
     st.tenants.release_blob(&t.id, &blobs::image(&image)).await?;
     // Shared blob: only the last tenant using it deletes it.
     if left == 0 {
-        st.cluster.stores.cold.delete(&blobs::image(&image)).await?;
+        st.cluster.delete_image(&image).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -180,11 +168,11 @@ async fn input_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) -> J
     request_body(description = "The input's bytes", content(("application/octet-stream"))),
     responses(
         (status = 200, description = "Stored"),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
-        (status = 409, description = "TIFFIN-API-030 already uploaded", body = ErrorBody),
-        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+        answers::BadUuid,
+        answers::AlreadyUploaded,
+        answers::OverStorageQuota,
+        answers::StoreError,
+        answers::StorageFull,
     ))]
 async fn input_put(
     State(st): St,
@@ -193,11 +181,7 @@ async fn input_put(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let uuid = parse_uuid("input", &id)?.to_string();
-    let key = blobs::input(&t.id, &uuid);
-    if st.cluster.stores.cold.exists(&key).await? {
-        return Err(ApiError::AlreadyUploaded { what: "input", id });
-    }
+    let key = new_upload(&st, "input", &id, |uuid| blobs::input(&t.id, uuid)).await?;
     let cold = &st.cluster.stores.cold;
     let (cap, by_quota) = storage_quota::quota_cap(
         st.cfg.limits.cap(BodyKind::Input),
@@ -206,21 +190,18 @@ async fn input_put(
     // A declared length holds just that much of the quota; a body of unknown length holds all
     // the room it may use until it ends.
     let hold = body::declared(&headers).unwrap_or(cap.bytes).min(cap.bytes);
-    let held = storage_quota::reserve(&st, &t, &key, hold).await?;
-    let stored = match body::stream_to_store(&headers, body, cap, cold, &key).await {
-        Ok(stored) => stored,
-        Err(e) => {
-            held.cancel(&st).await;
-            return Err(match e {
-                ApiError::TooLarge { .. } if by_quota => {
-                    storage_quota::over_quota(&st, &t, cap.bytes.saturating_add(1)).await?
-                }
-                e => e,
-            });
-        }
+    let stored = async {
+        let stored = body::stream_to_store(&headers, body, cap, cold, &key).await?;
+        Ok::<_, ApiError>((stored.size, stored.sha256))
     };
-    held.commit(&st, stored.size).await?;
-    put_digest(&st, &t.id, &key, stored.sha256).await?;
+    let sha256 = match storage_quota::with_reservation(&st, &t, &key, hold, stored).await {
+        Ok(sha256) => sha256,
+        Err(ApiError::TooLarge { .. }) if by_quota => {
+            return Err(storage_quota::over_quota(&st, &t, cap.bytes.saturating_add(1)).await?);
+        }
+        Err(e) => return Err(e),
+    };
+    put_digest(&st, &t.id, &key, sha256).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -229,9 +210,9 @@ async fn input_put(
     params(("uuid" = String, Path, description = "The input's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "TIFFIN-API-013 the id is not a UUID", body = ErrorBody),
+        answers::BadUuid,
         (status = 404, description = "TIFFIN-API-020 no such input of this tenant", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
+        answers::StoreError,
     ))]
 async fn input_delete(
     State(st): St,
@@ -247,6 +228,21 @@ async fn input_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The cold-store key (`key_of` its uuid) of an upload `id` of `what`, refused if that upload
+/// exists already: inputs and receipts are written once.
+async fn new_upload(
+    st: &AppState,
+    what: &'static str,
+    id: &str,
+    key_of: impl FnOnce(&str) -> String,
+) -> Result<String, ApiError> {
+    let key = key_of(&parse_uuid(what, id)?.to_string());
+    if st.cluster.stores.cold.exists(&key).await? {
+        return Err(ApiError::AlreadyUploaded { what, id: id.into() });
+    }
+    Ok(key)
+}
+
 /// Stores the content digest of the blob just uploaded at `key`, for the receipt cache. The
 /// blob itself is already durable; should this write fail, the upload fails and the client
 /// uploads again under a new id.
@@ -256,7 +252,7 @@ async fn put_digest(
     key: &str,
     sha256: String,
 ) -> Result<(), ApiError> {
-    if let Err(e) = st.cluster.stores.cold.put(&digest_key(key), sha256.into()).await {
+    if let Err(e) = st.cluster.stores.cold.put(&blobs::digest(key), sha256.into()).await {
         let _ = storage_quota::delete(st, tenant, key).await;
         return Err(e.into());
     }
@@ -277,10 +273,10 @@ async fn receipt_upload_url(State(st): St, Auth(_): Auth, headers: HeaderMap) ->
     responses(
         (status = 200, description = "Stored"),
         (status = 400, description = "TIFFIN-API-013 the id is not a UUID, TIFFIN-API-017 empty upload, TIFFIN-API-018 not a bincode Receipt, TIFFIN-API-023 the receipt does not verify, TIFFIN-API-025 journal over --max-journal-size", body = ErrorBody),
-        (status = 409, description = "TIFFIN-API-030 already uploaded", body = ErrorBody),
-        (status = 413, description = "TIFFIN-API-054 over the tenant's storage quota", body = ErrorBody),
-        (status = 500, description = "TIFFIN-API-091 store error", body = ErrorBody),
-        (status = 507, description = "TIFFIN-API-095 the cluster's storage is full", body = ErrorBody),
+        answers::AlreadyUploaded,
+        answers::OverStorageQuota,
+        answers::StoreError,
+        answers::StorageFull,
     ))]
 async fn receipt_put(
     State(st): St,
@@ -289,11 +285,7 @@ async fn receipt_put(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let uuid = parse_uuid("receipt", &id)?.to_string();
-    let key = assumption_key(&t.id, &uuid);
-    if st.cluster.stores.cold.exists(&key).await? {
-        return Err(ApiError::AlreadyUploaded { what: "receipt", id });
-    }
+    let key = new_upload(&st, "receipt", &id, |uuid| blobs::assumption(&t.id, uuid)).await?;
     let bytes = body::read(&headers, body, st.cfg.limits.cap(BodyKind::Receipt)).await?;
     if bytes.is_empty() {
         return Err(ApiError::EmptyBody("receipt"));
@@ -305,12 +297,9 @@ async fn receipt_put(
         .await
         .map_err(|e| ApiError::Store(format!("receipt check: {e}")))??;
     let (sha256, size) = (sha256_hex(&bytes), bytes.len() as u64);
-    let held = storage_quota::reserve(&st, &t, &key, size).await?;
-    if let Err(e) = st.cluster.stores.cold.put(&key, bytes).await {
-        held.cancel(&st).await;
-        return Err(e.into());
-    }
-    held.commit(&st, size).await?;
+    let stored =
+        async { Ok::<_, ApiError>((size, st.cluster.stores.cold.put(&key, bytes).await?)) };
+    storage_quota::with_reservation(&st, &t, &key, size, stored).await?;
     put_digest(&st, &t.id, &key, sha256).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -172,7 +172,7 @@ async fn admin_manages_tenants_keys_priorities_and_jobs() {
     let err =
         client.has_img(&ECHO.image_id_hex()).await.expect_err("deleted tenant refused").to_string();
     assert!(err.contains("TIFFIN-API-002"), "{err}");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// The agent registry and the queue report: an executor-only server plans a session's prove
@@ -190,7 +190,7 @@ async fn agents_announce_their_hosts_and_the_queue_report_sizes_the_cluster() {
     // The executor announced its host and limits, and is alive.
     let agents: Vec<Value> =
         s.admin(Method::GET, "/admin/agents").send().await.unwrap().json().await.unwrap();
-    let exec = agents.iter().find(|a| a["agent"] == "api-test-0").expect("the executor");
+    let exec = agents.iter().find(|a| a["agent"] == "api-test-exec").expect("the executor");
     assert_eq!(exec["status"], "alive", "{exec}");
     assert_eq!(exec["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(exec["max_po2"], tiffin_zkvm::MAX_PO2);
@@ -243,7 +243,7 @@ async fn agents_announce_their_hosts_and_the_queue_report_sizes_the_cluster() {
         assert_eq!(res.status(), 400);
         assert!(res.text().await.unwrap().contains("TIFFIN-API-062"));
     }
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -276,7 +276,7 @@ async fn health_and_metrics_answer_probes_and_scrapes_without_a_key() {
     // In-process agents record into the same recorder.
     assert!(metrics.contains(r#"tiffin_agent_tasks_claimed_total{kind="exec"}"#), "{metrics}");
 
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// The same store contract on PostgreSQL and SQLite.
@@ -309,7 +309,7 @@ async fn metric_labels_stay_bounded_whatever_clients_send() {
         assert!(routes.contains("unmatched"), "{metrics}");
     }
     assert!(!metrics.contains("BREW") && !metrics.contains("no/such"), "{metrics}");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 async fn scrape(s: &common::TestServer) -> String {
@@ -466,5 +466,5 @@ async fn a_recreated_tenant_inherits_nothing_of_the_deleted_one() {
     new.upload_img(&ECHO.image_id_hex(), ECHO.program.to_vec()).await.unwrap();
     let err = new.create_session(ECHO.image_id_hex(), input, vec![], true).await.unwrap_err();
     assert!(err.to_string().contains("TIFFIN-API-020"), "the old input is gone: {err}");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }

@@ -122,7 +122,7 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     };
     assert_eq!(res.status, "FAILED");
     assert!(res.error_msg.unwrap().contains("TIFFIN-WORKFLOW-004"));
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// A guest's journal is stored as a blob, never in the task database, and is capped by the
@@ -201,7 +201,7 @@ async fn execute_only_sessions_logs_stop_quotas_and_version() {
     client.input_delete(&spare).await.unwrap();
     client.image_delete(&PANIC.image_id_hex()).await.unwrap();
     assert!(!client.has_img(&PANIC.image_id_hex()).await.unwrap());
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -257,7 +257,7 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
     let err = err.to_string();
     assert!(err.contains("TIFFIN-API-051"), "{err}");
     assert_eq!(client.quotas().await.unwrap().cycle_budget, 0);
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// Inputs are streamed to the store (not buffered whole) under the size limit; one over it is
@@ -294,7 +294,7 @@ async fn large_inputs_stream_through_and_oversized_ones_are_refused() {
     let res =
         s.http.put(&url).header("x-api-key", &key).body(vec![1u8, 2, 3]).send().await.unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// An image its sessions still need outlives its deletion: the running session holds the
@@ -329,7 +329,7 @@ async fn deleted_images_stay_until_their_sessions_end() {
         assert!(std::time::Instant::now() < deadline, "blob kept after its session ended");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// A session past the server's session timeout ends TIMED_OUT (its tasks cancelled), so an
@@ -350,7 +350,7 @@ async fn sessions_past_the_timeout_end_timed_out() {
         assert!(std::time::Instant::now() < deadline, "the timed-out session was not charged");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// The receipt cache: the same tenant proving the same image, input bytes and receipt kind

@@ -84,7 +84,7 @@ async fn tenants_only_see_their_own_objects() {
     let err = cb.create_session(ECHO.image_id_hex(), input, vec![], true).await.unwrap_err();
     assert!(err.to_string().contains("TIFFIN-API-020"), "{err}");
     running.stop(&ca).await.unwrap();
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -568,5 +568,5 @@ async fn bad_requests_get_a_stable_code_and_change_nothing() {
         .unwrap();
     assert_eq!(res.status(), 400, "the receipt slot is still free");
     proving.stop(&client).await.unwrap();
-    s.server.shutdown().await;
+    s.shutdown().await;
 }

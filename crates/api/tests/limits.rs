@@ -71,7 +71,7 @@ async fn a_full_server_sheds_requests_with_503_and_still_answers_health() {
     assert_eq!(upload.await.unwrap().unwrap().status(), 200);
     let served = s.user(&key, Method::GET, "/version").send().await.unwrap();
     assert_eq!(served.status(), 200, "the slot is free again");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -94,7 +94,7 @@ async fn a_stalled_upload_gets_408_once_it_falls_behind_the_minimum_rate() {
         assert_eq!(coded(res.unwrap()).await, (408, "TIFFIN-API-041".into(), None), "{path}");
         drop(tx);
     }
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -109,7 +109,7 @@ async fn a_tenant_over_its_request_rate_gets_429_and_others_are_served() {
     assert_eq!(s.user(&calm, Method::GET, "/version").send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(s.user(&eager, Method::GET, "/version").send().await.unwrap().status(), 200);
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -125,5 +125,5 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // A client that sends its headers in time is served as before.
     let health = s.http.get(format!("{}/health", s.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    s.server.shutdown().await;
+    s.shutdown().await;
 }

@@ -92,7 +92,7 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     assert!(undocumented.is_empty(), "routes without an entry in /openapi.json: {undocumented:?}");
     assert!(unserved.is_empty(), "documented but not routed: {unserved:?}");
     assert_eq!(served.len(), 41, "{served:?}");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// The official OpenAPI 3.1 schemas, from the npm package `scripts/setup` installs.
@@ -186,7 +186,7 @@ fn errors(validator: &Validator, doc: &Value) -> Vec<String> {
 async fn the_served_document_is_valid_openapi_3_1() {
     let s = start(Agents::ExecOnly, |_| {}).await;
     let doc = served_document(&s).await;
-    s.server.shutdown().await;
+    s.shutdown().await;
     assert_eq!(doc["openapi"], "3.1.0");
     let official = Official::new();
     let found = official.errors(&doc);
@@ -310,5 +310,5 @@ async fn real_answers_match_their_documented_schemas() {
         jsonschema::options().with_draft(Draft::Draft202012).offline().build(&root).unwrap()
     };
     assert!(!validator.is_valid(&broken));
-    s.server.shutdown().await;
+    s.shutdown().await;
 }

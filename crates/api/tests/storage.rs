@@ -66,7 +66,7 @@ async fn quotas_bound_what_a_tenant_stores_and_deletes_give_it_back() {
     let del = s.user(&key, Method::DELETE, &format!("/inputs/{kept}")).send().await.unwrap();
     assert_eq!(del.status(), 204);
     assert_eq!(usage(&s, &key).await, with_image - 600, "a delete gives the bytes back");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,7 +86,7 @@ async fn unused_inputs_expire_and_images_stay() {
     let err = client.create_session(ECHO.image_id_hex(), old, vec![], true).await.unwrap_err();
     assert!(err.to_string().contains("TIFFIN-API-020"), "collected: {err}");
     assert!(client.has_img(&ECHO.image_id_hex()).await.unwrap(), "images do not expire");
-    s.server.shutdown().await;
+    s.shutdown().await;
 }
 
 /// A 1 MiB tmpfs holds the stores: a 2 MiB input fills it, and is refused with its code,
@@ -113,7 +113,7 @@ async fn a_full_disk_refuses_uploads_with_a_code_and_keeps_nothing() {
     assert_eq!(status, 200, "the failed upload left no partial file behind");
     let del = s.user(&key, Method::DELETE, &format!("/inputs/{small}")).send().await.unwrap();
     assert_eq!(del.status(), 204);
-    s.server.shutdown().await;
+    s.shutdown().await;
     drop(unmount);
 }
 

@@ -196,5 +196,5 @@ async fn status_page_shows_a_job_advance_and_cancels_it() {
     assert_eq!(session.status(&client).await.unwrap().status, "ABORTED");
 
     b.close().await;
-    s.server.shutdown().await;
+    s.shutdown().await;
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use tiffin_workflow::{Agent, AgentConfig, Isolation, kinds};
+use tiffin_workflow::handlers::Context;
+use tiffin_workflow::{AgentConfig, Crew, Isolation, kinds};
 use tokio::sync::watch;
 
-use crate::backend::{BackendArgs, context};
+use crate::backend::BackendArgs;
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -76,24 +77,30 @@ pub fn run(args: AgentArgs) -> Result<()> {
         cfg.isolation = isolated_proving()?;
         let (tx, rx) = watch::channel(false);
         let metrics = match args.metrics_listen {
-            Some(bind) => Some(serve_metrics(bind, rx.clone()).await?),
+            Some(bind) => Some(serve_metrics(bind, rx).await?),
             None => None,
         };
-        let agent = tokio::spawn(Agent::new(cfg, context(db, stores)).run(rx));
+        let crew = Crew::spawn(&Context::new(db, stores), vec![cfg]);
         eprintln!("tiffin agent {id} running; SIGTERM or Ctrl-C stops it gracefully");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        stop_requested().await?;
         eprintln!("shutting down: finishing in-flight tasks");
         let _ = tx.send(true);
-        agent.await?;
+        crew.stop().await?;
         if let Some(m) = metrics {
             m.await??;
         }
         Ok(())
     })
+}
+
+/// Resolves at the first SIGTERM or Ctrl-C.
+pub(crate) async fn stop_requested() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 /// Serves the agent's `/metrics` on `bind` until shutdown (prints the address bound, so port 0

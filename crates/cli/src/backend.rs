@@ -3,13 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 use tiffin_storage::{StoreConfig, Stores, parse_byte_size};
 use tiffin_taskdb::{Config, PostgresTaskDb, SqliteTaskDb, TaskDb};
-use tiffin_workflow::handlers::Context;
 
 #[derive(Args, Clone, Debug)]
 pub struct BackendArgs {
@@ -49,15 +47,5 @@ impl BackendArgs {
         cfg.hot_store = self.hot_store.clone();
         cfg.hot_budget_bytes = self.hot_budget.as_deref().map(parse_byte_size).transpose()?;
         Ok((db, cfg.open().await?))
-    }
-}
-
-/// The handler context for agents in this process.
-pub fn context(db: Arc<dyn TaskDb>, stores: Stores) -> Context {
-    Context {
-        db,
-        stores,
-        rt: tokio::runtime::Handle::current(),
-        room_timeout: Duration::from_secs(3600),
     }
 }

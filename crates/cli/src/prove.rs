@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, kinds};
+use tiffin_workflow::handlers::Context;
+use tiffin_workflow::{Cluster, Crew, ProveRequest, Roster};
 use tiffin_zkvm::{ImageId, ReceiptKind, encode, verify};
-use tokio::sync::watch;
 
-use crate::backend::{BackendArgs, context};
+use crate::backend::BackendArgs;
 use crate::progress_bar::StageBar;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,81 +58,74 @@ pub fn run(args: ProveArgs) -> Result<()> {
         args.po2,
         args.agents
     );
+    let request = ProveRequest {
+        tenant: args.tenant.clone(),
+        program: Bytes::from(program),
+        input: Bytes::from(input),
+        po2: args.po2,
+        receipt_kind,
+        execute_only: false,
+        cycle_limit: args.cycle_limit,
+    };
+    tokio::runtime::Runtime::new()?.block_on(prove(&args, request, image_id))
+}
 
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let started = Instant::now();
-        let (db, stores) = args.backend.open().await?;
-        let (tx, rx) = watch::channel(false);
-        // One executor agent plus `--agents` provers: execution overlaps proving, and an
-        // executor paused by hot-store backpressure never holds a prover's slot.
-        let mut agents = Vec::new();
-        for i in 0..=args.agents.max(1) {
-            let list = if i == 0 { "exec,aux" } else { "prove,join,aux" };
-            let kinds = kinds::parse_list(list).expect("valid kinds");
-            let mut cfg = AgentConfig::new(format!("embedded-{}-{i}", std::process::id()), kinds);
-            cfg.heartbeat = Duration::from_secs(2);
-            cfg.isolation = crate::agent::isolated_proving()?;
-            let agent = Agent::new(cfg, context(db.clone(), stores.clone()));
-            agents.push(tokio::spawn(agent.run(rx.clone())));
-        }
-        let cluster = Cluster::new(db, stores);
-        let job = cluster
-            .submit(ProveRequest {
-                tenant: args.tenant.clone(),
-                program: Bytes::from(program),
-                input: Bytes::from(input),
-                po2: args.po2,
-                receipt_kind,
-                execute_only: false,
-                cycle_limit: args.cycle_limit,
-            })
-            .await?;
+/// Starts the embedded cluster, proves, verifies and saves the receipt, and reports.
+async fn prove(args: &ProveArgs, request: ProveRequest, image_id: ImageId) -> Result<()> {
+    let started = Instant::now();
+    let (db, stores) = args.backend.open().await?;
+    // One executor agent plus `--agents` provers (at least one): execution overlaps proving.
+    let isolation = crate::agent::isolated_proving()?;
+    let roster = Roster::new(format!("embedded-{}", std::process::id()), args.agents.max(1));
+    let agents = roster.agents(|_, a| {
+        a.heartbeat = Duration::from_secs(2);
+        a.isolation = isolation.clone();
+    });
+    let crew = Crew::spawn(&Context::new(db.clone(), stores.clone()), agents);
+    let cluster = Cluster::new(db, stores);
+    let receipt_kind = request.receipt_kind;
+    let job = cluster.submit(request).await?;
 
-        let mut bar = StageBar::new();
-        let mut first_prove: Option<Duration> = None;
-        let result = cluster
-            .wait(job, Duration::from_millis(250), |p| {
-                if p.proven > 0 && first_prove.is_none() {
-                    first_prove = Some(started.elapsed());
-                }
-                bar.show(p.stage());
-            })
-            .await;
-        bar.finish();
-        let _ = tx.send(true);
-        for a in agents {
-            let _ = a.await;
-        }
-        let outcome = result?;
-        let receipt = cluster.receipt(job).await?;
-        verify(&receipt, image_id)?;
-        let dir = args.backend.data_dir.join("receipts");
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{job}.receipt"));
-        std::fs::write(&path, encode(&receipt))?;
+    let mut bar = StageBar::new();
+    let mut first_prove: Option<Duration> = None;
+    let result = cluster
+        .wait(job, Duration::from_millis(250), |p| {
+            if p.proven > 0 && first_prove.is_none() {
+                first_prove = Some(started.elapsed());
+            }
+            bar.show(p.stage());
+        })
+        .await;
+    bar.finish();
+    let _ = crew.stop().await;
+    let outcome = result?;
+    let receipt = cluster.receipt(job).await?;
+    verify(&receipt, image_id)?;
+    let dir = args.backend.data_dir.join("receipts");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{job}.receipt"));
+    std::fs::write(&path, encode(&receipt))?;
 
-        let journal = &receipt.journal.bytes;
-        let ex = &outcome.execution;
-        println!("job:            {job}");
-        println!("journal (hex):  {}", hex::encode(journal));
-        if let Ok(text) = std::str::from_utf8(journal)
-            && !text.is_empty()
-            && text.chars().all(|c| !c.is_control() || c == '\n')
-        {
-            println!("journal (utf8): {text}");
-        }
-        println!("cycles:         {} user, {} total", ex.user_cycles, ex.total_cycles);
-        println!("segments:       {}", ex.segments);
-        if let Some(t) = first_prove {
-            println!("first proof:    {t:.1?} after submit");
-        }
-        println!("wall time:      {:.1?}", started.elapsed());
-        if let Ok(peak) = cluster.stores.hot.peak_usage().await {
-            println!("peak hot store: {peak} bytes");
-        }
-        println!("receipt:        {}", path.display());
-        println!("verified:       yes ({receipt_kind:?} receipt against image {image_id})");
-        Ok(())
-    })
+    let journal = &receipt.journal.bytes;
+    let ex = &outcome.execution;
+    println!("job:            {job}");
+    println!("journal (hex):  {}", hex::encode(journal));
+    if let Ok(text) = std::str::from_utf8(journal)
+        && !text.is_empty()
+        && text.chars().all(|c| !c.is_control() || c == '\n')
+    {
+        println!("journal (utf8): {text}");
+    }
+    println!("cycles:         {} user, {} total", ex.user_cycles, ex.total_cycles);
+    println!("segments:       {}", ex.segments);
+    if let Some(t) = first_prove {
+        println!("first proof:    {t:.1?} after submit");
+    }
+    println!("wall time:      {:.1?}", started.elapsed());
+    if let Ok(peak) = cluster.stores.hot.peak_usage().await {
+        println!("peak hot store: {peak} bytes");
+    }
+    println!("receipt:        {}", path.display());
+    println!("verified:       yes ({receipt_kind:?} receipt against image {image_id})");
+    Ok(())
 }

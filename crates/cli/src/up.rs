@@ -12,7 +12,8 @@ use tiffin_api::server::Server;
 use tiffin_api::tenants::TenantDefaults;
 use tiffin_api::{ApiConfig, AppState, TenantStore, hash_key};
 use tiffin_storage::parse_byte_size;
-use tiffin_workflow::{AgentConfig, Cluster, kinds};
+use tiffin_workflow::handlers::Context;
+use tiffin_workflow::{AgentConfig, Cluster, Crew, Role, Roster};
 
 use crate::backend::BackendArgs;
 use crate::limits::LimitArgs;
@@ -152,17 +153,14 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
     Ok(())
 }
 
-async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool) -> Result<()> {
-    let (db, stores) = args.backend.open().await?;
-    stores.cold.check().await?;
-    let tenants = tenant_store(&args.backend).await?;
-    let admin = admin_key(&args, first_start)?;
-    let cfg = ApiConfig {
+/// The API's settings from the flags.
+fn api_config(args: &ServeArgs, admin: Option<&(String, bool)>) -> Result<ApiConfig> {
+    Ok(ApiConfig {
         public_url: args.public_url.clone(),
         limits: args.limits.limits()?,
         max_assumptions: args.max_assumptions,
         max_journal_bytes: usize::try_from(parse_byte_size(&args.max_journal_size)?)?,
-        admin_key_hash: admin.as_ref().map(|(k, _)| hash_key(k)),
+        admin_key_hash: admin.map(|(k, _)| hash_key(k)),
         po2: args.po2,
         session_timeout: (args.session_timeout_secs > 0)
             .then(|| Duration::from_secs(args.session_timeout_secs)),
@@ -174,17 +172,28 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
             ..TenantDefaults::default()
         },
         ..ApiConfig::default()
-    };
+    })
+}
+
+/// Serves the API (with `agents` beside it in this process) until SIGTERM or Ctrl-C.
+async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool) -> Result<()> {
+    let (db, stores) = args.backend.open().await?;
+    stores.cold.check().await?;
+    let tenants = tenant_store(&args.backend).await?;
+    let admin = admin_key(&args, first_start)?;
+    let cfg = api_config(&args, admin.as_ref())?;
     let fresh_tenant = if first_start && tenants.tenants().await?.is_empty() {
         tenants.create_tenant("default", &cfg.defaults).await?;
         Some(tenants.create_key("default", "created by tiffin up").await?.0)
     } else {
         None
     };
+    let ctx = Context::new(db.clone(), stores.clone());
     let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
-    let mut server = Server::start(args.listen, state, agents)
+    let mut server = Server::start(args.listen, state)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let crew = Crew::spawn(&ctx, agents);
     let url = args.public_url.clone().unwrap_or_else(|| server.url());
     println!("Tiffin API listening on {url}");
     if let Some(bind) = args.metrics_listen {
@@ -210,35 +219,24 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
         println!("  export BONSAI_API_URL={url}");
         println!("  export BONSAI_API_KEY={key}");
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    crate::agent::stop_requested().await?;
     eprintln!("shutting down: finishing in-flight tasks");
-    server.shutdown().await;
+    let (_, agents) = tokio::join!(server.shutdown(), crew.stop());
+    agents?;
     Ok(())
 }
 
 pub fn up(args: UpArgs) -> Result<()> {
-    let id = std::process::id();
-    let mut agents = Vec::new();
-    let mut exec = AgentConfig::new(
-        format!("up-{id}-exec"),
-        kinds::parse_list("exec,aux,snark").expect("kinds"),
-    );
-    exec.heartbeat = Duration::from_secs(2);
-    agents.push(exec);
-    for i in 0..args.agents {
-        let mut a = AgentConfig::new(
-            format!("up-{id}-prove-{i}"),
-            kinds::parse_list("prove,join,aux").expect("kinds"),
-        );
-        // A stopped session's proof is killed at the next heartbeat: within a second.
-        a.heartbeat = Duration::from_secs(1);
-        a.isolation = crate::agent::isolated_proving()?;
-        agents.push(a);
-    }
+    let isolation = crate::agent::isolated_proving()?;
+    let roster = Roster::new(format!("up-{}", std::process::id()), args.agents).with_snark();
+    let agents = roster.agents(|role, a| match role {
+        Role::Executor => a.heartbeat = Duration::from_secs(2),
+        Role::Prover => {
+            // A stopped session's proof is killed at the next heartbeat: within a second.
+            a.heartbeat = Duration::from_secs(1);
+            a.isolation = isolation.clone();
+        }
+    });
     tokio::runtime::Runtime::new()?.block_on(run_server(args.serve, agents, true))
 }
 

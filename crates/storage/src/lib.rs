@@ -1,8 +1,9 @@
-//! Tiffin's blob storage (DESIGN.md §1): the **cold store** for durable blobs (images, inputs,
-//! final receipts, logs) over `object_store` — a local directory or any S3-compatible server —
-//! and the **hot store** for intermediate blobs (segments, lifted and joined receipts) — Redis,
-//! local files or memory — with a byte budget, exact usage and peak accounting, so the executor
-//! can apply backpressure instead of letting Redis grow or evict live segments.
+//! Tiffin's blob storage (docs/architecture.md, "Storage tiers and budgets"): the **cold
+//! store** for durable blobs (images, inputs, final receipts, logs) over `object_store` — a
+//! local directory or any S3-compatible server — and the **hot store** for intermediate blobs
+//! (segments, lifted and joined receipts) — Redis, local files or memory — with a byte budget,
+//! exact usage and peak accounting, so the executor can apply backpressure instead of letting
+//! Redis grow or evict live segments.
 //!
 //! Open stores from config strings with [`StoreConfig`], [`open_cold`] and [`open_hot`]. Errors
 //! carry stable codes `TIFFIN-STORAGE-0xx` and a transient/permanent classification ([`Error`]).

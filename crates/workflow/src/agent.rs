@@ -15,12 +15,10 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{self, Blob, Context, Outcome, Task};
+use crate::housekeeper::DEFAULT_AGENT_RETENTION;
 use crate::profile::AgentProfile;
 use crate::worker::Isolation;
 use crate::{Housekeeper, TaskError, kinds, metrics};
-
-/// How long an agent that stopped reporting stays in the registry by default.
-pub const DEFAULT_AGENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// How an agent behaves.
 #[derive(Clone, Debug)]
@@ -121,7 +119,8 @@ impl Agent {
 
     /// Presence: operators see idle agents too, when each last reported, and what it runs on.
     async fn report_presence(&self, mut shutdown: watch::Receiver<bool>) {
-        let profile = AgentProfile::detect(&self.cfg);
+        let cfg = &self.cfg;
+        let profile = AgentProfile::detect(cfg.max_po2, cfg.concurrency, cfg.heartbeat);
         info!(agent = %self.cfg.id, ?profile, "announcing");
         let info = profile.to_json();
         let mut tick = tokio::time::interval(self.cfg.heartbeat);

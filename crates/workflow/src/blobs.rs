@@ -14,6 +14,27 @@ pub fn input(tenant: &str, id: &str) -> String {
     format!("inputs/{tenant}/{id}")
 }
 
+/// Cold: an uploaded receipt, which sessions of its tenant may assume (composition).
+pub fn assumption(tenant: &str, id: &str) -> String {
+    format!("assumptions/{tenant}/{id}")
+}
+
+/// Cold: the SHA-256 (hex) of the uploaded blob at `key` (an input or a receipt), stored
+/// beside it for the API's receipt cache.
+pub fn digest(key: &str) -> String {
+    format!("{key}.sha256")
+}
+
+/// Cold: prefix of a tenant's receipt-cache entries (deleted with the tenant).
+pub fn cache_prefix(tenant: &str) -> String {
+    format!("cache/{tenant}/")
+}
+
+/// Cold: the tenant's receipt-cache entry named `digest` (it holds the id of the session).
+pub fn cache_entry(tenant: &str, digest: &str) -> String {
+    format!("{}{digest}", cache_prefix(tenant))
+}
+
 /// Prefix of everything a job owns, hot and cold.
 pub fn job_prefix(job: JobId) -> String {
     format!("jobs/{job}/")

@@ -1,16 +1,16 @@
-//! The cluster facade: what the CLI (and later the API) uses to submit a proving job, follow
-//! its progress and fetch its verified receipt.
+//! The cluster facade: what the CLI and the API use to submit a proving job, follow its
+//! progress and read its results (docs/architecture.md, "The life of a session").
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tiffin_storage::Stores;
+use tiffin_storage::{ByteStream, Stores};
 use tiffin_taskdb::{JobId, JobState, JobStatus, NewJob, NewTask, TaskDb};
 use tiffin_zkvm::{ImageId, Receipt, ReceiptKind, decode};
 
 use crate::progress::Progress;
-use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
+use crate::spec::{EXECUTE_KEY, ExecuteOutput, JobSpec, SNARK_KEY, SNARK_OF, TaskPayload};
 use crate::{blobs, kinds};
 
 /// Why a cluster operation failed.
@@ -93,11 +93,28 @@ impl Cluster {
     /// Stores a program under its image id (content addressed, so uploading twice is free).
     pub async fn upload_image(&self, program: Bytes) -> Result<ImageId, ClusterError> {
         let id = ImageId::of_program(&program)?;
+        self.put_image(&id, program).await?;
+        Ok(id)
+    }
+
+    /// Stores a program under `id`, which the caller computed from it (content addressed: a
+    /// program already stored stays as it is).
+    pub async fn put_image(&self, id: &ImageId, program: Bytes) -> Result<(), ClusterError> {
         let key = blobs::image(&id.to_hex());
         if !self.stores.cold.exists(&key).await? {
             self.stores.cold.put(&key, program).await?;
         }
-        Ok(id)
+        Ok(())
+    }
+
+    /// Whether the program with image id `image` (hex) is stored.
+    pub async fn has_image(&self, image: &str) -> Result<bool, ClusterError> {
+        Ok(self.stores.cold.exists(&blobs::image(image)).await?)
+    }
+
+    /// Deletes the program with image id `image` (hex); its holders decide when.
+    pub async fn delete_image(&self, image: &str) -> Result<(), ClusterError> {
+        Ok(self.stores.cold.delete(&blobs::image(image)).await?)
     }
 
     /// Stores an input and returns its key.
@@ -152,9 +169,31 @@ impl Cluster {
         Ok(self.db.create_job(job).await?)
     }
 
+    /// Starts a Groth16 conversion of the succeeded proving job `session` (one `snark` task,
+    /// two attempts), counted against the tenant's running jobs like a session.
+    pub async fn start_snark(
+        &self,
+        tenant: &str,
+        session: JobId,
+        running_limit: i64,
+    ) -> Result<JobId, ClusterError> {
+        let payload = serde_json::to_value(TaskPayload::Snark { session: session.to_string() })
+            .expect("payload serialises");
+        let task = NewTask::new(SNARK_KEY, kinds::SNARK, payload).max_attempts(2);
+        let job = NewJob::new(tenant, vec![task])
+            .meta(serde_json::json!({ SNARK_OF: session.to_string() }))
+            .running_limit(running_limit);
+        Ok(self.db.create_job(job).await?)
+    }
+
+    /// The job's status.
+    pub async fn job(&self, job: JobId) -> Result<JobStatus, ClusterError> {
+        Ok(self.db.job(job).await?)
+    }
+
     /// Where the job stands.
     pub async fn progress(&self, job: JobId) -> Result<(JobStatus, Progress), ClusterError> {
-        let status = self.db.job(job).await?;
+        let status = self.job(job).await?;
         let p = Progress::of(&status);
         Ok((status, p))
     }
@@ -195,11 +234,52 @@ impl Cluster {
                         error,
                     });
                 }
-                let out = self.db.task_output(job, EXECUTE_KEY).await?.unwrap_or_default();
-                let execution = serde_json::from_value(out).unwrap_or_default();
+                let execution = self.execution(job).await?.unwrap_or_default();
                 return Ok(JobOutcome { status, execution });
             }
             tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// What the job's execute task reported, once it finished (`None` before that).
+    pub async fn execution(&self, job: JobId) -> Result<Option<ExecuteOutput>, ClusterError> {
+        let out = self.db.task_output(job, EXECUTE_KEY).await?;
+        Ok(out.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// Deletes what a tenant uploaded (inputs, receipts) and its receipt-cache entries; its
+    /// jobs' data goes with the jobs, and shared images with their last holder.
+    pub async fn delete_tenant_blobs(&self, tenant: &str) -> Result<(), ClusterError> {
+        let prefixes =
+            [blobs::input(tenant, ""), blobs::assumption(tenant, ""), blobs::cache_prefix(tenant)];
+        for prefix in prefixes {
+            self.stores.cold.delete_prefix(&prefix).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the job's final receipt is stored.
+    pub async fn has_receipt(&self, job: JobId) -> Result<bool, ClusterError> {
+        Ok(self.stores.cold.exists(&blobs::receipt(job)).await?)
+    }
+
+    /// The job's final receipt as stored (bincode), streamed.
+    pub async fn receipt_stream(&self, job: JobId) -> Result<ByteStream, ClusterError> {
+        Ok(self.stores.cold.get_stream(&blobs::receipt(job)).await?)
+    }
+
+    /// The journal an execute-only job's guest committed.
+    pub async fn journal(&self, job: JobId) -> Result<Bytes, ClusterError> {
+        Ok(self.stores.cold.get(&blobs::journal(job)).await?)
+    }
+
+    /// The guest's stdout and stderr, if the executor kept them (it keeps those of guests that
+    /// halted normally).
+    pub async fn logs(&self, job: JobId) -> Result<Option<Bytes>, ClusterError> {
+        match self.stores.cold.get(&blobs::logs(job)).await {
+            Ok(b) => Ok(Some(b)),
+            Err(tiffin_storage::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

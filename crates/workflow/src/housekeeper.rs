@@ -19,6 +19,9 @@ use crate::blobs;
 use crate::repair::{self, Verdict};
 use crate::spec::EXECUTE_KEY;
 
+/// How long an agent that stopped reporting stays in the registry by default.
+pub const DEFAULT_AGENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
 /// Periodic maintenance of the cluster.
 pub struct Housekeeper {
     db: Arc<dyn TaskDb>,
@@ -70,7 +73,7 @@ impl Housekeeper {
             db,
             stores,
             retention,
-            agent_retention: crate::agent::DEFAULT_AGENT_RETENTION,
+            agent_retention: DEFAULT_AGENT_RETENTION,
             swept: Mutex::new(HashSet::new()),
             stuck: Mutex::new(HashSet::new()),
             last_repair: Mutex::new(None),

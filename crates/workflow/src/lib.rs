@@ -1,12 +1,14 @@
-//! The proving workflow on top of TaskDB and the stores (DESIGN.md §2): the [`planner`] that
-//! shapes each job's DAG, one handler per task kind ([`handlers`]), the [`agent`] loop that
-//! claims, heartbeats and completes tasks (announcing its [`profile`]), the [`housekeeper`], the
-//! [`cluster`] facade that submits jobs and reads their results, the killable proving
-//! [`worker`] and the process's one [`metrics`] recorder.
+//! The proving workflow on top of TaskDB and the stores (docs/architecture.md, "Components" and
+//! "The life of a session"): the [`planner`] that shapes each job's DAG, one handler per task
+//! kind ([`handlers`]), the [`agent`] loop that claims, heartbeats and completes tasks
+//! (announcing its [`profile`]), the [`crew`] of agents a process runs in itself, the
+//! [`housekeeper`], the [`cluster`] facade that submits jobs and reads their results, the
+//! killable proving [`worker`] and the process's one [`metrics`] recorder.
 
 pub mod agent;
 pub mod blobs;
 pub mod cluster;
+pub mod crew;
 pub mod error;
 pub mod handlers;
 pub mod housekeeper;
@@ -21,6 +23,7 @@ pub mod worker;
 
 pub use agent::{Agent, AgentConfig};
 pub use cluster::{Cluster, JobOutcome, ProveRequest, StartOptions};
+pub use crew::{Crew, Role, Roster};
 pub use error::TaskError;
 pub use housekeeper::Housekeeper;
 pub use profile::AgentProfile;

@@ -6,10 +6,9 @@
 //! here. A host without those files reports what it can (0 bytes of memory, no GPU).
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use crate::AgentConfig;
 
 /// An agent's description of itself, stored as its registry entry's `info`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,8 +34,9 @@ pub struct AgentProfile {
 }
 
 impl AgentProfile {
-    /// Describes this host and the agent configured by `cfg`.
-    pub fn detect(cfg: &AgentConfig) -> Self {
+    /// Describes this host and an agent's settings: the largest segment it accepts, how many
+    /// tasks it takes at once and how often it reports.
+    pub fn detect(max_po2: u32, concurrency: usize, heartbeat: Duration) -> Self {
         let read = |p: &str| std::fs::read_to_string(p).ok();
         let (gpu, gpus) = gpu_summary(&nvidia_models(), nvidia_devices());
         AgentProfile {
@@ -46,9 +46,9 @@ impl AgentProfile {
             memory_bytes: read("/proc/meminfo").as_deref().and_then(mem_total).unwrap_or(0),
             gpu,
             gpus,
-            max_po2: cfg.max_po2,
-            concurrency: cfg.concurrency.max(1) as u32,
-            heartbeat_secs: cfg.heartbeat.as_secs_f64(),
+            max_po2,
+            concurrency: concurrency.max(1) as u32,
+            heartbeat_secs: heartbeat.as_secs_f64(),
         }
     }
 
@@ -153,10 +153,7 @@ mod tests {
 
     #[test]
     fn a_profile_carries_the_agent_settings() {
-        let mut cfg = AgentConfig::new("a", Vec::new());
-        cfg.max_po2 = 20;
-        cfg.concurrency = 3;
-        let p = AgentProfile::detect(&cfg);
+        let p = AgentProfile::detect(20, 3, Duration::from_secs(5));
         assert_eq!((p.max_po2, p.concurrency, p.heartbeat_secs), (20, 3, 5.0));
         assert!(p.cores >= 1 && !p.host.is_empty());
         assert_eq!(p.version, env!("CARGO_PKG_VERSION"));

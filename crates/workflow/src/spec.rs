@@ -84,6 +84,12 @@ pub enum TaskPayload {
 /// Key of the one execute task of every job.
 pub const EXECUTE_KEY: &str = "exec";
 
+/// Key of the one task of a Groth16 conversion job.
+pub const SNARK_KEY: &str = "snark";
+
+/// The meta key of a Groth16 conversion job: the id of the session it converts.
+pub const SNARK_OF: &str = "snark_of";
+
 /// What the execute task reports on completion (and execute-only sessions return). The
 /// journal itself is a cold-store blob (`blobs::journal`), never part of this record: a task
 /// database row stays small whatever the guest commits, and status polls stay cheap.

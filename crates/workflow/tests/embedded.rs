@@ -7,16 +7,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use tiffin_guests::{ECHO, PANIC, SPIN, spin_input};
 use tiffin_storage::{StoreConfig, Stores};
-use tiffin_taskdb::{Config, JobState, SqliteTaskDb, TaskDb, TaskState};
+use tiffin_taskdb::{Config, JobState, Kind, SqliteTaskDb, TaskDb, TaskState};
 use tiffin_workflow::handlers::Context;
 use tiffin_workflow::housekeeper::Housekeeper;
-use tiffin_workflow::{Agent, AgentConfig, Cluster, ProveRequest, blobs, kinds};
+use tiffin_workflow::{AgentConfig, Cluster, Crew, ProveRequest, Role, Roster, blobs, kinds};
 use tiffin_zkvm::types::{InnerReceipt, ReceiptClaim};
 use tiffin_zkvm::{
     ErrorClass, Groth16Availability, ImageId, Receipt, ReceiptKind, SuccinctReceipt, finalize,
     groth16_availability, snark, verify,
 };
-use tokio::sync::watch;
 
 /// Every job runs at po2 14 (the smallest po2 risc0 lifts), where segments are cheapest to
 /// prove.
@@ -30,32 +29,38 @@ const SPIN_4: u32 = 10_000;
 const SPIN_8: u32 = 46_000;
 const SPIN_30: u32 = 230_000;
 
-fn agent_config(id: &str, kinds: &str) -> AgentConfig {
-    let mut cfg = AgentConfig::new(id, kinds::parse_list(kinds).unwrap());
+/// Quick heartbeats and housekeeping, so tests see changes soon.
+fn tune(_: Role, cfg: &mut AgentConfig) {
     cfg.heartbeat = Duration::from_millis(500);
     cfg.lease = Duration::from_secs(20);
     cfg.housekeeping = Duration::from_millis(500);
-    cfg
 }
 
-fn context(db: &Arc<dyn TaskDb>, stores: &Stores) -> Context {
-    Context {
-        db: db.clone(),
-        stores: stores.clone(),
-        rt: tokio::runtime::Handle::current(),
-        room_timeout: Duration::from_secs(600),
-    }
+/// One agent serving `exec` only.
+fn executor(id: &str) -> AgentConfig {
+    let mut cfg = AgentConfig::new(id, vec![Kind::new(kinds::EXEC)]);
+    tune(Role::Executor, &mut cfg);
+    cfg
 }
 
 struct TestCluster {
     cluster: Cluster,
-    stop: watch::Sender<bool>,
-    agents: Vec<tokio::task::JoinHandle<()>>,
+    ctx: Context,
+    crew: Crew,
     _dir: tempfile::TempDir,
 }
 
 impl TestCluster {
-    async fn start(agents: usize, hot_budget: Option<u64>) -> Self {
+    /// One executor plus `provers` provers, as `tiffin prove` runs them.
+    async fn start(provers: usize, hot_budget: Option<u64>) -> Self {
+        let mut tc = Self::bare(hot_budget).await;
+        let agents = Roster::new("test", provers).agents(tune);
+        tc.crew = tc.spawn(agents);
+        tc
+    }
+
+    /// No agents yet.
+    async fn bare(hot_budget: Option<u64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db: Arc<dyn TaskDb> = Arc::new(
             SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), Config::default()).await.unwrap(),
@@ -63,24 +68,19 @@ impl TestCluster {
         let mut cfg = StoreConfig::new(dir.path());
         cfg.hot_budget_bytes = hot_budget;
         let stores: Stores = cfg.open().await.unwrap();
-        let (stop, rx) = watch::channel(false);
-        // One executor plus `agents` provers, as `tiffin prove` runs them: an executor paused
-        // by backpressure must never hold the only slot the provers need.
-        let handles = (0..=agents)
-            .map(|i| {
-                let kinds = if i == 0 { "exec,aux" } else { "prove,join,aux" };
-                let cfg = agent_config(&format!("test-{i}"), kinds);
-                tokio::spawn(Agent::new(cfg, context(&db, &stores)).run(rx.clone()))
-            })
-            .collect();
-        Self { cluster: Cluster::new(db, stores), stop, agents: handles, _dir: dir }
+        let mut ctx = Context::new(db.clone(), stores.clone());
+        ctx.room_timeout = Duration::from_secs(600);
+        let crew = Crew::spawn(&ctx, Vec::new());
+        Self { cluster: Cluster::new(db, stores), ctx, crew, _dir: dir }
+    }
+
+    /// Starts more agents over this cluster.
+    fn spawn(&self, agents: Vec<AgentConfig>) -> Crew {
+        Crew::spawn(&self.ctx, agents)
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        for a in self.agents {
-            a.await.unwrap();
-        }
+        self.crew.stop().await.unwrap();
     }
 }
 
@@ -360,8 +360,7 @@ async fn backpressure_keeps_the_hot_store_within_its_budget() {
 /// it succeeds once an executor stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restarted_agents_hand_tasks_back_without_using_attempts() {
-    let tc = TestCluster::start(0, None).await;
-    tc.stop.send(true).unwrap(); // no standing executor: this test starts its own
+    let tc = TestCluster::bare(None).await; // no standing executor: this test starts its own
     let c = &tc.cluster;
     // Execute-only at po2 20: 20 segments, a few seconds of execution, checked for
     // cancellation at every segment.
@@ -373,25 +372,20 @@ async fn restarted_agents_hand_tasks_back_without_using_attempts() {
     };
     let attempts = exec_task().await.max_attempts;
     for restart in 1..=attempts {
-        let (stop, rx) = watch::channel(false);
-        let mut cfg = agent_config(&format!("restarting-{restart}"), "exec");
+        let mut cfg = executor(&format!("restarting-{restart}"));
         cfg.shutdown_grace = Duration::ZERO;
-        let agent = tokio::spawn(Agent::new(cfg, context(&c.db, &c.stores)).run(rx));
+        let agent = tc.spawn(vec![cfg]);
         while exec_task().await.state != TaskState::Leased {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        stop.send(true).unwrap();
-        agent.await.unwrap();
+        agent.stop().await.unwrap();
         let t = exec_task().await;
         assert_eq!(t.state, TaskState::Ready, "handed back after restart {restart}");
         assert_eq!(c.db.job(job).await.unwrap().state, JobState::Running);
     }
-    let (stop, rx) = watch::channel(false);
-    let agent =
-        tokio::spawn(Agent::new(agent_config("stays", "exec"), context(&c.db, &c.stores)).run(rx));
+    let agent = tc.spawn(vec![executor("stays")]);
     let out = c.wait(job, Duration::from_millis(100), |_| {}).await.unwrap();
     assert_eq!(out.status.state, JobState::Succeeded, "{:?}", out.status.first_failure);
-    stop.send(true).unwrap();
-    agent.await.unwrap();
+    agent.stop().await.unwrap();
     tc.stop().await;
 }

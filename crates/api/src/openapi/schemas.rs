@@ -1,13 +1,29 @@
-//! Schemas of answers that have no Rust type of their own in this crate: bodies the handlers
-//! build with `json!`, and the TaskDB's and the agents' types as the admin routes show them.
-//! They exist only to describe those answers; the API tests check real answers against them,
+//! Schemas of answers that have no Rust type of their own elsewhere in this crate: bodies the
+//! handlers build with `json!` or assemble from several tables ([`TenantView`]), and the
+//! TaskDB's and the agents' types as the admin routes show them.
+//! All but [`TenantView`] exist only to describe those answers; the API tests check real answers against them,
 //! so they cannot drift from what the handlers send.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::admin::TenantView;
+use crate::tenants::{KeyInfo, Tenant};
+
+/// A tenant as the admin sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantView {
+    /// Quotas, usage and priority.
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// Reserved tasks per kind (only kinds with a reservation).
+    pub reservations: BTreeMap<String, i32>,
+    /// Its keys.
+    pub keys: Vec<KeyInfo>,
+}
 
 /// A new session or SNARK job (Bonsai's `CreateSessRes`).
 #[derive(ToSchema)]

@@ -1,5 +1,5 @@
 //! A real Tiffin API server for tests: SQLite TaskDB, local stores, in-process agents, bound to
-//! 127.0.0.1:0 — the same `Server` `tiffin up` runs. Clients are the unmodified `bonsai-sdk`
+//! 127.0.0.1:0 — the same `Server` and agent `Crew` `tiffin up` runs. Clients are the unmodified `bonsai-sdk`
 //! and plain HTTP.
 #![allow(dead_code)]
 
@@ -14,7 +14,8 @@ use tiffin_api::server::Server;
 use tiffin_api::{ApiConfig, AppState, TenantStore, hash_key};
 use tiffin_storage::{StoreConfig, Stores};
 use tiffin_taskdb::{Config, SqliteTaskDb, TaskDb};
-use tiffin_workflow::{AgentConfig, Cluster, kinds};
+use tiffin_workflow::handlers::Context;
+use tiffin_workflow::{Cluster, Crew, Roster};
 
 pub const ADMIN_KEY: &str = "test-admin-key";
 pub const RISC0_VERSION: &str = "3.1.0-rc.1";
@@ -31,6 +32,7 @@ pub enum Agents {
 
 pub struct TestServer {
     pub server: Server,
+    crew: Crew,
     pub url: String,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -60,29 +62,31 @@ pub async fn start_with_stores_in(
         ..ApiConfig::default()
     };
     tweak(&mut cfg);
+    let ctx = Context::new(db.clone(), stores.clone());
     let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
-    let mut list = vec!["exec,aux,snark"];
-    if agents == Agents::Full {
-        list.push("prove,join,aux");
-    }
-    let agents = list
-        .into_iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let mut c = AgentConfig::new(format!("api-test-{i}"), kinds::parse_list(k).unwrap());
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::start(addr, state).await.unwrap();
+    let provers = usize::from(agents == Agents::Full);
+    let roster = Roster::new("api-test", provers).with_snark();
+    let crew = Crew::spawn(
+        &ctx,
+        roster.agents(|_, c| {
             c.heartbeat = Duration::from_millis(500);
             c.housekeeping = Duration::from_millis(500);
             c.shutdown_grace = Duration::from_secs(1);
-            c
-        })
-        .collect();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::start(addr, state, agents).await.unwrap();
+        }),
+    );
     let url = server.url();
-    TestServer { server, url, http: reqwest::Client::new(), _dir: dir }
+    TestServer { server, crew, url, http: reqwest::Client::new(), _dir: dir }
 }
 
 impl TestServer {
+    /// Stops the server and its agents, and waits for both.
+    pub async fn shutdown(self) {
+        let (_, agents) = tokio::join!(self.server.shutdown(), self.crew.stop());
+        agents.unwrap();
+    }
+
     /// Creates a tenant through the admin API and returns its first key.
     pub async fn tenant(&self, name: &str, settings: Value) -> String {
         let mut body = settings;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tiffin_taskdb::{NewTask, TaskDb};
 use tiffin_zkvm::{ExecuteOptions, Receipt, ReceiptKind, decode, encode, execute};
 
-use super::{Context, Outcome, Task};
+use super::context::{Context, Outcome, Task};
 use crate::planner::{PlannedTask, Planner, Shape, Step};
 use crate::spec::{DEFAULT_MAX_JOURNAL_BYTES, EXECUTE_KEY, ExecuteOutput, JobSpec, TaskPayload};
 use crate::{TaskError, blobs, kinds};

@@ -8,7 +8,7 @@ use tiffin_zkvm::{
     finalize_composite, types::ReceiptClaim,
 };
 
-use super::{Blob, Context, Outcome, Task};
+use super::context::{Blob, Context, Outcome, Task};
 use crate::spec::{EXECUTE_KEY, ExecuteOutput};
 use crate::{TaskError, blobs};
 

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::json;
 
-use super::{Blob, Context, Outcome, Task};
+use super::context::{Blob, Context, Outcome, Task};
 use crate::worker::Work;
 use crate::{TaskError, blobs};
 

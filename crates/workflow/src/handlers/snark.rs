@@ -8,7 +8,7 @@ use tiffin_taskdb::JobId;
 use tiffin_zkvm::types::{InnerReceipt, Receipt};
 use tiffin_zkvm::{decode, encode};
 
-use super::{Context, Outcome, Task};
+use super::context::{Context, Outcome, Task};
 use crate::{TaskError, blobs};
 
 pub fn run(ctx: &Context, task: &Task<'_>, session: &str) -> Result<Outcome, TaskError> {
