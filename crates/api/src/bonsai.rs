@@ -82,6 +82,38 @@ pub struct ProofReq {
     /// bytes, assumptions and receipt kind ([`crate::receipt_cache`]).
     #[serde(default)]
     pub no_cache: bool,
+    /// Tiffin extension: when the session must be done (unix seconds). Within the tenant's
+    /// share its tasks are claimed before those of later-due and undated sessions; a session
+    /// past its deadline keeps running and its status says `deadline_missed`.
+    #[serde(default)]
+    pub deadline: Option<u64>,
+    /// Tiffin extension: rank among the tenant's sessions due at the same time, -1000 to
+    /// 1000 (higher first; default 0).
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+/// The most a session's `priority` may be (and the least, negated).
+const MAX_PRIORITY: i32 = 1_000;
+/// The latest `deadline` accepted (unix seconds; the year 2286).
+const MAX_DEADLINE: u64 = 9_999_999_999;
+
+/// The request's deadline and priority, checked.
+fn scheduling(req: &ProofReq) -> Result<(Option<u64>, i32), ApiError> {
+    if let Some(d) = req.deadline
+        && (d == 0 || d > MAX_DEADLINE)
+    {
+        return Err(ApiError::InvalidBody(format!(
+            "deadline {d}: give unix seconds, between 1 and {MAX_DEADLINE}"
+        )));
+    }
+    let priority = req.priority.unwrap_or(0);
+    if priority.abs() > MAX_PRIORITY {
+        return Err(ApiError::InvalidBody(format!(
+            "priority {priority}: give -{MAX_PRIORITY} to {MAX_PRIORITY}"
+        )));
+    }
+    Ok((req.deadline, priority))
 }
 
 /// The receipt a proving session ends with (`receipt_kind` of `POST /sessions/create`).
@@ -157,6 +189,7 @@ async fn session_create(
 async fn session_spec(st: &AppState, t: &Tenant, req: &ProofReq) -> Result<JobSpec, ApiError> {
     let image = parse_image_id(&req.img)?.to_hex();
     let input = parse_uuid("input", &req.input)?.to_string();
+    let (deadline, priority) = scheduling(req)?;
     if let Some(limit) = req.exec_cycle_limit
         && (limit == 0 || limit > MAX_CYCLE_LIMIT_M)
     {
@@ -184,6 +217,8 @@ async fn session_spec(st: &AppState, t: &Tenant, req: &ProofReq) -> Result<JobSp
         cycle_limit: Some(limit_m.saturating_mul(MCYCLE)),
         assumptions,
         max_journal_bytes: Some(st.cfg.max_journal_bytes as u64),
+        deadline,
+        priority,
     })
 }
 

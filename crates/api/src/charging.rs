@@ -46,6 +46,8 @@ mod tests {
             cycle_limit: Some(1_000_000),
             assumptions: Vec::new(),
             max_journal_bytes: None,
+            deadline: None,
+            priority: 0,
         }
     }
 

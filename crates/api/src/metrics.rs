@@ -100,6 +100,11 @@ pub fn session_created() {
     counter!("tiffin_api_sessions_created_total").increment(1);
 }
 
+/// One session that ended past the deadline it was created with.
+pub fn session_missed_deadline() {
+    counter!("tiffin_api_sessions_missed_deadline_total").increment(1);
+}
+
 /// One proving session answered from the receipt cache.
 pub fn session_cached() {
     counter!("tiffin_api_sessions_cached_total").increment(1);

@@ -39,6 +39,10 @@ pub struct SessionStatus {
     /// Cycle counts once execution finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<SessionStats>,
+    /// Tiffin extension, for sessions created with a `deadline`: whether it ended (or, still
+    /// running, is now) past it. A session is never stopped for its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_missed: Option<bool>,
 }
 
 /// `GET /snark/status/{id}` (Bonsai's `SnarkStatusRes`).
@@ -114,7 +118,14 @@ pub fn session_status(
             total_cycles: e.total_cycles,
             cycles: e.user_cycles,
         }),
+        deadline_missed: missed_deadline(job),
     }
+}
+
+/// Whether a session created with a `deadline` ended (or, running, is now) past it.
+pub fn missed_deadline(job: &JobStatus) -> Option<bool> {
+    let spec: tiffin_workflow::spec::JobSpec = serde_json::from_value(job.meta.clone()).ok()?;
+    spec.missed_deadline(job.finished_at.unwrap_or_else(chrono::Utc::now))
 }
 
 #[cfg(test)]

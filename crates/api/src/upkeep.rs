@@ -69,6 +69,11 @@ pub async fn charge_finished(st: &AppState) -> Result<usize, ApiError> {
         };
         if st.tenants.charge(&s.id, cycles).await? {
             charged += 1;
+            if let Ok(job) = st.cluster.job(id).await
+                && crate::status::missed_deadline(&job) == Some(true)
+            {
+                crate::metrics::session_missed_deadline();
+            }
             release_image(st, &s.id).await?;
         }
     }

@@ -167,6 +167,41 @@ async fn execute_only_sessions_logs_stop_quotas_and_version() {
     assert!(matches!(client.receipt_download(&session).await, Err(SdkErr::ReceiptNotFound)));
     assert_eq!(session.logs(&client).await.unwrap(), "");
 
+    // Tiffin's deadline and priority extensions: a session past its deadline runs to the end
+    // and says so; an unknown value is refused; the unmodified SDK above sends neither.
+    let create = |body: serde_json::Value| {
+        s.user(&key, reqwest::Method::POST, "/sessions/create").json(&body).send()
+    };
+    let body = |extra: serde_json::Value| {
+        let mut b = json!({ "img": ECHO.image_id_hex(), "input": input, "execute_only": true });
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    for (deadline, missed) in [(now.as_secs() - 60, true), (now.as_secs() + 3_600, false)] {
+        let res = create(body(json!({ "deadline": deadline, "priority": 7 }))).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let id =
+            res.json::<serde_json::Value>().await.unwrap()["uuid"].as_str().unwrap().to_string();
+        let late = bonsai_sdk::non_blocking::SessionId::new(id.clone());
+        let (status, _) = wait(&client, &late, Duration::from_secs(60)).await;
+        assert_eq!(status.status, "SUCCEEDED");
+        let raw: serde_json::Value = s
+            .user(&key, reqwest::Method::GET, &format!("/sessions/status/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(raw["deadline_missed"], json!(missed), "{raw}");
+    }
+    for bad in [json!({ "priority": 5_000 }), json!({ "deadline": 0 })] {
+        let res = create(body(bad.clone())).await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        assert!(res.text().await.unwrap().contains("TIFFIN-API-011"), "{bad}");
+    }
+
     // A guest that panics: FAILED, and its stderr reaches the user through error_msg and logs.
     client.upload_img(&PANIC.image_id_hex(), PANIC.program.to_vec()).await.unwrap();
     let input = client.upload_input(b"oops".to_vec()).await.unwrap();

@@ -85,10 +85,7 @@ impl VerifierService {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let res = request
-            .send()
-            .await
-            .map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;
+        let res = request.send().await.map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;
         let status = res.status();
         let body: Value =
             res.json().await.map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;

@@ -42,6 +42,18 @@ pub enum SessionState {
     Ended(SessionEnd),
 }
 
+/// What a session runs.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub image_id: &'a str,
+    pub input: &'a str,
+    pub assumptions: &'a [String],
+    pub execute_only: bool,
+    /// In cycles.
+    pub cycle_limit: Option<u64>,
+    pub kind: ReceiptKind,
+}
+
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
@@ -114,15 +126,25 @@ impl Cluster {
         cycle_limit: Option<u64>,
         kind: ReceiptKind,
     ) -> Result<String> {
-        let limit_m = cycle_limit.map(|c| c.div_ceil(1_000_000).max(1));
-        let body = json!({
-            "img": image_id,
-            "input": input,
-            "assumptions": assumptions,
-            "execute_only": execute_only,
+        let session = NewSession { image_id, input, assumptions, execute_only, cycle_limit, kind };
+        self.start_due(session, None).await
+    }
+
+    /// Starts a session due by `deadline` (unix seconds; Tiffin's extension: the cluster claims
+    /// its tasks before the tenant's later-due work).
+    pub async fn start_due(&self, s: NewSession<'_>, deadline: Option<u64>) -> Result<String> {
+        let limit_m = s.cycle_limit.map(|c| c.div_ceil(1_000_000).max(1));
+        let mut body = json!({
+            "img": s.image_id,
+            "input": s.input,
+            "assumptions": s.assumptions,
+            "execute_only": s.execute_only,
             "exec_cycle_limit": limit_m,
-            "receipt_kind": kind.as_str(),
+            "receipt_kind": s.kind.as_str(),
         });
+        if let Some(deadline) = deadline {
+            body["deadline"] = json!(deadline);
+        }
         let res = self
             .http
             .post(format!("{}/sessions/create", self.url))

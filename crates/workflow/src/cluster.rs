@@ -137,6 +137,8 @@ impl Cluster {
             cycle_limit: req.cycle_limit,
             assumptions: Vec::new(),
             max_journal_bytes: None,
+            deadline: None,
+            priority: 0,
         };
         self.start(&req.tenant, spec).await
     }
@@ -154,13 +156,17 @@ impl Cluster {
         opts: StartOptions,
     ) -> Result<JobId, ClusterError> {
         let meta = serde_json::to_value(&spec).expect("spec serialises");
+        let (deadline, priority) = (spec.deadline, spec.priority);
         let exec = NewTask::new(
             EXECUTE_KEY,
             kinds::EXEC,
             serde_json::to_value(TaskPayload::Execute(spec)).expect("payload serialises"),
         )
         .max_attempts(3);
-        let mut job = NewJob::new(tenant, vec![exec]).meta(meta);
+        let mut job = NewJob::new(tenant, vec![exec]).meta(meta).priority(priority);
+        if let Some(due) = deadline.and_then(|d| chrono::DateTime::from_timestamp(d as i64, 0)) {
+            job = job.due(due);
+        }
         job.running_limit = opts.running_limit;
         job.deadline = opts
             .timeout

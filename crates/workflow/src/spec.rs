@@ -27,6 +27,20 @@ pub struct JobSpec {
     /// unset). A longer one fails the job: journals are stored whole and served whole.
     #[serde(default)]
     pub max_journal_bytes: Option<u64>,
+    /// When the caller needs the job done (unix seconds): its tasks are claimed before the
+    /// tenant's later-due and undated jobs; a job past it is reported, never stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+    /// Its rank among the tenant's jobs due at the same time (higher first; default 0).
+    #[serde(default)]
+    pub priority: i32,
+}
+
+impl JobSpec {
+    /// Whether the job missed its deadline: it ended (or, still running, it is now) past it.
+    pub fn missed_deadline(&self, ended_or_now: chrono::DateTime<chrono::Utc>) -> Option<bool> {
+        self.deadline.map(|d| ended_or_now.timestamp() > d as i64)
+    }
 }
 
 /// The journal limit of a job that names none.

@@ -10,7 +10,7 @@ use alloy::primitives::B256;
 use sha2::{Digest, Sha256};
 
 use super::{Broker, every, pricer, wall_clock, with_retries};
-use crate::cluster::SessionEnd;
+use crate::cluster::{NewSession, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState, expiry_of, now_ms};
 use crate::params;
@@ -121,8 +121,18 @@ async fn start(b: &Broker, order: &mut Order) -> Result<String> {
     let started = async {
         let (image, input_id) = proof_input(b, order).await?;
         let limit = Some(cycle_limit(order.cycles));
+        // The cluster orders the broker's sessions by when each must be proven.
+        let due = order.expiry.saturating_sub(params::finish_overhead_secs(&b.config()));
         with_retries(b, "starting a proof", || async {
-            b.cluster.start(&image, &input_id, &[], false, limit, kind).await
+            let session = NewSession {
+                image_id: &image,
+                input: &input_id,
+                assumptions: &[],
+                execute_only: false,
+                cycle_limit: limit,
+                kind,
+            };
+            b.cluster.start_due(session, Some(due)).await
         })
         .await
     };
