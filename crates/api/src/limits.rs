@@ -149,6 +149,10 @@ impl Limits {
 pub struct Gate {
     slots: Arc<Semaphore>,
     max: usize,
+    /// Slots in use per API key (by a hash of the key); no key holds more than `key_share`, so
+    /// one tenant trickling uploads cannot hold every slot while others get 503.
+    by_key: Arc<std::sync::Mutex<std::collections::HashMap<u64, usize>>>,
+    key_share: usize,
     rate: Option<DefaultKeyedRateLimiter<String>>,
     per_sec: u32,
     request_timeout: Duration,
@@ -163,6 +167,8 @@ impl Gate {
         Self {
             slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             max: limits.max_concurrent_requests,
+            by_key: Default::default(),
+            key_share: key_share(limits.max_concurrent_requests),
             rate,
             per_sec: limits.tenant_requests_per_sec,
             request_timeout: limits.request_timeout,
@@ -182,13 +188,59 @@ impl Gate {
     }
 }
 
-/// Middleware: a request slot (or 503 at once), and the read deadline for GETs. Uploads are
-/// bounded by their body's pace instead; other writes run to the end once started, so a
-/// deadline never leaves one half done.
+/// The most slots one API key may hold: a quarter of them (at least one).
+pub fn key_share(max_concurrent_requests: usize) -> usize {
+    (max_concurrent_requests / 4).max(1)
+}
+
+/// One API key's hold on a slot, given back when dropped.
+struct KeySlot {
+    by_key: Arc<std::sync::Mutex<std::collections::HashMap<u64, usize>>>,
+    key: u64,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut by_key = self.by_key.lock().expect("key slots lock");
+        if let Some(n) = by_key.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                by_key.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Gate {
+    /// Takes one of the key's share of slots, or `None` when it holds its share already.
+    /// Requests without a key share one group (they fail authentication at once).
+    fn key_slot(&self, req: &Request) -> Option<KeySlot> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        req.headers().get("x-api-key").map(|v| v.as_bytes()).hash(&mut hasher);
+        let key = hasher.finish();
+        let mut by_key = self.by_key.lock().expect("key slots lock");
+        let held = by_key.entry(key).or_insert(0);
+        if *held >= self.key_share {
+            return None;
+        }
+        *held += 1;
+        Some(KeySlot { by_key: self.by_key.clone(), key })
+    }
+}
+
+/// Middleware: a request slot (or 503 at once; also once the request's API key holds its
+/// share, a quarter of the slots), and the read deadline for GETs. Uploads are bounded by their
+/// body's pace instead; other writes run to the end once started, so a deadline never leaves
+/// one half done.
 pub async fn admit(State(gate): State<Arc<Gate>>, req: Request, next: Next) -> Response {
     let Ok(_slot) = gate.slots.clone().try_acquire_owned() else {
         tracing::debug!(max = gate.max, "shedding a request: every slot is taken");
         return ApiError::Busy { max: gate.max }.into_response();
+    };
+    let Some(_key_slot) = gate.key_slot(&req) else {
+        tracing::debug!(share = gate.key_share, "shedding a request: its key holds its share");
+        return ApiError::Busy { max: gate.key_share }.into_response();
     };
     if req.method() != Method::GET {
         return next.run(req).await;
@@ -221,8 +273,40 @@ mod tests {
     }
 
     async fn call(app: &Router, method: Method) -> Response {
-        let req = Request::builder().method(method).uri("/slow").body(Body::empty()).unwrap();
-        app.clone().oneshot(req).await.unwrap()
+        call_as(app, method, None).await
+    }
+
+    async fn call_as(app: &Router, method: Method, key: Option<&str>) -> Response {
+        let mut req = Request::builder().method(method).uri("/slow");
+        if let Some(key) = key {
+            req = req.header("x-api-key", key);
+        }
+        app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    /// Failed before the fix: one tenant's slow uploads held every slot and every other tenant
+    /// got 503 until they ended.
+    #[tokio::test]
+    async fn one_key_holds_at_most_a_quarter_of_the_slots() {
+        let limits = Limits { max_concurrent_requests: 8, ..Limits::default() };
+        assert_eq!(key_share(8), 2);
+        let app = slow_route(&limits, Duration::from_millis(400));
+        let hog: Vec<_> = (0..2)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { call_as(&app, Method::PUT, Some("hog")).await.status() })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let shed = call_as(&app, Method::PUT, Some("hog")).await;
+        assert_eq!(shed.status(), 503, "the hog's third request");
+        assert_eq!(code(shed).await, "TIFFIN-API-053");
+        let other = call_as(&app, Method::PUT, Some("another tenant")).await;
+        assert_eq!(other.status(), 200, "another key still gets a slot");
+        for h in hog {
+            assert_eq!(h.await.unwrap(), 200);
+        }
+        assert_eq!(call_as(&app, Method::PUT, Some("hog")).await.status(), 200, "given back");
     }
 
     async fn code(res: Response) -> String {

@@ -61,7 +61,11 @@ pub async fn charge_finished(st: &AppState) -> Result<usize, ApiError> {
                     Some(JobKind::Session(spec)) => Some(spec),
                     _ => None,
                 };
-                charging::cycles_to_charge(executed, spec.as_ref(), &job)
+                let so_far = match executed {
+                    Some(_) => None,
+                    None => st.cluster.executed_so_far(id).await?,
+                };
+                charging::cycles_to_charge(executed, so_far, spec.as_ref(), &job)
             }
             // Garbage-collected before we saw it end: nothing left to count.
             Err(ClusterError::Db(tiffin_taskdb::Error::JobNotFound(_))) => 0,

@@ -295,6 +295,36 @@ async fn quotas_limit_concurrency_cycles_and_budget() {
     s.shutdown().await;
 }
 
+/// Failed before the fix: an execute-only session whose guest fails, or that is stopped
+/// mid-execution, was charged 0 cycles, so the executor ran for free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_and_stopped_execute_only_sessions_are_charged_what_they_ran() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    for (tenant, guest, input, stop) in [
+        ("dave", &PANIC, b"oops".to_vec(), false),
+        ("erin", &SPIN, spin_input(2_000_000_000), true),
+    ] {
+        let key = s.tenant(tenant, json!({})).await;
+        let client = s.client(&key);
+        client.upload_img(&guest.image_id_hex(), guest.program.to_vec()).await.unwrap();
+        let input = client.upload_input(input).await.unwrap();
+        let session = client.create_session(guest.image_id_hex(), input, vec![], true).await.unwrap();
+        if stop {
+            // Stopped once a few segments ran.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            session.stop(&client).await.unwrap();
+        }
+        let (status, _) = wait(&client, &session, Duration::from_secs(60)).await;
+        assert_ne!(status.status, "SUCCEEDED", "{tenant}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while client.quotas().await.unwrap().cycle_usage == 0 {
+            assert!(std::time::Instant::now() < deadline, "{tenant}'s session was not charged");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    s.shutdown().await;
+}
+
 /// Inputs are streamed to the store (not buffered whole) under the size limit; one over it is
 /// refused with 413 and leaves nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -178,6 +178,19 @@ impl Db {
         Ok(done.rows_affected())
     }
 
+    /// Forgets the mirrored events of requests last heard of before `before` (seconds since
+    /// the epoch) that no committed order needs: the mirror stays bounded whatever the market
+    /// sends.
+    pub async fn prune_requests(&self, before: u64) -> Result<u64> {
+        let committed = OrderState::COMMITTED.map(|s| format!("'{}'", s.as_str())).join(", ");
+        let sql = format!(
+            "DELETE FROM requests WHERE noted_at < ? AND request_id NOT IN \
+             (SELECT request_id FROM orders WHERE state IN ({committed}))"
+        );
+        let done = sqlx::query(&sql).bind(before as i64).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     // ---- the event cursor ----
 
     pub async fn cursor(&self, chain_id: u64) -> Result<Option<u64>> {
@@ -204,8 +217,9 @@ impl Db {
 
     pub async fn note_submitted(&self, id: U256, request: &[u8]) -> Result<()> {
         sqlx::query(
-            "INSERT INTO requests (request_id, request) VALUES (?, ?) \
-             ON CONFLICT (request_id) DO UPDATE SET request = excluded.request",
+            "INSERT INTO requests (request_id, request, noted_at) VALUES (?, ?, unixepoch()) \
+             ON CONFLICT (request_id) DO UPDATE SET request = excluded.request, \
+             noted_at = excluded.noted_at",
         )
         .bind(format!("{id:#x}"))
         .bind(request)
@@ -216,8 +230,9 @@ impl Db {
 
     pub async fn note_locked(&self, id: U256, locker: Address) -> Result<()> {
         sqlx::query(
-            "INSERT INTO requests (request_id, locker) VALUES (?, ?) \
-             ON CONFLICT (request_id) DO UPDATE SET locker = excluded.locker",
+            "INSERT INTO requests (request_id, locker, noted_at) VALUES (?, ?, unixepoch()) \
+             ON CONFLICT (request_id) DO UPDATE SET locker = excluded.locker, \
+             noted_at = excluded.noted_at",
         )
         .bind(format!("{id:#x}"))
         .bind(locker.to_string())
@@ -228,8 +243,9 @@ impl Db {
 
     pub async fn note_fulfilled(&self, id: U256, prover: Address) -> Result<()> {
         sqlx::query(
-            "INSERT INTO requests (request_id, fulfilled, fulfiller) VALUES (?, 1, ?) \
-             ON CONFLICT (request_id) DO UPDATE SET fulfilled = 1, fulfiller = excluded.fulfiller",
+            "INSERT INTO requests (request_id, fulfilled, fulfiller, noted_at) \
+             VALUES (?, 1, ?, unixepoch()) ON CONFLICT (request_id) DO UPDATE SET fulfilled = 1, \
+             fulfiller = excluded.fulfiller, noted_at = excluded.noted_at",
         )
         .bind(format!("{id:#x}"))
         .bind(prover.to_string())
@@ -464,11 +480,17 @@ mod tests {
         db.note_submitted(id, b"req").await.unwrap();
         db.note_locked(id, Address::repeat_byte(2)).await.unwrap();
         db.note_fulfilled(id, Address::repeat_byte(3)).await.unwrap();
+        // Heard of just now: not pruned by a cut in the past, pruned by one in the future.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        assert_eq!(db.prune_requests(now.as_secs() - 60).await.unwrap(), 0);
         let info = db.request_info(id).await.unwrap();
         assert_eq!(info.request.as_deref(), Some(&b"req"[..]));
         assert_eq!(info.locker, Some(Address::repeat_byte(2)));
         assert!(info.fulfilled);
         assert_eq!(info.fulfiller, Some(Address::repeat_byte(3)));
+        let later = now.as_secs() + 60;
+        assert_eq!(db.prune_requests(later).await.unwrap(), 1, "no order needs it");
+        assert!(db.request_info(id).await.unwrap().request.is_none());
 
         assert_eq!(db.cursor(31337).await.unwrap(), None);
         db.set_cursor(31337, 12).await.unwrap();

@@ -3,7 +3,7 @@
 //! distributed cluster whose agents run elsewhere).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// start (saved as <data-dir>/admin.key); without one `tiffin api` disables /admin.
     #[arg(long, env = "TIFFIN_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// A file (mode 0600) holding the admin key; wins over --admin-key / TIFFIN_ADMIN_KEY,
+    /// which `ps` and the environment show.
+    #[arg(long, env = "TIFFIN_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
     /// Segment size of sessions, as a power of two (14-22, but not 15).
     #[arg(long, env = "TIFFIN_PO2", default_value_t = 20, value_parser = parse_po2)]
     pub po2: u32,
@@ -119,13 +123,15 @@ async fn tenant_store(b: &BackendArgs) -> Result<TenantStore> {
 
 /// The admin key: given, or saved in the data dir, or (when `generate`) created and saved.
 fn admin_key(args: &ServeArgs, generate: bool) -> Result<Option<(String, bool)>> {
-    if let Some(k) = &args.admin_key {
-        tiffin_api::auth::check_admin_key(k)?;
-        return Ok(Some((k.clone(), false)));
+    let given = crate::secret::from_file_or(args.admin_key_file.as_deref(), args.admin_key.as_deref())?;
+    if let Some(k) = given {
+        tiffin_api::auth::check_admin_key(&k)?;
+        return Ok(Some((k, false)));
     }
+    // The saved key is read the same way: a data dir others can read must not leak it.
     let path = args.backend.data_dir.join("admin.key");
-    if let Ok(k) = std::fs::read_to_string(&path) {
-        let k = k.trim().to_string();
+    if path.exists() {
+        let k = crate::secret::read(&path)?;
         tiffin_api::auth::check_admin_key(&k).with_context(|| format!("in {path:?}"))?;
         return Ok(Some((k, false)));
     }

@@ -160,9 +160,27 @@ fn tiffin_up_refuses_an_empty_or_short_admin_key() {
     let err = fails(up(&[]).env("TIFFIN_ADMIN_KEY", "hunter2"));
     assert!(err.contains("TIFFIN-API-094"), "{err}");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("admin.key"), "\n").unwrap();
+    let key_file = |name: &str, text: &str, mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = if name == "admin.key" { data.join(name) } else { dir.path().join(name) };
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    key_file("admin.key", "\n", 0o600);
     let err = fails(up(&[]));
-    assert!(err.contains("TIFFIN-API-093") && err.contains("admin.key"), "{err}");
+    assert!(err.contains("TIFFIN-CLI-002") && err.contains("admin.key"), "{err}");
+    // Keys come from files only their owner can read, the saved one included.
+    key_file("admin.key", "tfa_0123456789abcdef0123", 0o644);
+    let err = fails(up(&[]));
+    assert!(err.contains("TIFFIN-CLI-001") && err.contains("admin.key"), "{err}");
+    std::fs::remove_file(data.join("admin.key")).unwrap();
+    let open = key_file("open.key", "tfa_0123456789abcdef0123", 0o640);
+    let err = fails(up(&["--admin-key-file", &open]));
+    assert!(err.contains("TIFFIN-CLI-001") && !err.contains("tfa_0123"), "{err}");
+    let short = key_file("short.key", "hunter2", 0o600);
+    let err = fails(up(&["--admin-key-file", &short]));
+    assert!(err.contains("TIFFIN-API-094"), "{err}");
 }
 
 /// `tiffin.toml` (`--config` or `TIFFIN_CONFIG`) sets any subcommand's flags under the command

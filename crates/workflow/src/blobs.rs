@@ -60,6 +60,12 @@ pub fn journal(job: JobId) -> String {
     format!("jobs/{job}/journal")
 }
 
+/// Cold: the cycles a job's execution ran so far (decimal text), written as it runs and when it
+/// fails, so a session that fails or is stopped mid-execution is still charged for them.
+pub fn executed(job: JobId) -> String {
+    format!("jobs/{job}/executed")
+}
+
 /// Cold: the guest's stdout and stderr.
 pub fn logs(job: JobId) -> String {
     format!("jobs/{job}/logs")

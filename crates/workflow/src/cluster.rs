@@ -253,6 +253,17 @@ impl Cluster {
         Ok(out.and_then(|v| serde_json::from_value(v).ok()))
     }
 
+    /// The cycles `job`'s execution recorded as it ran or when its guest failed
+    /// ([`blobs::executed`]); `None` when none were recorded.
+    pub async fn executed_so_far(&self, job: JobId) -> Result<Option<u64>, ClusterError> {
+        let key = blobs::executed(job);
+        if !self.stores.cold.exists(&key).await? {
+            return Ok(None);
+        }
+        let bytes = self.stores.cold.get(&key).await?;
+        Ok(std::str::from_utf8(&bytes).ok().and_then(|t| t.trim().parse().ok()))
+    }
+
     /// Deletes what a tenant uploaded (inputs, receipts) and its receipt-cache entries; its
     /// jobs' data goes with the jobs, and shared images with their last holder.
     pub async fn delete_tenant_blobs(&self, tenant: &str) -> Result<(), ClusterError> {

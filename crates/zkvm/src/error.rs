@@ -27,6 +27,8 @@ pub enum ZkvmError {
         exit_code: u32,
         /// What the guest wrote to stderr (trimmed), or a placeholder.
         message: String,
+        /// Cycles it ran (paging and padding included) before it halted: what it costs.
+        cycles: u64,
     },
 
     /// The session ran past its cycle limit.

@@ -181,7 +181,8 @@ where
         ExitCode::Halted(code) => {
             let text = String::from_utf8_lossy(&stderr_bytes).trim().to_string();
             let message = if text.is_empty() { "(no message on stderr)".to_string() } else { text };
-            return Err(ZkvmError::GuestPanic { exit_code: code, message });
+            let cycles = session.total_cycles;
+            return Err(ZkvmError::GuestPanic { exit_code: code, message, cycles });
         }
         other => {
             return Err(ZkvmError::Unsupported(format!(

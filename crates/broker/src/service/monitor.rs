@@ -88,6 +88,7 @@ pub async fn balances(b: Arc<Broker>) -> BrokerError {
             tracing::warn!("reading balances: {e}");
         }
         let _ = b.db.prune_skipped(wall_clock().saturating_sub(24 * 3600)).await;
+        let _ = b.db.prune_requests(wall_clock().saturating_sub(7 * 24 * 3600)).await;
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
 }

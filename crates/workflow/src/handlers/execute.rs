@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use tiffin_taskdb::{NewTask, TaskDb};
+use tiffin_taskdb::{NewTask, TaskDb, TaskState};
 use tiffin_zkvm::{ExecuteOptions, Receipt, ReceiptKind, decode, encode, execute};
 
 use super::context::{Context, Outcome, Task};
@@ -25,11 +25,19 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         ReceiptKind::Composite => Shape::Composite,
     };
     // A retried execute re-plans the same deterministic DAG; tasks an earlier attempt already
-    // added are skipped rather than duplicated.
-    let existing: HashSet<String> = if task.lease.attempt > 1 {
-        ctx.block_on(ctx.db.tasks(job))?.into_iter().map(|t| t.key).collect()
+    // added are skipped rather than duplicated, and the segments of those already proven are
+    // not stored again (nothing would read or delete them: they would sit in the hot store
+    // until retention).
+    let (existing, proven) = if task.lease.attempt > 1 {
+        let tasks = ctx.block_on(ctx.db.tasks(job))?;
+        let proven: HashSet<String> = tasks
+            .iter()
+            .filter(|t| t.kind == kinds::PROVE && t.state == TaskState::Done)
+            .map(|t| t.key.clone())
+            .collect();
+        (tasks.into_iter().map(|t| t.key).collect(), proven)
     } else {
-        HashSet::new()
+        (HashSet::new(), HashSet::new())
     };
     let mut planner = Planner::new(shape);
     let mut assumptions = Vec::with_capacity(spec.assumptions.len());
@@ -41,20 +49,29 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     }
     let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, assumptions };
 
+    let mut ran: u64 = 0;
     let result = execute(&program, &input[..], &opts, |segment| -> Result<(), TaskError> {
+        ran = ran.saturating_add(1u64 << segment.po2());
         task.check_cancelled()?;
         if spec.execute_only {
-            return Ok(());
+            // A proving session is charged by its prove tasks; an execute-only one by this.
+            return record_executed(ctx, job, ran);
         }
         let key = blobs::segment(job, segment.index);
         // What proving the segment costs: its padded trace of 2^po2 cycles.
         let cycles = 1i64 << segment.po2();
-        let bytes = Bytes::from(encode(&segment));
-        ctx.block_on(ctx.stores.hot.put_with_room(&key, bytes, ctx.room_timeout))?;
         let planned = planner.add_segment().map_err(|e| TaskError::permanent(e.to_string()))?;
+        if needs_storing(&planned, &proven) {
+            let bytes = Bytes::from(encode(&segment));
+            ctx.block_on(ctx.stores.hot.put_with_room(&key, bytes, ctx.room_timeout))?;
+        }
         add(ctx, job, &existing, planned, spec, &Plan { used: &[], segment_cycles: Some(cycles) })
     });
-    // The sink's own errors come back as transient SegmentSink errors.
+    // The sink's own errors come back as transient SegmentSink errors. A guest that panicked
+    // ran its cycles all the same: they are recorded for the charge.
+    if let Err(tiffin_zkvm::ZkvmError::GuestPanic { cycles, .. }) = &result {
+        record_executed(ctx, job, *cycles)?;
+    }
     let exec = result?;
 
     let logs = [exec.stdout.as_slice(), exec.stderr.as_slice()].concat();
@@ -92,6 +109,22 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         cleanup: Vec::new(),
         proven_cycles: 0,
     })
+}
+
+/// Records that `job`'s execution ran `cycles` so far ([`blobs::executed`]).
+fn record_executed(ctx: &Context, job: tiffin_taskdb::JobId, cycles: u64) -> Result<(), TaskError> {
+    let text = Bytes::from(cycles.to_string());
+    ctx.block_on(ctx.stores.cold.put(&blobs::executed(job), text))?;
+    Ok(())
+}
+
+/// Whether a segment must go to the hot store: unless the prove task among the `planned` ones
+/// (the segment's) is already done, from an earlier attempt of the execute task.
+fn needs_storing(planned: &[PlannedTask], proven: &HashSet<String>) -> bool {
+    planned
+        .iter()
+        .filter(|t| matches!(t.step, Step::Prove { .. }))
+        .all(|t| !proven.contains(&t.step.key().0))
 }
 
 /// What the planned tasks need to know besides the job's spec.
@@ -166,5 +199,32 @@ fn to_new_task(t: PlannedTask, spec: &JobSpec, plan: &Plan<'_>) -> NewTask {
     match (t.step, plan.segment_cycles) {
         (Step::Prove { .. }, Some(cycles)) => task.work(cycles),
         _ => task,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failed before the fix: a retried execute stored every segment again, those already
+    /// proven included, and nothing ever read or deleted them.
+    #[test]
+    fn a_retry_stores_only_segments_not_yet_proven() {
+        let mut planner = Planner::new(Shape::Succinct);
+        let first = planner.add_segment().unwrap();
+        let second = planner.add_segment().unwrap();
+        let key_of = |planned: &[PlannedTask]| {
+            let prove = planned.iter().find(|t| matches!(t.step, Step::Prove { .. })).unwrap();
+            prove.step.key().0
+        };
+        let proven: HashSet<String> = [key_of(&first)].into_iter().collect();
+        let table = [
+            ("first attempt: nothing proven", &first, HashSet::new(), true),
+            ("segment 0 proven", &first, proven.clone(), false),
+            ("segment 1 not proven", &second, proven, true),
+        ];
+        for (name, planned, proven, want) in table {
+            assert_eq!(needs_storing(planned, &proven), want, "{name}");
+        }
     }
 }
