@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod blobs;
 pub mod cluster;
+pub mod completions;
 pub mod error;
 pub mod handlers;
 pub mod housekeeper;
