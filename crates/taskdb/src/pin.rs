@@ -61,7 +61,7 @@ pub fn pin_agents(reservations: &[Reservation], agents: &[LiveAgent]) -> Vec<Pin
             if left == 0 {
                 break;
             }
-            if taken[i] || !a.kinds.iter().any(|k| *k == r.kind) {
+            if taken[i] || !a.kinds.contains(&r.kind) {
                 continue;
             }
             taken[i] = true;

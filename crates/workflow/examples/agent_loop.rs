@@ -4,7 +4,7 @@
 //! synchronous_commit on). Prints a markdown table of completions per second.
 //!
 //! Run by `scripts/bench-taskdb --agents` (built by `cargo build --workspace --all-targets`).
-//! Settings: `TIFFIN_BENCH_AGENTS=8,32,128` (agents), `TIFFIN_BENCH_SLOTS=1` (slots per agent),
+//! Settings: `TIFFIN_BENCH_AGENTS=8,32,128` (agents), `TIFFIN_BENCH_SLOTS=1,8` (slots per agent),
 //! `TIFFIN_BENCH_TASKS=4000` (tasks per run), `TIFFIN_TEST_DATABASE_URL` (another server).
 
 use std::sync::Arc;
@@ -68,7 +68,7 @@ async fn run(agents: usize, slots: usize, tasks: usize, stores: &Stores) -> f64 
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let stores: Stores = StoreConfig::new(dir.path()).open().await.unwrap();
-    let slots = list("TIFFIN_BENCH_SLOTS", &[1]);
+    let slots = list("TIFFIN_BENCH_SLOTS", &[1, 8]);
     let tasks = list("TIFFIN_BENCH_TASKS", &[4000])[0];
     println!("| agents × slots | completions/s (agent loop, PostgreSQL default durability) |");
     println!("|---|---|");

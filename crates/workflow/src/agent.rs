@@ -168,6 +168,8 @@ impl Agent {
     /// slot; idle, waits for TaskDB's wake-up. On shutdown, waits for the slots to empty.
     async fn claimer(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        // the lease holder: `<agent>/<slot>` as before, one name for the slots a claim fills
+        let holder = format!("{}/slots", self.cfg.id);
         let mut running = JoinSet::new();
         let mut missed_after_wake = false;
         while !*shutdown.borrow() {
