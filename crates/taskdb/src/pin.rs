@@ -97,7 +97,8 @@ mod tests {
     #[test]
     fn pin_cases() {
         let p = |v: &[(&str, i64)]| v.iter().map(|(a, s)| (a.to_string(), *s)).collect::<Vec<_>>();
-        let cases: Vec<(&str, Vec<Reservation>, Vec<LiveAgent>, Vec<(String, i64)>)> = vec![
+        type Case = (&'static str, Vec<Reservation>, Vec<LiveAgent>, Vec<(String, i64)>);
+        let cases: Vec<Case> = vec![
             ("no reservation pins nobody", vec![], vec![a("w0", &["prove"])], p(&[])),
             (
                 "the first agents in registry order",

@@ -185,7 +185,7 @@ impl Agent {
             let (kinds, lease) = (&self.cfg.kinds, self.cfg.lease);
             // never a segment larger than the agent announced (--max-po2)
             let claimed = self.ctx.db.claim_batch_within(
-                &self.cfg.id,
+                &holder,
                 kinds,
                 lease,
                 free.len(),

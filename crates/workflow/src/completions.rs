@@ -51,10 +51,10 @@ impl Completer {
     pub async fn complete(&self, lease: &Lease, output: Value) -> Result<Completion, DbError> {
         let (reply, rx) = oneshot::channel();
         let pending = Pending { lease: lease.clone(), output: output.clone(), reply };
-        if self.tx.send(pending).await.is_ok() {
-            if let Ok(r) = rx.await {
-                return r;
-            }
+        if self.tx.send(pending).await.is_ok()
+            && let Ok(r) = rx.await
+        {
+            return r;
         }
         // the writer is gone (the runtime is shutting down): complete alone; if the group went
         // through after all, this is refused as lost and changes nothing
