@@ -224,6 +224,9 @@ pub trait TaskDb: Send + Sync + 'static {
     /// Agents that reported within `within`, most recently seen first.
     async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>>;
 
+    /// Which live agents the reservations pin now ([`pin`]), in pin order.
+    async fn pins(&self) -> Result<Vec<pin::AgentPin>>;
+
     /// Deletes the agents that have not reported for longer than `unseen_for`, returning how
     /// many. An agent that reports again afterwards is recorded anew.
     async fn forget_agents(&self, unseen_for: Duration) -> Result<u64>;

@@ -48,6 +48,36 @@ pub struct Pin {
     pub idle: ReservationIdle,
 }
 
+/// A pin as operators see it ([`crate::TaskDb::pins`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentPin {
+    /// Registry id of the agent.
+    pub agent: String,
+    /// The reservation's tenant.
+    pub tenant: String,
+    /// The reservation's kind.
+    pub kind: String,
+    /// What the agent does while the tenant has nothing ready of that kind.
+    pub idle: ReservationIdle,
+}
+
+/// The pins with their tenants: `reservations` pairs each reservation with its tenant.
+pub fn describe(reservations: &[(Reservation, String)], agents: &[LiveAgent]) -> Vec<AgentPin> {
+    let res: Vec<Reservation> = reservations.iter().map(|(r, _)| r.clone()).collect();
+    pin_agents(&res, agents)
+        .into_iter()
+        .filter_map(|p| {
+            let (r, tenant) = reservations.iter().find(|(r, _)| r.stream_id == p.stream_id)?;
+            Some(AgentPin {
+                agent: p.agent,
+                tenant: tenant.clone(),
+                kind: r.kind.clone(),
+                idle: p.idle,
+            })
+        })
+        .collect()
+}
+
 /// The pins, given the reservations (any order) and the live agents in registry order (first
 /// report, then id).
 pub fn pin_agents(reservations: &[Reservation], agents: &[LiveAgent]) -> Vec<Pin> {

@@ -639,6 +639,10 @@ impl TaskDb for PostgresTaskDb {
         registry::list(&self.pool, within).await
     }
 
+    async fn pins(&self) -> Result<Vec<crate::pin::AgentPin>> {
+        registry::pins(&self.pool, self.config.agent_alive).await
+    }
+
     async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
         registry::forget(&self.pool, unseen_for).await
     }

@@ -708,6 +708,10 @@ impl TaskDb for SqliteTaskDb {
         registry::list(self, within).await
     }
 
+    async fn pins(&self) -> Result<Vec<crate::pin::AgentPin>> {
+        registry::pins(self, self.config.agent_alive).await
+    }
+
     async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
         registry::forget(self, unseen_for).await
     }

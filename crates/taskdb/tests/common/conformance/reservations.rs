@@ -38,6 +38,10 @@ pub async fn pinned_agents_take_only_their_tenants_tasks(db: Arc<dyn TaskDb>) {
     saturate(&db, "a", "prove", 40).await;
     reserve(&db, "b", 2, ReservationIdle::ServeOthers).await;
     saturate(&db, "b", "prove", 8).await;
+    let pins: Vec<(String, String)> =
+        db.pins().await.unwrap().into_iter().map(|p| (p.agent, p.tenant)).collect();
+    let want = [("w0", "b"), ("w1", "b")].map(|(a, t)| (a.to_string(), t.to_string()));
+    assert_eq!(pins, want, "operators see who holds which agents");
     // the unpinned worker fills B's floor first; the pinned ones must still take B
     let other = claim_as(&db, "w2/0").await.unwrap();
     let mut held = vec![other];
