@@ -141,7 +141,7 @@ async fn apply_streams(
             .and_then(|c| c.get(*kind).copied())
             .or_else(|| current.get(*kind).copied())
             .unwrap_or(0);
-        let cfg = StreamConfig { priority_multiplier: t.priority, reserved };
+        let cfg = StreamConfig { priority_multiplier: t.priority, reserved, ..Default::default() };
         st.db().set_stream(&t.id, &Kind::new(*kind), cfg).await?;
     }
     Ok(())

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// One agent's last report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentInfo {
-    /// The agent's id (its leases name `<id>/<slot>`).
+    /// The agent's id (its leases name `<id>/<slot>`; the workflow's agents `<id>/slots`).
     pub id: String,
     /// The worker kinds it serves.
     pub kinds: Vec<String>,

@@ -14,7 +14,8 @@
 //!   one transaction, and so one flush of the log, for several short tasks;
 //! - agents hold **leases** fenced by attempt number; late calls get [`Error::LeaseLost`];
 //! - failing or cancelling a job cancels its other tasks at once, and heartbeats report it;
-//! - claims follow [`policy`]: reservations first, then weighted fair share by recent service.
+//! - claims follow [`policy`]: agents pinned to reservations first, then weighted fair share by
+//!   recent service.
 
 pub mod agent;
 pub mod backlog;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod job;
 pub mod lease;
 pub mod notify;
+pub mod pin;
 pub mod policy;
 pub mod postgres;
 pub mod sqlite;
@@ -42,7 +44,7 @@ pub use lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
 pub use policy::Backoff;
 pub use postgres::PostgresTaskDb;
 pub use sqlite::SqliteTaskDb;
-pub use stream::{StreamConfig, StreamInfo};
+pub use stream::{ReservationIdle, StreamConfig, StreamInfo};
 pub use task::{Kind, NewTask, TaskInfo, TaskState};
 
 /// Tuning shared by both backends.
@@ -58,6 +60,9 @@ pub struct Config {
     /// How fast the fair share forgets what a stream was served: a claimed task counts half
     /// as much after this long ([`policy::SERVICE_HALF_LIFE`] by default).
     pub service_half_life: Duration,
+    /// An agent that reported within this long is live: reservations pin live agents only,
+    /// so an agent that stopped reporting hands its pin to the next one after this long.
+    pub agent_alive: Duration,
 }
 
 impl Default for Config {
@@ -67,6 +72,7 @@ impl Default for Config {
             poll_interval: Duration::from_secs(5),
             max_connections: 16,
             service_half_life: policy::SERVICE_HALF_LIFE,
+            agent_alive: pin::AGENT_ALIVE,
         }
     }
 }
@@ -217,6 +223,9 @@ pub trait TaskDb: Send + Sync + 'static {
 
     /// Agents that reported within `within`, most recently seen first.
     async fn agents(&self, within: Duration) -> Result<Vec<AgentInfo>>;
+
+    /// Which live agents the reservations pin now ([`pin`]), in pin order.
+    async fn pins(&self) -> Result<Vec<pin::AgentPin>>;
 
     /// Deletes the agents that have not reported for longer than `unseen_for`, returning how
     /// many. An agent that reports again afterwards is recorded anew.

@@ -31,7 +31,7 @@ use crate::lease::{
     Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease, cancelled, lost,
 };
 use crate::notify::{Notifier, WorkProbe, wait_loop};
-use crate::stream::{StreamConfig, StreamInfo};
+use crate::stream::{ReservationIdle, StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
 
@@ -410,14 +410,16 @@ impl TaskDb for PostgresTaskDb {
     async fn set_stream(&self, tenant: &str, kind: &Kind, config: StreamConfig) -> Result<()> {
         config.validate()?;
         sqlx::query(
-            "INSERT INTO streams (tenant, kind, priority_multiplier, reserved) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant, kind) DO UPDATE \
-             SET priority_multiplier = EXCLUDED.priority_multiplier, reserved = EXCLUDED.reserved",
+            "INSERT INTO streams (tenant, kind, priority_multiplier, reserved, reserved_idle) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, kind) DO UPDATE \
+             SET priority_multiplier = EXCLUDED.priority_multiplier, reserved = EXCLUDED.reserved, \
+                 reserved_idle = EXCLUDED.reserved_idle",
         )
         .bind(tenant)
         .bind(kind.as_str())
         .bind(config.priority_multiplier)
         .bind(config.reserved)
+        .bind(config.idle.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -434,8 +436,7 @@ impl TaskDb for PostgresTaskDb {
         lease: Duration,
         max: usize,
     ) -> Result<Vec<Lease>> {
-        let half_life = self.config.service_half_life;
-        claim::claim_batch(&self.pool, agent, kinds, lease, max, None, half_life).await
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, None, &self.config).await
     }
 
     async fn claim_batch_within(
@@ -446,8 +447,8 @@ impl TaskDb for PostgresTaskDb {
         max: usize,
         max_work: i64,
     ) -> Result<Vec<Lease>> {
-        let half_life = self.config.service_half_life;
-        claim::claim_batch(&self.pool, agent, kinds, lease, max, Some(max_work), half_life).await
+        let within = Some(max_work);
+        claim::claim_batch(&self.pool, agent, kinds, lease, max, within, &self.config).await
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<HeartbeatOutcome> {
@@ -638,6 +639,10 @@ impl TaskDb for PostgresTaskDb {
         registry::list(&self.pool, within).await
     }
 
+    async fn pins(&self) -> Result<Vec<crate::pin::AgentPin>> {
+        registry::pins(&self.pool, self.config.agent_alive).await
+    }
+
     async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
         registry::forget(&self.pool, unseen_for).await
     }
@@ -788,7 +793,8 @@ impl TaskDb for PostgresTaskDb {
             "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, \
                     s.running + coalesce((SELECT sum(r.n) FROM stream_running r \
                                            WHERE r.stream_id = s.id), 0)::int8, \
-                    (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready') \
+                    (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready'), \
+                    s.reserved_idle \
                FROM streams s ORDER BY s.tenant, s.kind",
         )
         .fetch_all(&self.pool)
@@ -798,7 +804,11 @@ impl TaskDb for PostgresTaskDb {
             .map(|r| StreamInfo {
                 tenant: r.get(0),
                 kind: r.get(1),
-                config: StreamConfig { priority_multiplier: r.get(2), reserved: r.get(3) },
+                config: StreamConfig {
+                    priority_multiplier: r.get(2),
+                    reserved: r.get(3),
+                    idle: ReservationIdle::parse(r.get::<&str, _>(6)),
+                },
                 running: r.get(4),
                 ready: r.get(5),
             })

@@ -32,7 +32,7 @@ use crate::lease::{
     Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease, cancelled, lost,
 };
 use crate::notify::{Notifier, WorkProbe, wait_loop};
-use crate::stream::{StreamConfig, StreamInfo};
+use crate::stream::{ReservationIdle, StreamConfig, StreamInfo};
 use crate::task::{ExistingTask, Kind, NewTask, PrereqRef, TaskInfo, TaskState, plan_batch};
 use crate::{Config, TaskDb};
 
@@ -434,14 +434,16 @@ impl TaskDb for SqliteTaskDb {
         config.validate()?;
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO streams (tenant, kind, priority_multiplier, reserved) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (tenant, kind) DO UPDATE \
-             SET priority_multiplier = excluded.priority_multiplier, reserved = excluded.reserved",
+            "INSERT INTO streams (tenant, kind, priority_multiplier, reserved, reserved_idle) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, kind) DO UPDATE \
+             SET priority_multiplier = excluded.priority_multiplier, reserved = excluded.reserved, \
+                 reserved_idle = excluded.reserved_idle",
         )
         .bind(tenant)
         .bind(kind.as_str())
         .bind(config.priority_multiplier)
         .bind(config.reserved)
+        .bind(config.idle.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -706,6 +708,10 @@ impl TaskDb for SqliteTaskDb {
         registry::list(self, within).await
     }
 
+    async fn pins(&self) -> Result<Vec<crate::pin::AgentPin>> {
+        registry::pins(self, self.config.agent_alive).await
+    }
+
     async fn forget_agents(&self, unseen_for: Duration) -> Result<u64> {
         registry::forget(self, unseen_for).await
     }
@@ -841,7 +847,8 @@ impl TaskDb for SqliteTaskDb {
     async fn streams(&self) -> Result<Vec<StreamInfo>> {
         let rows = sqlx::query(
             "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, s.running, \
-                    (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready') \
+                    (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready'), \
+                    s.reserved_idle \
                FROM streams s ORDER BY s.tenant, s.kind",
         )
         .fetch_all(&self.reader)
@@ -851,7 +858,11 @@ impl TaskDb for SqliteTaskDb {
             .map(|r| StreamInfo {
                 tenant: r.get(0),
                 kind: r.get(1),
-                config: StreamConfig { priority_multiplier: r.get(2), reserved: r.get(3) },
+                config: StreamConfig {
+                    priority_multiplier: r.get(2),
+                    reserved: r.get(3),
+                    idle: ReservationIdle::parse(r.get::<&str, _>(6)),
+                },
                 running: r.get(4),
                 ready: r.get(5),
             })

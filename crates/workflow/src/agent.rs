@@ -1,6 +1,10 @@
 //! The agent: claims tasks of its kinds with leases, runs them on blocking threads while a
 //! heartbeat keeps the lease alive, and reports the outcome.
 //!
+//! One claimer per agent takes as many tasks as it has free slots in one claim (one
+//! transaction), and completions go to the TaskDB in groups ([`Completer`]), so an agent with
+//! many slots of short tasks costs the database a transaction per group, not per task.
+//!
 //! Fixes Bento's failure modes by construction: no sleep-polling (idle agents block in
 //! `wait_for_work` and are woken by TaskDB), leases renewed by heartbeat (an expired lease is
 //! fenced, so a slow old attempt cannot complete twice), and a heartbeat that learns of a
@@ -11,9 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tiffin_taskdb::{Error as DbError, HeartbeatOutcome, Kind, Lease};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::completions::{self, Completer};
 use crate::handlers::{self, Blob, Context, Outcome, Task};
 use crate::housekeeper::DEFAULT_AGENT_RETENTION;
 use crate::profile::AgentProfile;
@@ -77,28 +83,50 @@ impl AgentConfig {
     }
 }
 
+/// Runs a task instead of the workflow's handlers (benchmarks of the agent loop itself).
+pub type Handler = Arc<dyn Fn(&Lease) -> Result<Outcome, TaskError> + Send + Sync>;
+
 /// A worker process (or one of several in the embedded cluster).
 pub struct Agent {
     cfg: AgentConfig,
     ctx: Context,
+    completer: Option<Completer>,
+    handler: Option<Handler>,
 }
 
 impl Agent {
-    /// An agent over the given queue and stores.
+    /// An agent over the given queue and stores. It groups its completions on its own unless
+    /// given a [`Completer`] to share ([`Agent::with_completer`]).
     pub fn new(cfg: AgentConfig, ctx: Context) -> Self {
-        Self { cfg, ctx }
+        Self { cfg, ctx, completer: None, handler: None }
+    }
+
+    /// Shares `completer` (e.g. one per process) with other agents.
+    pub fn with_completer(mut self, completer: Completer) -> Self {
+        self.completer = Some(completer);
+        self
+    }
+
+    /// Runs every task with `handler` instead of the workflow's handlers.
+    pub fn with_handler(mut self, handler: Handler) -> Self {
+        self.handler = Some(handler);
+        self
     }
 
     /// Runs until `shutdown` becomes true, then stops claiming, lets in-flight tasks finish
     /// within the grace period and gives back the leases of those that do not.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        if self.completer.is_none() {
+            self.completer =
+                Some(Completer::start(self.ctx.db.clone(), completions::DEFAULT_WINDOW));
+        }
         let this = Arc::new(self);
         info!(agent = %this.cfg.id, kinds = ?this.cfg.kinds, "agent started");
         metrics::agent_started(&this.cfg.kinds);
         let mut workers = Vec::new();
-        for slot in 0..this.cfg.concurrency.max(1) {
+        {
             let (a, s) = (this.clone(), shutdown.clone());
-            workers.push(tokio::spawn(async move { a.worker(slot, s).await }));
+            workers.push(tokio::spawn(async move { a.claimer(s).await }));
         }
         {
             let (a, s) = (this.clone(), shutdown.clone());
@@ -135,27 +163,69 @@ impl Agent {
         }
     }
 
-    async fn worker(&self, slot: usize, mut shutdown: watch::Receiver<bool>) {
-        let agent = format!("{}/{slot}", self.cfg.id);
+    /// Claims as many tasks as there are free slots, in one claim, and works on each in its
+    /// slot; idle, waits for TaskDB's wake-up. On shutdown, waits for the slots to empty.
+    async fn claimer(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        // the lease holder: `<agent>/<slot>` as before, one name for the slots a claim fills
+        let holder = format!("{}/slots", self.cfg.id);
+        let mut running = JoinSet::new();
+        let mut missed_after_wake = false;
         while !*shutdown.borrow() {
+            let first = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = shutdown.changed() => continue,
+            };
+            let mut free = vec![first];
+            while let Ok(p) = slots.clone().try_acquire_owned() {
+                free.push(p);
+            }
+            while running.try_join_next().is_some() {}
             let (kinds, lease) = (&self.cfg.kinds, self.cfg.lease);
             // never a segment larger than the agent announced (--max-po2)
-            let claimed =
-                self.ctx.db.claim_batch_within(&agent, kinds, lease, 1, self.cfg.max_work());
-            match claimed.await.map(|mut one| one.pop()) {
-                Ok(Some(lease)) => self.work(lease, &mut shutdown).await,
-                Ok(None) => {
-                    tokio::select! {
-                        _ = self.ctx.db.wait_for_work(&self.cfg.kinds, self.cfg.idle_wait) => {}
-                        _ = shutdown.changed() => {}
+            let claimed = self.ctx.db.claim_batch_within(
+                &holder,
+                kinds,
+                lease,
+                free.len(),
+                self.cfg.max_work(),
+            );
+            match claimed.await {
+                Ok(leases) if !leases.is_empty() => {
+                    missed_after_wake = false;
+                    for (lease, slot) in leases.into_iter().zip(free) {
+                        let (this, mut s) = (self.clone(), shutdown.clone());
+                        running.spawn(async move {
+                            this.work(lease, &mut s).await;
+                            drop(slot);
+                        });
                     }
                 }
+                Ok(_) => {
+                    drop(free);
+                    // Work may be ready that this agent may not take (a reservation pins it
+                    // and says wait; tasks too large for it): then the wake-up answers at once,
+                    // and a short pause keeps the loop from spinning.
+                    if missed_after_wake {
+                        let pause = self.cfg.idle_wait.min(Duration::from_millis(100));
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                    let idle = self.cfg.idle_wait;
+                    missed_after_wake = tokio::select! {
+                        r = self.ctx.db.wait_for_work(&self.cfg.kinds, idle) => matches!(r, Ok(true)),
+                        _ = shutdown.changed() => false,
+                    };
+                }
                 Err(e) => {
-                    warn!(%agent, error = %e, "claim failed; retrying");
+                    warn!(agent = %self.cfg.id, error = %e, "claim failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
+        while running.join_next().await.is_some() {}
     }
 
     async fn work(&self, lease: Lease, shutdown: &mut watch::Receiver<bool>) {
@@ -166,8 +236,11 @@ impl Agent {
         let cancelled = Arc::new(AtomicBool::new(false));
         let mut handle = {
             let (ctx, lease, cancelled) = (self.ctx.clone(), lease.clone(), cancelled.clone());
-            let isolation = self.cfg.isolation.clone();
+            let (isolation, handler) = (self.cfg.isolation.clone(), self.handler.clone());
             tokio::task::spawn_blocking(move || {
+                if let Some(handler) = handler {
+                    return handler(&lease);
+                }
                 let isolation = &isolation;
                 handlers::run(&ctx, &Task { lease: &lease, cancelled: &cancelled, isolation })
             })
@@ -219,7 +292,8 @@ impl Agent {
     async fn complete(&self, lease: &Lease, outcome: Outcome, started: Instant) {
         // One line per accepted or refused completion: the chaos suite counts them to prove
         // that no task is ever completed twice (docs/reliability.md).
-        if let Err(e) = self.ctx.db.complete(lease, outcome.output).await {
+        let completer = self.completer.as_ref().expect("run starts the completer");
+        if let Err(e) = completer.complete(lease, outcome.output).await {
             warn!(job = %lease.job_id, task = %lease.key, attempt = lease.attempt, error = %e, "completion rejected");
             metrics::task_abandoned(&lease.kind, &e);
             return;

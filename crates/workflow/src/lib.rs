@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod blobs;
 pub mod cluster;
+pub mod completions;
 pub mod crew;
 pub mod error;
 pub mod handlers;

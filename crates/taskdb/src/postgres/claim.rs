@@ -1,5 +1,5 @@
 //! Claims on PostgreSQL: one round trip and one transaction for up to N tasks
-//! (`tiffin_claim_batch`, migration 0009), which also serves the single [`TaskDb::claim`].
+//! (`tiffin_claim_batch`, migration 0010), which also serves the single [`TaskDb::claim`].
 //!
 //! [`TaskDb::claim`]: crate::TaskDb::claim
 
@@ -9,13 +9,14 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
 use super::{kinds_vec, retrying};
+use crate::Config;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::task::Kind;
 
 /// Claims up to `max` tasks of `kinds` for `agent` (see `TaskDb::claim_batch`), declaring at
-/// most `max_work` when given (`TaskDb::claim_batch_within`), service decaying with
-/// `half_life`.
+/// most `max_work` when given (`TaskDb::claim_batch_within`), service decaying with the
+/// configured half-life, agents live for pinning within `agent_alive`.
 pub(super) async fn claim_batch(
     pool: &PgPool,
     agent: &str,
@@ -23,7 +24,7 @@ pub(super) async fn claim_batch(
     lease: Duration,
     max: usize,
     max_work: Option<i64>,
-    half_life: Duration,
+    config: &Config,
 ) -> Result<Vec<Lease>> {
     if max == 0 {
         return Ok(Vec::new());
@@ -31,18 +32,23 @@ pub(super) async fn claim_batch(
     let kinds = kinds_vec(kinds);
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let rows = retrying(|| async {
-        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5, $6)")
+        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5, $6, $7)")
             .bind(agent)
             .bind(&kinds)
             .bind(lease.as_millis() as i64)
             .bind(max)
-            .bind(i64::try_from(half_life.as_millis()).unwrap_or(i64::MAX))
+            .bind(millis(config.service_half_life))
             .bind(max_work)
+            .bind(millis(config.agent_alive))
             .fetch_all(pool)
             .await?)
     })
     .await?;
     Ok(rows.iter().map(lease_of).collect())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn lease_of(r: &PgRow) -> Lease {

@@ -9,6 +9,8 @@ use sqlx::postgres::PgPool;
 
 use crate::agent::{AgentInfo, micros};
 use crate::error::{Error, Result};
+use crate::pin::{AgentPin, LiveAgent, Reservation, describe};
+use crate::stream::ReservationIdle;
 use crate::task::Kind;
 
 /// Records a report: a new row, or the latest kinds, info and time on the agent's row.
@@ -60,4 +62,41 @@ pub(super) async fn forget(pool: &PgPool, unseen_for: Duration) -> Result<u64> {
             .await?
             .rows_affected();
     Ok(gone)
+}
+
+/// The pins of the live agents (see `TaskDb::pins`).
+pub(super) async fn pins(pool: &PgPool, alive: Duration) -> Result<Vec<AgentPin>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant, kind, reserved, reserved_idle FROM streams WHERE reserved > 0",
+    )
+    .fetch_all(pool)
+    .await?;
+    let reservations: Vec<(Reservation, String)> = rows
+        .iter()
+        .map(|r| {
+            let idle = ReservationIdle::parse(r.get::<&str, _>(4));
+            let res = Reservation {
+                stream_id: r.get(0),
+                kind: r.get(2),
+                reserved: r.get::<i32, _>(3).into(),
+                idle,
+            };
+            (res, r.get(1))
+        })
+        .collect();
+    let rows = sqlx::query(
+        "SELECT id, kinds FROM agents WHERE last_seen >= now() - $1 * interval '1 microsecond' \
+          ORDER BY first_seen, id",
+    )
+    .bind(micros(alive))
+    .fetch_all(pool)
+    .await?;
+    let agents: Vec<LiveAgent> = rows
+        .iter()
+        .map(|r| LiveAgent {
+            id: r.get(0),
+            kinds: serde_json::from_value(r.get::<Value, _>(1)).unwrap_or_default(),
+        })
+        .collect();
+    Ok(describe(&reservations, &agents))
 }

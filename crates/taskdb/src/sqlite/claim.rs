@@ -1,6 +1,7 @@
 //! Claims on SQLite: one task at a time by [`rank`], inside the caller's write transaction, so a
 //! batch of claims is one transaction and one commit. Each claim charges its stream one task of
-//! service (`streams.served`, decayed to `now` first; migration 0006).
+//! service (`streams.served`, decayed to `now` first; migration 0006). An agent pinned to a
+//! reservation ([`crate::pin`]) takes that stream's tasks first, then by its idle rule.
 
 use std::time::Duration;
 
@@ -8,9 +9,12 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use super::{SqliteTaskDb, json, kinds_json, now_us, ts, uuid};
+use crate::agent::micros;
 use crate::error::Result;
 use crate::lease::Lease;
+use crate::pin::{LiveAgent, Pin, Reservation, pin_agents, pin_of};
 use crate::policy::{StreamSnapshot, decayed, rank};
+use crate::stream::ReservationIdle;
 use crate::task::Kind;
 
 /// Claims up to `max` tasks of `kinds` in one write transaction, one at a time by the policy,
@@ -26,12 +30,13 @@ pub(super) async fn claim_some(
     if max == 0 {
         return Ok(Vec::new());
     }
-    let kinds = kinds_json(kinds);
     let mut tx = db.begin().await?;
     let at = ClaimAt::new(lease, max_work, db.config.service_half_life);
+    let pin = pin_in(&mut tx, agent, kinds, at.now, db.config.agent_alive).await?;
+    let kinds = kinds_json(kinds);
     let mut leases = Vec::new();
     while leases.len() < max {
-        match claim_in(&mut tx, agent, &kinds, at).await? {
+        match claim_in(&mut tx, agent, &kinds, at, pin.as_ref()).await? {
             Some(l) => leases.push(l),
             None => break,
         }
@@ -57,12 +62,61 @@ impl ClaimAt {
     }
 }
 
+/// The reservation `agent` is pinned to among the streams of `kinds`, if any (see
+/// [`crate::pin`]); reads no agent when no stream has a reservation.
+async fn pin_in(
+    tx: &mut SqliteConnection,
+    agent: &str,
+    kinds: &[Kind],
+    now: i64,
+    alive: Duration,
+) -> Result<Option<Pin>> {
+    let rows =
+        sqlx::query("SELECT id, kind, reserved, reserved_idle FROM streams WHERE reserved > 0")
+            .fetch_all(&mut *tx)
+            .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let reservations: Vec<Reservation> = rows
+        .iter()
+        .map(|r| Reservation {
+            stream_id: r.get(0),
+            kind: r.get(1),
+            reserved: r.get(2),
+            idle: ReservationIdle::parse(r.get::<&str, _>(3)),
+        })
+        .collect();
+    let rows =
+        sqlx::query("SELECT id, kinds FROM agents WHERE last_seen >= ?1 ORDER BY first_seen, id")
+            .bind(now.saturating_sub(micros(alive)))
+            .fetch_all(&mut *tx)
+            .await?;
+    let agents: Vec<LiveAgent> = rows
+        .iter()
+        .map(|r| LiveAgent {
+            id: r.get(0),
+            kinds: serde_json::from_str(r.get::<&str, _>(1)).unwrap_or_default(),
+        })
+        .collect();
+    let pins = pin_agents(&reservations, &agents);
+    let Some(pin) = pin_of(agent, &pins) else {
+        return Ok(None);
+    };
+    let serves = |r: &Reservation| kinds.iter().any(|k| k.as_str() == r.kind);
+    let claimable = reservations.iter().any(|r| r.stream_id == pin.stream_id && serves(r));
+    Ok(claimable.then(|| pin.clone()))
+}
+
 /// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
+/// A pinned agent takes its reservation's task while there is one; otherwise it serves the
+/// others, or nothing when its reservation says `wait`.
 async fn claim_in(
     tx: &mut SqliteConnection,
     agent: &str,
     kinds: &str,
     at: ClaimAt,
+    pin: Option<&Pin>,
 ) -> Result<Option<Lease>> {
     let now = at.now;
     let rows = sqlx::query(
@@ -92,7 +146,15 @@ async fn claim_in(
         })
         .collect();
     rank(&mut snaps);
-    let Some(best) = snaps.first() else {
+    let best = match pin {
+        None => snaps.first(),
+        Some(p) => match snaps.iter().find(|s| s.stream_id == p.stream_id) {
+            Some(mine) => Some(mine),
+            None if p.idle == ReservationIdle::Wait => None,
+            None => snaps.first(),
+        },
+    };
+    let Some(best) = best else {
         return Ok(None);
     };
     let expires = now + at.lease.as_micros() as i64;

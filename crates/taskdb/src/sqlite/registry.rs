@@ -9,6 +9,8 @@ use sqlx::Row;
 use super::{SqliteTaskDb, json, kinds_json, now_us, ts};
 use crate::agent::{AgentInfo, micros};
 use crate::error::{Error, Result};
+use crate::pin::{AgentPin, LiveAgent, Reservation, describe};
+use crate::stream::ReservationIdle;
 use crate::task::Kind;
 
 /// Records a report: a new row, or the latest kinds, info and time on the agent's row.
@@ -67,4 +69,34 @@ pub(super) async fn forget(db: &SqliteTaskDb, unseen_for: Duration) -> Result<u6
         .rows_affected();
     tx.commit().await?;
     Ok(gone)
+}
+
+/// The pins of the live agents (see `TaskDb::pins`).
+pub(super) async fn pins(db: &SqliteTaskDb, alive: Duration) -> Result<Vec<AgentPin>> {
+    let rows = sqlx::query(
+        "SELECT id, tenant, kind, reserved, reserved_idle FROM streams WHERE reserved > 0",
+    )
+    .fetch_all(&db.reader)
+    .await?;
+    let reservations: Vec<(Reservation, String)> = rows
+        .iter()
+        .map(|r| {
+            let idle = ReservationIdle::parse(r.get::<&str, _>(4));
+            let res = Reservation { stream_id: r.get(0), kind: r.get(2), reserved: r.get(3), idle };
+            (res, r.get(1))
+        })
+        .collect();
+    let rows =
+        sqlx::query("SELECT id, kinds FROM agents WHERE last_seen >= ?1 ORDER BY first_seen, id")
+            .bind(now_us() - micros(alive))
+            .fetch_all(&db.reader)
+            .await?;
+    let agents: Vec<LiveAgent> = rows
+        .iter()
+        .map(|r| LiveAgent {
+            id: r.get(0),
+            kinds: serde_json::from_str(r.get::<&str, _>(1)).unwrap_or_default(),
+        })
+        .collect();
+    Ok(describe(&reservations, &agents))
 }

@@ -15,6 +15,7 @@ mod backlog;
 mod fair_share;
 mod job_order;
 mod registry;
+mod reservations;
 mod work_limit;
 
 pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
@@ -30,6 +31,10 @@ pub use job_order::{
     due_time_orders_inside_the_tenant_not_across_tenants,
 };
 pub use registry::{agents_report_themselves, silent_agents_are_forgotten};
+pub use reservations::{
+    a_forgotten_pinned_agent_hands_its_pin_on, pinned_agents_take_only_their_tenants_tasks,
+    pinned_agents_wait_when_their_reservation_says_so,
+};
 pub use work_limit::claims_respect_the_agents_work_limit;
 
 /// The configuration every backend runs the suite with: a 60 s fallback poll, so wake-ups must
@@ -167,12 +172,20 @@ pub async fn batch_validation_errors(db: Arc<dyn TaskDb>) {
     let e = db.add_tasks(job, vec![task("b", "x")]).await.unwrap_err();
     assert!(matches!(e, Error::JobNotRunning { .. }));
     let e = db
-        .set_stream("t", &k("x"), StreamConfig { priority_multiplier: 0.0, reserved: 0 })
+        .set_stream(
+            "t",
+            &k("x"),
+            StreamConfig { priority_multiplier: 0.0, reserved: 0, ..StreamConfig::default() },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-014");
     let e = db
-        .set_stream("t", &k("x"), StreamConfig { priority_multiplier: 1.0, reserved: -1 })
+        .set_stream(
+            "t",
+            &k("x"),
+            StreamConfig { priority_multiplier: 1.0, reserved: -1, ..StreamConfig::default() },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "TIFFIN-TASKDB-014");
@@ -195,16 +208,27 @@ pub async fn streams_created_idempotently(db: Arc<dyn TaskDb>) {
     assert_eq!(streams.len(), 1);
     assert_eq!(streams[0].ready, 16);
     assert_eq!(streams[0].config, StreamConfig::default());
-    db.set_stream("tenant", &k("prove"), StreamConfig { priority_multiplier: 2.5, reserved: 3 })
-        .await
-        .unwrap();
-    db.set_stream("other", &k("join"), StreamConfig { priority_multiplier: 0.5, reserved: 0 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "tenant",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 2.5, reserved: 3, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
+    db.set_stream(
+        "other",
+        &k("join"),
+        StreamConfig { priority_multiplier: 0.5, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     let streams = db.streams().await.unwrap();
     assert_eq!(streams.len(), 2);
     let s = streams.iter().find(|s| s.tenant == "tenant").unwrap();
-    assert_eq!(s.config, StreamConfig { priority_multiplier: 2.5, reserved: 3 });
+    assert_eq!(
+        s.config,
+        StreamConfig { priority_multiplier: 2.5, reserved: 3, ..StreamConfig::default() }
+    );
     let l = claim(&db, &["prove"]).await.unwrap();
     let s = db.streams().await.unwrap().into_iter().find(|s| s.tenant == "tenant").unwrap();
     assert_eq!((s.running, s.ready), (1, 15));
@@ -812,12 +836,20 @@ async fn saturate(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, n: usize) {
 }
 
 pub async fn fair_share_follows_multipliers(db: Arc<dyn TaskDb>) {
-    db.set_stream("one", &k("prove"), StreamConfig { priority_multiplier: 1.0, reserved: 0 })
-        .await
-        .unwrap();
-    db.set_stream("three", &k("prove"), StreamConfig { priority_multiplier: 3.0, reserved: 0 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "one",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 1.0, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
+    db.set_stream(
+        "three",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 3.0, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     // "one" submitted first: the older job must not win against the weights
     saturate(&db, "one", "prove", 2100).await;
     saturate(&db, "three", "prove", 2100).await;
@@ -833,7 +865,7 @@ pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
         db.set_stream(
             &tenant,
             &k("prove"),
-            StreamConfig { priority_multiplier: 10.0, reserved: 0 },
+            StreamConfig { priority_multiplier: 10.0, reserved: 0, ..StreamConfig::default() },
         )
         .await
         .unwrap();
@@ -844,9 +876,13 @@ pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
     for _ in 0..5 {
         held.push(claim(&db, &["prove"]).await.unwrap());
     }
-    db.set_stream("vip", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 2 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "vip",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 0.1, reserved: 2, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     saturate(&db, "vip", "prove", 10).await;
     let a = claim(&db, &["prove"]).await.unwrap();
     let b = claim(&db, &["prove"]).await.unwrap();
@@ -862,15 +898,19 @@ pub async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
 }
 
 pub async fn low_priority_is_not_starved(db: Arc<dyn TaskDb>) {
-    db.set_stream("low", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 0 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "low",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 0.1, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     for t in 0..3 {
         let tenant = format!("high{t}");
         db.set_stream(
             &tenant,
             &k("prove"),
-            StreamConfig { priority_multiplier: 10.0, reserved: 0 },
+            StreamConfig { priority_multiplier: 10.0, reserved: 0, ..StreamConfig::default() },
         )
         .await
         .unwrap();
@@ -1073,21 +1113,33 @@ pub async fn claim_batch_takes_tasks_in_claim_order(db: Arc<dyn TaskDb>) {
 }
 
 pub async fn claim_batch_follows_the_policy_per_task(db: Arc<dyn TaskDb>) {
-    db.set_stream("one", &k("prove"), StreamConfig { priority_multiplier: 1.0, reserved: 0 })
-        .await
-        .unwrap();
-    db.set_stream("three", &k("prove"), StreamConfig { priority_multiplier: 3.0, reserved: 0 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "one",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 1.0, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
+    db.set_stream(
+        "three",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 3.0, reserved: 0, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     saturate(&db, "one", "prove", 50).await;
     saturate(&db, "three", "prove", 50).await;
     let per = |ls: &[Lease], t: &str| ls.iter().filter(|l| l.tenant == t).count();
     let got = claim_batch(&db, &["prove"], 8).await;
     assert_eq!((per(&got, "one"), per(&got, "three")), (2, 6), "one batch splits 1:3");
     // a reservation goes first inside a batch too, then the shares count what is running
-    db.set_stream("vip", &k("prove"), StreamConfig { priority_multiplier: 0.1, reserved: 2 })
-        .await
-        .unwrap();
+    db.set_stream(
+        "vip",
+        &k("prove"),
+        StreamConfig { priority_multiplier: 0.1, reserved: 2, ..StreamConfig::default() },
+    )
+    .await
+    .unwrap();
     saturate(&db, "vip", "prove", 10).await;
     let got = claim_batch(&db, &["prove"], 6).await;
     assert_eq!(per(&got, "vip"), 2, "the reserved slots, then no more (2/0.1 loses)");

@@ -22,7 +22,8 @@ async fn one_worker(db: &Arc<dyn TaskDb>, kind: &str, n: usize) -> Vec<String> {
 }
 
 async fn weigh(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, weight: f64) {
-    let config = StreamConfig { priority_multiplier: weight, reserved: 0 };
+    let config =
+        StreamConfig { priority_multiplier: weight, reserved: 0, ..StreamConfig::default() };
     db.set_stream(tenant, &k(kind), config).await.unwrap();
 }
 
