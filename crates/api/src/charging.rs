@@ -102,7 +102,12 @@ mod tests {
             (None, Some(3 << 20), job(JobState::Cancelled, None, &[]), 3 << 20),
             (None, Some(1 << 20), job(JobState::TimedOut, None, &[]), 1 << 20),
             // both known: the larger
-            (None, Some(10), job(JobState::Failed, Some(panicked), &[(TaskState::Done, 1)]), 1 << 16),
+            (
+                None,
+                Some(10),
+                job(JobState::Failed, Some(panicked), &[(TaskState::Done, 1)]),
+                1 << 16,
+            ),
         ];
         for (executed, so_far, job, want) in cases {
             assert_eq!(cycles_to_charge(executed, so_far, Some(&s), &job), want, "{job:?}");

@@ -308,7 +308,8 @@ async fn failed_and_stopped_execute_only_sessions_are_charged_what_they_ran() {
         let client = s.client(&key);
         client.upload_img(&guest.image_id_hex(), guest.program.to_vec()).await.unwrap();
         let input = client.upload_input(input).await.unwrap();
-        let session = client.create_session(guest.image_id_hex(), input, vec![], true).await.unwrap();
+        let session =
+            client.create_session(guest.image_id_hex(), input, vec![], true).await.unwrap();
         if stop {
             // Stopped once a few segments ran.
             tokio::time::sleep(Duration::from_secs(3)).await;

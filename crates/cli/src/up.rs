@@ -123,7 +123,8 @@ async fn tenant_store(b: &BackendArgs) -> Result<TenantStore> {
 
 /// The admin key: given, or saved in the data dir, or (when `generate`) created and saved.
 fn admin_key(args: &ServeArgs, generate: bool) -> Result<Option<(String, bool)>> {
-    let given = crate::secret::from_file_or(args.admin_key_file.as_deref(), args.admin_key.as_deref())?;
+    let given =
+        crate::secret::from_file_or(args.admin_key_file.as_deref(), args.admin_key.as_deref())?;
     if let Some(k) = given {
         tiffin_api::auth::check_admin_key(&k)?;
         return Ok(Some((k, false)));
