@@ -53,7 +53,7 @@ pub async fn charge_finished(st: &AppState) -> Result<usize, ApiError> {
             st.tenants.charge(&s.id, 0).await?;
             continue;
         };
-        let cycles = match st.cluster.job(id).await {
+        let (cycles, missed) = match st.cluster.job(id).await {
             Ok(job) if job.state == JobState::Running => continue,
             Ok(job) => {
                 let executed = st.cluster.execution(id).await?.map(|e| e.total_cycles);
@@ -65,17 +65,17 @@ pub async fn charge_finished(st: &AppState) -> Result<usize, ApiError> {
                     Some(_) => None,
                     None => st.cluster.executed_so_far(id).await?,
                 };
-                charging::cycles_to_charge(executed, so_far, spec.as_ref(), &job)
+                let ended = job.finished_at.unwrap_or_else(chrono::Utc::now);
+                let missed = spec.as_ref().and_then(|s| s.missed_deadline(ended));
+                (charging::cycles_to_charge(executed, so_far, spec.as_ref(), &job), missed)
             }
             // Garbage-collected before we saw it end: nothing left to count.
-            Err(ClusterError::Db(tiffin_taskdb::Error::JobNotFound(_))) => 0,
+            Err(ClusterError::Db(tiffin_taskdb::Error::JobNotFound(_))) => (0, None),
             Err(e) => return Err(e.into()),
         };
         if st.tenants.charge(&s.id, cycles).await? {
             charged += 1;
-            if let Ok(job) = st.cluster.job(id).await
-                && crate::status::missed_deadline(&job) == Some(true)
-            {
+            if missed == Some(true) {
                 crate::metrics::session_missed_deadline();
             }
             release_image(st, &s.id).await?;

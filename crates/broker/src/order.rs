@@ -166,6 +166,14 @@ impl Order {
         }
     }
 
+    /// Records that the broker holds this order's lock at `price`: it waits for a proving slot.
+    pub fn mark_locked(&mut self, price: U256) {
+        self.state = OrderState::PendingProving;
+        self.lock_price = price;
+        self.error = None;
+        self.times.locked.get_or_insert(now_ms());
+    }
+
     /// The database key: the request id and how it is fulfilled (a request may be looked at
     /// once to lock it and once more to race for it).
     pub fn key(&self) -> String {

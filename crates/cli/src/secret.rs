@@ -7,31 +7,26 @@
 //! | TIFFIN-CLI-001  | the key file is readable by group or others (chmod 600 it)     |
 //! | TIFFIN-CLI-002  | the key file cannot be read, or holds no key                   |
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 /// The secret in `path` (surrounding whitespace trimmed): refused when group or others may
-/// read the file, or when it is empty. The error never holds the secret.
+/// read the file, when it is not a regular file, too large or empty. The one secret-file reader
+/// is the verifier's ([`tiffin_verifier::read_secret_file`]); this gives its refusals the CLI's
+/// codes. The error never holds the secret.
 pub fn read(path: &Path) -> Result<String> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| anyhow::anyhow!("TIFFIN-CLI-002: key file {shown}: {e}"))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "TIFFIN-CLI-001: key file {shown} has mode {mode:04o}: group or others can read it; \
-             run `chmod 600 {shown}`"
-        );
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("TIFFIN-CLI-002: key file {shown}: {e}"))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        bail!("TIFFIN-CLI-002: key file {shown} is empty");
-    }
-    Ok(secret.to_string())
+    use tiffin_verifier::VerifierError;
+    tiffin_verifier::read_secret_file(path).map_err(|e| match e {
+        VerifierError::SecretFileOpen { path, mode } => anyhow::anyhow!(
+            "TIFFIN-CLI-001: key file {path} has mode {mode:04o}: group or others can read it; \
+             run `chmod 600 {path}`"
+        ),
+        VerifierError::SecretFile { path, reason } => {
+            anyhow::anyhow!("TIFFIN-CLI-002: key file {path}: {reason}")
+        }
+        other => anyhow::anyhow!("TIFFIN-CLI-002: key file {}: {other}", path.display()),
+    })
 }
 
 /// The secret from `file` when given, else `fallback` (a flag or environment variable).
@@ -45,6 +40,7 @@ pub fn from_file_or(file: Option<&Path>, fallback: Option<&str>) -> Result<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn only_owner_readable_non_empty_files_are_read() {

@@ -211,9 +211,7 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
     match outcome {
         LockOutcome::Locked { price } => {
             tracing::info!(id = %p.request.id, %price, "locked");
-            order.state = OrderState::PendingProving;
-            order.lock_price = price;
-            order.times.locked = Some(now_ms());
+            order.mark_locked(price);
         }
         LockOutcome::LostTo(locker) => {
             super::pricer::forget_input(b, order.input_id.as_deref()).await;
@@ -324,10 +322,7 @@ async fn recheck_locking(b: &Broker, now: u64) -> Result<()> {
         order.updated_at = wall_clock();
         if record.locker == b.chain.address() {
             tracing::warn!(order = order.key(), "the lock in doubt was mined: proving it");
-            order.state = OrderState::PendingProving;
-            order.lock_price = U256::from(record.price);
-            order.error = None;
-            order.times.locked = Some(now_ms());
+            order.mark_locked(U256::from(record.price));
         } else if record.locker != Address::ZERO {
             order.state = OrderState::Failed;
             order.error = Some(format!("locked by {} first", record.locker));

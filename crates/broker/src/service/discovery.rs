@@ -123,11 +123,8 @@ async fn revive_own_lock(b: &Arc<Broker>, id: U256) -> Result<()> {
         return Ok(());
     }
     tracing::warn!(order = order.key(), %from, "the chain shows our lock: proving it");
-    order.state = OrderState::PendingProving;
-    order.lock_price = U256::from(record.price);
-    order.error = None;
+    order.mark_locked(U256::from(record.price));
     order.updated_at = super::wall_clock();
-    order.times.locked.get_or_insert(crate::order::now_ms());
     b.save(&order, from).await?;
     Ok(())
 }

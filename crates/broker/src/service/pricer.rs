@@ -214,10 +214,11 @@ async fn preflight(
     request: &ProofRequest,
     limit: u64,
 ) -> Result<(Preflight, PricedInput)> {
-    let input = b.fetcher(request).input(&request.input).await?;
+    let fetcher = b.fetcher(request);
+    let input = fetcher.input(&request.input).await?;
     let sha256 = B256::from_slice(&Sha256::digest(&input));
     let (image_hex, id) = with_retries(b, "uploading a preflight's input", || async {
-        upload(b, request, input.clone()).await
+        upload(b, &fetcher, request, input.clone()).await
     })
     .await?;
     let uploaded = PricedInput { id, sha256 };
@@ -284,15 +285,19 @@ pub async fn forget_input(b: &Broker, input_id: Option<&str>) {
 /// (hex) and the input's id.
 pub async fn upload(
     b: &Broker,
+    fetcher: &Fetcher,
     request: &ProofRequest,
     input: Vec<u8>,
 ) -> Result<(String, String)> {
     let image_hex = hex::encode(request.requirements.imageId);
     if !b.cluster.has_image(&image_hex).await? {
-        let fetcher = b.fetcher(request);
         let program = fetcher.program(&image_hex, &request.imageUrl).await?;
-        b.cluster.upload_image(&image_hex, program.clone()).await?;
-        fetcher.remember_program(&image_hex, &program).await;
+        // A copy only when there is a cache to keep it in.
+        let keep = fetcher.cache_dir.is_some().then(|| program.clone());
+        b.cluster.upload_image(&image_hex, program).await?;
+        if let Some(program) = keep {
+            fetcher.remember_program(&image_hex, &program).await;
+        }
     }
     let input_id = b.cluster.upload_input(input).await?;
     Ok((image_hex, input_id))

@@ -168,7 +168,8 @@ async fn proof_input(b: &Broker, order: &Order) -> Result<(String, String)> {
     if let Some(id) = &order.input_id {
         return Ok((image, id.clone()));
     }
-    let input = b.fetcher(&order.request).input(&order.request.input).await?;
+    let fetcher = b.fetcher(&order.request);
+    let input = fetcher.input(&order.request.input).await?;
     if let Some(want) = order.input_sha256 {
         let got = B256::from_slice(&Sha256::digest(&input));
         if got != want {
@@ -177,7 +178,7 @@ async fn proof_input(b: &Broker, order: &Order) -> Result<(String, String)> {
             )));
         }
     }
-    pricer::upload(b, &order.request, input).await
+    pricer::upload(b, &fetcher, &order.request, input).await
 }
 
 /// The proof's cycle limit: the preflight's cycles rounded up to whole segments of the largest
