@@ -45,7 +45,7 @@ pub const MIN_ADMIN_KEY_LEN: usize = 16;
 
 /// Why a server refuses to start with an admin key: an empty key would let any request with an
 /// empty `x-admin-key` header administer every tenant, and a short one is guessable.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error, tiffin_codes::Coded)]
 pub enum AdminKeyError {
     #[error(
         "TIFFIN-API-093 the admin key is empty (--admin-key, TIFFIN_ADMIN_KEY or admin.key): \

@@ -21,7 +21,7 @@ pub struct ErrorBody {
 }
 
 /// An API error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 pub enum ApiError {
     /// No `x-api-key` header.
     #[error("TIFFIN-API-001 missing x-api-key header; ask the cluster operator for an API key")]
@@ -302,11 +302,6 @@ impl ApiError {
         }
     }
 
-    /// The stable code, e.g. `TIFFIN-API-020`.
-    pub fn code(&self) -> String {
-        self.to_string().split_whitespace().next().unwrap_or("TIFFIN-API-000").to_string()
-    }
-
     /// Seconds the client should wait before retrying (the `Retry-After` header), for errors
     /// that pass with time.
     pub fn retry_after(&self) -> Option<u64> {
@@ -332,7 +327,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let retry_after = self.retry_after().map(|s| (header::RETRY_AFTER, s.to_string()));
-        let body = Json(ErrorBody { code: self.code(), error: self.to_string() });
+        let body = Json(ErrorBody { code: self.code().to_string(), error: self.to_string() });
         (status, AppendHeaders(retry_after), body).into_response()
     }
 }

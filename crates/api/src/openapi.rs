@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn every_error_response_names_codes_of_its_own_status_and_answers_an_error_body() {
         let statuses: BTreeMap<String, u16> =
-            every_error().iter().map(|e| (e.code(), e.status().as_u16())).collect();
+            every_error().iter().map(|e| (e.code().to_string(), e.status().as_u16())).collect();
         let doc = json();
         let mut documented = 0;
         for (path, item) in doc["paths"].as_object().unwrap() {

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Error, tiffin_codes::Coded)]
 pub enum BrokerError {
     #[error("TIFFIN-BROKER-010: order database: {0}")]
     Db(String),
@@ -46,26 +46,7 @@ impl BrokerError {
     }
 }
 
-impl BrokerError {
-    /// The stable code, e.g. `TIFFIN-BROKER-011`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            BrokerError::Db(_) => "TIFFIN-BROKER-010",
-            BrokerError::Cluster(_) => "TIFFIN-BROKER-011",
-            BrokerError::Chain(_) => "TIFFIN-BROKER-012",
-            BrokerError::Fetch { .. } => "TIFFIN-BROKER-013",
-            BrokerError::TooLarge { .. } => "TIFFIN-BROKER-014",
-            BrokerError::Verifier(_) => "TIFFIN-BROKER-015",
-            BrokerError::Proving(_) => "TIFFIN-BROKER-016",
-            BrokerError::Aggregation(_) => "TIFFIN-BROKER-017",
-            BrokerError::StageGaveUp { .. } => "TIFFIN-BROKER-018",
-            BrokerError::UrlRefused { .. } => "TIFFIN-BROKER-019",
-            BrokerError::InputMismatch(_) => "TIFFIN-BROKER-020",
-            BrokerError::Lost(_) => "TIFFIN-BROKER-021",
-            BrokerError::PredicateFailed => "TIFFIN-BROKER-022",
-        }
-    }
-}
+impl BrokerError {}
 
 impl From<sqlx::Error> for BrokerError {
     fn from(e: sqlx::Error) -> Self {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything that can go wrong talking to the market contracts or running a dev chain.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 pub enum MarketError {
     #[error("TIFFIN-MARKET-001: anvil not found at {0} (run scripts/setup, or set TIFFIN_ANVIL)")]
     AnvilMissing(PathBuf),
@@ -35,23 +35,6 @@ pub enum MarketError {
 }
 
 impl MarketError {
-    /// The stable code, e.g. `TIFFIN-MARKET-004`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::AnvilMissing(_) => "TIFFIN-MARKET-001",
-            Self::AnvilStart(_) => "TIFFIN-MARKET-002",
-            Self::Rpc(_) => "TIFFIN-MARKET-003",
-            Self::Reverted { .. } => "TIFFIN-MARKET-004",
-            Self::TxTimeout { .. } => "TIFFIN-MARKET-005",
-            Self::TxFailed { .. } => "TIFFIN-MARKET-006",
-            Self::Signing(_) => "TIFFIN-MARKET-007",
-            Self::EmptyTree => "TIFFIN-MARKET-008",
-            Self::LeafOutOfRange { .. } => "TIFFIN-MARKET-009",
-            Self::Deploy(_) => "TIFFIN-MARKET-010",
-            Self::UnknownStatus(_) => "TIFFIN-MARKET-011",
-        }
-    }
-
     /// The Solidity custom error's name when the contract refused the call.
     pub fn revert_name(&self) -> Option<&str> {
         match self {

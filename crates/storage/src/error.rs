@@ -11,7 +11,7 @@ use std::time::Duration;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error of the hot or cold store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 #[non_exhaustive]
 pub enum Error {
     /// A store config string (`--store`, `--hot-store`, `--redis-url`, a budget) is malformed.
@@ -171,24 +171,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable code of this error, e.g. `TIFFIN-STORAGE-010`, for matching without parsing text.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidConfig { .. } => "TIFFIN-STORAGE-001",
-            Error::InvalidKey { .. } => "TIFFIN-STORAGE-002",
-            Error::NotFound { .. } => "TIFFIN-STORAGE-010",
-            Error::Cold { .. } => "TIFFIN-STORAGE-011",
-            Error::AccessDenied { .. } => "TIFFIN-STORAGE-012",
-            Error::Io { .. } => "TIFFIN-STORAGE-013",
-            Error::Redis { .. } => "TIFFIN-STORAGE-020",
-            Error::RedisEvictingPolicy { .. } => "TIFFIN-STORAGE-021",
-            Error::RedisPolicyUnknown { .. } => "TIFFIN-STORAGE-022",
-            Error::NoRoom { .. } => "TIFFIN-STORAGE-030",
-            Error::LargerThanBudget { .. } => "TIFFIN-STORAGE-031",
-            Error::TestServer(_) => "TIFFIN-STORAGE-090",
-        }
-    }
-
     /// Whether retrying the same operation later may succeed: lost connections, backend I/O
     /// failures and a full hot store are transient; bad config, bad keys, missing blobs, refused
     /// credentials, an evicting Redis and a blob larger than the budget are permanent.

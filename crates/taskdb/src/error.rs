@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 /// Everything that can go wrong in a [`crate::TaskDb`] call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 pub enum Error {
     /// The database could not be reached or a statement failed.
     #[error(
@@ -121,23 +121,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable code of this error, e.g. `TIFFIN-TASKDB-020`, for matching without parsing text.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Database(_) => "TIFFIN-TASKDB-001",
-            Error::Migrate(_) => "TIFFIN-TASKDB-002",
-            Error::JobNotFound(_) => "TIFFIN-TASKDB-010",
-            Error::JobNotRunning { .. } => "TIFFIN-TASKDB-011",
-            Error::UnknownPrerequisite { .. } => "TIFFIN-TASKDB-012",
-            Error::DuplicateTask { .. } => "TIFFIN-TASKDB-013",
-            Error::InvalidArgument(_) => "TIFFIN-TASKDB-014",
-            Error::RunningLimit { .. } => "TIFFIN-TASKDB-015",
-            Error::LeaseLost { .. } => "TIFFIN-TASKDB-020",
-            Error::TaskCancelled { .. } => "TIFFIN-TASKDB-021",
-            Error::Corrupt(_) => "TIFFIN-TASKDB-030",
-        }
-    }
-
     /// Whether retrying the same call later may succeed (database hiccups), as opposed to errors
     /// that will repeat (a lost lease, a cancelled task, a bad argument).
     pub fn is_retryable(&self) -> bool {

@@ -15,7 +15,7 @@
 //! read that order from one index (`tasks_claim`).
 //!
 //! The SQLite backend calls [`rank`] directly; the PostgreSQL backend encodes the same order in
-//! SQL (`tiffin_claim_batch`, migration 0009), and the conformance suite checks both behave
+//! SQL (`tiffin_claim_batch` in `postgres/functions.sql`), and the conformance suite checks both behave
 //! alike.
 
 use std::cmp::Ordering;

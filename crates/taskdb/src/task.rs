@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::job::JobId;
+use crate::id::JobId;
 
 /// The worker kind a task needs (`exec`, `prove`, `join`, `aux`, `snark`, …). Agents claim tasks
 /// of the kinds they serve; a stream is (tenant, kind).

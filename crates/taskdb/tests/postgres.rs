@@ -150,3 +150,36 @@ async fn housekeeper_ends_a_job_whose_end_was_interrupted() {
     db.requeue_expired().await.unwrap();
     assert_eq!(db.job(busy).await.unwrap().state, JobState::Running);
 }
+
+/// The scheduler's functions in the database are exactly those of `src/postgres/functions.sql`
+/// (one current definition each; the ones no code calls were dropped), and applying the file
+/// again — as every process does when it connects, several at once — changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scheduler_functions_are_the_ones_of_the_functions_file() {
+    let (db, url) = connect().await;
+    let file = include_str!("../src/postgres/functions.sql");
+    let mut defined: Vec<String> = file
+        .lines()
+        .filter_map(|l| l.strip_prefix("CREATE OR REPLACE FUNCTION "))
+        .map(|l| l.split('(').next().unwrap().trim().to_string())
+        .collect();
+    defined.sort();
+    assert!(defined.contains(&"tiffin_claim_batch".to_string()), "{defined:?}");
+    let installed = || async {
+        let mut names: Vec<String> = sqlx::query_scalar(
+            "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+              WHERE n.nspname = current_schema() AND p.proname LIKE 'tiffin\\_%'",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        names.sort();
+        names
+    };
+    assert_eq!(installed().await, defined, "one definition each, nothing else");
+    let again = (0..3).map(|_| PostgresTaskDb::connect(&url, common::conformance::config()));
+    for db in futures::future::join_all(again).await {
+        db.expect("concurrent connects re-apply the functions");
+    }
+    assert_eq!(installed().await, defined);
+}

@@ -84,7 +84,7 @@ pub struct Planner {
 }
 
 /// Misuse of the planner (a bug in the caller, never user input).
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error, tiffin_codes::Coded)]
 pub enum PlanError {
     /// `finish` was called for a job with no segments.
     #[error("TIFFIN-PLAN-001 a job needs at least one segment")]

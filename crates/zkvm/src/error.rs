@@ -11,7 +11,7 @@ pub enum ErrorClass {
 }
 
 /// Every failure of the zkVM layer, each with a stable code operators can search for.
-#[derive(Debug, Error)]
+#[derive(Debug, Error, tiffin_codes::Coded)]
 pub enum ZkvmError {
     /// The uploaded bytes are not a loadable RISC Zero program binary.
     #[error(
@@ -106,25 +106,6 @@ pub enum ZkvmError {
 }
 
 impl ZkvmError {
-    /// The stable code, e.g. `TIFFIN-ZKVM-002`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidProgram(_) => "TIFFIN-ZKVM-001",
-            Self::GuestPanic { .. } => "TIFFIN-ZKVM-002",
-            Self::CycleLimit { .. } => "TIFFIN-ZKVM-003",
-            Self::GuestFault(_) => "TIFFIN-ZKVM-004",
-            Self::ImageIdMismatch { .. } => "TIFFIN-ZKVM-005",
-            Self::VerificationFailed(_) => "TIFFIN-ZKVM-006",
-            Self::Corrupt { .. } => "TIFFIN-ZKVM-007",
-            Self::ProverFailed { .. } => "TIFFIN-ZKVM-008",
-            Self::SnarkUnavailable(_) => "TIFFIN-ZKVM-009",
-            Self::SegmentSink(_) => "TIFFIN-ZKVM-010",
-            Self::InvalidOptions(_) => "TIFFIN-ZKVM-011",
-            Self::Unsupported(_) => "TIFFIN-ZKVM-012",
-            Self::UnusableAssumption(_) => "TIFFIN-ZKVM-013",
-        }
-    }
-
     /// Whether a retry could help.
     pub fn class(&self) -> ErrorClass {
         match self {

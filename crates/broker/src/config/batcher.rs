@@ -1,7 +1,7 @@
 //! `[batcher]`: when proven requests are gathered into a batch (one set-builder root) and how
 //! the batch is submitted on-chain.
 
-use super::{ConfigError, amounts, check};
+use super::{amounts, check, error::ConfigError};
 use alloy::primitives::U256;
 use serde::{Deserialize, Serialize};
 

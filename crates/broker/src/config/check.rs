@@ -1,6 +1,6 @@
 //! The range checks of `validate()`, each naming the key it refuses as `section.key`.
 
-use super::ConfigError;
+use super::error::ConfigError;
 use alloy::primitives::U256;
 
 /// `value` of `key` must be at least `min`.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong reading, checking or watching `broker.toml`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("TIFFIN-BROKER-001: cannot read the broker config {}: {source}", path.display())]
@@ -47,17 +47,6 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The stable code, e.g. `TIFFIN-BROKER-003`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => "TIFFIN-BROKER-001",
-            Self::Parse { .. } => "TIFFIN-BROKER-002",
-            Self::Invalid { .. } => "TIFFIN-BROKER-003",
-            Self::Watch { .. } => "TIFFIN-BROKER-004",
-            Self::Serialize(_) => "TIFFIN-BROKER-005",
-        }
-    }
-
     /// The key the error is about, as `section.key`, when there is one.
     pub fn key(&self) -> Option<&str> {
         match self {

@@ -1,7 +1,7 @@
 //! `[market]`: which requests the broker bids on, what it charges, how it watches the chain and
 //! how much it commits to at once. The keys and their meanings are the Boundless broker's.
 
-use super::{ConfigError, amounts, check};
+use super::{amounts, check, error::ConfigError};
 use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! `[prover]`: how the broker talks to the Tiffin cluster (through the Bonsai API), retries,
 //! which guests it builds batches with, and which receipts it asks for.
 
-use super::{ConfigError, check};
+use super::{check, error::ConfigError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! and renaming it over the old one are seen too. Changes are re-read once the file has been
 //! quiet for [`SETTLE`], so a save in several writes is read once, whole.
 
-use super::{BrokerConfig, ConfigError};
+use super::{error::ConfigError, file::BrokerConfig};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

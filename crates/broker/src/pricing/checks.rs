@@ -1,10 +1,12 @@
 //! The checks [`screen`](super::screen) and [`price`](super::price) run: on the request and
 //! the prover's account before executing, and on the execution after it.
 
-use super::{
-    FulfillmentType, MAX_AMOUNT, MCYCLE, MarketSnapshot, PricingParams, Skip, SkipCode, cycle_cap,
-    expiry_of, is_priority, predicate_matches, proving_secs,
+use super::params::{
+    FulfillmentType, MAX_AMOUNT, MCYCLE, MarketSnapshot, PricingParams, cycle_cap, expiry_of,
+    is_priority, proving_secs,
 };
+use super::ramp::predicate_matches;
+use super::skip::{Skip, SkipCode};
 use alloy::primitives::{Address, U256};
 use tiffin_market::request::{INPUT_INLINE, INPUT_URL, PREDICATE_ANY, PREDICATE_DIGEST_MATCH};
 use tiffin_market::{Offer, ProofRequest};

@@ -23,6 +23,7 @@
 //! S-016 for the collateral reward, S-017 for the time left at `peak_prove_khz`.
 
 mod checks;
+mod params;
 mod ramp;
 mod skip;
 #[cfg(test)]
@@ -32,86 +33,11 @@ pub use checks::gas_cost;
 pub use ramp::{predicate_matches, time_at_price};
 pub use skip::{Skip, SkipCode};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use checks::{check_execution, check_input_size, check_prove_time, check_request};
+pub use params::{FulfillmentType, MCYCLE, MarketSnapshot, PricingParams, SECONDARY_REWARD_BPS};
+use params::{cycle_cap, final_deadline, is_priority, lock_deadline};
 use tiffin_market::{Offer, ProofRequest};
-
-/// Cycles per mcycle.
-pub const MCYCLE: u64 = 1_000_000;
-/// The share of a defaulted locker's collateral paid to whoever fulfils after the lock deadline,
-/// in basis points (`ProofMarket.SECONDARY_REWARD_BPS`).
-pub const SECONDARY_REWARD_BPS: u64 = 5_000;
-/// The largest price or collateral the market accepts (`2^128 - 1`).
-const MAX_AMOUNT: U256 = U256::from_limbs([u64::MAX, u64::MAX, 0, 0]);
-
-/// How the broker would earn from a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FulfillmentType {
-    /// Lock it (paying collateral and gas), prove it and fulfil it by its lock deadline for the
-    /// ramp's price at the lock time.
-    LockAndFulfill,
-    /// Someone else locked it and did not fulfil it by the lock deadline: prove it and fulfil it
-    /// before the final deadline for a share of the locker's collateral.
-    FulfillAfterLockExpire,
-}
-
-/// The pricing settings (the lead maps the broker's configuration onto these).
-#[derive(Clone, Debug)]
-pub struct PricingParams {
-    /// The least the broker proves for, in wei per 1,000,000 cycles (0: any price).
-    pub min_mcycle_price: U256,
-    /// The least collateral reward the broker proves for after a lock expires, in
-    /// collateral-token base units per 1,000,000 cycles (0: any reward).
-    pub min_mcycle_price_collateral_token: U256,
-    /// The most mcycles the broker executes or proves for one request (`u64::MAX`: no cap);
-    /// priority requestors bypass it.
-    pub max_mcycle_limit: u64,
-    /// The fewest mcycles a request must take to be worth proving.
-    pub min_mcycle_limit: u64,
-    /// Requestors whose requests bypass `max_mcycle_limit` and `max_file_size`.
-    pub priority_requestors: Vec<Address>,
-    /// When set, only these requestors are served.
-    pub allow_client_addresses: Option<Vec<Address>>,
-    /// Requestors never served.
-    pub deny_requestor_addresses: Vec<Address>,
-    /// The largest journal the broker fulfils, in bytes.
-    pub max_journal_bytes: usize,
-    /// The largest input the broker fetches, in bytes; priority requestors bypass it.
-    pub max_file_size: u64,
-    /// The fewest seconds that must be left before a request's expiry to take it.
-    pub min_deadline: u64,
-    /// The most collateral the broker puts up for one lock, in collateral-token base units.
-    pub max_collateral: U256,
-    /// The cluster's proving speed in kHz (thousands of cycles per second): `peak_prove_khz`,
-    /// else the broker's measured one. `None` or 0: unknown, and then nothing is locked or
-    /// raced for (S-022), since no deadline can be checked.
-    pub peak_prove_khz: Option<u64>,
-    /// Seconds needed after the proof to get the fulfilment on chain: aggregation and
-    /// submission, plus `block_deadline_buffer_secs`.
-    pub finish_overhead_secs: u64,
-    /// Gas units a lock transaction uses.
-    pub lockin_gas_estimate: u64,
-    /// Gas units a fulfilment uses (per request).
-    pub fulfill_gas_estimate: u64,
-    /// The broker's chance, in percent (0 to 100), of winning the race to fulfil after a lock
-    /// expires; it scales the collateral reward the cycle limit is priced from.
-    pub expected_probability_win_secondary_fulfillment: u32,
-}
-
-/// The market and the prover's account as the caller last read them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MarketSnapshot {
-    /// Seconds since the epoch.
-    pub now: u64,
-    /// The gas price, in wei per gas unit.
-    pub gas_price: u128,
-    /// The prover's native balance (wei) for gas.
-    pub native_balance: U256,
-    /// The prover's collateral deposited in the market, in collateral-token base units.
-    pub collateral_balance: U256,
-    /// Gas units already reserved for orders the broker has committed to.
-    pub reserved_gas: u64,
-}
 
 /// The cycle limits a request's execution runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,26 +124,6 @@ pub fn price(
     decided.unwrap_or_else(Decision::Skip)
 }
 
-/// The second until which the broker must fulfil to earn on `kind`'s path.
-fn expiry_of(offer: &Offer, kind: FulfillmentType) -> u64 {
-    match kind {
-        FulfillmentType::LockAndFulfill => lock_deadline(offer),
-        FulfillmentType::FulfillAfterLockExpire => final_deadline(offer),
-    }
-}
-
-fn lock_deadline(offer: &Offer) -> u64 {
-    offer.biddingStart.saturating_add(u64::from(offer.lockTimeout))
-}
-
-fn final_deadline(offer: &Offer) -> u64 {
-    offer.biddingStart.saturating_add(u64::from(offer.timeout))
-}
-
-fn is_priority(params: &PricingParams, requestor: Address) -> bool {
-    params.priority_requestors.contains(&requestor)
-}
-
 /// Whether a locked order whose lock deadline passed before its proof started is still worth
 /// proving before the final deadline: fulfilling then recovers [`SECONDARY_REWARD_BPS`] of the
 /// collateral, which must cover its cycles at `min_mcycle_price_collateral_token`.
@@ -252,16 +158,6 @@ fn cycles_in_time(khz: Option<u64>, start: u64, end: u64) -> u64 {
         Some(k) => k.saturating_mul(1_000).saturating_mul(end.saturating_sub(start)),
         None => u64::MAX,
     }
-}
-
-/// Seconds to prove `cycles` at `khz`, rounded up (`None` without a speed).
-fn proving_secs(khz: Option<u64>, cycles: u64) -> Option<u64> {
-    khz.filter(|&k| k > 0).map(|k| cycles.div_ceil(k.saturating_mul(1_000)))
-}
-
-/// `max_mcycle_limit` in cycles, or no cap for a priority requestor.
-fn cycle_cap(params: &PricingParams, priority: bool) -> u64 {
-    if priority { u64::MAX } else { params.max_mcycle_limit.saturating_mul(MCYCLE) }
 }
 
 /// The three bounds on `kind`'s cycles, each with the skip code of crossing it: what the path

@@ -1,6 +1,6 @@
 //! Deployment and the two balances every account has in the market.
 
-use super::ChainArgs;
+use super::chain::ChainArgs;
 use alloy::primitives::{Address, B256};
 use anyhow::{Context as _, Result};
 use clap::Args;

@@ -1,7 +1,7 @@
 //! Requests from both sides: submit (on-chain or signed off-chain), status, wait, lock,
 //! fulfil, slash, refund and cancel.
 
-use super::ChainArgs;
+use super::chain::ChainArgs;
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::{SolEvent, SolValue};

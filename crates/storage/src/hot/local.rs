@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tracing::{debug, info};
 
-use super::{HotStore, ledger::Ledger};
+use super::{ledger::Ledger, store::HotStore};
 use crate::{
     Error, Result,
     key::{validate_key, validate_prefix},

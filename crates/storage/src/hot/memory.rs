@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{HotStore, ledger::Ledger};
+use super::{ledger::Ledger, store::HotStore};
 use crate::{
     Result,
     key::{validate_key, validate_prefix},

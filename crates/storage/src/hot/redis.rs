@@ -16,7 +16,7 @@ use bytes::Bytes;
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use tracing::{info, warn};
 
-use super::HotStore;
+use super::store::HotStore;
 use crate::{
     Error, Result,
     cold::redact_url,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
-use super::{kinds_vec, retrying};
+use super::sql::{kinds_vec, retrying};
 use crate::Config;
 use crate::error::Result;
 use crate::lease::Lease;

@@ -19,7 +19,7 @@ use sqlx::postgres::PgPool;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use super::{job_state, retrying};
+use super::sql::{job_state, retrying};
 use crate::error::Result;
 use crate::job::JobState;
 use crate::lease::{Completion, Lease};

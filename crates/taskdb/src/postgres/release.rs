@@ -4,7 +4,7 @@
 
 use sqlx::postgres::PgConnection;
 
-use super::CHANNEL;
+use super::open::CHANNEL;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::lease::refusal;

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{SqliteTaskDb, ots};
+use super::open::SqliteTaskDb;
+use super::sql::ots;
 use crate::backlog::{Backlog, Durations, ReadyTasks, assemble};
 use crate::error::Result;
 

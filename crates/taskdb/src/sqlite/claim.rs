@@ -8,7 +8,8 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{SqliteTaskDb, json, kinds_json, now_us, ts, uuid};
+use super::open::SqliteTaskDb;
+use super::sql::{json, kinds_json, now_us, ts, uuid};
 use crate::agent::micros;
 use crate::error::Result;
 use crate::lease::Lease;

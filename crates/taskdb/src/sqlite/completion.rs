@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{job_state, now_us};
+use super::sql::{job_state, now_us};
 use crate::error::Result;
 use crate::lease::{Completion, Lease};
 use crate::lease::{cancelled, lost};

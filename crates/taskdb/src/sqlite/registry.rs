@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{SqliteTaskDb, json, kinds_json, now_us, ts};
+use super::open::SqliteTaskDb;
+use super::sql::{json, kinds_json, now_us, ts};
 use crate::agent::{AgentInfo, micros};
 use crate::error::{Error, Result};
 use crate::pin::{AgentPin, LiveAgent, Reservation, describe};

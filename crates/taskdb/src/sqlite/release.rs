@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::now_us;
+use super::sql::now_us;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::lease::refusal;

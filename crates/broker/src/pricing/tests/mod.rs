@@ -5,7 +5,7 @@ mod price;
 mod screen;
 
 use super::*;
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256};
 use tiffin_market::request::request_id;
 use tiffin_market::{Input, Predicate};
 

@@ -1,0 +1,46 @@
+//! Helpers the SQLite backend's statements share: time in microseconds, row decoding.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::job::JobState;
+use crate::task::{Kind, TaskState};
+
+pub(super) fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+pub(super) fn ts(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(super) fn ots(us: Option<i64>) -> Option<DateTime<Utc>> {
+    us.map(ts)
+}
+
+pub(super) fn json(s: &str) -> Result<Value> {
+    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("bad JSON in database: {e}")))
+}
+
+pub(super) fn ojson(s: Option<String>) -> Result<Option<Value>> {
+    s.as_deref().map(json).transpose()
+}
+
+pub(super) fn uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| Error::Corrupt(format!("bad job id {s:?}: {e}")))
+}
+
+pub(super) fn job_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown job state {s:?}")))
+}
+
+pub(super) fn task_state(s: &str) -> Result<TaskState> {
+    TaskState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown task state {s:?}")))
+}
+
+pub(super) fn kinds_json(kinds: &[Kind]) -> String {
+    serde_json::to_string(&kinds.iter().map(Kind::as_str).collect::<Vec<_>>())
+        .expect("strings serialize")
+}
