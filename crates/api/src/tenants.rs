@@ -138,49 +138,13 @@ pub struct TenantStore {
     pool: Pool,
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS api_tenants (
-        name TEXT PRIMARY KEY,
-        id TEXT,
-        concurrent_proofs BIGINT NOT NULL,
-        exec_cycle_limit BIGINT NOT NULL,
-        cycle_budget BIGINT NOT NULL,
-        cycle_usage BIGINT NOT NULL DEFAULT 0,
-        priority DOUBLE PRECISION NOT NULL DEFAULT 1,
-        created_ms BIGINT NOT NULL)",
-    // Every stored input, uploaded receipt and image reference, charged to its tenant's
-    // storage usage; `pending` while its upload is in flight. See `blob_usage`.
-    "CREATE TABLE IF NOT EXISTS api_blobs (
-        tenant TEXT NOT NULL,
-        key TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        pending BOOLEAN NOT NULL,
-        created_ms BIGINT NOT NULL,
-        used_ms BIGINT NOT NULL,
-        PRIMARY KEY (tenant, key))",
-    "CREATE INDEX IF NOT EXISTS api_blobs_used ON api_blobs (used_ms)",
-    "CREATE TABLE IF NOT EXISTS api_keys (
-        hash TEXT PRIMARY KEY,
-        tenant TEXT NOT NULL REFERENCES api_tenants(name) ON DELETE CASCADE,
-        label TEXT NOT NULL,
-        created_ms BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant)",
-    "CREATE TABLE IF NOT EXISTS api_images (
-        image_id TEXT NOT NULL,
-        tenant TEXT NOT NULL,
-        PRIMARY KEY (image_id, tenant))",
-    "CREATE TABLE IF NOT EXISTS api_sessions (
-        id TEXT PRIMARY KEY,
-        tenant TEXT NOT NULL,
-        charged BOOLEAN NOT NULL DEFAULT FALSE,
-        created_ms BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS api_sessions_uncharged ON api_sessions (charged)",
-    // The image each unfinished session runs: a reference that keeps the image's blob.
-    "CREATE TABLE IF NOT EXISTS api_session_images (
-        session_id TEXT PRIMARY KEY,
-        image_id TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS api_session_images_image ON api_session_images (image_id)",
-];
+/// The tenant tables' migrations (`crates/api/migrations/`, versions from 10001): they share
+/// the TaskDB's database and its migration table, so each side ignores the other's versions.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate!("./migrations");
+    m.set_ignore_missing(true);
+    m
+}
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -225,43 +189,19 @@ fn tenant(r: TenantRow) -> Tenant {
 const TENANT_COLS: &str = "id, name, concurrent_proofs, exec_cycle_limit, cycle_budget, \
                            cycle_usage, priority, storage_quota, storage_usage";
 
-/// Columns added to `api_tenants` after it first shipped: (name, type and default).
-const ADDED_COLUMNS: &[(&str, &str)] = &[
-    ("id", "TEXT"),
-    ("storage_quota", "BIGINT NOT NULL DEFAULT 21474836480"),
-    ("storage_usage", "BIGINT NOT NULL DEFAULT 0"),
-];
-
 /// A new tenant's id: its name and a random suffix ('.' is not allowed in names, so no name
 /// and no other tenant's id can collide with it).
 fn new_tenant_id(name: &str) -> String {
     format!("{name}.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
-/// Gives tenants from before ids existed their name as id (idempotent).
-const ID_BACKFILL: &[&str] = &[
-    "UPDATE api_tenants SET id = name WHERE id IS NULL",
-    "CREATE UNIQUE INDEX IF NOT EXISTS api_tenants_id ON api_tenants (id)",
-];
-
 impl TenantStore {
-    /// Opens the store in the TaskDB's PostgreSQL database, creating the tables if needed.
+    /// Opens the store in the TaskDB's PostgreSQL database, applying its migrations.
     pub async fn postgres(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        let mut tx = pool.begin().await?;
-        // Several API processes may start at once; CREATE TABLE IF NOT EXISTS alone races.
-        sqlx::query("SELECT pg_advisory_xact_lock(7146221001)").execute(&mut *tx).await?;
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&mut *tx).await?;
-        }
-        for (column, ty) in ADDED_COLUMNS {
-            let sql = format!("ALTER TABLE api_tenants ADD COLUMN IF NOT EXISTS {column} {ty}");
-            sqlx::query(&sql).execute(&mut *tx).await?;
-        }
-        for stmt in ID_BACKFILL {
-            sqlx::query(stmt).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        // sqlx's migrator holds an advisory lock while it runs, so API processes starting at
+        // once apply each migration once.
+        migrator().run(&pool).await?;
         Ok(Self { pool: Pool::Postgres(pool) })
     }
 
@@ -291,24 +231,7 @@ impl TenantStore {
         // create returns, so a power loss cannot leave a job no tenant owns.
         let opts = opts.synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
-        for stmt in SCHEMA {
-            sqlx::query(stmt).execute(&pool).await?;
-        }
-        for (column, ty) in ADDED_COLUMNS {
-            let (has,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pragma_table_info('api_tenants') WHERE name = $1",
-            )
-            .bind(column)
-            .fetch_one(&pool)
-            .await?;
-            if has == 0 {
-                let sql = format!("ALTER TABLE api_tenants ADD COLUMN {column} {ty}");
-                sqlx::query(&sql).execute(&pool).await?;
-            }
-        }
-        for stmt in ID_BACKFILL {
-            sqlx::query(stmt).execute(&pool).await?;
-        }
+        migrator().run(&pool).await?;
         Ok(Self { pool: Pool::Sqlite(pool) })
     }
 

@@ -428,12 +428,28 @@ async fn storage_contract(store: &TenantStore, id: &str) {
 async fn tenant_store_works_on_postgres_and_sqlite() {
     let url = tiffin_taskdb::testing::fresh_database_url().await;
     store_contract(TenantStore::open(&url).await.unwrap()).await;
-    // Re-opening (a second API process) finds the tables in place.
+    // Re-opening (a second API process) finds the tables in place; the TaskDB shares the
+    // database and its migration table, and each side ignores the other's versions.
     TenantStore::open(&url).await.unwrap();
+    let config = tiffin_taskdb::Config::default();
+    tiffin_taskdb::PostgresTaskDb::connect(&url, config.clone()).await.unwrap();
+    TenantStore::open(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    assert_eq!(migrations(&pool).await, (1, 10001), "TaskDB's from 1, the tenants' from 10001");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("api.sqlite");
+    let path = dir.path().join("taskdb.sqlite");
+    // Embedded: the tenants live in the TaskDB's SQLite file (`tiffin up`), opened either way.
     store_contract(TenantStore::open(path.to_str().unwrap()).await.unwrap()).await;
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    tiffin_taskdb::SqliteTaskDb::open(&path, config).await.unwrap();
+    TenantStore::open(path.to_str().unwrap()).await.unwrap();
+}
+
+/// The lowest and the highest applied migration version in a PostgreSQL database.
+async fn migrations(pool: &sqlx::PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT min(version), max(version) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 /// A tenant deleted and created again under the same name inherits nothing: its old

@@ -1,4 +1,4 @@
-//! The behaviour both backends must show (DESIGN.md §3). Each function gets a fresh database.
+//! The behaviour both backends must show (docs/architecture.md, "TaskDB semantics"). Each function gets a fresh database.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
