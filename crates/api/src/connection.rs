@@ -28,6 +28,12 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    // Links handed to clients (upload URLs, receipt URLs) must name https: this server is
+    // where TLS ends, so what a client says about the protocol is replaced.
+    let app = match tls {
+        Some(_) => app.layer(axum::middleware::map_request(over_https)),
+        None => app,
+    };
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -94,6 +100,14 @@ async fn connection<S>(
     if let Err(e) = result {
         debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Marks a request as received over TLS (`x-forwarded-proto: https`, see
+/// [`crate::AppState::base_url`]).
+async fn over_https(mut req: axum::extract::Request) -> axum::extract::Request {
+    let https = axum::http::HeaderValue::from_static("https");
+    req.headers_mut().insert("x-forwarded-proto", https);
+    req
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

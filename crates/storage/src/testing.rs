@@ -97,12 +97,14 @@ pub struct RedisServer {
     _dir: tempfile::TempDir,
 }
 
-/// The certificate, key and CA (PEM files) of a Redis serving TLS only.
+/// The certificate, key and CA (PEM files) of a Redis serving TLS only, and the password it
+/// asks for (`requirepass`), if any.
 #[derive(Debug, Clone)]
 pub struct RedisTls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub ca: PathBuf,
+    pub password: Option<String>,
 }
 
 impl RedisServer {
@@ -160,7 +162,8 @@ impl RedisServer {
                 .arg("--tls-key-file")
                 .arg(&t.key)
                 .arg("--tls-ca-cert-file")
-                .arg(&t.ca),
+                .arg(&t.ca)
+                .args(t.password.iter().flat_map(|p| ["--requirepass", p.as_str()])),
         };
         let mut child = command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
