@@ -173,7 +173,9 @@ mod tests {
         let empty = ca.dir().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
         let missing = ca.dir().join("missing.pem");
-        let cases: [(&str, Option<&Path>, Option<&Path>, Option<&str>); 7] = [
+        /// Name, --tls-cert, --tls-key, the code expected (none: loads).
+        type Case<'a> = (&'a str, Option<&'a Path>, Option<&'a Path>, Option<&'a str>);
+        let cases: [Case; 7] = [
             ("both", Some(&good.cert), Some(&good.key), None),
             ("neither: plain HTTP", None, None, None),
             ("cert only", Some(&good.cert), None, Some("TIFFIN-TLS-004")),
