@@ -160,6 +160,34 @@ impl ServerTls {
     }
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// An accepted connection as the server reads it: `stream` itself without `tls`, else after a
+/// TLS handshake that must end within `timeout` (a client that stalls it holds no task for
+/// longer than one that stalls its headers). `None` when the handshake fails or times out.
+pub async fn accept(
+    stream: tokio::net::TcpStream,
+    tls: Option<&TlsAcceptor>,
+    timeout: Duration,
+) -> Option<Box<dyn Io>> {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else { return Some(Box::new(stream)) };
+    match tokio::time::timeout(timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +246,30 @@ mod tests {
         std::fs::copy(&renewed.key, &files.key).unwrap();
         assert!(tls.reload_if_changed().unwrap());
         assert_ne!(tls.current_certificate(), before, "the new certificate is in use");
+    }
+
+    #[tokio::test]
+    async fn sighup_reloads_the_certificate() {
+        let ca = TestCa::new("a");
+        let files = ca.issue_localhost("srv");
+        let tls = ServerTls::load(&files.cert, &files.key).unwrap();
+        let before = tls.current_certificate();
+        // A poll too slow to matter: only the signal can reload within the test.
+        let reloader = tls.spawn_reloader(Duration::from_secs(3600)).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await; // its first, immediate check
+        let renewed = ca.issue_localhost("renewed");
+        std::fs::copy(&renewed.cert, &files.cert).unwrap();
+        std::fs::copy(&renewed.key, &files.key).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(tls.current_certificate(), before, "nothing reloads it yet");
+        let pid = std::process::id().to_string();
+        let sent = std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while tls.current_certificate() == before {
+            assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        reloader.abort();
     }
 }
