@@ -2,7 +2,8 @@
 //! open at once (a connection over the cap is closed at once), and a client must send its
 //! request headers within `header_read_timeout` (one that connects and sends nothing, or a
 //! byte at a time, is disconnected instead of holding a task and a file descriptor). Shutdown
-//! as `axum::serve`'s graceful one: stop accepting, finish the requests in flight.
+//! as `axum::serve`'s graceful one: stop accepting, finish the requests in flight. With TLS the
+//! handshake runs in the connection's task and must end within the header timeout too.
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -10,6 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
+use tiffin_tls::TlsAcceptor;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -23,6 +25,7 @@ pub(crate) async fn serve(
     app: Router,
     max_connections: usize,
     header_read_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let open = Arc::new(Semaphore::new(max_connections.max(1)));
@@ -44,7 +47,7 @@ pub(crate) async fn serve(
             tracing::warn!(max_connections, "connection refused: too many open");
             continue;
         };
-        let conn = connection(stream, app.clone(), header_read_timeout, shutdown.clone());
+        let conn = accept(stream, tls.clone(), app.clone(), header_read_timeout, shutdown.clone());
         connections.spawn(async move {
             conn.await;
             drop(permit);
@@ -56,14 +59,26 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serves one connection; on shutdown, finishes its request in flight and closes.
-async fn connection(
+/// Serves one accepted connection, after a TLS handshake when `tls` is set.
+async fn accept(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     app: Router,
     header_read_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    if let Some(io) = tiffin_tls::accept(stream, tls.as_ref(), header_read_timeout).await {
+        connection(io, app, header_read_timeout, shutdown).await;
+    }
+}
+
+/// Serves one connection; on shutdown, finishes its request in flight and closes.
+async fn connection(
+    stream: Box<dyn tiffin_tls::Io>,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
