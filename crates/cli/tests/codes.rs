@@ -17,6 +17,7 @@ fn all_codes() -> Vec<(&'static str, &'static [&'static str])> {
         ("api admin key", tiffin_api::auth::AdminKeyError::CODES),
         ("market", tiffin_market::MarketError::CODES),
         ("verifier", tiffin_verifier::VerifierError::CODES),
+        ("tls", tiffin_tls::TlsError::CODES),
         ("broker", tiffin_broker::BrokerError::CODES),
         ("broker config", tiffin_broker::config::ConfigError::CODES),
     ]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, tiffin_codes::Coded)]
 pub enum TlsError {
     #[error("TIFFIN-TLS-001: cannot read {what} {path}: {reason}")]
     Read { what: &'static str, path: String, reason: String },
@@ -20,17 +20,6 @@ pub enum TlsError {
 }
 
 impl TlsError {
-    /// The stable code (`TIFFIN-TLS-NNN`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            TlsError::Read { .. } => "TIFFIN-TLS-001",
-            TlsError::Certificate { .. } => "TIFFIN-TLS-002",
-            TlsError::Key { .. } => "TIFFIN-TLS-003",
-            TlsError::Pair => "TIFFIN-TLS-004",
-            TlsError::Untrusted { .. } => "TIFFIN-TLS-005",
-        }
-    }
-
     pub(crate) fn read(what: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
         TlsError::Read { what, path: path.display().to_string(), reason: e.to_string() }
     }

@@ -19,6 +19,8 @@
 mod client;
 mod error;
 mod server;
+#[cfg(test)]
+mod server_tests;
 #[cfg(feature = "testing")]
 pub mod testing;
 
