@@ -13,6 +13,8 @@ pub mod auth;
 pub mod body;
 pub mod bonsai;
 pub mod charging;
+pub mod capacity;
+pub mod capacity_report;
 pub mod cluster_gauges;
 pub mod connection;
 pub mod error;

@@ -74,6 +74,7 @@ pub const ADMIN_KEY: &str = "admin_key";
         crate::admin::queues,
         crate::registry::agents,
         crate::queue_report::queue_report,
+        crate::capacity_report::capacity,
         crate::overview::overview,
         crate::ops::health,
         crate::ui::page,

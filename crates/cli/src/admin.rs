@@ -1,5 +1,5 @@
 //! `tiffin admin …`: the admin API from the command line (tenants, keys, quotas, priority,
-//! reservations, jobs, queues, agents, the queue report). Prints tables, or the server's JSON
+//! reservations, jobs, queues, agents, the queue report, capacity). Prints tables, or the server's JSON
 //! answers with `--json`.
 
 use std::path::PathBuf;
@@ -139,6 +139,16 @@ enum AdminCommand {
         #[arg(long, default_value_t = 300)]
         target_secs: u64,
     },
+    /// Measured speeds per worker kind and receipt kind, live agents, queue, and (with
+    /// --cycles) when a new job of that size would finish if admitted now.
+    Capacity {
+        /// Estimate a new job of this many cycles.
+        #[arg(long)]
+        cycles: Option<u64>,
+        /// Measure over this many seconds.
+        #[arg(long, default_value_t = 600)]
+        window_secs: u64,
+    },
 }
 
 pub fn run(args: AdminArgs) -> Result<()> {
@@ -185,6 +195,13 @@ pub fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Agents => (Method::GET, "/admin/agents".into(), None),
         AdminCommand::QueueReport { target_secs } => {
             (Method::GET, format!("/admin/queue-report?target_secs={target_secs}"), None)
+        }
+        AdminCommand::Capacity { cycles, window_secs } => {
+            let mut q = format!("/admin/capacity?window_secs={window_secs}");
+            if let Some(c) = cycles {
+                q.push_str(&format!("&cycles={c}"));
+            }
+            (Method::GET, q, None)
         }
     };
     tokio::runtime::Runtime::new()?.block_on(async move {

@@ -1,0 +1,102 @@
+//! `GET /admin/capacity`: the cluster measures itself from the tasks it finished. A test agent
+//! registers as a prover with two slots and finishes prove tasks of known cycles through the
+//! TaskDB (no proof), and the report, its estimate and the gauges follow.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Agents, start};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tiffin_taskdb::{Kind, NewJob, NewTask};
+use tiffin_workflow::AgentProfile;
+
+const MI: i64 = 1 << 20;
+
+async fn capacity(s: &common::TestServer, query: &str) -> Value {
+    let res = s.admin(Method::GET, &format!("/admin/capacity{query}")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let before = capacity(&s, "?cycles=4194304").await;
+    assert_eq!(before["window_secs"], 600);
+    let prove = &before["kinds"]["prove"];
+    assert_eq!((prove["agents_alive"].as_u64(), prove["tasks_finished"].as_i64()), (Some(0), Some(0)));
+    assert!(before["estimate"].is_null(), "no prover, no speed: no promise: {before}");
+
+    // A prover with two slots finishes two 1 Mi-cycle tasks of a succinct job in ~0.2 s each.
+    let profile = AgentProfile {
+        host: "gpu-1".into(),
+        version: "test".into(),
+        cores: 8,
+        memory_bytes: 1 << 34,
+        gpu: "test".into(),
+        gpus: 1,
+        max_po2: 20,
+        concurrency: 2,
+        heartbeat_secs: 5.0,
+    };
+    let info = serde_json::to_value(&profile).unwrap();
+    s.db.agent_seen("gpu-1", &[Kind::new("prove")], &info).await.unwrap();
+    let task = |key: &str| NewTask::new(key, "prove", json!(null)).work(MI);
+    let job = NewJob::new("flood", vec![task("a"), task("b"), task("c")])
+        .meta(json!({ "receipt_kind": "succinct" }));
+    s.db.create_job(job).await.unwrap();
+    let started = Instant::now();
+    let leases =
+        s.db.claim_batch("gpu-1/0", &[Kind::new("prove")], Duration::from_secs(60), 2).await.unwrap();
+    assert_eq!(leases.len(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for lease in leases {
+        s.db.complete(&lease, json!(null)).await.unwrap();
+    }
+    let took = started.elapsed().as_secs_f64();
+
+    let report = capacity(&s, "?cycles=4194304&window_secs=60").await;
+    assert_eq!(report["window_secs"], 60);
+    let prove = &report["kinds"]["prove"];
+    assert_eq!((prove["agents_alive"].as_u64(), prove["slots_alive"].as_u64()), (Some(1), Some(2)));
+    assert_eq!((prove["queued"].as_i64(), prove["cycles_waiting"].as_i64()), (Some(1), Some(MI)));
+    assert_eq!(prove["tenants_busy"], 1, "{prove}");
+    assert_eq!((prove["tasks_finished"].as_i64(), prove["cycles_proven"].as_i64()), (Some(2), Some(2 * MI)));
+    let per_sec = prove["cycles_per_sec"].as_f64().unwrap();
+    assert!((per_sec - 2.0 * MI as f64 / 60.0).abs() < 1.0, "over the window: {per_sec}");
+    // Each task took ~0.2 s, so one slot proves about 1 Mi / 0.2 s.
+    let slot = prove["slot_cycles_per_sec"].as_f64().unwrap();
+    assert!(slot <= MI as f64 / 0.19 && slot >= MI as f64 / took, "{slot} ({took} s)");
+    let succinct = &prove["receipt_kinds"]["succinct"];
+    assert_eq!(succinct["tasks_finished"], 2);
+    assert_eq!(prove["receipt_kinds"].as_object().unwrap().len(), 1, "{prove}");
+
+    // Beside the one busy tenant a new job gets half the two slots: one slot's speed.
+    let e = &report["estimate"];
+    assert_eq!((e["cycles"].as_u64(), e["share_slots"].as_f64()), (Some(4 * MI as u64), Some(1.0)));
+    let rate = e["cycles_per_sec"].as_f64().unwrap();
+    assert!((rate - slot).abs() < 1e-6, "{e}");
+    assert_eq!(e["khz"].as_u64().unwrap(), (rate / 1000.0) as u64);
+    let secs = e["finish_secs"].as_f64().unwrap();
+    assert!((secs - 4.0 * MI as f64 / rate).abs() < 1e-6, "{e}");
+    assert!(e["behind_queue_secs"].as_f64().unwrap() > 0.0, "{e}");
+    assert!(e["finish_at"].as_str().unwrap() > report["at"].as_str().unwrap(), "{e}");
+
+    // The gauges say the same.
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("tiffin_slot_cycles_per_second{kind=\"prove\"}"), "{metrics}");
+    assert!(metrics.contains("tiffin_cycles_per_second{kind=\"prove\",receipt_kind=\"succinct\"}"));
+    assert!(metrics.contains("tiffin_tenants_busy{kind=\"prove\"} 1"));
+
+    // Bad numbers are refused with a code; the route is the admin's.
+    for bad in ["?cycles=0", "?cycles=lots", "?window_secs=0", "?window_secs=86401"] {
+        let res = s.admin(Method::GET, &format!("/admin/capacity{bad}")).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        assert!(res.text().await.unwrap().contains("TIFFIN-API-062"), "{bad}");
+    }
+    let anon = s.http.get(format!("{}/admin/capacity", s.url)).send().await.unwrap();
+    assert_eq!(anon.status(), 401);
+    s.shutdown().await;
+}
