@@ -60,6 +60,8 @@ pub struct Cluster {
     http: reqwest::Client,
     url: String,
     api_key: String,
+    /// The cluster's admin key, to read `GET /admin/capacity` (never logged).
+    capacity_key: Option<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -81,7 +83,41 @@ impl Cluster {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| BrokerError::Cluster(e.to_string()))?;
-        Ok(Self { client, http, url, api_key: api_key.to_string() })
+        Ok(Self { client, http, url, api_key: api_key.to_string(), capacity_key: None })
+    }
+
+    /// Reads the cluster's capacity with `key` (its admin key).
+    pub fn with_capacity_key(mut self, key: Option<String>) -> Self {
+        self.capacity_key = key.filter(|k| !k.is_empty());
+        self
+    }
+
+    /// Whether the cluster's capacity can be read (a capacity key was given).
+    pub fn reads_capacity(&self) -> bool {
+        self.capacity_key.is_some()
+    }
+
+    /// The speed (kHz) the cluster says a new job of `cycles` would be proven at now
+    /// (`GET /admin/capacity`'s `estimate.khz`); `None` without a capacity key or while the
+    /// cluster has measured nothing (no live prover, no prove task finished recently).
+    pub async fn capacity_khz(&self, cycles: u64) -> Result<Option<u64>> {
+        let Some(key) = &self.capacity_key else { return Ok(None) };
+        let err = |e: String| BrokerError::Cluster(format!("reading the capacity: {e}"));
+        let res = self
+            .http
+            .get(format!("{}/admin/capacity?cycles={}", self.url, cycles.max(1)))
+            .header("x-admin-key", key)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(err(format!("{status}: {text}")));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("{e}: {text}")))?;
+        Ok(value["estimate"]["khz"].as_u64().filter(|k| *k > 0))
     }
 
     /// True when the API answers its version route.
