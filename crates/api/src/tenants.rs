@@ -130,6 +130,7 @@ macro_rules! on_pool {
 }
 
 mod blob_usage;
+mod idempotency;
 mod image_refs;
 
 /// The tenant database.
@@ -180,6 +181,15 @@ const SCHEMA: &[&str] = &[
         session_id TEXT PRIMARY KEY,
         image_id TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS api_session_images_image ON api_session_images (image_id)",
+    // `Idempotency-Key`s of session creates (see `idempotency`): the session is NULL while
+    // the first request runs.
+    "CREATE TABLE IF NOT EXISTS api_idempotency (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        session TEXT,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (tenant, key))",
 ];
 
 fn now_ms() -> i64 {

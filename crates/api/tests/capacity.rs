@@ -1,6 +1,7 @@
-//! `GET /admin/capacity`: the cluster measures itself from the tasks it finished. A test agent
-//! registers as a prover with two slots and finishes prove tasks of known cycles through the
-//! TaskDB (no proof), and the report, its estimate and the gauges follow.
+//! The cluster as operators size it. `GET /admin/capacity`: the cluster measures itself from
+//! the tasks it finished (a test agent registers as a prover with two slots and finishes prove
+//! tasks of known cycles through the TaskDB, no proof). `GET /admin/pins`: who holds which
+//! agents, and the reservations' idle behaviour set through the admin API.
 
 mod common;
 
@@ -98,5 +99,50 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     }
     let anon = s.http.get(format!("{}/admin/capacity", s.url)).send().await.unwrap();
     assert_eq!(anon.status(), 401);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pins_list_who_holds_which_agents_and_idle_is_set_per_kind() {
+    let s = start(Agents::ExecOnly, |_| {}).await;
+    let settings = json!({ "reservations": { "prove": 1 }, "reservation_idle": { "prove": "wait" } });
+    s.tenant("resa", settings).await;
+    let pins = |s: &common::TestServer| {
+        let req = s.admin(Method::GET, "/admin/pins");
+        async move { req.send().await.unwrap().json::<Vec<Value>>().await.unwrap() }
+    };
+    assert!(pins(&s).await.is_empty(), "no live prover, no pin: {:?}", pins(&s).await);
+    s.db.agent_seen("gpu-a", &[Kind::new("prove")], &json!({})).await.unwrap();
+    s.db.agent_seen("gpu-b", &[Kind::new("prove")], &json!({})).await.unwrap();
+    let got = pins(&s).await;
+    assert_eq!(got.len(), 1, "one agent for a reservation of one: {got:?}");
+    assert_eq!(
+        (got[0]["agent"].as_str(), got[0]["tenant"].as_str(), got[0]["kind"].as_str()),
+        (Some("gpu-a"), Some("resa"), Some("prove")),
+        "the first agent to report, by the tenant's name"
+    );
+    assert_eq!(got[0]["idle"], "wait");
+
+    // The tenant shows it; changing the priority alone keeps the reservation and its idle.
+    let patch = |body: Value| {
+        let req = s.admin(Method::PATCH, "/admin/tenants/resa").json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, view) = patch(json!({ "priority": 2.0 })).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!((view["reservations"]["prove"].as_i64(), view["reservation_idle"]["prove"].as_str()), (Some(1), Some("wait")));
+    let (_, view) = patch(json!({ "reservation_idle": { "prove": "serve-others" } })).await;
+    assert_eq!(view["reservation_idle"]["prove"], "serve-others", "{view}");
+    assert_eq!(view["reservations"]["prove"], 1, "{view}");
+    assert_eq!(pins(&s).await[0]["idle"], "serve-others");
+
+    // Nonsense is refused with a code.
+    let (status, err) = patch(json!({ "reservation_idle": { "prove": "sometimes" } })).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("TIFFIN-API-011")), "{err}");
+    let (status, err) = patch(json!({ "reservation_idle": { "gpu": "wait" } })).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("TIFFIN-API-062")), "{err}");
     s.shutdown().await;
 }

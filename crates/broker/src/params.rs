@@ -48,9 +48,9 @@ pub fn finish_overhead_secs(cfg: &BrokerConfig) -> u64 {
     cfg.batcher.block_deadline_buffer_secs.saturating_add(cfg.batcher.txn_timeout)
 }
 
-/// Cycles a set-builder proof is planned as: the guest's one segment and the resolve of its
-/// assumptions, about two segments of the largest size.
-pub const AGGREGATION_CYCLES: u64 = 1 << 23;
+/// Cycles a set-builder proof is planned as: the guest's execution for a small batch (the
+/// broker e2e's batch of two: 11 po2-14 segments, ~180 k cycles), rounded up to 2^18.
+pub const AGGREGATION_CYCLES: u64 = 1 << 18;
 
 /// Seconds an aggregation may add after an order's proof: a set-builder proof of
 /// [`AGGREGATION_CYCLES`] at `khz`, when batches of two or more can form
@@ -154,12 +154,12 @@ mod tests {
             c.batcher.txn_timeout = 45;
             c
         };
-        // 2^23 cycles at 1,000 kHz: 9 s (rounded up).
+        // 2^18 cycles at 100 kHz: 3 s (rounded up).
         let table = [
-            ("one proof at a time: never aggregated", cfg(1), Some(1_000), 10_000 - 165),
-            ("batches possible", cfg(4), Some(1_000), 10_000 - 165 - 9),
+            ("one proof at a time: never aggregated", cfg(1), Some(100), 10_000 - 165),
+            ("batches possible", cfg(4), Some(100), 10_000 - 165 - 3),
             ("no speed: no aggregation time known", cfg(4), None, 10_000 - 165),
-            ("slow cluster", cfg(2), Some(10), 10_000 - 165 - 839),
+            ("slow cluster", cfg(2), Some(10), 10_000 - 165 - 27),
         ];
         for (name, c, khz, want) in table {
             assert_eq!(proof_due(&c, 10_000, khz), want, "{name}");

@@ -1,5 +1,5 @@
 //! `tiffin admin …`: the admin API from the command line (tenants, keys, quotas, priority,
-//! reservations, jobs, queues, agents, the queue report, capacity). Prints tables, or the server's JSON
+//! reservations and their pins, jobs, queues, agents, the queue report, capacity). Prints tables, or the server's JSON
 //! answers with `--json`.
 
 use std::path::PathBuf;
@@ -47,6 +47,10 @@ struct Settings {
     /// Reserved concurrent tasks of a worker kind, e.g. `--reserve prove=2` (repeatable).
     #[arg(long, value_name = "KIND=N")]
     reserve: Vec<String>,
+    /// What a reservation's pinned agents do while the tenant has nothing of the kind ready,
+    /// e.g. `--idle prove=wait` (or `serve-others`, the default; repeatable).
+    #[arg(long, value_name = "KIND=serve-others|wait")]
+    idle: Vec<String>,
 }
 
 impl Settings {
@@ -79,6 +83,17 @@ impl Settings {
                 r.insert(kind.to_string(), json!(n));
             }
             m.insert("reservations".into(), Value::Object(r));
+        }
+        if !self.idle.is_empty() {
+            let mut r = Map::new();
+            for item in &self.idle {
+                let (kind, idle) = item
+                    .split_once('=')
+                    .filter(|(_, i)| ["serve-others", "wait"].contains(i))
+                    .context("--idle takes KIND=serve-others or KIND=wait, e.g. prove=wait")?;
+                r.insert(kind.to_string(), json!(idle));
+            }
+            m.insert("reservation_idle".into(), Value::Object(r));
         }
         Ok(m)
     }
@@ -132,6 +147,9 @@ enum AdminCommand {
     Queues,
     /// Registered agents: host, version, cores, memory, GPU, max po2, alive or dead, leases.
     Agents,
+    /// Who holds which agents: the live agents each reservation pins now, and whether they
+    /// wait or serve others while their tenant has nothing ready.
+    Pins,
     /// Per worker kind: queued and running tasks, oldest wait, cycles waiting, mean task time,
     /// and the agents needed to drain the queue within --target-secs (an autoscaling signal).
     QueueReport {
@@ -193,6 +211,7 @@ pub fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Retry { id } => (Method::POST, format!("/admin/jobs/{id}/retry"), None),
         AdminCommand::Queues => (Method::GET, "/admin/queues".into(), None),
         AdminCommand::Agents => (Method::GET, "/admin/agents".into(), None),
+        AdminCommand::Pins => (Method::GET, "/admin/pins".into(), None),
         AdminCommand::QueueReport { target_secs } => {
             (Method::GET, format!("/admin/queue-report?target_secs={target_secs}"), None)
         }
