@@ -164,7 +164,8 @@ async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
         st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
     let settings = settings(st, &tenant.id).await?;
     let reserved = settings.iter().filter(|(_, c)| c.reserved > 0);
-    let waiting = settings.iter().filter(|(_, c)| c.reserved > 0 || c.idle != ReservationIdle::ServeOthers);
+    let waiting =
+        settings.iter().filter(|(_, c)| c.reserved > 0 || c.idle != ReservationIdle::ServeOthers);
     Ok(TenantView {
         reservations: reserved.map(|(k, c)| (k.clone(), c.reserved)).collect(),
         reservation_idle: waiting.map(|(k, c)| (k.clone(), c.idle.as_str().to_string())).collect(),

@@ -158,7 +158,9 @@ async fn session_create(
         body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
     let req: ProofReq =
         serde_json::from_value(raw.clone()).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
-    let Some(key) = key else { return create(&st, &t, &req).await.map(Json).map(IntoResponse::into_response) };
+    let Some(key) = key else {
+        return create(&st, &t, &req).await.map(Json).map(IntoResponse::into_response);
+    };
     let claim = st.tenants.claim_idempotency(&t.id, &key, &idempotency::digest(&raw)).await?;
     if let Some(refused) = idempotency::refusal(&claim, &key) {
         return Err(refused);

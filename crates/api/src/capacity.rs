@@ -127,10 +127,17 @@ mod tests {
     #[test]
     fn estimates() {
         let mi = MI as f64;
-        let table: [(&str, u64, Provers, Option<(f64, f64, f64)>); 7] = [
+        // (share_slots, secs, behind_queue_secs)
+        type Want = Option<(f64, f64, f64)>;
+        let table: [(&str, u64, Provers, Want); 7] = [
             ("no speed measured", 8 * MI, provers(None, 4, 0, 0), None),
             ("no slot alive", 8 * MI, provers(Some(mi), 0, 0, 0), None),
-            ("an idle cluster is all ours", 8 * MI, provers(Some(mi), 4, 0, 0), Some((4.0, 2.0, 2.0))),
+            (
+                "an idle cluster is all ours",
+                8 * MI,
+                provers(Some(mi), 4, 0, 0),
+                Some((4.0, 2.0, 2.0)),
+            ),
             (
                 "one busy tenant halves the share, not the queue",
                 8 * MI,

@@ -101,7 +101,11 @@ pub struct JobEstimate {
     pub behind_queue_secs: f64,
 }
 
-fn whole(q: &BTreeMap<String, String>, name: &str, range: (u64, u64)) -> Result<Option<u64>, ApiError> {
+fn whole(
+    q: &BTreeMap<String, String>,
+    name: &str,
+    range: (u64, u64),
+) -> Result<Option<u64>, ApiError> {
     let Some(v) = q.get(name) else { return Ok(None) };
     match v.parse::<u64>() {
         Ok(n) if (range.0..=range.1).contains(&n) => Ok(Some(n)),

@@ -87,9 +87,7 @@ pub enum ApiError {
         max: usize,
     },
     /// A malformed `Idempotency-Key` header.
-    #[error(
-        "TIFFIN-API-026 the Idempotency-Key header must be 1 to 255 visible ASCII characters"
-    )]
+    #[error("TIFFIN-API-026 the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
     InvalidIdempotencyKey,
     /// An uploaded receipt whose journal is larger than the cluster accepts.
     #[error("TIFFIN-API-025 a journal of {size} bytes is over this cluster's limit of {max}")]

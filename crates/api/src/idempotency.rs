@@ -97,7 +97,10 @@ mod tests {
             h
         };
         assert_eq!(key_of(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(key_of(&headers("order-0x12-lock")).unwrap().as_deref(), Some("order-0x12-lock"));
+        assert_eq!(
+            key_of(&headers("order-0x12-lock")).unwrap().as_deref(),
+            Some("order-0x12-lock")
+        );
         for bad in ["", "has space", &"k".repeat(256)] {
             let err = key_of(&headers(bad)).unwrap_err();
             assert_eq!(err.code(), "TIFFIN-API-026", "{bad:?}");
@@ -107,7 +110,8 @@ mod tests {
     #[test]
     fn same_json_same_digest_whatever_the_order() {
         let a: serde_json::Value = serde_json::from_str(r#"{"img":"ab","input":"x"}"#).unwrap();
-        let b: serde_json::Value = serde_json::from_str(r#"{ "input": "x", "img": "ab" }"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "input": "x", "img": "ab" }"#).unwrap();
         assert_eq!(digest(&a), digest(&b));
         assert_ne!(digest(&a), digest(&json!({"img": "ab", "input": "y"})));
     }

@@ -27,7 +27,10 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     let before = capacity(&s, "?cycles=4194304").await;
     assert_eq!(before["window_secs"], 600);
     let prove = &before["kinds"]["prove"];
-    assert_eq!((prove["agents_alive"].as_u64(), prove["tasks_finished"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (prove["agents_alive"].as_u64(), prove["tasks_finished"].as_i64()),
+        (Some(0), Some(0))
+    );
     assert!(before["estimate"].is_null(), "no prover, no speed: no promise: {before}");
 
     // A prover with two slots finishes two 1 Mi-cycle tasks of a succinct job in ~0.2 s each.
@@ -50,7 +53,9 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     s.db.create_job(job).await.unwrap();
     let started = Instant::now();
     let leases =
-        s.db.claim_batch("gpu-1/0", &[Kind::new("prove")], Duration::from_secs(60), 2).await.unwrap();
+        s.db.claim_batch("gpu-1/0", &[Kind::new("prove")], Duration::from_secs(60), 2)
+            .await
+            .unwrap();
     assert_eq!(leases.len(), 2);
     tokio::time::sleep(Duration::from_millis(200)).await;
     for lease in leases {
@@ -64,7 +69,10 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     assert_eq!((prove["agents_alive"].as_u64(), prove["slots_alive"].as_u64()), (Some(1), Some(2)));
     assert_eq!((prove["queued"].as_i64(), prove["cycles_waiting"].as_i64()), (Some(1), Some(MI)));
     assert_eq!(prove["tenants_busy"], 1, "{prove}");
-    assert_eq!((prove["tasks_finished"].as_i64(), prove["cycles_proven"].as_i64()), (Some(2), Some(2 * MI)));
+    assert_eq!(
+        (prove["tasks_finished"].as_i64(), prove["cycles_proven"].as_i64()),
+        (Some(2), Some(2 * MI))
+    );
     let per_sec = prove["cycles_per_sec"].as_f64().unwrap();
     assert!((per_sec - 2.0 * MI as f64 / 60.0).abs() < 1.0, "over the window: {per_sec}");
     // Each task took ~0.2 s, so one slot proves about 1 Mi / 0.2 s.
@@ -86,7 +94,8 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     assert!(e["finish_at"].as_str().unwrap() > report["at"].as_str().unwrap(), "{e}");
 
     // The gauges say the same.
-    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tiffin_slot_cycles_per_second{kind=\"prove\"}"), "{metrics}");
     assert!(metrics.contains("tiffin_cycles_per_second{kind=\"prove\",receipt_kind=\"succinct\"}"));
     assert!(metrics.contains("tiffin_tenants_busy{kind=\"prove\"} 1"));
@@ -105,7 +114,8 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pins_list_who_holds_which_agents_and_idle_is_set_per_kind() {
     let s = start(Agents::ExecOnly, |_| {}).await;
-    let settings = json!({ "reservations": { "prove": 1 }, "reservation_idle": { "prove": "wait" } });
+    let settings =
+        json!({ "reservations": { "prove": 1 }, "reservation_idle": { "prove": "wait" } });
     s.tenant("resa", settings).await;
     let pins = |s: &common::TestServer| {
         let req = s.admin(Method::GET, "/admin/pins");
@@ -133,7 +143,10 @@ async fn pins_list_who_holds_which_agents_and_idle_is_set_per_kind() {
     };
     let (status, view) = patch(json!({ "priority": 2.0 })).await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!((view["reservations"]["prove"].as_i64(), view["reservation_idle"]["prove"].as_str()), (Some(1), Some("wait")));
+    assert_eq!(
+        (view["reservations"]["prove"].as_i64(), view["reservation_idle"]["prove"].as_str()),
+        (Some(1), Some("wait"))
+    );
     let (_, view) = patch(json!({ "reservation_idle": { "prove": "serve-others" } })).await;
     assert_eq!(view["reservation_idle"]["prove"], "serve-others", "{view}");
     assert_eq!(view["reservations"]["prove"], 1, "{view}");

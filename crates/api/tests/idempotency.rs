@@ -39,7 +39,8 @@ async fn an_idempotency_key_names_one_session_per_tenant_and_body() {
         keys.push(key);
     }
     let img = ECHO.image_id_hex();
-    let body = |input: &str| json!({ "img": img, "input": input, "execute_only": true }).to_string();
+    let body =
+        |input: &str| json!({ "img": img, "input": input, "execute_only": true }).to_string();
     let (status, first) = create(&s, &keys[0], "order-1", &body(&inputs[0])).await;
     assert_eq!(status, 200, "{first}");
     let uuid = first["uuid"].as_str().unwrap().to_string();

@@ -113,7 +113,8 @@ async fn serve(args: BrokerArgs) -> Result<()> {
     };
     let chain = Chain::new(args.chain.client().await?, &config.borrow());
     let capacity_key = crate::secret::from_file_or(args.capacity_key_file.as_deref(), None)?;
-    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?.with_capacity_key(capacity_key);
+    let cluster =
+        Cluster::new(&args.api_url, &args.cluster_key()?)?.with_capacity_key(capacity_key);
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
     if let Some(addr) = args.metrics_listen {

@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, U256};
-use serde_json::json;
 use common::{Proc, Up, tiffin, up};
+use serde_json::json;
 use tiffin_broker::db::Db;
 use tiffin_broker::order::{Order, OrderState};
 use tiffin_guests::{ECHO, SET_BUILDER};
@@ -438,7 +438,8 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     let flooding = Instant::now();
     let cluster_dir = w.dir.path().join("cluster");
     let flood = w.rt.block_on(flood::Flood::start(&w.up.url, &cluster_dir, 1, 200_000));
-    let weigh = flood.admin(reqwest::Method::PATCH, "/admin/tenants/default", json!({ "priority": 10.0 }));
+    let weigh =
+        flood.admin(reqwest::Method::PATCH, "/admin/tenants/default", json!({ "priority": 10.0 }));
     w.rt.block_on(weigh);
     std::fs::write(w.dir.path().join("a.toml"), a_config.replace("peak_prove_khz = 10\n", ""))
         .unwrap();

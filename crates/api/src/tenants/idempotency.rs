@@ -41,8 +41,7 @@ impl TenantStore {
 
     /// Frees `key` after its request failed, so a retry may create the session.
     pub async fn release_idempotency(&self, tenant: &str, key: &str) -> Result<()> {
-        let sql =
-            "DELETE FROM api_idempotency WHERE tenant = $1 AND key = $2 AND session IS NULL";
+        let sql = "DELETE FROM api_idempotency WHERE tenant = $1 AND key = $2 AND session IS NULL";
         on_pool!(self, p => sqlx::query(sql).bind(tenant).bind(key).execute(p).await.map(drop)?);
         Ok(())
     }

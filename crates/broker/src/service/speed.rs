@@ -77,7 +77,9 @@ pub async fn refresh(b: &Broker) -> Result<()> {
     let measured = speed::measured_khz(&b.db.proof_samples(SAMPLES).await?);
     let calibrated = b.db.calibration().await?;
     let cluster = match b.config().market.peak_prove_khz {
-        None if b.cluster.reads_capacity() => b.cluster.capacity_khz(ASK_CYCLES).await.ok().flatten(),
+        None if b.cluster.reads_capacity() => {
+            b.cluster.capacity_khz(ASK_CYCLES).await.ok().flatten()
+        }
         _ => None,
     };
     set(b, |k| *k = Known { cluster: cluster.or(k.cluster), measured, calibrated, ..*k });

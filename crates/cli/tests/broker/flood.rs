@@ -29,13 +29,15 @@ impl Flood {
             http: reqwest::Client::new(),
             sessions: Vec::new(),
         };
-        let created = flood.admin(reqwest::Method::POST, "/admin/tenants", json!({ "name": "flood" }));
+        let created =
+            flood.admin(reqwest::Method::POST, "/admin/tenants", json!({ "name": "flood" }));
         let key = created.await["key"].as_str().expect("the flood tenant's key").to_string();
         let client = Client::from_parts(url.to_string(), key.clone(), "3.1.0-rc.1").unwrap();
         client.upload_img(&SPIN.image_id_hex(), SPIN.program.to_vec()).await.unwrap();
         for _ in 0..sessions {
             let input = client.upload_input(spin_input(cycles)).await.unwrap();
-            let body = json!({ "img": SPIN.image_id_hex(), "input": input, "receipt_kind": "composite" });
+            let body =
+                json!({ "img": SPIN.image_id_hex(), "input": input, "receipt_kind": "composite" });
             let res = flood.http.post(format!("{url}/sessions/create")).header("x-api-key", &key);
             let created: Value = res.json(&body).send().await.unwrap().json().await.unwrap();
             flood.sessions.push(created["uuid"].as_str().expect("a session").to_string());
