@@ -164,13 +164,7 @@ impl Reads {
                 receipt_kinds.insert(l.to_string(), throughput(&of, window_secs));
             }
         }
-        let tenants_busy = self
-            .streams
-            .iter()
-            .filter(|s| s.kind == kind && s.ready + s.running > 0)
-            .map(|s| s.tenant.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as u64;
+        let tenants_busy = self.busy(kind, None);
         KindCapacity {
             agents_alive: serving.len() as u64,
             slots_alive: serving.iter().map(|a| a.slots()).sum(),
@@ -183,7 +177,22 @@ impl Reads {
         }
     }
 
-    fn report(&self, agents: &[Registered], window: u64, cycles: Option<u64>) -> Capacity {
+    /// Tenants with tasks of `kind` ready or running, `except` one (a tenant id).
+    fn busy(&self, kind: &str, except: Option<&str>) -> u64 {
+        let busy = self.streams.iter().filter(|s| s.kind == kind && s.ready + s.running > 0);
+        let others = busy.map(|s| s.tenant.as_str()).filter(|t| Some(*t) != except);
+        others.collect::<std::collections::BTreeSet<_>>().len() as u64
+    }
+
+    /// The report; the estimate is for a job of tenant `asker` (an id) when given: its own
+    /// work does not compete with it for a share.
+    fn report(
+        &self,
+        agents: &[Registered],
+        window: u64,
+        cycles: Option<u64>,
+        asker: Option<&str>,
+    ) -> Capacity {
         let at = Utc::now();
         let kinds: BTreeMap<String, KindCapacity> = kinds::ALL
             .iter()
@@ -194,7 +203,7 @@ impl Reads {
         let provers = Provers {
             slot_cycles_per_sec: prove.all.slot_cycles_per_sec,
             slots: prove.slots_alive,
-            tenants_busy: prove.tenants_busy,
+            tenants_busy: self.busy(kinds::PROVE, asker),
             cycles_waiting: prove.cycles_waiting.max(0) as u64,
             task_secs: mean,
         };
@@ -219,11 +228,13 @@ impl Reads {
     params(
         ("cycles" = Option<u64>, Query, description = "Estimate when a new job of this many cycles would finish (1 to 2^50)"),
         ("window_secs" = Option<u64>, Query, description = "Seconds to measure the speeds over, 1 to 86400 (default 600)"),
+        ("tenant" = Option<String>, Query, description = "Estimate for a job of this tenant (its name): its own work does not compete for its share"),
     ),
     responses(
         (status = 200, description = "The report", body = Capacity),
         (status = 400, description = "TIFFIN-API-062 bad cycles or window_secs", body = ErrorBody),
-        answers::DbError,
+        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
+        answers::DbOrTenantsError,
     ))]
 pub async fn capacity(
     State(st): State<Arc<AppState>>,
@@ -232,9 +243,16 @@ pub async fn capacity(
 ) -> Result<Json<Capacity>, ApiError> {
     let window = whole(&q, "window_secs", (1, MAX_WINDOW_SECS))?.unwrap_or(DEFAULT_WINDOW_SECS);
     let cycles = whole(&q, "cycles", (1, 1 << 50))?;
+    let asker = match q.get("tenant") {
+        Some(name) => {
+            let t = st.tenants.tenant(name).await?;
+            Some(t.ok_or_else(|| ApiError::not_found("tenant", name))?.id)
+        }
+        None => None,
+    };
     let reads = Reads::new(st.db(), Duration::from_secs(window)).await?;
     let agents = registered(&st).await?;
-    Ok(Json(reads.report(&agents, window, cycles)))
+    Ok(Json(reads.report(&agents, window, cycles, asker.as_deref())))
 }
 
 /// Registers the gauges' descriptions.
@@ -255,7 +273,7 @@ pub async fn set_gauges(db: &Arc<dyn TaskDb>) -> bool {
     let Ok(reads) = Reads::new(db, Duration::from_secs(DEFAULT_WINDOW_SECS)).await else {
         return false;
     };
-    let report = reads.report(&[], DEFAULT_WINDOW_SECS, None);
+    let report = reads.report(&[], DEFAULT_WINDOW_SECS, None, None);
     for (kind, k) in &report.kinds {
         let kind = kinds::ALL.iter().copied().find(|k2| k2 == kind).unwrap_or("other");
         for rk in RECEIPT_KINDS.into_iter().chain(["other"]) {

@@ -48,7 +48,10 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     let info = serde_json::to_value(&profile).unwrap();
     s.db.agent_seen("gpu-1", &[Kind::new("prove")], &info).await.unwrap();
     let task = |key: &str| NewTask::new(key, "prove", json!(null)).work(MI);
-    let job = NewJob::new("flood", vec![task("a"), task("b"), task("c")])
+    s.tenant("flood", json!({})).await;
+    let res = s.admin(Method::GET, "/admin/tenants/flood").send().await.unwrap();
+    let flood = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let job = NewJob::new(flood, vec![task("a"), task("b"), task("c")])
         .meta(json!({ "receipt_kind": "succinct" }));
     s.db.create_job(job).await.unwrap();
     let started = Instant::now();
@@ -92,6 +95,11 @@ async fn capacity_measures_finished_cycles_and_estimates_a_new_job() {
     assert!((secs - 4.0 * MI as f64 / rate).abs() < 1e-6, "{e}");
     assert!(e["behind_queue_secs"].as_f64().unwrap() > 0.0, "{e}");
     assert!(e["finish_at"].as_str().unwrap() > report["at"].as_str().unwrap(), "{e}");
+    // Asked for the busy tenant's own next job, its work does not compete: both slots.
+    let own = capacity(&s, "?cycles=4194304&window_secs=60&tenant=flood").await;
+    assert_eq!(own["estimate"]["share_slots"], 2.0, "{own}");
+    let res = s.admin(Method::GET, "/admin/capacity?cycles=1&tenant=nobody").send().await.unwrap();
+    assert_eq!(res.status(), 404);
 
     // The gauges say the same.
     let metrics =

@@ -62,6 +62,8 @@ pub struct Cluster {
     api_key: String,
     /// The cluster's admin key, to read `GET /admin/capacity` (never logged).
     capacity_key: Option<String>,
+    /// The broker's tenant on the cluster, whose own work the capacity estimate leaves out.
+    capacity_tenant: Option<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -83,12 +85,22 @@ impl Cluster {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| BrokerError::Cluster(e.to_string()))?;
-        Ok(Self { client, http, url, api_key: api_key.to_string(), capacity_key: None })
+        Ok(Self {
+            client,
+            http,
+            url,
+            api_key: api_key.to_string(),
+            capacity_key: None,
+            capacity_tenant: None,
+        })
     }
 
-    /// Reads the cluster's capacity with `key` (its admin key).
-    pub fn with_capacity_key(mut self, key: Option<String>) -> Self {
+    /// Reads the cluster's capacity with `key` (its admin key), for a job of `tenant` (the
+    /// broker's tenant name on the cluster, when known: its own work is then not counted as
+    /// a competitor; the broker's capacity model counts it already).
+    pub fn with_capacity_key(mut self, key: Option<String>, tenant: Option<String>) -> Self {
         self.capacity_key = key.filter(|k| !k.is_empty());
+        self.capacity_tenant = tenant.filter(|t| !t.is_empty());
         self
     }
 
@@ -103,9 +115,13 @@ impl Cluster {
     pub async fn capacity_khz(&self, cycles: u64) -> Result<Option<u64>> {
         let Some(key) = &self.capacity_key else { return Ok(None) };
         let err = |e: String| BrokerError::Cluster(format!("reading the capacity: {e}"));
+        let mut url = format!("{}/admin/capacity?cycles={}", self.url, cycles.max(1));
+        if let Some(t) = &self.capacity_tenant {
+            url.push_str(&format!("&tenant={}", urlencode(t)));
+        }
         let res = self
             .http
-            .get(format!("{}/admin/capacity?cycles={}", self.url, cycles.max(1)))
+            .get(url)
             .header("x-admin-key", key)
             .send()
             .await
@@ -258,4 +274,16 @@ impl Cluster {
             .await
             .map_err(cluster_err("stopping a session"))
     }
+}
+
+/// `s` with every byte but unreserved ASCII percent-encoded (a query value).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

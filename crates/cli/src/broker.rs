@@ -44,6 +44,10 @@ pub struct BrokerArgs {
     /// promises a new job, before its own measurements and its calibration proof.
     #[arg(long, env = "TIFFIN_CAPACITY_KEY_FILE")]
     capacity_key_file: Option<PathBuf>,
+    /// The broker's tenant name on the cluster (`default` on `tiffin up`): the capacity
+    /// estimate then leaves the broker's own work out (its capacity model counts it).
+    #[arg(long, env = "TIFFIN_CAPACITY_TENANT")]
+    capacity_tenant: Option<String>,
     /// The verifier service that seals receipts (`tiffin market verifier`).
     #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
     verifier_url: String,
@@ -113,8 +117,8 @@ async fn serve(args: BrokerArgs) -> Result<()> {
     };
     let chain = Chain::new(args.chain.client().await?, &config.borrow());
     let capacity_key = crate::secret::from_file_or(args.capacity_key_file.as_deref(), None)?;
-    let cluster =
-        Cluster::new(&args.api_url, &args.cluster_key()?)?.with_capacity_key(capacity_key);
+    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?
+        .with_capacity_key(capacity_key, args.capacity_tenant.clone());
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
     if let Some(addr) = args.metrics_listen {
