@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tiffin_taskdb::{JobFilter, JobState, Kind, StreamConfig};
+use tiffin_taskdb::{JobFilter, JobState, Kind, ReservationIdle, StreamConfig};
 use tiffin_workflow::kinds;
 
 use crate::auth::Admin;
@@ -27,7 +27,7 @@ use crate::openapi::schemas::TenantView;
 use crate::session::St;
 use crate::state::AppState;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
-use crate::{body, overview, queue_report, registry};
+use crate::{body, capacity_report, overview, pins, queue_report, registry};
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -42,7 +42,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/jobs/{id}/retry", post(retry_job))
         .route("/admin/queues", get(queues))
         .route("/admin/agents", get(registry::agents))
+        .route("/admin/pins", get(pins::pins))
         .route("/admin/queue-report", get(queue_report::queue_report))
+        .route("/admin/capacity", get(capacity_report::capacity))
         .route("/admin/overview", get(overview::overview))
 }
 
@@ -71,6 +73,11 @@ pub struct TenantPatch {
     /// Reserved concurrent tasks per worker kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservations: Option<BTreeMap<String, i32>>,
+    /// What a kind's pinned agents do while the tenant has nothing of it ready:
+    /// `serve-others` (the default) or `wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub reservation_idle: Option<BTreeMap<String, ReservationIdle>>,
 }
 
 impl TenantPatch {
@@ -101,6 +108,13 @@ impl TenantPatch {
             }
             t.priority = p;
         }
+        let idle_kinds = self.reservation_idle.iter().flatten().map(|(k, _)| k);
+        if let Some(kind) = idle_kinds.into_iter().find(|k| !kinds::ALL.contains(&k.as_str())) {
+            return Err(ApiError::InvalidSetting(format!(
+                "unknown worker kind {kind:?} in reservation_idle; valid: {}",
+                kinds::ALL.join(",")
+            )));
+        }
         for (kind, n) in self.reservations.iter().flatten() {
             if !kinds::ALL.contains(&kind.as_str()) {
                 return Err(ApiError::InvalidSetting(format!(
@@ -118,30 +132,28 @@ impl TenantPatch {
     }
 }
 
-async fn reservations(st: &AppState, tenant: &str) -> Result<BTreeMap<String, i32>, ApiError> {
-    Ok(st
-        .db()
-        .streams()
-        .await?
-        .into_iter()
-        .filter(|s| s.tenant == tenant && s.config.reserved > 0)
-        .map(|s| (s.kind, s.config.reserved))
-        .collect())
+/// The tenant's stream settings by kind.
+async fn settings(st: &AppState, tenant: &str) -> Result<BTreeMap<String, StreamConfig>, ApiError> {
+    let streams = st.db().streams().await?.into_iter().filter(|s| s.tenant == tenant);
+    Ok(streams.map(|s| (s.kind, s.config)).collect())
 }
 
-/// Writes the tenant's priority (every kind) and reservations (the given kinds) to its streams.
-async fn apply_streams(
-    st: &AppState,
-    t: &Tenant,
-    changes: Option<&BTreeMap<String, i32>>,
-) -> Result<(), ApiError> {
-    let current = reservations(st, &t.id).await?;
+/// The value a patch's map gives `kind`, if any.
+fn changed<T: Copy>(m: &Option<BTreeMap<String, T>>, kind: &str) -> Option<T> {
+    m.as_ref().and_then(|c| c.get(kind)).copied()
+}
+
+/// Writes the tenant's priority (every kind), reservations and their idle behaviour (the
+/// kinds `patch` names; the others keep theirs) to its streams.
+async fn apply_streams(st: &AppState, t: &Tenant, patch: &TenantPatch) -> Result<(), ApiError> {
+    let current = settings(st, &t.id).await?;
     for kind in kinds::ALL {
-        let reserved = changes
-            .and_then(|c| c.get(*kind).copied())
-            .or_else(|| current.get(*kind).copied())
-            .unwrap_or(0);
-        let cfg = StreamConfig { priority_multiplier: t.priority, reserved, ..Default::default() };
+        let now = current.get(*kind).copied().unwrap_or_default();
+        let cfg = StreamConfig {
+            priority_multiplier: t.priority,
+            reserved: changed(&patch.reservations, kind).unwrap_or(now.reserved),
+            idle: changed(&patch.reservation_idle, kind).unwrap_or(now.idle),
+        };
         st.db().set_stream(&t.id, &Kind::new(*kind), cfg).await?;
     }
     Ok(())
@@ -150,8 +162,13 @@ async fn apply_streams(
 async fn view(st: &AppState, name: &str) -> Result<TenantView, ApiError> {
     let tenant =
         st.tenants.tenant(name).await?.ok_or_else(|| ApiError::not_found("tenant", name))?;
+    let settings = settings(st, &tenant.id).await?;
+    let reserved = settings.iter().filter(|(_, c)| c.reserved > 0);
+    let waiting =
+        settings.iter().filter(|(_, c)| c.reserved > 0 || c.idle != ReservationIdle::ServeOthers);
     Ok(TenantView {
-        reservations: reservations(st, &tenant.id).await?,
+        reservations: reserved.map(|(k, c)| (k.clone(), c.reserved)).collect(),
+        reservation_idle: waiting.map(|(k, c)| (k.clone(), c.idle.as_str().to_string())).collect(),
         keys: st.tenants.keys(name).await?,
         tenant,
     })
@@ -206,7 +223,7 @@ async fn create_tenant(
     }
     t.id = st.tenants.tenant(&name).await?.map(|c| c.id).unwrap_or_default();
     st.tenants.update_tenant(&t).await?;
-    apply_streams(&st, &t, patch.reservations.as_ref()).await?;
+    apply_streams(&st, &t, &patch).await?;
     let (key, info) = st.tenants.create_key(&name, "initial").await?;
     let v = view(&st, &name).await?;
     Ok((StatusCode::CREATED, Json(json!({ "tenant": v, "key": key, "key_id": info.id })))
@@ -254,7 +271,7 @@ async fn patch_tenant(
         st.tenants.tenant(&name).await?.ok_or_else(|| ApiError::not_found("tenant", &name))?;
     patch.apply(&mut t)?;
     st.tenants.update_tenant(&t).await?;
-    apply_streams(&st, &t, patch.reservations.as_ref()).await?;
+    apply_streams(&st, &t, &patch).await?;
     Ok(Json(view(&st, &name).await?))
 }
 

@@ -37,7 +37,7 @@ use crate::session::{parse_image_id, parse_uuid};
 use crate::state::{AppState, FinishedSession};
 use crate::status::{SessionStatus, session_status, status_name};
 use crate::tenants::Tenant;
-use crate::{body, metrics, receipt_cache};
+use crate::{body, idempotency, metrics, receipt_cache};
 
 /// One million: Bonsai gives cycle limits in millions of cycles.
 pub const MCYCLE: u64 = 1_000_000;
@@ -137,9 +137,11 @@ impl From<SessionReceiptKind> for ReceiptKind {
 /// Start a session.
 #[utoipa::path(post, path = "/sessions/create", tag = "bonsai", security(("api_key" = [])),
     request_body = ProofReq,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Tiffin extension: a retry with the same key and body gets the session the first request created (per tenant, 24 h); 1 to 255 visible ASCII characters")),
     responses(
         (status = 200, description = "The session started (or, with `cached`, a session that proved the same already)", body = crate::openapi::schemas::Created),
-        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-012 bad image id, TIFFIN-API-013 bad input or receipt UUID, TIFFIN-API-014 bad exec_cycle_limit, TIFFIN-API-024 too many assumptions", body = ErrorBody),
+        (status = 400, description = "TIFFIN-API-010 body not JSON, TIFFIN-API-011 body of the wrong shape, TIFFIN-API-012 bad image id, TIFFIN-API-013 bad input or receipt UUID, TIFFIN-API-014 bad exec_cycle_limit, TIFFIN-API-024 too many assumptions, TIFFIN-API-026 bad Idempotency-Key", body = ErrorBody),
+        (status = 409, description = "TIFFIN-API-034 the Idempotency-Key was used for another body, TIFFIN-API-035 its first request is still being handled", body = ErrorBody),
         (status = 404, description = "TIFFIN-API-020 no such image, input or receipt of this tenant", body = ErrorBody),
         (status = 429, description = "TIFFIN-API-050 concurrent proof quota reached, TIFFIN-API-051 cycle budget used up", body = ErrorBody),
         answers::StoreError,
@@ -151,17 +153,47 @@ async fn session_create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: ProofReq = body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
-    let spec = session_spec(&st, &t, &req).await?;
+    let key = idempotency::key_of(&headers)?;
+    let raw: serde_json::Value =
+        body::json(&headers, body, st.cfg.limits.cap(BodyKind::Json)).await?;
+    let req: ProofReq =
+        serde_json::from_value(raw.clone()).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let Some(key) = key else {
+        return create(&st, &t, &req).await.map(Json).map(IntoResponse::into_response);
+    };
+    let claim = st.tenants.claim_idempotency(&t.id, &key, &idempotency::digest(&raw)).await?;
+    if let Some(refused) = idempotency::refusal(&claim, &key) {
+        return Err(refused);
+    }
+    if let idempotency::Claim::Done(session) = claim {
+        return Ok(Json(json!({ "uuid": session })).into_response());
+    }
+    match create(&st, &t, &req).await {
+        Ok(created) => {
+            let session = created["uuid"].as_str().unwrap_or_default();
+            st.tenants.finish_idempotency(&t.id, &key, session).await?;
+            Ok(Json(created).into_response())
+        }
+        Err(e) => {
+            st.tenants.release_idempotency(&t.id, &key).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Creates the session `req` asks for (or finds it in the receipt cache): `{"uuid"}`, with
+/// `"cached": true` from the cache.
+async fn create(st: &AppState, t: &Tenant, req: &ProofReq) -> Result<serde_json::Value, ApiError> {
+    let spec = session_spec(st, t, req).await?;
     let cache_key = match req.execute_only || req.no_cache {
         true => None,
-        false => cache_key(&st, &spec).await?,
+        false => cache_key(st, &spec).await?,
     };
     if let Some(key) = &cache_key {
         let limit = spec.cycle_limit.unwrap_or(u64::MAX);
-        if let Some(done) = receipt_cache::lookup(&st, &t.id, key, limit).await? {
+        if let Some(done) = receipt_cache::lookup(st, &t.id, key, limit).await? {
             metrics::session_cached();
-            return Ok(Json(json!({ "uuid": done.to_string(), "cached": true })).into_response());
+            return Ok(json!({ "uuid": done.to_string(), "cached": true }));
         }
     }
     // The tenant's concurrency quota is checked by the TaskDB in the transaction that creates
@@ -178,10 +210,10 @@ async fn session_create(
     st.tenants.add_session_image(&job.to_string(), &image).await?;
     st.tenants.add_session(&job.to_string(), &t.id).await?;
     if let Some(key) = &cache_key {
-        receipt_cache::record(&st, &t.id, key, job).await?;
+        receipt_cache::record(st, &t.id, key, job).await?;
     }
     metrics::session_created();
-    Ok(Json(json!({ "uuid": job.to_string() })).into_response())
+    Ok(json!({ "uuid": job.to_string() }))
 }
 
 /// The job a session request asks for, once its image, input and assumptions are the tenant's

@@ -9,6 +9,9 @@
 //! | `tiffin_agents_alive` | gauge | `kind` | agents serving the kind that reported within the last 30 s |
 //! | `tiffin_hot_store_bytes` | gauge | — | bytes in the hot store |
 //! | `tiffin_hot_store_budget_bytes` | gauge | — | the hot store's budget (0: none) |
+//! | `tiffin_cycles_per_second` | gauge | `kind`, `receipt_kind` | cycles finished per second over the last 600 s |
+//! | `tiffin_slot_cycles_per_second` | gauge | `kind` | cycles one busy slot proves per second (600 s) |
+//! | `tiffin_tenants_busy` | gauge | `kind` | tenants with tasks of the kind ready or running |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,7 @@ pub fn describe() {
     describe_gauge!("tiffin_agents_alive", "Agents serving the kind seen in the last 30 s.");
     describe_gauge!("tiffin_hot_store_bytes", "Bytes in the hot store.");
     describe_gauge!("tiffin_hot_store_budget_bytes", "The hot store's byte budget (0: none).");
+    crate::capacity_report::describe();
 }
 
 /// Sets the gauges from the TaskDB and the hot store; `false` if a read failed (the gauges
@@ -71,5 +75,6 @@ pub async fn refresh(db: &Arc<dyn TaskDb>, hot: &Arc<dyn HotStore>) -> bool {
         Err(_) => ok = false,
     }
     gauge!("tiffin_hot_store_budget_bytes").set(hot.budget().unwrap_or(0) as f64);
+    ok &= crate::capacity_report::set_gauges(db).await;
     ok
 }

@@ -86,6 +86,9 @@ pub enum ApiError {
         /// The limit (`--max-assumptions`).
         max: usize,
     },
+    /// A malformed `Idempotency-Key` header.
+    #[error("TIFFIN-API-026 the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
     /// An uploaded receipt whose journal is larger than the cluster accepts.
     #[error("TIFFIN-API-025 a journal of {size} bytes is over this cluster's limit of {max}")]
     JournalTooLarge {
@@ -140,6 +143,25 @@ pub enum ApiError {
     /// A result that is not there yet or not of this kind of session.
     #[error("TIFFIN-API-032 {0}")]
     NotReady(String),
+
+    /// An `Idempotency-Key` reused with a different request body.
+    #[error(
+        "TIFFIN-API-034 Idempotency-Key {key:?} was used within 24 h for a different request \
+         body; send the same body to get the same session, or a new key for a new one"
+    )]
+    IdempotencyMismatch {
+        /// The key.
+        key: String,
+    },
+    /// An `Idempotency-Key` whose first request is still being handled.
+    #[error(
+        "TIFFIN-API-035 a request with Idempotency-Key {key:?} is still being handled; retry \
+         in a moment to get its session"
+    )]
+    IdempotencyInFlight {
+        /// The key.
+        key: String,
+    },
 
     /// Only failed jobs can be retried.
     #[error("TIFFIN-API-033 job {id} is {status}, not failed; only failed jobs can be retried")]
@@ -283,6 +305,7 @@ impl ApiError {
             | JournalTooLarge { .. }
             | Unsupported(_)
             | InvalidTenantName(_)
+            | InvalidIdempotencyKey
             | InvalidSetting(_) => StatusCode::BAD_REQUEST,
             NotFound { .. } | NoRoute { .. } => StatusCode::NOT_FOUND,
             MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -290,6 +313,8 @@ impl ApiError {
             | AlreadyEnded { .. }
             | NotReady(_)
             | NotFailed { .. }
+            | IdempotencyMismatch { .. }
+            | IdempotencyInFlight { .. }
             | TenantExists(_) => StatusCode::CONFLICT,
             TooLarge { .. } | StorageQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             SlowBody { .. } | RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,

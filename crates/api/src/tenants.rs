@@ -130,6 +130,7 @@ macro_rules! on_pool {
 }
 
 mod blob_usage;
+mod idempotency;
 mod image_refs;
 
 /// The tenant database.

@@ -91,7 +91,7 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     let unserved: Vec<_> = documented.difference(&served).collect();
     assert!(undocumented.is_empty(), "routes without an entry in /openapi.json: {undocumented:?}");
     assert!(unserved.is_empty(), "documented but not routed: {unserved:?}");
-    assert_eq!(served.len(), 41, "{served:?}");
+    assert_eq!(served.len(), 43, "{served:?}");
     s.shutdown().await;
 }
 
@@ -279,6 +279,8 @@ async fn real_answers_match_their_documented_schemas() {
         (list("Stream"), get("/admin/queues".into(), true).await),
         (list("Agent"), get("/admin/agents".into(), true).await),
         (one("QueueReport"), get("/admin/queue-report".into(), true).await),
+        (one("Capacity"), get("/admin/capacity?cycles=65536".into(), true).await),
+        (list("Pin"), get("/admin/pins".into(), true).await),
         (
             one("Health"),
             s.http.get(format!("{}/health", s.url)).send().await.unwrap().json().await.unwrap(),

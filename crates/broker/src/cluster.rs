@@ -61,6 +61,10 @@ pub struct Cluster {
     http: reqwest::Client,
     url: String,
     api_key: String,
+    /// The cluster's admin key, to read `GET /admin/capacity` (never logged).
+    capacity_key: Option<String>,
+    /// The broker's tenant on the cluster, whose own work the capacity estimate leaves out.
+    capacity_tenant: Option<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -90,7 +94,55 @@ impl Cluster {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| BrokerError::Cluster(e.to_string()))?;
-        Ok(Self { client, http, url, api_key: api_key.to_string() })
+        Ok(Self {
+            client,
+            http,
+            url,
+            api_key: api_key.to_string(),
+            capacity_key: None,
+            capacity_tenant: None,
+        })
+    }
+
+    /// Reads the cluster's capacity with `key` (its admin key), for a job of `tenant` (the
+    /// broker's tenant name on the cluster, when known: its own work is then not counted as
+    /// a competitor; the broker's capacity model counts it already).
+    pub fn with_capacity_key(mut self, key: Option<String>, tenant: Option<String>) -> Self {
+        self.capacity_key = key.filter(|k| !k.is_empty());
+        self.capacity_tenant = tenant.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Whether the cluster's capacity can be read (a capacity key was given).
+    pub fn reads_capacity(&self) -> bool {
+        self.capacity_key.is_some()
+    }
+
+    /// The speed (kHz) the cluster says a new job of `cycles` would be proven at now
+    /// (`GET /admin/capacity`'s `estimate.khz`); `None` without a capacity key or while the
+    /// cluster has measured nothing (no live prover, no prove task finished recently).
+    pub async fn capacity_khz(&self, cycles: u64) -> Result<Option<u64>> {
+        let Some(key) = &self.capacity_key else { return Ok(None) };
+        let err = |e: String| BrokerError::Cluster(format!("reading the capacity: {e}"));
+        let mut url = format!("{}/admin/capacity?cycles={}", self.url, cycles.max(1));
+        if let Some(t) = &self.capacity_tenant {
+            url.push_str(&format!("&tenant={}", urlencode(t)));
+        }
+        let res = self
+            .http
+            .get(url)
+            .header("x-admin-key", key)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(err(format!("{status}: {text}")));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("{e}: {text}")))?;
+        Ok(value["estimate"]["khz"].as_u64().filter(|k| *k > 0))
     }
 
     /// True when the API answers its version route.
@@ -231,4 +283,16 @@ impl Cluster {
             .await
             .map_err(cluster_err("stopping a session"))
     }
+}
+
+/// `s` with every byte but unreserved ASCII percent-encoded (a query value).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -48,6 +48,27 @@ pub fn finish_overhead_secs(cfg: &BrokerConfig) -> u64 {
     cfg.batcher.block_deadline_buffer_secs.saturating_add(cfg.batcher.txn_timeout)
 }
 
+/// Cycles a set-builder proof is planned as: the guest's execution for a small batch (the
+/// broker e2e's batch of two: 11 po2-14 segments, ~180 k cycles), rounded up to 2^18.
+pub const AGGREGATION_CYCLES: u64 = 1 << 18;
+
+/// Seconds an aggregation may add after an order's proof: a set-builder proof of
+/// [`AGGREGATION_CYCLES`] at `khz`, when batches of two or more can form
+/// (`max_concurrent_proofs` ≥ 2); 0 otherwise or without a speed.
+pub fn aggregation_secs(cfg: &BrokerConfig, khz: Option<u64>) -> u64 {
+    if cfg.market.max_concurrent_proofs < 2 {
+        return 0;
+    }
+    crate::capacity::proving_secs(AGGREGATION_CYCLES, khz).unwrap_or(0)
+}
+
+/// The deadline an order's proving session carries (unix seconds): its expiry (the lock
+/// deadline of a locked order) less `block_deadline_buffer_secs`, one `txn_timeout` and the
+/// aggregation time ([`aggregation_secs`]). The cluster claims the session's tasks by it.
+pub fn proof_due(cfg: &BrokerConfig, expiry: u64, khz: Option<u64>) -> u64 {
+    expiry.saturating_sub(finish_overhead_secs(cfg)).saturating_sub(aggregation_secs(cfg, khz))
+}
+
 pub fn batch(cfg: &BrokerConfig) -> BatchParams {
     let b = &cfg.batcher;
     BatchParams {
@@ -122,5 +143,27 @@ mod tests {
             BreakerParams { max_consecutive_failures: 3, cool_down_secs: 30 }
         );
         assert!(pricing(&BrokerConfig::default()).deny_requestor_addresses.is_empty());
+    }
+
+    #[test]
+    fn a_proof_is_due_before_the_buffer_the_transaction_and_the_aggregation() {
+        let cfg = |concurrent: u32| {
+            let mut c = BrokerConfig::default();
+            c.market.max_concurrent_proofs = concurrent;
+            c.batcher.block_deadline_buffer_secs = 120;
+            c.batcher.txn_timeout = 45;
+            c
+        };
+        // 2^18 cycles at 100 kHz: 3 s (rounded up).
+        let table = [
+            ("one proof at a time: never aggregated", cfg(1), Some(100), 10_000 - 165),
+            ("batches possible", cfg(4), Some(100), 10_000 - 165 - 3),
+            ("no speed: no aggregation time known", cfg(4), None, 10_000 - 165),
+            ("slow cluster", cfg(2), Some(10), 10_000 - 165 - 27),
+        ];
+        for (name, c, khz, want) in table {
+            assert_eq!(proof_due(&c, 10_000, khz), want, "{name}");
+        }
+        assert_eq!(proof_due(&cfg(4), 100, Some(1)), 0, "never before the epoch");
     }
 }

@@ -1,6 +1,7 @@
 //! The proving speed the broker plans with, in kHz (thousands of cycles a second): the
-//! operator's `peak_prove_khz` when set, else the speed measured over the broker's own recent
-//! proofs (cycles ÷ seconds from the start of proving to the proof), else the speed of the
+//! operator's `peak_prove_khz` when set, else the speed the cluster says a new job gets now
+//! (`GET /admin/capacity`, when the broker has the cluster's capacity key), else the speed
+//! measured over the broker's own recent proofs (cycles ÷ seconds from the start of proving to the proof), else the speed of the
 //! calibration proof the broker runs at start. Without any of them the broker locks nothing
 //! (skip S-022, capacity C-004): a deadline cannot be checked without a speed.
 //!
@@ -17,6 +18,7 @@ pub struct Sample {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Configured,
+    Cluster,
     Measured,
     Calibrated,
 }
@@ -25,6 +27,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Configured => "peak_prove_khz",
+            Source::Cluster => "cluster capacity",
             Source::Measured => "measured",
             Source::Calibrated => "calibration",
         }
@@ -39,14 +42,26 @@ pub fn measured_khz(samples: &[Sample]) -> Option<u64> {
     (millis > 0 && cycles > 0).then(|| (cycles / millis).max(1))
 }
 
-/// The speed to plan with, by precedence: configured, measured, calibrated (0 counts as unset).
-pub fn in_force(
-    configured: Option<u64>,
-    measured: Option<u64>,
-    calibrated: Option<u64>,
-) -> Option<(u64, Source)> {
+/// The speeds the broker knows, each `None` (or 0) when unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Known {
+    /// `peak_prove_khz`.
+    pub configured: Option<u64>,
+    /// What the cluster's capacity report promises a new job.
+    pub cluster: Option<u64>,
+    /// Over the broker's own recent proofs.
+    pub measured: Option<u64>,
+    /// The calibration proof's.
+    pub calibrated: Option<u64>,
+}
+
+/// The speed to plan with, by precedence: configured, the cluster's, measured, calibrated
+/// (0 counts as unset).
+pub fn in_force(k: Known) -> Option<(u64, Source)> {
     let set = |v: Option<u64>, s| v.filter(|&k| k > 0).map(|k| (k, s));
+    let Known { configured, cluster, measured, calibrated } = k;
     set(configured, Source::Configured)
+        .or(set(cluster, Source::Cluster))
         .or(set(measured, Source::Measured))
         .or(set(calibrated, Source::Calibrated))
 }
@@ -76,16 +91,19 @@ mod tests {
     }
 
     #[test]
-    fn the_operator_wins_then_the_measurement_then_the_calibration() {
+    fn the_operator_wins_then_the_cluster_then_the_measurement_then_the_calibration() {
         use Source::*;
         let table = [
-            ("nothing", (None, None, None), None),
-            ("all", (Some(500), Some(20), Some(3)), Some((500, Configured))),
-            ("zero is unset", (Some(0), Some(20), Some(3)), Some((20, Measured))),
-            ("calibration only", (None, None, Some(3)), Some((3, Calibrated))),
+            ("nothing", (None, None, None, None), None),
+            ("all", (Some(500), Some(90), Some(20), Some(3)), Some((500, Configured))),
+            ("unset: the cluster's", (None, Some(90), Some(20), Some(3)), Some((90, Cluster))),
+            ("zero is unset", (Some(0), Some(0), Some(20), Some(3)), Some((20, Measured))),
+            ("cluster silent: own history", (None, None, Some(20), Some(3)), Some((20, Measured))),
+            ("calibration only", (None, None, None, Some(3)), Some((3, Calibrated))),
         ];
-        for (name, (c, m, k), want) in table {
-            assert_eq!(in_force(c, m, k), want, "{name}");
+        for (name, (configured, cluster, measured, calibrated), want) in table {
+            let known = Known { configured, cluster, measured, calibrated };
+            assert_eq!(in_force(known), want, "{name}");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `tiffin admin …`: the admin API from the command line (tenants, keys, quotas, priority,
-//! reservations, jobs, queues, agents, the queue report). Prints tables, or the server's JSON
+//! reservations and their pins, jobs, queues, agents, the queue report, capacity). Prints tables, or the server's JSON
 //! answers with `--json`.
 
 use std::path::PathBuf;
@@ -52,6 +52,10 @@ struct Settings {
     /// Reserved concurrent tasks of a worker kind, e.g. `--reserve prove=2` (repeatable).
     #[arg(long, value_name = "KIND=N")]
     reserve: Vec<String>,
+    /// What a reservation's pinned agents do while the tenant has nothing of the kind ready,
+    /// e.g. `--idle prove=wait` (or `serve-others`, the default; repeatable).
+    #[arg(long, value_name = "KIND=serve-others|wait")]
+    idle: Vec<String>,
 }
 
 impl Settings {
@@ -84,6 +88,17 @@ impl Settings {
                 r.insert(kind.to_string(), json!(n));
             }
             m.insert("reservations".into(), Value::Object(r));
+        }
+        if !self.idle.is_empty() {
+            let mut r = Map::new();
+            for item in &self.idle {
+                let (kind, idle) = item
+                    .split_once('=')
+                    .filter(|(_, i)| ["serve-others", "wait"].contains(i))
+                    .context("--idle takes KIND=serve-others or KIND=wait, e.g. prove=wait")?;
+                r.insert(kind.to_string(), json!(idle));
+            }
+            m.insert("reservation_idle".into(), Value::Object(r));
         }
         Ok(m)
     }
@@ -137,12 +152,25 @@ enum AdminCommand {
     Queues,
     /// Registered agents: host, version, cores, memory, GPU, max po2, alive or dead, leases.
     Agents,
+    /// Who holds which agents: the live agents each reservation pins now, and whether they
+    /// wait or serve others while their tenant has nothing ready.
+    Pins,
     /// Per worker kind: queued and running tasks, oldest wait, cycles waiting, mean task time,
     /// and the agents needed to drain the queue within --target-secs (an autoscaling signal).
     QueueReport {
         /// Drain the queue within this many seconds.
         #[arg(long, default_value_t = 300)]
         target_secs: u64,
+    },
+    /// Measured speeds per worker kind and receipt kind, live agents, queue, and (with
+    /// --cycles) when a new job of that size would finish if admitted now.
+    Capacity {
+        /// Estimate a new job of this many cycles.
+        #[arg(long)]
+        cycles: Option<u64>,
+        /// Measure over this many seconds.
+        #[arg(long, default_value_t = 600)]
+        window_secs: u64,
     },
 }
 
@@ -190,8 +218,16 @@ pub fn run(args: AdminArgs) -> Result<()> {
         AdminCommand::Retry { id } => (Method::POST, format!("/admin/jobs/{id}/retry"), None),
         AdminCommand::Queues => (Method::GET, "/admin/queues".into(), None),
         AdminCommand::Agents => (Method::GET, "/admin/agents".into(), None),
+        AdminCommand::Pins => (Method::GET, "/admin/pins".into(), None),
         AdminCommand::QueueReport { target_secs } => {
             (Method::GET, format!("/admin/queue-report?target_secs={target_secs}"), None)
+        }
+        AdminCommand::Capacity { cycles, window_secs } => {
+            let mut q = format!("/admin/capacity?window_secs={window_secs}");
+            if let Some(c) = cycles {
+                q.push_str(&format!("&cycles={c}"));
+            }
+            (Method::GET, q, None)
         }
     };
     tokio::runtime::Runtime::new()?.block_on(async move {

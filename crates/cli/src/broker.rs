@@ -39,6 +39,15 @@ pub struct BrokerArgs {
     /// A file holding the cluster API key (mode 0600; wins over --api-key / BONSAI_API_KEY).
     #[arg(long, env = "BONSAI_API_KEY_FILE")]
     api_key_file: Option<PathBuf>,
+    /// A file (mode 0600) holding the cluster's admin key: with `peak_prove_khz` unset, the
+    /// broker plans with the speed the cluster's capacity report (`GET /admin/capacity`)
+    /// promises a new job, before its own measurements and its calibration proof.
+    #[arg(long, env = "TIFFIN_CAPACITY_KEY_FILE")]
+    capacity_key_file: Option<PathBuf>,
+    /// The broker's tenant name on the cluster (`default` on `tiffin up`): the capacity
+    /// estimate then leaves the broker's own work out (its capacity model counts it).
+    #[arg(long, env = "TIFFIN_CAPACITY_TENANT")]
+    capacity_tenant: Option<String>,
     /// The verifier service that seals receipts (`tiffin market verifier`).
     #[arg(long, env = "TIFFIN_VERIFIER_URL", default_value = "http://127.0.0.1:8090")]
     verifier_url: String,
@@ -110,7 +119,9 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         None => (None, watch::channel(Arc::new(BrokerConfig::default())).1),
     };
     let chain = Chain::new(args.chain.client().await?, &config.borrow());
-    let cluster = Cluster::with_ca(&args.api_url, &args.cluster_key()?, args.ca.path())?;
+    let capacity_key = crate::secret::from_file_or(args.capacity_key_file.as_deref(), None)?;
+    let cluster = Cluster::with_ca(&args.api_url, &args.cluster_key()?, args.ca.path())?
+        .with_capacity_key(capacity_key, args.capacity_tenant.clone());
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
     if let Some(addr) = args.metrics_listen {

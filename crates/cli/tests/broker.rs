@@ -3,9 +3,13 @@
 //! mix; the test checks which broker locks what, every skip code, every fulfilment on-chain
 //! and the money, then the faults: a broker killed mid-proof and restarted, a lock whose
 //! transaction timed out but was mined, a two-phase shutdown, and a locker that vanished so
-//! the other broker wins the race for its collateral.
+//! the other broker wins the race for its collateral. A second tenant floods the cluster with
+//! a long job before one order, and the broker (planning with the cluster's measured capacity)
+//! still proves it while the flood waits.
 
 mod common;
+#[path = "broker/flood.rs"]
+mod flood;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, U256};
 use common::{Proc, Up, tiffin, up};
+use serde_json::json;
 use tiffin_broker::db::Db;
 use tiffin_broker::order::{Order, OrderState};
 use tiffin_guests::{ECHO, SET_BUILDER};
@@ -209,6 +214,7 @@ impl World {
             .env("TIFFIN_VERIFIER_ADDRESS", d.verifier.to_string())
             .env("BONSAI_API_URL", &self.up.url)
             .env("BONSAI_API_KEY", &self.up.key)
+            .env("TIFFIN_CAPACITY_KEY_FILE", self.dir.path().join("cluster").join("admin.key"))
             .env("TIFFIN_VERIFIER_URL", &self.verifier_url);
         cmd
     }
@@ -424,13 +430,46 @@ fn two_brokers_lock_what_pays_them_skip_the_rest_with_codes_and_survive_faults()
     w.mine();
     w.wait_order("a", slow_lock, "lock", "proved", |o| o.state == OrderState::Proved);
 
+    // A second tenant floods the one prover with a long job (~12 po2-14 segments), and A
+    // plans with the cluster's measured capacity from now on (no peak_prove_khz in its
+    // re-read file; the flood's tenant halves the share a new job gets). The operator weighs
+    // its broker's tenant 10: with equal weights the flood, served nothing lately, would take
+    // as many claims as the broker's tenant had lately before the broker's next task.
+    let flooding = Instant::now();
+    let cluster_dir = w.dir.path().join("cluster");
+    let flood = w.rt.block_on(flood::Flood::start(&w.up.url, &cluster_dir, 1, 200_000));
+    let weigh =
+        flood.admin(reqwest::Method::PATCH, "/admin/tenants/default", json!({ "priority": 10.0 }));
+    w.rt.block_on(weigh);
+    std::fs::write(w.dir.path().join("a.toml"), a_config.replace("peak_prove_khz = 10\n", ""))
+        .unwrap();
+    let by_capacity = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(w.dir.path().join("a.log")).unwrap().contains("cluster capacity")
+    {
+        assert!(Instant::now() < by_capacity, "A never read the capacity:\n{}", w.log("a"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (flood_done, _) = w.rt.block_on(flood.counts());
+
     // The slow lock's proof waits in the open batch for a second one. Two-phase shutdown:
     // SIGTERM while that second order proves; the broker exits only once both are fulfilled,
     // under one set-builder root, in one transaction.
     let last = w.submit(REQUESTOR, 7, b"last one", 10_000_000_000_000_000, 600);
-    w.wait_order("a", last, "lock", "proving", |o| o.state == OrderState::Proving);
+    let proving = w.wait_order("a", last, "lock", "proving", |o| o.state == OrderState::Proving);
     assert_eq!(w.order("a", slow_lock, "lock").unwrap().state, OrderState::Proved);
     signal(&a, "-TERM");
+    // Its proof is done while the flood still waits, and the flood progressed meanwhile. The
+    // session was due by the lock deadline less the buffer (5 s), one txn_timeout (2 s) and a
+    // set-builder proof at the cluster's speed.
+    w.wait_order("a", last, "lock", "proved", |o| o.times.proved.is_some());
+    let (done, left) = w.rt.block_on(flood.counts());
+    assert!(left > 0, "the order waited for the flood to drain ({done} proven)");
+    assert!(done > flood_done, "the flood stood still: {flood_done} → {done} proven");
+    let job = w.rt.block_on(flood.job(proving.session_id.as_deref().unwrap()));
+    let due = job["meta"]["deadline"].as_u64().expect("the session carries a deadline");
+    assert!(due < proving.expiry - 7 && due > proving.expiry - 7 - 300, "{due} vs {proving:?}");
+    w.rt.block_on(flood.stop());
+    eprintln!("the flood condition took {:?}", flooding.elapsed());
     assert!(
         wait_exit(&mut a, Duration::from_secs(420)),
         "A exits after its last order: {:?}\n{}",

@@ -108,6 +108,22 @@ fn tiffin_admin_and_session_against_tiffin_up() {
     let report = json(ok(admin(&["queue-report", "--target-secs", "60"])));
     assert_eq!(report["target_secs"], 60, "{report}");
     assert_eq!(report["kinds"]["exec"]["agents_alive"], 1, "{report}");
+    let capacity = json(ok(admin(&["capacity", "--cycles", "65536", "--window-secs", "60"])));
+    assert_eq!(capacity["window_secs"], 60, "{capacity}");
+    assert_eq!(capacity["kinds"]["exec"]["agents_alive"], 1, "{capacity}");
+    assert!(capacity["kinds"]["exec"]["tasks_finished"].as_i64() >= Some(2), "{capacity}");
+    assert!(capacity["estimate"].is_null(), "no prover: nothing promised: {capacity}");
+    // acme's exec reservation pins up's one executor; its idle rule is set per kind.
+    let pins = json(ok(admin(&["pins"])));
+    assert_eq!(
+        (pins[0]["tenant"].as_str(), pins[0]["kind"].as_str(), pins[0]["idle"].as_str()),
+        (Some("acme"), Some("exec"), Some("serve-others")),
+        "{pins}"
+    );
+    let acme = json(ok(admin(&["set-tenant", "acme", "--idle", "exec=serve-others"])));
+    assert_eq!(acme["reservation_idle"]["exec"], "serve-others", "{acme}");
+    let err = fails(admin(&["set-tenant", "acme", "--idle", "exec=never"]));
+    assert!(err.contains("--idle takes KIND=serve-others or KIND=wait"), "{err}");
     let status = ok(tiffin(&["session", "--url", &up.url, "--api-key", &acme_key, "status", &id]));
     assert_eq!(field(&status, "status:"), "SUCCEEDED");
     let args = ["session", "--url", &up.url, "--api-key", &acme_key, "status", "--json", &id];

@@ -45,6 +45,30 @@ impl Backlog {
     }
 }
 
+/// What the agents finished of one worker kind over a recent window, split by one field of the
+/// jobs' meta (the workflow: `receipt_kind`), for `GET /admin/capacity`
+/// ([`crate::TaskDb::served`]). Only tasks that declared their work are timed, so `work` and
+/// `busy_secs` describe the same tasks and `work / busy_secs` is the speed of one slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Served {
+    /// Worker kind.
+    pub kind: String,
+    /// The job meta field's value (`None` when the jobs lack it or it is not a string).
+    pub group: Option<String>,
+    /// Tasks finished successfully in the window.
+    pub tasks: i64,
+    /// Declared work of those tasks (the workflow: proving cycles).
+    pub work: i64,
+    /// Seconds from first claim to completion, summed over the tasks that declared work.
+    pub busy_secs: f64,
+}
+
+/// Whether `key` may name a job meta field in [`crate::TaskDb::served`]: letters, digits and
+/// `_`, 1 to 64 of them (it is spliced into a JSON path on SQLite).
+pub fn valid_meta_key(key: &str) -> bool {
+    (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// The ready tasks of one kind, as both backends read them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReadyTasks {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::agent::AgentInfo;
-use crate::backlog::Backlog;
+use crate::backlog::{Backlog, Served};
 use crate::error::{Error, Result};
 use crate::job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob};
 use crate::lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};
@@ -202,6 +202,12 @@ pub trait TaskDb: Send + Sync + 'static {
     /// the oldest ready task, the declared work waiting, and the mean duration of the last
     /// `sample` tasks of the kind that finished successfully.
     async fn backlog(&self, sample: u32) -> Result<Vec<Backlog>>;
+
+    /// What was finished over the last `window`, per worker kind and value of the jobs' meta
+    /// field `meta_key` ([`Served`]), in kind then group order. Reads done tasks by their
+    /// finish time; jobs deleted by [`TaskDb::gc`] leave the window early. Fails with
+    /// [`Error::InvalidArgument`] unless [`crate::backlog::valid_meta_key`] accepts `meta_key`.
+    async fn served(&self, window: Duration, meta_key: &str) -> Result<Vec<Served>>;
 
     /// Stores the job's output (e.g. where its receipt is).
     async fn set_job_output(&self, job: JobId, output: serde_json::Value) -> Result<()>;

@@ -35,7 +35,7 @@ pub mod task;
 pub mod testing;
 
 pub use agent::AgentInfo;
-pub use backlog::Backlog;
+pub use backlog::{Backlog, Served};
 pub use db::{Config, TaskDb};
 pub use error::{Error, Result};
 pub use job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};

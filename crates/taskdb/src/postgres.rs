@@ -327,6 +327,10 @@ impl TaskDb for PostgresTaskDb {
         backlog::report(&self.pool, sample).await
     }
 
+    async fn served(&self, window: Duration, meta_key: &str) -> Result<Vec<crate::Served>> {
+        backlog::served(&self.pool, window, meta_key).await
+    }
+
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {
         let r = sqlx::query("UPDATE jobs SET output = $2 WHERE id = $1")
             .bind(job)

@@ -348,6 +348,10 @@ impl TaskDb for SqliteTaskDb {
         backlog::report(self, sample).await
     }
 
+    async fn served(&self, window: Duration, meta_key: &str) -> Result<Vec<crate::Served>> {
+        backlog::served(self, window, meta_key).await
+    }
+
     async fn set_job_output(&self, job: JobId, output: Value) -> Result<()> {
         let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE jobs SET output = ?2 WHERE id = ?1")

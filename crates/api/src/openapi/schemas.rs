@@ -21,6 +21,10 @@ pub struct TenantView {
     pub tenant: Tenant,
     /// Reserved tasks per kind (only kinds with a reservation).
     pub reservations: BTreeMap<String, i32>,
+    /// What each reservation's pinned agents do while the tenant has nothing of the kind
+    /// ready: `serve-others` or `wait` (kinds with a reservation or set to `wait`).
+    #[serde(default)]
+    pub reservation_idle: BTreeMap<String, String>,
     /// Its keys.
     pub keys: Vec<KeyInfo>,
 }

@@ -32,6 +32,8 @@ pub enum Agents {
 
 pub struct TestServer {
     pub server: Server,
+    /// The server's TaskDB, for tests that play an agent themselves.
+    pub db: Arc<dyn TaskDb>,
     crew: Crew,
     pub url: String,
     pub http: reqwest::Client,
@@ -63,7 +65,7 @@ pub async fn start_with_stores_in(
     };
     tweak(&mut cfg);
     let ctx = Context::new(db.clone(), stores.clone());
-    let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
+    let state = AppState::new(Cluster::new(db.clone(), stores), tenants, cfg);
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let server = Server::start(addr, state).await.unwrap();
     let provers = usize::from(agents == Agents::Full);
@@ -77,7 +79,7 @@ pub async fn start_with_stores_in(
         }),
     );
     let url = server.url();
-    TestServer { server, crew, url, http: reqwest::Client::new(), _dir: dir }
+    TestServer { server, db, crew, url, http: reqwest::Client::new(), _dir: dir }
 }
 
 impl TestServer {

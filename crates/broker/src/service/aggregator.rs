@@ -19,7 +19,7 @@ use tiffin_market::merkle::MerkleTree;
 use tiffin_market::{Fulfillment, RequestStatus};
 
 use super::Broker;
-use crate::cluster::SessionEnd;
+use crate::cluster::{NewSession, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, now_ms};
 use crate::params;
@@ -118,7 +118,16 @@ async fn prove_root(
     }
     let input = b.cluster.upload_input(tiffin_guests::set_builder_input(claims)).await?;
     let kind = params::receipt_kind(&cfg);
-    let session = b.cluster.start(&image, &input, &assumptions, false, None, kind).await?;
+    let session = NewSession {
+        image_id: &image,
+        input: &input,
+        assumptions: &assumptions,
+        execute_only: false,
+        cycle_limit: None,
+        kind,
+    };
+    let due = deadline.saturating_sub(cfg.batcher.block_deadline_buffer_secs);
+    let session = b.cluster.start_due(session, Some(due)).await?;
     tracing::info!(session, orders = orders.len(), "proving the batch's set-builder");
     let poll = Duration::from_millis(cfg.prover.status_poll_ms);
     let waited = tokio::time::timeout_at(

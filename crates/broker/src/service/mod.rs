@@ -117,6 +117,7 @@ impl Broker {
         work.spawn(monitor::balances(self.clone()));
         work.spawn(monitor::health(self.clone()));
         work.spawn(lists::run(self.clone()));
+        work.spawn(speed::watch_cluster(self.clone()));
 
         let mut now = stop.now.clone();
         let mut first = stop.intake.clone();

@@ -122,7 +122,7 @@ async fn start(b: &Broker, order: &mut Order) -> Result<String> {
         let (image, input_id) = proof_input(b, order).await?;
         let limit = Some(cycle_limit(order.cycles));
         // The cluster orders the broker's sessions by when each must be proven.
-        let due = order.expiry.saturating_sub(params::finish_overhead_secs(&b.config()));
+        let due = params::proof_due(&b.config(), order.expiry, super::speed::khz(b));
         with_retries(b, "starting a proof", || async {
             let session = NewSession {
                 image_id: &image,

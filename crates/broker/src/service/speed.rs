@@ -1,6 +1,8 @@
 //! The proving speed in force ([`crate::speed`] decides; this reads and measures): the
-//! measured speed is refreshed from the database whenever a proof finishes, and without any
-//! speed at start the broker proves one small calibration job on the cluster.
+//! cluster's capacity report is read every [`CLUSTER_EVERY`] (with `peak_prove_khz` unset and
+//! a capacity key), the measured speed is refreshed from the database whenever a proof
+//! finishes, and without any speed at start the broker proves one small calibration job on
+//! the cluster.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,18 +15,56 @@ use crate::speed::{self, Source};
 
 /// Proofs the measured speed averages over.
 const SAMPLES: u32 = 20;
+/// How often the cluster's capacity is read.
+pub const CLUSTER_EVERY: Duration = Duration::from_secs(15);
+/// The job size the cluster is asked about (its speed for a new job hardly depends on it).
+const ASK_CYCLES: u64 = 1 << 24;
 
-/// The measured and the calibrated speeds, as last read from the database.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Known {
-    measured: Option<u64>,
-    calibrated: Option<u64>,
-}
+/// The cluster's, the measured and the calibrated speeds, as last read.
+pub type Known = speed::Known;
 
 /// The speed to plan with now (kHz) and where it came from.
 pub fn current(b: &Broker) -> Option<(u64, Source)> {
     let known = *b.speeds.lock().expect("speed lock");
-    speed::in_force(b.config().market.peak_prove_khz, known.measured, known.calibrated)
+    speed::in_force(Known { configured: b.config().market.peak_prove_khz, ..known })
+}
+
+/// Reads the cluster's capacity report now and then, while `peak_prove_khz` is unset and the
+/// broker has the cluster's capacity key. A failed read keeps the last speed a while: after
+/// three in a row the broker falls back to its own measurements.
+pub async fn watch_cluster(b: Arc<Broker>) -> BrokerError {
+    let mut failures = 0u32;
+    loop {
+        if b.cluster.reads_capacity() && b.config().market.peak_prove_khz.is_none() {
+            let read = b.cluster.capacity_khz(ASK_CYCLES).await;
+            let cluster = match read {
+                Ok(khz) => {
+                    failures = 0;
+                    khz
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!("reading the cluster's capacity ({failures}): {e}");
+                    let last = b.speeds.lock().expect("speed lock").cluster;
+                    last.filter(|_| failures < 3)
+                }
+            };
+            set(&b, |k| k.cluster = cluster);
+        }
+        tokio::time::sleep(CLUSTER_EVERY).await;
+    }
+}
+
+/// Changes the known speeds, logging a change of the speed in force.
+fn set(b: &Broker, change: impl FnOnce(&mut Known)) {
+    let before = current(b);
+    change(&mut b.speeds.lock().expect("speed lock"));
+    let after = current(b);
+    if before != after
+        && let Some((khz, source)) = after
+    {
+        tracing::info!(khz, source = source.as_str(), "proving speed");
+    }
 }
 
 /// The speed to plan with now (kHz), if any.
@@ -36,14 +76,13 @@ pub fn khz(b: &Broker) -> Option<u64> {
 pub async fn refresh(b: &Broker) -> Result<()> {
     let measured = speed::measured_khz(&b.db.proof_samples(SAMPLES).await?);
     let calibrated = b.db.calibration().await?;
-    let before = current(b);
-    *b.speeds.lock().expect("speed lock") = Known { measured, calibrated };
-    let after = current(b);
-    if before != after
-        && let Some((khz, source)) = after
-    {
-        tracing::info!(khz, source = source.as_str(), "proving speed");
-    }
+    let cluster = match b.config().market.peak_prove_khz {
+        None if b.cluster.reads_capacity() => {
+            b.cluster.capacity_khz(ASK_CYCLES).await.ok().flatten()
+        }
+        _ => None,
+    };
+    set(b, |k| *k = Known { cluster: cluster.or(k.cluster), measured, calibrated, ..*k });
     Ok(())
 }
 

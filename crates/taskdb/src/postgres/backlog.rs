@@ -4,8 +4,8 @@
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 
-use crate::backlog::{Backlog, Durations, ReadyTasks, assemble};
-use crate::error::Result;
+use crate::backlog::{Backlog, Durations, ReadyTasks, Served, assemble, valid_meta_key};
+use crate::error::{Error, Result};
 
 /// See `TaskDb::backlog`.
 pub(super) async fn report(pool: &PgPool, sample: u32) -> Result<Vec<Backlog>> {
@@ -50,4 +50,44 @@ pub(super) async fn report(pool: &PgPool, sample: u32) -> Result<Vec<Backlog>> {
     .map(|r| Durations { kind: r.get(0), sampled: r.get(1), mean_secs: r.get(2) })
     .collect();
     Ok(assemble(running, ready, durations))
+}
+
+/// See `TaskDb::served`: done tasks by the (kind, finished_at) index of done tasks.
+pub(super) async fn served(
+    pool: &PgPool,
+    window: std::time::Duration,
+    meta_key: &str,
+) -> Result<Vec<Served>> {
+    if !valid_meta_key(meta_key) {
+        return Err(Error::InvalidArgument(format!("bad job meta key {meta_key:?}")));
+    }
+    let rows = sqlx::query(
+        "SELECT t.kind, CASE WHEN jsonb_typeof(j.meta -> $2) = 'string' \
+                             THEN j.meta ->> $2 END AS g, \
+                count(*), coalesce(sum(t.work), 0)::int8, \
+                coalesce(sum(extract(epoch FROM t.finished_at - t.started_at)) \
+                         FILTER (WHERE t.work IS NOT NULL), 0)::float8 \
+           FROM tasks t JOIN jobs j ON j.id = t.job_id \
+          WHERE t.kind = ANY(ARRAY(SELECT DISTINCT kind FROM streams)) \
+            AND t.state = 'done' AND t.started_at IS NOT NULL \
+            AND t.finished_at >= now() - make_interval(secs => $1) \
+          GROUP BY t.kind, g",
+    )
+    .bind(window.as_secs_f64())
+    .bind(meta_key)
+    .fetch_all(pool)
+    .await?;
+    let mut served: Vec<Served> = rows
+        .iter()
+        .map(|r| Served {
+            kind: r.get(0),
+            group: r.get(1),
+            tasks: r.get(2),
+            work: r.get(3),
+            busy_secs: r.get(4),
+        })
+        .collect();
+    // byte order, as SQLite sorts (not the database's collation), no group first
+    served.sort_by(|a, b| (&a.kind, &a.group).cmp(&(&b.kind, &b.group)));
+    Ok(served)
 }

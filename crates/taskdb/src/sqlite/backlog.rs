@@ -4,8 +4,8 @@ use sqlx::Row;
 
 use super::open::SqliteTaskDb;
 use super::sql::ots;
-use crate::backlog::{Backlog, Durations, ReadyTasks, assemble};
-use crate::error::Result;
+use crate::backlog::{Backlog, Durations, ReadyTasks, Served, assemble, valid_meta_key};
+use crate::error::{Error, Result};
 
 /// See `TaskDb::backlog`.
 pub(super) async fn report(db: &SqliteTaskDb, sample: u32) -> Result<Vec<Backlog>> {
@@ -45,4 +45,42 @@ pub(super) async fn report(db: &SqliteTaskDb, sample: u32) -> Result<Vec<Backlog
         durations.push(Durations { kind: kind.clone(), sampled, mean_secs });
     }
     Ok(assemble(running, ready, durations))
+}
+
+/// See `TaskDb::served`: done tasks by the (kind, finished_at) index of done tasks.
+pub(super) async fn served(
+    db: &SqliteTaskDb,
+    window: std::time::Duration,
+    meta_key: &str,
+) -> Result<Vec<Served>> {
+    if !valid_meta_key(meta_key) {
+        return Err(Error::InvalidArgument(format!("bad job meta key {meta_key:?}")));
+    }
+    let since =
+        super::now_us().saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
+    let rows = sqlx::query(
+        "SELECT t.kind, CASE WHEN json_type(j.meta, ?2) = 'text' \
+                             THEN json_extract(j.meta, ?2) END AS g, \
+                count(*), coalesce(sum(t.work), 0), \
+                coalesce(sum(CASE WHEN t.work IS NOT NULL \
+                                  THEN t.finished_at - t.started_at END), 0) \
+           FROM tasks t JOIN jobs j ON j.seq = t.job_seq \
+          WHERE t.kind IN (SELECT DISTINCT kind FROM streams) \
+            AND t.state = 'done' AND t.finished_at >= ?1 AND t.started_at IS NOT NULL \
+          GROUP BY t.kind, g ORDER BY t.kind, g",
+    )
+    .bind(since)
+    .bind(format!("$.{meta_key}"))
+    .fetch_all(&db.reader)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Served {
+            kind: r.get(0),
+            group: r.get(1),
+            tasks: r.get(2),
+            work: r.get(3),
+            busy_secs: r.get::<i64, _>(4) as f64 / 1e6,
+        })
+        .collect())
 }

@@ -18,7 +18,10 @@ mod registry;
 mod reservations;
 mod work_limit;
 
-pub use backlog::{backlog_counts_ready_running_and_work, backlog_measures_finished_tasks};
+pub use backlog::{
+    backlog_counts_ready_running_and_work, backlog_measures_finished_tasks,
+    served_sums_finished_work_per_kind_and_meta,
+};
 pub use fair_share::{
     brokers_two_tasks_do_not_wait_behind_six_long_jobs, concurrent_workers_share_by_weight,
     newcomer_behind_a_backlog_is_served_within_two_claims, newcomer_goes_first_after_a_restart,

@@ -23,6 +23,7 @@ macro_rules! conformance_suite {
             silent_agents_are_forgotten,
             backlog_counts_ready_running_and_work,
             backlog_measures_finished_tasks,
+            served_sums_finished_work_per_kind_and_meta,
             transient_failure_retries_with_backoff,
             expired_last_attempt_fails_job,
             concurrent_requeue_is_safe,

@@ -69,3 +69,63 @@ pub async fn backlog_measures_finished_tasks(db: Arc<dyn TaskDb>) {
     assert_eq!(of(&db, "exec").await.sampled, 2);
     assert_eq!(of(&db, "aux").await.sampled, 0);
 }
+
+/// `served`: the work finished in a window per kind and job meta field, timed from first
+/// claim to completion, leaving out failed tasks and tasks of other windows.
+pub async fn served_sums_finished_work_per_kind_and_meta(db: Arc<dyn TaskDb>) {
+    assert!(db.served(Duration::from_secs(60), "receipt_kind").await.unwrap().is_empty());
+    let job = |tenant: &str, meta, tasks| NewJob::new(tenant, tasks).meta(meta);
+    let succinct = json!({ "receipt_kind": "succinct" });
+    let tasks = vec![task("p1", "prove").work(1 << 20), task("p2", "prove").work(1 << 20)];
+    db.create_job(job("t1", succinct.clone(), tasks)).await.unwrap();
+    let tasks = vec![task("p", "prove").work(1 << 18), task("x", "exec")];
+    db.create_job(job("t2", json!({ "receipt_kind": "composite" }), tasks)).await.unwrap();
+    db.create_job(job("t3", json!({ "receipt_kind": 7 }), vec![task("q", "prove").work(64)]))
+        .await
+        .unwrap();
+    db.create_job(job("t3", succinct, vec![task("f", "prove").work(1 << 30)])).await.unwrap();
+    let mut timed = 0.0;
+    while let Some(lease) = claim(&db, &["prove"]).await {
+        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if lease.key == "f" {
+            db.fail(&lease, "boom", tiffin_taskdb::FailureKind::Permanent).await.unwrap();
+            continue;
+        }
+        db.complete(&lease, json!(null)).await.unwrap();
+        if lease.key.starts_with('p') && lease.key.len() == 2 {
+            timed += started.elapsed().as_secs_f64();
+        }
+    }
+    let x = claim(&db, &["exec"]).await.unwrap();
+    db.complete(&x, json!(null)).await.unwrap();
+
+    let got = db.served(Duration::from_secs(600), "receipt_kind").await.unwrap();
+    let row = |kind: &str, group: Option<&str>| {
+        got.iter()
+            .find(|s| s.kind == kind && s.group.as_deref() == group)
+            .unwrap_or_else(|| panic!("no {kind}/{group:?} in {got:?}"))
+    };
+    let order: Vec<_> = got.iter().map(|s| (s.kind.as_str(), s.group.as_deref())).collect();
+    assert_eq!(
+        order,
+        [
+            ("exec", Some("composite")),
+            ("prove", None),
+            ("prove", Some("composite")),
+            ("prove", Some("succinct"))
+        ],
+        "kind then group; a meta value that is not a string has no group"
+    );
+    let s = row("prove", Some("succinct"));
+    assert_eq!((s.tasks, s.work), (2, 2 << 20), "the failed task is not served");
+    assert!(s.busy_secs >= 0.19 && s.busy_secs < timed + 1.0, "{s:?}, timed {timed}");
+    assert_eq!((row("prove", None).tasks, row("prove", None).work), (1, 64));
+    let exec = row("exec", Some("composite"));
+    assert_eq!((exec.tasks, exec.work, exec.busy_secs), (1, 0, 0.0), "untimed without work");
+    // A window that ended before the tasks finished sees none of them.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(db.served(Duration::from_millis(20), "receipt_kind").await.unwrap().is_empty());
+    let bad = db.served(Duration::from_secs(60), "a'; DROP").await.unwrap_err();
+    assert!(matches!(bad, tiffin_taskdb::Error::InvalidArgument(_)), "{bad:?}");
+}
