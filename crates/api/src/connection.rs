@@ -2,7 +2,8 @@
 //! `axum::serve` does not offer): a client that opens a connection and sends its headers a
 //! byte at a time, or not at all, is disconnected after the timeout instead of holding a task
 //! and a socket forever. Graceful shutdown as `axum::serve`'s: stop accepting, let requests in
-//! flight finish, close idle connections.
+//! flight finish, close idle connections. With TLS (`--tls-cert`), the handshake must also end
+//! within the header timeout, and runs in the connection's task, never in the accept loop.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
@@ -23,8 +25,15 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_read_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    // Links handed to clients (upload URLs, receipt URLs) must name https: this server is
+    // where TLS ends, so what a client says about the protocol is replaced.
+    let app = match tls {
+        Some(_) => app.layer(axum::middleware::map_request(over_https)),
+        None => app,
+    };
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -39,7 +48,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let conn = connection(stream, app.clone(), header_read_timeout, shutdown.clone());
+        let conn = accept(stream, tls.clone(), app.clone(), header_read_timeout, shutdown.clone());
         connections.spawn(conn);
         while connections.try_join_next().is_some() {}
     }
@@ -48,14 +57,34 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection; on shutdown, finishes its request in flight and closes.
-async fn connection(
+/// Serves one accepted connection, after a TLS handshake when `tls` is set.
+async fn accept(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     app: Router,
     header_read_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return connection(stream, app, header_read_timeout, shutdown).await;
+    };
+    match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => connection(stream, app, header_read_timeout, shutdown).await,
+        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+        Err(_) => debug!("TLS handshake timed out"),
+    }
+}
+
+/// Serves one connection; on shutdown, finishes its request in flight and closes.
+async fn connection<S>(
+    stream: S,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
@@ -71,6 +100,14 @@ async fn connection(
     if let Err(e) = result {
         debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Marks a request as received over TLS (`x-forwarded-proto: https`, see
+/// [`crate::AppState::base_url`]).
+async fn over_https(mut req: axum::extract::Request) -> axum::extract::Request {
+    let https = axum::http::HeaderValue::from_static("https");
+    req.headers_mut().insert("x-forwarded-proto", https);
+    req
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

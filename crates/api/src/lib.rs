@@ -73,16 +73,18 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` turns true, with its background work
-/// ([`upkeep`]: the charger and the collector of unused uploads).
+/// ([`upkeep`]: the charger and the collector of unused uploads); HTTPS when `tls` is set.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
+    tls: Option<tiffin_tls::ServerTls>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(upkeep::run(state.clone(), shutdown.clone()));
     let header_read_timeout = state.cfg.limits.header_read_timeout;
     let app = router(state);
-    let result = connection::serve(listener, app, header_read_timeout, shutdown).await;
+    let tls = tls.as_ref().map(tiffin_tls::ServerTls::acceptor);
+    let result = connection::serve(listener, app, header_read_timeout, tls, shutdown).await;
     upkeep.abort();
     result
 }

@@ -198,7 +198,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     recorder();
     let header_read_timeout = crate::limits::Limits::default().header_read_timeout;
-    crate::connection::serve(listener, router(queue), header_read_timeout, shutdown).await
+    crate::connection::serve(listener, router(queue), header_read_timeout, None, shutdown).await
 }
 
 #[cfg(test)]

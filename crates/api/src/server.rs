@@ -20,16 +20,32 @@ pub struct Server {
     stop: watch::Sender<bool>,
     api: JoinHandle<std::io::Result<()>>,
     metrics: Option<JoinHandle<std::io::Result<()>>>,
+    /// Serving HTTPS; the task that reloads its certificate.
+    tls: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds `bind` (port 0 for any free port) and serves.
+    /// Binds `bind` (port 0 for any free port) and serves plain HTTP.
     pub async fn start(bind: SocketAddr, state: Arc<AppState>) -> std::io::Result<Self> {
+        Self::start_with_tls(bind, state, None).await
+    }
+
+    /// Binds `bind` and serves, HTTPS when `tls` is set (its certificate reloads on SIGHUP
+    /// and when its files change, see [`tiffin_tls::ServerTls::spawn_reloader`]).
+    pub async fn start_with_tls(
+        bind: SocketAddr,
+        state: Arc<AppState>,
+        tls: Option<tiffin_tls::ServerTls>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let (stop, rx) = watch::channel(false);
-        let api = tokio::spawn(crate::serve(listener, state.clone(), rx));
-        Ok(Self { addr, state, stop, api, metrics: None })
+        let reloader = match &tls {
+            Some(t) => Some(t.spawn_reloader(tiffin_tls::RELOAD_POLL)?),
+            None => None,
+        };
+        let api = tokio::spawn(crate::serve(listener, state.clone(), tls, rx));
+        Ok(Self { addr, state, stop, api, metrics: None, tls: reloader })
     }
 
     /// Also serves `/metrics` (the same as the API's) on `bind`, until shutdown; returns the
@@ -43,15 +59,19 @@ impl Server {
         Ok(addr)
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting requests, lets requests in flight finish, and waits for everything to
     /// end.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        if let Some(reloader) = &self.tls {
+            reloader.abort();
+        }
         let _ = self.api.await;
         if let Some(m) = self.metrics {
             let _ = m.await;

@@ -17,7 +17,7 @@ use crate::{limits, metrics, status};
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// Base of the upload and download URLs handed to clients (e.g. `https://prove.example.com`
-    /// behind a proxy). `None`: `http://` + the request's `Host` header.
+    /// behind a proxy). `None`: the request's protocol (`https` when served with TLS) + its `Host` header.
     pub public_url: Option<String>,
     /// Body caps, request slots, timeouts and tenant rates.
     pub limits: limits::Limits,

@@ -40,11 +40,17 @@ impl std::fmt::Debug for VerifierService {
 
 impl VerifierService {
     pub fn new(url: &str) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_ca(url, None).expect("a client without a CA file builds")
+    }
+
+    /// A service served over HTTPS with a certificate `ca_file` signed (trusted alone).
+    pub fn with_ca(url: &str, ca_file: Option<&std::path::Path>) -> Result<Self> {
+        let http = tiffin_tls::reqwest_client(ca_file)
+            .map_err(|e| BrokerError::Verifier(e.to_string()))?
             .timeout(Duration::from_secs(300))
             .build()
-            .expect("a default HTTP client builds");
-        Self { http, url: url.trim_end_matches('/').to_string(), token: None }
+            .map_err(|e| BrokerError::Verifier(e.to_string()))?;
+        Ok(Self { http, url: url.trim_end_matches('/').to_string(), token: None })
     }
 
     /// Sends `token` as `Authorization: Bearer` with every request.
@@ -85,7 +91,10 @@ impl VerifierService {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let res = request.send().await.map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;
+        let res = request
+            .send()
+            .await
+            .map_err(|e| BrokerError::Verifier(format!("{url}: {}", crate::error::describe(&e))))?;
         let status = res.status();
         let body: Value =
             res.json().await.map_err(|e| BrokerError::Verifier(format!("{url}: {e}")))?;

@@ -2,12 +2,13 @@
 //! Bonsai-compatible endpoint), through the same `bonsai-sdk` client Bonsai users have. Only
 //! session creation is sent by hand, to carry Tiffin's `receipt_kind` extension.
 
+use std::path::Path;
 use std::time::Duration;
 
 use bonsai_sdk::non_blocking::{Client, SessionId};
 use serde_json::json;
 
-use crate::error::{BrokerError, Result};
+use crate::error::{BrokerError, Result, describe};
 
 /// The RISC Zero version the cluster is asked to prove with.
 pub const ZKVM_VERSION: &str = "3.1.0-rc.1";
@@ -69,15 +70,23 @@ impl std::fmt::Debug for Cluster {
 }
 
 fn cluster_err(what: &str) -> impl FnOnce(bonsai_sdk::SdkErr) -> BrokerError + '_ {
-    move |e| BrokerError::Cluster(format!("{what}: {e}"))
+    move |e| BrokerError::Cluster(format!("{what}: {}", describe(&e)))
 }
 
 impl Cluster {
     pub fn new(url: &str, api_key: &str) -> Result<Self> {
+        Self::with_ca(url, api_key, None)
+    }
+
+    /// A cluster served over HTTPS with a certificate `ca_file` signed. The hand-made requests
+    /// trust exactly that CA; `bonsai-sdk`'s client cannot be given one and trusts the system's
+    /// roots and `SSL_CERT_FILE`, which `tiffin broker --ca-file` points at it.
+    pub fn with_ca(url: &str, api_key: &str, ca_file: Option<&Path>) -> Result<Self> {
         let url = url.trim_end_matches('/').to_string();
         let client = Client::from_parts(url.clone(), api_key.to_string(), ZKVM_VERSION)
             .map_err(cluster_err("building the API client"))?;
-        let http = reqwest::Client::builder()
+        let http = tiffin_tls::reqwest_client(ca_file)
+            .map_err(|e| BrokerError::Cluster(e.to_string()))?
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| BrokerError::Cluster(e.to_string()))?;
@@ -153,7 +162,7 @@ impl Cluster {
             .json(&body)
             .send()
             .await
-            .map_err(|e| BrokerError::Cluster(format!("creating a session: {e}")))?;
+            .map_err(|e| BrokerError::Cluster(format!("creating a session: {}", describe(&e))))?;
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
         if !status.is_success() {

@@ -80,3 +80,12 @@ impl From<tiffin_market::MarketError> for BrokerError {
 }
 
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+/// `e` for an error message: its text, or the coded TLS refusal (`TIFFIN-TLS-005`) when a
+/// server's certificate was refused somewhere in its chain (reqwest's own text hides that).
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    match tiffin_tls::untrusted_certificate(e) {
+        Some(tls) => format!("{e}: {tls}"),
+        None => e.to_string(),
+    }
+}

@@ -17,6 +17,11 @@ pub struct AdminArgs {
     /// The admin key; default: <data-dir>/admin.key as written by `tiffin up`.
     #[arg(long, env = "TIFFIN_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// A file (mode 0600) holding the admin key; wins over --admin-key / TIFFIN_ADMIN_KEY.
+    #[arg(long, env = "TIFFIN_ADMIN_KEY_FILE", value_name = "FILE")]
+    admin_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    ca: crate::tls::CaArgs,
     /// Where `tiffin up` keeps its admin key.
     #[arg(long, env = "TIFFIN_DATA_DIR", default_value = "./tiffin-data")]
     data_dir: PathBuf,
@@ -142,8 +147,10 @@ enum AdminCommand {
 }
 
 pub fn run(args: AdminArgs) -> Result<()> {
-    let key = match &args.admin_key {
-        Some(k) => k.clone(),
+    let given =
+        crate::secret::from_file_or(args.admin_key_file.as_deref(), args.admin_key.as_deref())?;
+    let key = match given {
+        Some(k) => k,
         None => std::fs::read_to_string(args.data_dir.join("admin.key"))
             .map(|s| s.trim().to_string())
             .context("no --admin-key / TIFFIN_ADMIN_KEY, and no admin.key in --data-dir")?,
@@ -189,7 +196,8 @@ pub fn run(args: AdminArgs) -> Result<()> {
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let url = format!("{}{path}", args.url.trim_end_matches('/'));
-        let mut req = reqwest::Client::new().request(method, &url).header("x-admin-key", key);
+        let client = tiffin_tls::reqwest_client(args.ca.path())?.build()?;
+        let mut req = client.request(method, &url).header("x-admin-key", key);
         if let Some(body) = body {
             req = req.json(&body);
         }

@@ -46,6 +46,8 @@ pub struct BrokerArgs {
     /// (`tiffin market verifier --token-file`).
     #[arg(long, env = "TIFFIN_VERIFIER_TOKEN_FILE")]
     verifier_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    ca: crate::tls::CaArgs,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9101); none when not given.
     #[arg(long, env = "TIFFIN_BROKER_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -82,6 +84,7 @@ impl BrokerArgs {
 }
 
 pub fn run(mut args: BrokerArgs) -> Result<()> {
+    args.ca.trust_for_bonsai_sdk()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match args.command.take() {
@@ -107,7 +110,7 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         None => (None, watch::channel(Arc::new(BrokerConfig::default())).1),
     };
     let chain = Chain::new(args.chain.client().await?, &config.borrow());
-    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?;
+    let cluster = Cluster::with_ca(&args.api_url, &args.cluster_key()?, args.ca.path())?;
     let db = Db::open(&args.db).await.with_context(|| format!("opening {:?}", args.db))?;
     println!("broker {} on chain {}", chain.address(), chain.chain_id());
     if let Some(addr) = args.metrics_listen {
@@ -115,7 +118,7 @@ async fn serve(args: BrokerArgs) -> Result<()> {
         println!("metrics on http://{addr}/metrics");
     }
     let token = crate::secret::from_file_or(args.verifier_token_file.as_deref(), None)?;
-    let verifier = VerifierService::new(&args.verifier_url).with_token(token);
+    let verifier = VerifierService::with_ca(&args.verifier_url, args.ca.path())?.with_token(token);
     let broker = Broker::new(chain, cluster, verifier, db, config);
     let (intake_tx, intake) = watch::channel(false);
     let (now_tx, now) = watch::channel(false);
@@ -218,7 +221,7 @@ async fn benchmark(args: &BrokerArgs, ids: &[String]) -> Result<()> {
         .context("a request id is not hex")?;
     let chain = Chain::new(args.chain.client().await?, &config);
     let requests = find_requests(&chain, &ids, config.market.events_poll_blocks).await?;
-    let cluster = Cluster::new(&args.api_url, &args.cluster_key()?)?;
+    let cluster = Cluster::with_ca(&args.api_url, &args.cluster_key()?, args.ca.path())?;
     let m = &config.market;
     let fetcher =
         tiffin_broker::fetch::Fetcher::new(u64::MAX, m.max_fetch_retries, m.cache_dir.clone())

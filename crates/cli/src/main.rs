@@ -13,6 +13,7 @@ mod samples;
 mod secret;
 mod session;
 mod table;
+mod tls;
 mod up;
 
 use std::ffi::OsString;
@@ -109,6 +110,7 @@ fn main() -> Result<()> {
     if std::env::args().nth(1).as_deref() == Some(tiffin_workflow::worker::WORKER_COMMAND) {
         std::process::exit(tiffin_workflow::worker::child_main());
     }
+    tiffin_tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIFFIN_LOG")
@@ -119,7 +121,11 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let (args, _, _) = resolve(std::env::args_os().collect())?;
-    match Cli::parse_from(args).command {
+    run(Cli::parse_from(args).command).map_err(tls::explain)
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Prove(args) => prove::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Samples(args) => samples::run(args),

@@ -16,9 +16,14 @@ pub struct SessionArgs {
     /// The Tiffin (or Bonsai) API.
     #[arg(long, env = "BONSAI_API_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Your API key.
+    /// Your API key (prefer --api-key-file).
     #[arg(long, env = "BONSAI_API_KEY", hide_env_values = true)]
-    api_key: String,
+    api_key: Option<String>,
+    /// A file (mode 0600) holding your API key; wins over --api-key / BONSAI_API_KEY.
+    #[arg(long, env = "BONSAI_API_KEY_FILE", value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    ca: crate::tls::CaArgs,
     #[command(subcommand)]
     command: SessionCommand,
 }
@@ -67,11 +72,14 @@ enum SessionCommand {
 }
 
 fn client(args: &SessionArgs) -> Result<Client> {
-    Client::from_parts(args.url.clone(), args.api_key.clone(), tiffin_zkvm::RISC0_ZKVM_VERSION)
+    let key = crate::secret::from_file_or(args.api_key_file.as_deref(), args.api_key.as_deref())?
+        .context("no API key: pass --api-key-file FILE (mode 0600) or set BONSAI_API_KEY")?;
+    Client::from_parts(args.url.clone(), key, tiffin_zkvm::RISC0_ZKVM_VERSION)
         .context("building the API client")
 }
 
 pub fn run(args: SessionArgs) -> Result<()> {
+    args.ca.trust_for_bonsai_sdk()?;
     tokio::runtime::Runtime::new()?.block_on(run_async(args))
 }
 

@@ -24,6 +24,8 @@ pub struct ServeArgs {
     pub backend: BackendArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::ServerTlsArgs,
     /// Address to listen on.
     #[arg(long, env = "TIFFIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -114,7 +116,7 @@ pub struct ApiArgs {
 
 /// The tenant database: next to the TaskDB (same PostgreSQL database, or the same SQLite file).
 async fn tenant_store(b: &BackendArgs) -> Result<TenantStore> {
-    let store = match &b.database_url {
+    let store = match &b.database_url()? {
         Some(url) => TenantStore::open(url).await,
         None => TenantStore::sqlite(&b.data_dir.join("taskdb.sqlite")).await,
     };
@@ -184,6 +186,7 @@ fn api_config(args: &ServeArgs, admin: Option<&(String, bool)>) -> Result<ApiCon
 
 /// Serves the API (with `agents` beside it in this process) until SIGTERM or Ctrl-C.
 async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool) -> Result<()> {
+    let tls = args.tls.load()?;
     let (db, stores) = args.backend.open().await?;
     stores.cold.check().await?;
     let tenants = tenant_store(&args.backend).await?;
@@ -197,7 +200,7 @@ async fn run_server(args: ServeArgs, agents: Vec<AgentConfig>, first_start: bool
     };
     let ctx = Context::new(db.clone(), stores.clone());
     let state = AppState::new(Cluster::new(db, stores), tenants, cfg);
-    let mut server = Server::start(args.listen, state)
+    let mut server = Server::start_with_tls(args.listen, state, tls)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let crew = Crew::spawn(&ctx, agents);

@@ -189,6 +189,14 @@ impl ObjectColdStore {
                 retry_timeout: Duration::from_secs(120),
                 ..Default::default()
             });
+        if let Some(ca) = &config.ca_file {
+            let bad = |e: String| Error::config("S3 CA file", ca.display().to_string(), e);
+            let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
+            let cert = object_store::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+            builder = builder.with_client_options(
+                object_store::ClientOptions::new().with_root_certificate(cert),
+            );
+        }
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -480,6 +488,8 @@ pub struct S3Config {
     pub allow_http: bool,
     /// Path-style requests (`endpoint/bucket/key`); defaults to true when an endpoint is given.
     pub path_style: bool,
+    /// A CA certificate (PEM) an `https://` endpoint's certificate is signed by (`--ca-file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for S3Config {
@@ -569,6 +579,7 @@ impl S3Config {
             session_token: None,
             allow_http: false,
             path_style: false,
+            ca_file: None,
         };
         let (mut allow_http, mut path_style) = (None, None);
         for (k, v) in url.query_pairs() {

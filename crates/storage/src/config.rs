@@ -23,6 +23,15 @@ pub fn open_cold(spec: &str) -> Result<Arc<dyn ColdStore>> {
 /// `rediss://…` (Redis; `namespace` defaults to `tiffin`), a path or `file:///abs/path` (local
 /// files), or `memory://`. `budget` is the byte budget (`None`: unlimited).
 pub async fn open_hot(spec: &str, budget: Option<u64>) -> Result<Arc<dyn HotStore>> {
+    open_hot_with_ca(spec, budget, None).await
+}
+
+/// [`open_hot`], trusting exactly `ca_file` (PEM) for a `rediss://` server.
+pub async fn open_hot_with_ca(
+    spec: &str,
+    budget: Option<u64>,
+    ca_file: Option<&Path>,
+) -> Result<Arc<dyn HotStore>> {
     let spec = spec.trim();
     if spec.is_empty() {
         return Err(Error::config(
@@ -35,7 +44,7 @@ pub async fn open_hot(spec: &str, budget: Option<u64>) -> Result<Arc<dyn HotStor
         || spec.starts_with("rediss://")
         || spec.starts_with("redis+unix://")
     {
-        return Ok(Arc::new(RedisHotStore::connect(spec, None, budget).await?));
+        return Ok(Arc::new(RedisHotStore::connect_with_ca(spec, None, budget, ca_file).await?));
     }
     if spec == "memory://" || spec == "memory:" {
         return Ok(Arc::new(MemoryHotStore::new(budget)));
@@ -95,6 +104,23 @@ pub fn parse_byte_size(s: &str) -> Result<u64> {
     num.checked_mul(mult).ok_or_else(|| bad("too large"))
 }
 
+/// Secrets the stores' URLs may leave out, read from files by the CLI (`--redis-password-file`,
+/// `--s3-access-key-file`, `--s3-secret-key-file`); never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoreSecrets {
+    /// Replaces the password of a `redis://` / `rediss://` URL.
+    pub redis_password: Option<String>,
+    /// The S3 access key id and secret key (over those of the URL or the environment).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreSecrets(<redacted>)")
+    }
+}
+
 /// Where the stores live: the CLI's store flags, with embedded defaults under `data_dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -107,6 +133,11 @@ pub struct StoreConfig {
     /// `--hot-budget-bytes`: the hot store's byte budget; `None` for the default (half the
     /// free disk or memory of a local hot store, see [`default_hot_budget`]).
     pub hot_budget_bytes: Option<u64>,
+    /// `--ca-file`: the CA (PEM) that signed the certificates of `rediss://` and `https://` S3
+    /// servers; `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Secrets kept out of the URLs.
+    pub secrets: StoreSecrets,
 }
 
 impl StoreConfig {
@@ -117,6 +148,8 @@ impl StoreConfig {
             store: None,
             hot_store: None,
             hot_budget_bytes: None,
+            ca_file: None,
+            secrets: StoreSecrets::default(),
         }
     }
 
@@ -133,13 +166,70 @@ impl StoreConfig {
     /// Opens both stores and checks the cold one ([`ColdStore::check`]); Redis is checked on
     /// connect (reachable, `noeviction`).
     pub async fn open(&self) -> Result<Stores> {
-        let cold = open_cold(&self.cold_spec())?;
+        let cold: Arc<dyn ColdStore> = match self.s3_config()? {
+            Some(s3) => {
+                probe_s3(&s3).await?;
+                Arc::new(ObjectColdStore::s3(&s3)?)
+            }
+            None => open_cold(&self.cold_spec())?,
+        };
         cold.check().await?;
         let budget = self.hot_budget_bytes.or_else(|| default_hot_budget(&self.hot_spec()));
-        let hot = open_hot(&self.hot_spec(), budget).await?;
+        let hot = open_hot_with_ca(&self.hot_url()?, budget, self.ca_file.as_deref()).await?;
         tracing::info!(cold = %cold.describe(), hot = %hot.describe(), ?budget, "stores opened");
         Ok(Stores { cold, hot })
     }
+}
+
+impl StoreConfig {
+    /// An S3 cold store's settings, with the CA file and the keys from files applied.
+    fn s3_config(&self) -> Result<Option<crate::S3Config>> {
+        let spec = self.cold_spec();
+        if !spec.trim().starts_with("s3://") {
+            return Ok(None);
+        }
+        let mut s3 = crate::S3Config::parse(spec.trim())?;
+        s3.ca_file = self.ca_file.clone();
+        if let Some(key) = &self.secrets.s3_access_key_id {
+            s3.access_key_id = Some(key.clone());
+        }
+        if let Some(secret) = &self.secrets.s3_secret_access_key {
+            s3.secret_access_key = Some(secret.clone());
+        }
+        Ok(Some(s3))
+    }
+
+    /// The hot store's URL with the password from [`StoreSecrets`] put in.
+    fn hot_url(&self) -> Result<String> {
+        let spec = self.hot_spec();
+        let Some(password) = &self.secrets.redis_password else { return Ok(spec) };
+        if !(spec.starts_with("redis://") || spec.starts_with("rediss://")) {
+            return Err(Error::config(
+                "hot store URL",
+                redact_url(&spec),
+                "a Redis password \
+                                      needs a redis:// or rediss:// hot store",
+            ));
+        }
+        let mut url = url::Url::parse(&spec)
+            .map_err(|e| Error::config("hot store URL", redact_url(&spec), e.to_string()))?;
+        url.set_password(Some(password))
+            .map_err(|()| Error::config("hot store URL", redact_url(&spec), "no host"))?;
+        Ok(url.to_string())
+    }
+}
+
+/// With a CA file, a TLS handshake with an `https://` S3 endpoint first: a certificate the CA
+/// did not sign is refused at once (`TIFFIN-TLS-005`), not after object_store's two minutes of
+/// retrying what it takes for a connection error.
+async fn probe_s3(s3: &crate::S3Config) -> Result<()> {
+    let (Some(ca), Some(endpoint)) = (&s3.ca_file, &s3.endpoint) else { return Ok(()) };
+    let Ok(url) = url::Url::parse(endpoint) else { return Ok(()) };
+    let (Some(host), "https") = (url.host_str(), url.scheme()) else { return Ok(()) };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    tiffin_tls::probe(host, url.port().unwrap_or(443), ca)
+        .await
+        .map_err(|e| Error::config("S3 endpoint", endpoint.clone(), e.to_string()))
 }
 
 /// The two stores a Tiffin process uses.

@@ -21,7 +21,9 @@ pub mod testing;
 
 pub use budget::default_hot_budget;
 pub use cold::{BlobInfo, ByteStream, ColdStore, ObjectColdStore, PART_SIZE, S3Config, redact_url};
-pub use config::{StoreConfig, Stores, open_cold, open_hot, parse_byte_size};
+pub use config::{
+    StoreConfig, StoreSecrets, Stores, open_cold, open_hot, open_hot_with_ca, parse_byte_size,
+};
 pub use error::{Error, Result};
 pub use hot::{
     DEFAULT_NAMESPACE, HotStore, LocalHotStore, MemoryHotStore, ROOM_POLL_INTERVAL, RedisHotStore,

@@ -93,7 +93,18 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     policy: String,
+    tls: Option<RedisTls>,
     _dir: tempfile::TempDir,
+}
+
+/// The certificate, key and CA (PEM files) of a Redis serving TLS only, and the password it
+/// asks for (`requirepass`), if any.
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub password: Option<String>,
 }
 
 impl RedisServer {
@@ -114,11 +125,20 @@ impl RedisServer {
         Err(last.expect("at least one attempt"))
     }
 
+    /// Starts a `noeviction` server that speaks only TLS (`rediss://`), with `tls`'s
+    /// certificate; clients need no certificate of their own.
+    pub fn start_tls(tls: RedisTls) -> Result<Self> {
+        let dir = temp_dir("tiffin-redis-")?;
+        let port = free_port()?;
+        let child = Self::spawn("noeviction", port, dir.path(), Some(&tls))?;
+        Ok(Self { child, port, policy: "noeviction".into(), tls: Some(tls), _dir: dir })
+    }
+
     fn try_start(policy: &str) -> Result<Self> {
         let dir = temp_dir("tiffin-redis-")?;
         let port = free_port()?;
-        let child = Self::spawn(policy, port, dir.path())?;
-        Ok(Self { child, port, policy: policy.into(), _dir: dir })
+        let child = Self::spawn(policy, port, dir.path(), None)?;
+        Ok(Self { child, port, policy: policy.into(), tls: None, _dir: dir })
     }
 
     /// Stops the server (SIGKILL: what it held in memory is lost, as with a crashed Redis
@@ -126,14 +146,27 @@ impl RedisServer {
     pub fn restart(&mut self, down: Duration) -> Result<()> {
         stop(&mut self.child);
         std::thread::sleep(down);
-        self.child = Self::spawn(&self.policy, self.port, self._dir.path())?;
+        self.child = Self::spawn(&self.policy, self.port, self._dir.path(), self.tls.as_ref())?;
         Ok(())
     }
 
-    fn spawn(policy: &str, port: u16, dir: &Path) -> Result<Child> {
+    fn spawn(policy: &str, port: u16, dir: &Path, tls: Option<&RedisTls>) -> Result<Child> {
         let log = dir.join("redis.log");
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        match tls {
+            None => command.args(["--port", &port.to_string()]),
+            Some(t) => command
+                .args(["--port", "0", "--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(&t.cert)
+                .arg("--tls-key-file")
+                .arg(&t.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&t.ca)
+                .args(t.password.iter().flat_map(|p| ["--requirepass", p.as_str()])),
+        };
+        let mut child = command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--maxmemory-policy", policy, "--protected-mode", "no"])
             .arg("--dir")
             .arg(dir)
@@ -148,7 +181,11 @@ impl RedisServer {
                     "cannot run redis-server ({e}); install it with scripts/setup (Debian package redis-server)"
                 ))
             })?;
-        wait_ready(&mut child, "redis-server", &log, || ping(port))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listening = || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+        wait_ready(&mut child, "redis-server", &log, || {
+            if tls.is_some() { listening() } else { ping(port) }
+        })?;
         Ok(child)
     }
 
@@ -157,9 +194,10 @@ impl RedisServer {
         self.port
     }
 
-    /// Its URL, `redis://127.0.0.1:PORT/`.
+    /// Its URL, `redis://127.0.0.1:PORT/` (`rediss://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Its URL with a key namespace, `redis://127.0.0.1:PORT/?namespace=NS`.

@@ -133,6 +133,27 @@ fn run(bin: &Path, as_postgres: bool, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Copies a certificate and key into `dir` (owned by `postgres` when we are root: the server
+/// refuses a key that others may read, or that it does not own) and names them in options.
+fn tls_files(dir: &Path, cert: &Path, key: &Path, root: bool) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (to_cert, to_key) = (dir.join("server.crt"), dir.join("server.key"));
+    for (from, to) in [(cert, &to_cert), (key, &to_key)] {
+        std::fs::copy(from, to).map_err(|e| format!("copying {}: {e}", from.display()))?;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", to.display()))?;
+        if root {
+            std::os::unix::fs::chown(to, Some(id_of("-u")?), Some(id_of("-g")?))
+                .map_err(|e| format!("chown {}: {e}", to.display()))?;
+        }
+    }
+    Ok(format!(
+        " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        to_cert.display(),
+        to_key.display()
+    ))
+}
+
 fn id_of(flag: &str) -> Result<u32, String> {
     let o = Command::new("id").args([flag, "postgres"]).output().map_err(|e| e.to_string())?;
     String::from_utf8_lossy(&o.stdout)
@@ -157,6 +178,18 @@ impl TestPostgres {
         {
             return Ok(TestPostgres { admin_url: url, owned: None });
         }
+        Self::start_owned(durability, None)
+    }
+
+    /// Starts a new server (its own, whatever `TIFFIN_TEST_DATABASE_URL` says) with
+    /// `ssl=on`, presenting the certificate `cert` with the key `key` (PEM files, copied into
+    /// the server's directory). Plain connections are still accepted; a client asks for TLS
+    /// with `sslmode`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Result<Self, String> {
+        Self::start_owned(Durability::Off, Some((cert, key)))
+    }
+
+    fn start_owned(durability: Durability, tls: Option<(&Path, &Path)>) -> Result<Self, String> {
         let bin = find_bin_dir()?;
         let root = is_root();
         let dir = tempfile::Builder::new()
@@ -179,12 +212,15 @@ impl TestPostgres {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        let opts = format!(
+        let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} {} \
              -c max_connections=400",
             dir.display(),
             durability.server_options()
         );
+        if let Some((cert, key)) = tls {
+            opts.push_str(&tls_files(&dir, cert, key, root)?);
+        }
         let owned = Owned { dir: dir.clone(), bin: bin.clone(), root, opts };
         owned.start()?;
         // Watchdog: stop the server and delete its files when this process exits, even if the

@@ -2,7 +2,8 @@
 //! open at once (a connection over the cap is closed at once), and a client must send its
 //! request headers within `header_read_timeout` (one that connects and sends nothing, or a
 //! byte at a time, is disconnected instead of holding a task and a file descriptor). Shutdown
-//! as `axum::serve`'s graceful one: stop accepting, finish the requests in flight.
+//! as `axum::serve`'s graceful one: stop accepting, finish the requests in flight. With TLS the
+//! handshake runs in the connection's task and must end within the header timeout too.
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -23,6 +25,7 @@ pub(crate) async fn serve(
     app: Router,
     max_connections: usize,
     header_read_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let open = Arc::new(Semaphore::new(max_connections.max(1)));
@@ -44,7 +47,7 @@ pub(crate) async fn serve(
             tracing::warn!(max_connections, "connection refused: too many open");
             continue;
         };
-        let conn = connection(stream, app.clone(), header_read_timeout, shutdown.clone());
+        let conn = accept(stream, tls.clone(), app.clone(), header_read_timeout, shutdown.clone());
         connections.spawn(async move {
             conn.await;
             drop(permit);
@@ -56,14 +59,34 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serves one connection; on shutdown, finishes its request in flight and closes.
-async fn connection(
+/// Serves one accepted connection, after a TLS handshake when `tls` is set.
+async fn accept(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     app: Router,
     header_read_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return connection(stream, app, header_read_timeout, shutdown).await;
+    };
+    match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => connection(stream, app, header_read_timeout, shutdown).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
+}
+
+/// Serves one connection; on shutdown, finishes its request in flight and closes.
+async fn connection<S>(
+    stream: S,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)

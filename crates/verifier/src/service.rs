@@ -53,6 +53,8 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// When set, `/v1/attest*` needs `Authorization: Bearer TOKEN` (`/v1/info` stays open).
     pub token: Option<BearerToken>,
+    /// When set, HTTPS with this (reloadable) certificate; plain HTTP otherwise.
+    pub tls: Option<tiffin_tls::ServerTls>,
 }
 
 impl Default for ServiceConfig {
@@ -66,6 +68,7 @@ impl Default for ServiceConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 256,
             token: None,
+            tls: None,
         }
     }
 }
@@ -144,7 +147,7 @@ pub fn router(verifier: Verifier, config: ServiceConfig) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, with the connection limits of
-/// `config` (header-read timeout, connection cap).
+/// `config` (header-read timeout, connection cap), over TLS when `config.tls` is set.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     verifier: Verifier,
@@ -158,8 +161,10 @@ pub async fn serve(
     });
     let (max_connections, header_read_timeout) =
         (config.max_connections, config.header_read_timeout);
+    let tls = config.tls.as_ref().map(tiffin_tls::ServerTls::acceptor);
     let app = router(verifier, config);
-    crate::connection::serve(listener, app, max_connections, header_read_timeout, stopped).await
+    crate::connection::serve(listener, app, max_connections, header_read_timeout, tls, stopped)
+        .await
 }
 
 /// `?prover=0x…`: the account the seal is made out to.

@@ -52,6 +52,8 @@ pub struct VerifierArgs {
     /// Connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    #[command(flatten)]
+    tls: crate::tls::ServerTlsArgs,
 }
 
 pub async fn run(args: VerifierArgs) -> Result<()> {
@@ -72,6 +74,7 @@ pub async fn run(args: VerifierArgs) -> Result<()> {
         header_read_timeout: Duration::from_secs(args.header_timeout_secs),
         max_connections: args.max_connections,
         token: token.map(BearerToken::new),
+        tls: args.tls.load()?,
     };
     if std::env::var_os("RISC0_DEV_MODE").is_some() {
         tracing::warn!("RISC0_DEV_MODE is set: ignored, fake receipts are refused all the same");
@@ -82,7 +85,12 @@ pub async fn run(args: VerifierArgs) -> Result<()> {
     println!("attestor: {}", verifier.attestor_address());
     println!("set builder: {set_builder}");
     println!("token: {}", if config.token.is_some() { "required" } else { "none" });
-    println!("verifier listening on http://{}", listener.local_addr()?);
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    println!("verifier listening on {scheme}://{}", listener.local_addr()?);
+    let _reloader = match &config.tls {
+        Some(tls) => Some(tls.spawn_reloader(tiffin_tls::RELOAD_POLL)?),
+        None => None,
+    };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

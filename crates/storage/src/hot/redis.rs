@@ -136,11 +136,36 @@ pub(crate) fn split_namespace(spec: &str) -> Result<(String, Option<String>)> {
     Ok((url.to_string(), namespace))
 }
 
+/// A client for `url`, trusting exactly `ca_file` when given (which needs `rediss://`).
+fn open_client(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> std::result::Result<redis::Client, String> {
+    let Some(ca) = ca_file else { return redis::Client::open(url).map_err(|e| e.to_string()) };
+    if !url.starts_with("rediss://") {
+        return Err("a CA file (--ca-file) needs a rediss:// URL".into());
+    }
+    let pem = std::fs::read(ca).map_err(|e| format!("reading CA file {}: {e}", ca.display()))?;
+    let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+    redis::Client::build_with_tls(url, certs).map_err(|e| e.to_string())
+}
+
 impl RedisHotStore {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`, optionally `?namespace=NS`,
     /// which overrides `namespace`), checks that the server does not evict keys, and loads the
     /// scripts. `namespace` prefixes every key, so clusters can share a Redis.
     pub async fn connect(url: &str, namespace: Option<&str>, budget: Option<u64>) -> Result<Self> {
+        Self::connect_with_ca(url, namespace, budget, None).await
+    }
+
+    /// [`connect`](Self::connect) to a `rediss://` server whose certificate `ca_file` (PEM)
+    /// signed; with a CA file only that CA is trusted, without one the system's roots.
+    pub async fn connect_with_ca(
+        url: &str,
+        namespace: Option<&str>,
+        budget: Option<u64>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let (client_url, url_namespace) = split_namespace(url)?;
         let namespace = url_namespace
             .or(namespace.map(str::to_string))
@@ -153,8 +178,8 @@ impl RedisHotStore {
                 move |source| Error::Redis { op, url: shown, source }
             }
         };
-        let client = redis::Client::open(client_url.as_str())
-            .map_err(|e| Error::config("Redis URL", shown.clone(), e.to_string()))?;
+        let client = open_client(&client_url, ca_file)
+            .map_err(|e| Error::config("Redis URL", shown.clone(), e))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
             .set_response_timeout(Duration::from_secs(60))
