@@ -13,10 +13,14 @@
 #          hosts_slot_take DIR | hosts_slot_free N | hosts_slot_sweep
 #          hosts_names N          # sets HOSTS_PREFIX, HOSTS_NET (e.g. tfh3, 10.77.3)
 #          hosts_ns ROLE          # the namespace of a role: db, api, h1 …
+#          hosts_exec ROLE CMD…   # run CMD in ROLE's namespace
+#          hosts_wait_port ROLE PORT [TRIES]   # until ROLE listens on PORT
 #          hosts_ip ROLE          # its address: db .2, api .3, hI .(10+I)
 #          hosts_cut ROLE / hosts_heal ROLE            # its link down / up (a full partition)
 #          hosts_block ROLE TARGET [PORT…] / hosts_unblock ROLE   # drop ROLE's traffic to
 #                                 # TARGET (a role), on those TCP ports or all (nftables)
+#          hosts_certs DIR ROLE…  # a throwaway CA (DIR/ca.pem) and a server certificate for
+#                                 # each role's address (DIR/ROLE.pem, DIR/ROLE.key)
 
 HOSTS_REGISTRY="${TIFFIN_HOSTS_REGISTRY:-/run/tiffin-hosts}"
 HOSTS_MAX_SLOTS=64
@@ -58,6 +62,11 @@ hosts_slot_take() {
   for n in $(seq 0 $((HOSTS_MAX_SLOTS - 1))); do
     if mkdir "$HOSTS_REGISTRY/$n" 2>/dev/null; then
       echo "$dir" >"$HOSTS_REGISTRY/$n/owner"
+      # A test names its own process: its slot is freed once it is gone, even if it was
+      # killed before it could run hosts-down.
+      if [ -n "${TIFFIN_HOSTS_OWNER_PID:-}" ]; then
+        echo "$TIFFIN_HOSTS_OWNER_PID" >"$HOSTS_REGISTRY/$n/pid"
+      fi
       echo "$n"
       return 0
     fi
@@ -80,15 +89,19 @@ hosts_slot_free() {
   rm -rf "${HOSTS_REGISTRY:?}/$1"
 }
 
-# Frees the slots whose owner directory is gone (a crashed run's leftovers).
+# Frees the slots whose owner directory or owning test process is gone (a crashed run's
+# leftovers), stopping what still runs there.
 hosts_slot_sweep() {
-  local d owner
+  local d owner pid
   for d in "$HOSTS_REGISTRY"/*/; do
     [ -d "$d" ] || continue
     owner="$(cat "$d/owner" 2>/dev/null || true)"
-    if [ -z "$owner" ] || [ ! -d "$owner" ]; then
+    pid="$(cat "$d/pid" 2>/dev/null || true)"
+    if [ -z "$owner" ] || [ ! -d "$owner" ] || { [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; }; then
       echo "hosts: freeing slot $(basename "$d") (its owner ${owner:-?} is gone)" >&2
+      [ -f "$owner/pg/pg_bin" ] && pg_down "$owner/pg"
       hosts_slot_free "$(basename "$d")"
+      [ -n "$owner" ] && [ -f "$owner/slot" ] && rm -rf "$owner"
     fi
   done
 }
@@ -117,11 +130,12 @@ hosts_exec() {
   ip netns exec "$(hosts_ns "$role")" "$@"
 }
 
-# Waits until ROLE's PORT accepts connections (checked from inside its namespace).
+# Waits until ROLE's PORT accepts connections (checked from inside its namespace), at most
+# TRIES tenths of a second (default 200).
 hosts_wait_port() {
-  local role="$1" port="$2" ip
+  local role="$1" port="$2" tries="${3:-200}" ip
   ip="$(hosts_ip "$role")"
-  for _ in $(seq 200); do
+  for _ in $(seq "$tries"); do
     hosts_exec "$role" bash -c "echo >/dev/tcp/$ip/$port" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -148,4 +162,29 @@ hosts_block() {
 
 hosts_unblock() {
   ip netns exec "$(hosts_ns "$1")" nft delete table inet tiffin_chaos 2>/dev/null || true
+}
+
+# A CA made for this run and a certificate per role, for its address and its role name (EC
+# P-256, two days). The CA's key stays in DIR (mode 0600): nothing else ever trusts this CA.
+hosts_certs() {
+  local out="$1" role
+  shift
+  mkdir -p "$out"
+  (
+    umask 077
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -keyout "$out/ca.key" -out "$out/ca.pem" -subj "/CN=tiffin hosts test CA $HOSTS_PREFIX" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      2>/dev/null
+    for role in "$@"; do
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$role" \
+        -keyout "$out/$role.key" -out "$out/$role.csr" 2>/dev/null
+      printf '%s\n' "subjectAltName=IP:$(hosts_ip "$role"),DNS:$role" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$out/$role.ext"
+      openssl x509 -req -in "$out/$role.csr" -CA "$out/ca.pem" -CAkey "$out/ca.key" \
+        -CAcreateserial -days 2 -extfile "$out/$role.ext" -out "$out/$role.pem" 2>/dev/null
+      rm -f "$out/$role.csr" "$out/$role.ext"
+    done
+  )
+  chmod 644 "$out/ca.pem"
 }

@@ -35,9 +35,12 @@ fn request(program: &'static [u8], input: Vec<u8>, kind: ReceiptKind) -> ProveRe
 async fn agents_on_three_hosts_prove_through_postgres_redis_and_s3_on_another() {
     let Some(hosts) = Hosts::up_or_skip(3, &[]) else { return };
     let c = hosts.cluster().await;
-    // The API host serves, across the bridge.
+    // The API host serves HTTPS across the bridge, under the hosts' CA only.
     let health = format!("{}/health", hosts.var("TIFFIN_API_URL"));
-    assert!(reqwest::get(&health).await.unwrap().status().is_success(), "{health}");
+    assert!(health.starts_with("https://"), "{health}");
+    let res = hosts.http(Duration::from_secs(10)).get(&health).send().await.unwrap();
+    assert!(res.status().is_success(), "{health}");
+    assert!(reqwest::get(&health).await.is_err(), "the system's roots do not trust the API");
 
     // Composite receipts: this test is about hosts, PostgreSQL, Redis and S3; the succinct
     // path across processes (lift in an agent, receipt through S3) is `api_distributed`'s.

@@ -38,7 +38,7 @@ async fn api(rig: &Rig, port: u16) -> Proc {
 }
 
 /// Uploads spin and a four-segment input and starts a composite session; returns its id.
-pub async fn session(url: &str, key: &str) -> String {
+async fn session(url: &str, key: &str) -> String {
     let client =
         Client::from_parts(url.into(), key.into(), tiffin_zkvm::RISC0_ZKVM_VERSION).unwrap();
     client.upload_img(&SPIN.image_id_hex(), SPIN.program.to_vec()).await.unwrap();

@@ -82,15 +82,38 @@ impl Hosts {
         std::fs::read_to_string(&path).unwrap().trim().parse().unwrap()
     }
 
-    /// A cluster handle on the hosts' database and stores, from this machine.
+    /// The contents of the secret file that `key` names.
+    pub fn secret(&self, key: &str) -> String {
+        std::fs::read_to_string(self.var(key)).unwrap().trim().to_string()
+    }
+
+    /// The CA that signed every server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        PathBuf::from(self.var("TIFFIN_CA_FILE"))
+    }
+
+    /// An HTTPS client that trusts the hosts' CA only.
+    pub fn http(&self, timeout: std::time::Duration) -> reqwest::Client {
+        let ca = self.ca();
+        tiffin_tls::reqwest_client(Some(&ca)).unwrap().timeout(timeout).build().unwrap()
+    }
+
+    /// A cluster handle on the hosts' database and stores, from this machine, over TLS
+    /// (PostgreSQL verify-full, rediss, https S3) with the secrets from their files.
     pub async fn cluster(&self) -> tiffin_workflow::Cluster {
         use tiffin_taskdb::{Config, PostgresTaskDb, TaskDb};
-        let url = self.var("TIFFIN_DATABASE_URL");
+        let ca = self.ca();
+        let url = self.secret("TIFFIN_DATABASE_URL_FILE");
+        let url = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
         let db: std::sync::Arc<dyn TaskDb> =
-            std::sync::Arc::new(PostgresTaskDb::connect(url, Config::default()).await.unwrap());
-        let mut cfg = tiffin_storage::StoreConfig::new(&self.dir.join("data/observer"));
+            std::sync::Arc::new(PostgresTaskDb::connect(&url, Config::default()).await.unwrap());
+        let mut cfg = tiffin_storage::StoreConfig::new(self.dir.join("data/observer"));
         cfg.store = Some(self.var("TIFFIN_STORE").to_string());
         cfg.hot_store = Some(self.var("TIFFIN_HOT_STORE").to_string());
+        cfg.ca_file = Some(ca);
+        cfg.secrets.redis_password = Some(self.secret("TIFFIN_REDIS_PASSWORD_FILE"));
+        cfg.secrets.s3_access_key_id = Some(self.secret("TIFFIN_S3_ACCESS_KEY_FILE"));
+        cfg.secrets.s3_secret_access_key = Some(self.secret("TIFFIN_S3_SECRET_KEY_FILE"));
         tiffin_workflow::Cluster::new(db, cfg.open().await.unwrap())
     }
 }
@@ -118,6 +141,7 @@ fn script(name: &str, dir: &Path) -> Command {
     let target = bin.parent().and_then(Path::parent).unwrap();
     let mut cmd = Command::new(repo_root().join("scripts").join(name));
     cmd.env("TIFFIN_HOSTS_DIR", dir).env("CARGO_TARGET_DIR", target).env("TIFFIN_BIN", bin);
+    cmd.env("TIFFIN_HOSTS_OWNER_PID", std::process::id().to_string());
     cmd.stdin(Stdio::null());
     cmd
 }
