@@ -71,4 +71,37 @@ async fn agents_on_three_hosts_prove_through_postgres_redis_and_s3_on_another() 
     assert_eq!(provers, all, "the agents of all three hosts proved segments");
     let stored = hosts.dir.join("s3/tiffin/jobs").join(echo.to_string());
     assert!(stored.exists(), "{stored:?}");
+    every_link_is_tls(&hosts).await;
+}
+
+/// No link carries a secret or a receipt in plain text: each server refuses a plain
+/// connection, and the roles' environment file names secret files, never a secret.
+async fn every_link_is_tls(hosts: &Hosts) {
+    use tiffin_taskdb::{Config, PostgresTaskDb};
+    let url = hosts.secret("TIFFIN_DATABASE_URL_FILE");
+    let plain = format!("{url}?sslmode=disable");
+    let plain = PostgresTaskDb::connect(&plain, Config::default()).await;
+    assert!(plain.is_err(), "PostgreSQL refuses a connection without TLS");
+    let redis = hosts.var("TIFFIN_HOT_STORE").replace("rediss://", "redis://");
+    let mut cfg = tiffin_storage::StoreConfig::new(hosts.dir.join("data/plain"));
+    cfg.hot_store = Some(redis);
+    cfg.secrets.redis_password = Some("not-the-password".into()); // never the real one in plain
+    assert!(cfg.open().await.is_err(), "Redis refuses a connection without TLS");
+    for url in [
+        hosts.var("TIFFIN_API_URL"),
+        &hosts.var("TIFFIN_STORE").replace("s3://tiffin?endpoint=", ""),
+    ] {
+        let plain = url.replace("https://", "http://");
+        let res = reqwest::get(format!("{}/", plain.split('&').next().unwrap())).await;
+        assert!(
+            res.is_err() || !res.unwrap().status().is_success(),
+            "{plain} served in plain text"
+        );
+    }
+    let env = std::fs::read_to_string(hosts.dir.join("etc/tiffin.env")).unwrap();
+    for key in ["TIFFIN_REDIS_PASSWORD_FILE", "TIFFIN_S3_SECRET_KEY_FILE", "TIFFIN_ADMIN_KEY_FILE"]
+    {
+        assert!(!env.contains(&hosts.secret(key)), "{key}'s secret in the roles' environment");
+    }
+    assert!(!env.contains(url.split('@').next().unwrap()), "the database password");
 }

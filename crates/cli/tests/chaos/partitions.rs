@@ -48,28 +48,36 @@ impl Net {
 }
 
 /// Scenario 1 (the suite's): an agent host cut from the database host while it proves. Its
-/// lease expires, another host's prover redoes the task, and after the heal the cut agent's
-/// late result is refused (its heartbeat or completion learns the lease moved on).
+/// lease expires and the housekeeper on another host requeues the task; the link heals while
+/// the cut agent still proves, and its late result is refused (its heartbeat or completion
+/// learns that the lease moved on); the task is done once, by whoever claims it next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_agent_host_cut_from_the_database_mid_proof() {
     let Some(net) = Net::start().await else { return };
     let jobs = net.submit(1).await;
     let task = net.leased(jobs[0], "prove", "prove-h2").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let fault = net.fault_on(jobs[0], &task);
     net.link(&["cut", "h2"]);
-    let by = net.done_by(jobs[0], &task, crate::rig::DEADLINE).await;
-    assert!(by.is_some_and(|a| !a.starts_with("prove-h2")), "redone on another host");
+    let deadline = Instant::now() + crate::rig::DEADLINE;
+    loop {
+        match net.task(jobs[0], &task).await {
+            Some((TaskState::Leased, Some(a))) if a.starts_with("prove-h2") => {}
+            Some(_) => break, // requeued (or already taken elsewhere)
+            None => {}
+        }
+        assert!(Instant::now() < deadline, "{task} was never requeued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     net.link(&["heal", "h2"]);
-    let scenario = "agent host cut from the database host mid-proof, healed after the redo";
-    let report = net.report(scenario, &jobs, fault).await;
+    let scenario = "agent host cut from the database host mid-proof, healed once its lease expired";
     // TCP retransmits back off while the link is down: the cut agent may take a while to
     // send again after the heal.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let refused = Instant::now() + Duration::from_secs(120);
     while net.refusals() == 0 {
-        assert!(Instant::now() < deadline, "the late result was never refused: {report:?}");
+        assert!(Instant::now() < refused, "the late result was never refused");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let report = net.report(scenario, &jobs, fault).await;
     Report { refused: net.refusals(), ..report }.check();
 }
 
@@ -106,8 +114,17 @@ async fn the_api_cut_from_the_database() {
     let cut = Instant::now();
     let mut answers = Vec::new();
     while cut.elapsed() < Duration::from_secs(40) {
+        let asked = Instant::now();
         let (q, j) = tokio::join!(quotas(), job().send());
         answers.extend([answer(q).await, answer(j).await]);
+        let took = asked.elapsed().as_secs_f64();
+        let last: Vec<_> = answers
+            .iter()
+            .rev()
+            .take(2)
+            .map(|(c, b)| (c.as_u16(), &b[..b.len().min(60)]))
+            .collect();
+        println!("while cut: {last:?} after {took:.1} s");
     }
     for (code, body) in &answers {
         let coded = *code == StatusCode::SERVICE_UNAVAILABLE && body.contains("TIFFIN-API-");
