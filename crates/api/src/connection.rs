@@ -11,10 +11,10 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tiffin_tls::TlsAcceptor;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before the next.
@@ -65,26 +65,18 @@ async fn accept(
     header_read_timeout: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let Some(tls) = tls else {
-        return connection(stream, app, header_read_timeout, shutdown).await;
-    };
-    match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
-        Ok(Ok(stream)) => connection(stream, app, header_read_timeout, shutdown).await,
-        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
-        Err(_) => debug!("TLS handshake timed out"),
+    if let Some(io) = tiffin_tls::accept(stream, tls.as_ref(), header_read_timeout).await {
+        connection(io, app, header_read_timeout, shutdown).await;
     }
 }
 
 /// Serves one connection; on shutdown, finishes its request in flight and closes.
-async fn connection<S>(
-    stream: S,
+async fn connection(
+    stream: Box<dyn tiffin_tls::Io>,
     app: Router,
     header_read_timeout: Duration,
     shutdown: watch::Receiver<bool>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)

@@ -16,6 +16,7 @@ mod durable;
 mod error;
 mod hot;
 mod key;
+mod s3;
 #[cfg(feature = "testing")]
 pub mod testing;
 

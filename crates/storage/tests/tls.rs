@@ -56,7 +56,7 @@ async fn s3_over_https_trusts_the_ca_file_and_refuses_another_ca() {
 
     cfg.ca_file = Some(other.ca_file());
     let started = Instant::now();
-    let err = cfg.open().await.err().expect("another CA's certificate is refused");
+    let err = cfg.open().await.expect_err("another CA's certificate is refused");
     assert!(err.to_string().contains("TIFFIN-TLS-005"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10), "refused at once, not retried");
 }

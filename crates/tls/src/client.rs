@@ -68,10 +68,10 @@ pub fn untrusted_certificate(err: &(dyn StdError + 'static)) -> Option<TlsError>
         if let Some(detail) = refused(e) {
             return Some(TlsError::Untrusted { detail });
         }
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            if let Some(detail) = refused(inner) {
-                return Some(TlsError::Untrusted { detail });
-            }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+            && let Some(detail) = refused(inner)
+        {
+            return Some(TlsError::Untrusted { detail });
         }
         next = e.source();
     }

@@ -24,7 +24,8 @@ pub mod testing;
 
 pub use client::{ca_roots, client_config, probe, reqwest_client, untrusted_certificate};
 pub use error::TlsError;
-pub use server::{RELOAD_POLL, ServerTls, tls_pair};
+pub use server::{Io, RELOAD_POLL, ServerTls, accept, tls_pair};
+pub use tokio_rustls::TlsAcceptor;
 
 /// Installs ring as the process's rustls crypto provider (idempotent). Libraries that build
 /// rustls configs with the process default (reqwest, redis) need one when both providers could
