@@ -19,6 +19,8 @@
 #          hosts_cut ROLE / hosts_heal ROLE            # its link down / up (a full partition)
 #          hosts_block ROLE TARGET [PORT…] / hosts_unblock ROLE   # drop ROLE's traffic to
 #                                 # TARGET (a role), on those TCP ports or all (nftables)
+#          hosts_unit_argv UNIT BIN CREDS TLS  # a unit's ExecStart= (deploy/systemd/), one
+#                                 # word a line, on this run's binary, credentials and TLS files
 #          hosts_certs DIR ROLE…  # a throwaway CA (DIR/ca.pem) and a server certificate for
 #                                 # each role's address (DIR/ROLE.pem, DIR/ROLE.key)
 
@@ -187,4 +189,15 @@ hosts_certs() {
     done
   )
   chmod 644 "$out/ca.pem"
+}
+
+# The command line of a unit's ExecStart= (deploy/systemd/UNIT), one word a line, with the
+# unit's paths put on this run's: /usr/local/bin/tiffin on BIN, the credentials directory %d on
+# CREDS, /etc/tiffin/tls/NAME.crt|.key on TLS/NAME.pem|.key (ca.crt on TLS/ca.pem).
+hosts_unit_argv() {
+  local unit="$1" bin="$2" creds="$3" tls="$4"
+  sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed 's/^ExecStart=//; s/\\$//' | tr -s ' \t' '\n' |
+    grep -v '^$' |
+    sed -e "s|^/usr/local/bin/tiffin\$|$bin|" -e "s|^%d/|$creds/|" \
+      -e "s|^/etc/tiffin/tls/\(.*\)\.crt\$|$tls/\1.pem|" -e "s|^/etc/tiffin/tls/|$tls/|"
 }

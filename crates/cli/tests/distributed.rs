@@ -75,7 +75,8 @@ async fn agents_on_three_hosts_prove_through_postgres_redis_and_s3_on_another() 
 }
 
 /// No link carries a secret or a receipt in plain text: each server refuses a plain
-/// connection, and the roles' environment file names secret files, never a secret.
+/// connection, and the roles' environment files hold no secret (the units' command lines name
+/// the secret files).
 async fn every_link_is_tls(hosts: &Hosts) {
     use tiffin_taskdb::{Config, PostgresTaskDb};
     let url = hosts.secret("TIFFIN_DATABASE_URL_FILE");
@@ -98,7 +99,14 @@ async fn every_link_is_tls(hosts: &Hosts) {
             "{plain} served in plain text"
         );
     }
-    let env = std::fs::read_to_string(hosts.dir.join("etc/tiffin.env")).unwrap();
+    let mut env = String::new();
+    for file in std::fs::read_dir(hosts.dir.join("etc")).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_some_and(|e| e == "env") {
+            env.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    assert!(env.contains("TIFFIN_KINDS=prove"), "the agents' environment files: {env}");
     for key in ["TIFFIN_REDIS_PASSWORD_FILE", "TIFFIN_S3_SECRET_KEY_FILE", "TIFFIN_ADMIN_KEY_FILE"]
     {
         assert!(!env.contains(&hosts.secret(key)), "{key}'s secret in the roles' environment");
