@@ -122,7 +122,7 @@ async fn the_api_cut_from_the_database() {
             .iter()
             .rev()
             .take(2)
-            .map(|(c, b)| (c.as_u16(), &b[..b.len().min(60)]))
+            .map(|(c, b)| (c.as_u16(), b.chars().take(60).collect::<String>()))
             .collect();
         println!("while cut: {last:?} after {took:.1} s");
     }
