@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod partitions;
 mod processes;
 mod rig;
 
@@ -87,8 +88,10 @@ async fn a_role_killed_mid_task(kind: &str, scenario: &'static str) {
 }
 
 /// A prover frozen past its lease: another agent redoes its task, and the frozen one's result,
-/// when it wakes, is refused.
+/// when it wakes, is refused. (The suite runs its partition twin instead: an agent host cut
+/// from the database mid-proof, `partitions.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the test budget runs the cheaper scenarios"]
 async fn a_prover_stopped_past_its_lease() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();

@@ -27,10 +27,24 @@ pub const DEADLINE: Duration = Duration::from_secs(300);
 /// A cluster under test.
 pub struct Rig {
     pub s: Services,
-    pub c: Cluster,
     /// The rig's own PostgreSQL server, for scenarios that restart it.
     pub pg: Option<TestPostgres>,
     agents: Vec<(String, Proc)>,
+    watch: Watch,
+}
+
+/// What every scenario's rig shares: a handle on the cluster to submit and watch jobs, and the
+/// directory of the agents' logs (accepted and refused completions are counted from them).
+pub struct Watch {
+    pub c: Cluster,
+    pub logs: PathBuf,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Watch;
+    fn deref(&self) -> &Watch {
+        &self.watch
+    }
 }
 
 /// When a fault began, and what recovery means: the task it hit is done, or (for a service)
@@ -119,12 +133,14 @@ impl Rig {
         } else {
             pg
         };
-        std::fs::create_dir_all(s.dir.path().join("logs")).unwrap();
-        Self { c: s.cluster().await, s, pg, agents: Vec::new() }
+        let logs = s.dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let watch = Watch { c: s.cluster().await, logs };
+        Self { s, pg, agents: Vec::new(), watch }
     }
 
     fn log(&self, name: &str) -> PathBuf {
-        self.s.dir.path().join("logs").join(format!("{name}.log"))
+        self.logs.join(format!("{name}.log"))
     }
 
     /// Starts `tiffin agent --id NAME --kinds KINDS` (6 s leases, 1 s heartbeats), logging at
@@ -179,7 +195,9 @@ impl Rig {
     pub fn signal(&self, name: &str, signal: &str) {
         send(self.pid(name), signal);
     }
+}
 
+impl Watch {
     /// Submits `n` four-segment composite jobs.
     pub async fn submit(&self, n: usize) -> Vec<JobId> {
         self.submit_as(n, ReceiptKind::Composite, SPIN_4).await
@@ -332,9 +350,8 @@ impl Rig {
     }
 
     fn logs(&self) -> String {
-        let dir = self.s.dir.path().join("logs");
         let mut all = String::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
+        for entry in std::fs::read_dir(&self.logs).unwrap() {
             all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
         }
         all
@@ -352,6 +369,12 @@ impl Rig {
             .filter(|l| l.contains("completion rejected") || l.contains("lease lost; abandoning"))
             .count()
     }
+}
+
+/// Whether process `pid` runs (exists and is no zombie).
+pub fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    stat.is_ok_and(|s| !s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
 }
 
 /// Sends `signal` (e.g. `STOP`, `CONT`) to process `pid`.

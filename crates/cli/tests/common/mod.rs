@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use std::borrow::BorrowMut;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
