@@ -30,6 +30,9 @@ pub struct Config {
     /// An agent that reported within this long is live: reservations pin live agents only,
     /// so an agent that stopped reporting hands its pin to the next one after this long.
     pub agent_alive: Duration,
+    /// How long a task of a kind takes when none of that kind finished lately, for judging
+    /// whether a job is at risk of missing its due time ([`policy::at_risk`]).
+    pub assumed_task_time: Duration,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             max_connections: 16,
             service_half_life: policy::SERVICE_HALF_LIFE,
             agent_alive: pin::AGENT_ALIVE,
+            assumed_task_time: policy::ASSUMED_TASK_TIME,
         }
     }
 }

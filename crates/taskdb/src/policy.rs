@@ -7,6 +7,9 @@
 //!    every [`SERVICE_HALF_LIFE`]; see [`decayed`]). Comparing what streams were served, not
 //!    what they run at this instant, is what makes one agent alternate between two backlogs
 //!    instead of draining the older one first, and lets a newcomer (served nothing) go first;
+//!    A stream whose most urgent job is **at risk** of missing its due time ([`at_risk`]) counts
+//!    its weight [`BORROW_WEIGHT`] times while it is: it borrows agents from the others, but
+//!    only up to that multiple of its share, so nobody starves;
 //! 3. ties (shares within [`SHARE_RESOLUTION`]): the stream whose oldest ready task has waited
 //!    longest; then the lowest stream id.
 //!
@@ -32,6 +35,26 @@ pub const SERVICE_HALF_LIFE: Duration = Duration::from_secs(300);
 /// Weighted shares closer than this (in tasks per unit of weight) count as equal, so that both
 /// backends' floating-point arithmetic rank alike and the ties fall to the longest wait.
 pub const SHARE_RESOLUTION: f64 = 1e-6;
+
+/// While a stream's most urgent job is at risk of missing its due time, its weight counts this
+/// many times: with one agent and one other busy stream of equal weight it gets 4 claims of 5
+/// instead of 1 of 2, and the other never fewer than 1 of 5.
+pub const BORROW_WEIGHT: f64 = 4.0;
+
+/// A task's time when none of its kind finished within [`RECENT_TASKS`]: a segment proof on a
+/// slow CPU. Only judges [`at_risk`]; measured times replace it as soon as tasks finish.
+pub const ASSUMED_TASK_TIME: Duration = Duration::from_secs(60);
+
+/// How many of a kind's most recently finished tasks give its measured task time.
+pub const RECENT_TASKS: i64 = 20;
+
+/// Whether a job due in `due_in_secs` (negative: overdue) is at risk: its `unfinished` tasks,
+/// each taking `task_secs` (the measured mean of the kind's recent tasks), done one after the
+/// other, would not fit in the time left. Conservative on purpose (no parallelism counted):
+/// being at risk only lets the stream borrow up to [`BORROW_WEIGHT`], never everything.
+pub fn at_risk(due_in_secs: f64, unfinished: i64, task_secs: f64) -> bool {
+    due_in_secs <= unfinished.max(0) as f64 * task_secs.max(0.0)
+}
 
 /// What `served` service is worth `age` later: halved every `half_life`. Never negative, never
 /// more than `served`, and exactly 0 for 0 (a stream never served).
@@ -60,6 +83,8 @@ pub struct StreamSnapshot {
     pub served: f64,
     /// When the oldest claimable task of the stream became ready (any monotonic unit).
     pub oldest_ready: i64,
+    /// Whether the stream's most urgent claimable job is [`at_risk`] of missing its due time.
+    pub at_risk: bool,
 }
 
 impl StreamSnapshot {
@@ -68,9 +93,18 @@ impl StreamSnapshot {
         (self.reserved - self.running).max(0)
     }
 
+    /// The fair-share weight: the multiplier, [`BORROW_WEIGHT`] times while at risk.
+    pub fn weight(&self) -> f64 {
+        if self.at_risk {
+            self.priority_multiplier * BORROW_WEIGHT
+        } else {
+            self.priority_multiplier
+        }
+    }
+
     /// Recent service per unit of weight, in steps of [`SHARE_RESOLUTION`]; the fair-share key.
     pub fn share(&self) -> f64 {
-        (self.served / self.priority_multiplier / SHARE_RESOLUTION).round()
+        (self.served / self.weight() / SHARE_RESOLUTION).round()
     }
 
     /// Books one more claimed task: what a claim of this stream changes for the next pick.
@@ -138,7 +172,13 @@ mod tests {
             priority_multiplier: mult,
             served,
             oldest_ready: oldest,
+            at_risk: false,
         }
+    }
+
+    fn risky(mut s: StreamSnapshot) -> StreamSnapshot {
+        s.at_risk = true;
+        s
     }
 
     fn order(mut v: Vec<StreamSnapshot>) -> Vec<i64> {
@@ -185,6 +225,21 @@ mod tests {
                 vec![2, 1],
             ),
             (
+                "at risk: the weight counts 4 times (8/4 = 2 < 3/1 = 3)",
+                vec![s(1, 0, 0, 1.0, 3.0, 0), risky(s(2, 0, 0, 1.0, 8.0, 9))],
+                vec![2, 1],
+            ),
+            (
+                "at risk borrows only up to 4 times its share (13/4 > 3/1)",
+                vec![s(1, 0, 0, 1.0, 3.0, 0), risky(s(2, 0, 0, 1.0, 13.0, 9))],
+                vec![1, 2],
+            ),
+            (
+                "an unmet reservation still goes before a stream at risk",
+                vec![risky(s(1, 0, 0, 1.0, 0.0, 0)), s(2, 0, 1, 1.0, 9.0, 9)],
+                vec![2, 1],
+            ),
+            (
                 "a tiny weight served nothing still goes first",
                 vec![s(1, 0, 0, 0.01, 0.0, 100), s(2, 1, 0, 100.0, 1.0, 0)],
                 vec![1, 2],
@@ -192,6 +247,20 @@ mod tests {
         ];
         for (name, v, want) in cases {
             assert_eq!(order(v), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn at_risk_cases() {
+        let cases = [
+            ("10 tasks of 6 s in 60 s: just at risk", 60.0, 10, 6.0, true),
+            ("10 tasks of 5 s in 60 s: fits", 60.0, 10, 5.0, false),
+            ("overdue, whatever is left", -1.0, 0, 9.0, true),
+            ("nothing left and time to spare", 5.0, 0, 9.0, false),
+            ("unmeasured kind (0 s) never at risk before its due time", 5.0, 100, 0.0, false),
+        ];
+        for (name, due_in, unfinished, task_secs, want) in cases {
+            assert_eq!(at_risk(due_in, unfinished, task_secs), want, "{name}");
         }
     }
 

@@ -1,5 +1,5 @@
 //! Claims on PostgreSQL: one round trip and one transaction for up to N tasks
-//! (`tiffin_claim_batch`, migration 0010), which also serves the single [`TaskDb::claim`].
+//! (`tiffin_claim_batch` in functions.sql), which also serves the single [`TaskDb::claim`].
 //!
 //! [`TaskDb::claim`]: crate::TaskDb::claim
 
@@ -32,7 +32,7 @@ pub(super) async fn claim_batch(
     let kinds = kinds_vec(kinds);
     let max = i32::try_from(max).unwrap_or(i32::MAX);
     let rows = retrying(|| async {
-        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5, $6, $7)")
+        Ok(sqlx::query("SELECT * FROM tiffin_claim_batch($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(agent)
             .bind(&kinds)
             .bind(lease.as_millis() as i64)
@@ -40,6 +40,7 @@ pub(super) async fn claim_batch(
             .bind(millis(config.service_half_life))
             .bind(max_work)
             .bind(millis(config.agent_alive))
+            .bind(millis(config.assumed_task_time))
             .fetch_all(pool)
             .await?)
     })

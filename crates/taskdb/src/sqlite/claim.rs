@@ -10,11 +10,12 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::open::SqliteTaskDb;
 use super::sql::{json, kinds_json, now_us, ts, uuid};
+use crate::Config;
 use crate::agent::micros;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::pin::{LiveAgent, Pin, Reservation, pin_agents, pin_of};
-use crate::policy::{StreamSnapshot, decayed, rank};
+use crate::policy::{RECENT_TASKS, StreamSnapshot, at_risk, decayed, rank};
 use crate::stream::ReservationIdle;
 use crate::task::Kind;
 
@@ -32,7 +33,7 @@ pub(super) async fn claim_some(
         return Ok(Vec::new());
     }
     let mut tx = db.begin().await?;
-    let at = ClaimAt::new(lease, max_work, db.config.service_half_life);
+    let at = ClaimAt::new(lease, max_work, &db.config);
     let pin = pin_in(&mut tx, agent, kinds, at.now, db.config.agent_alive).await?;
     let kinds = kinds_json(kinds);
     let mut leases = Vec::new();
@@ -55,11 +56,18 @@ struct ClaimAt {
     lease: Duration,
     max_work: Option<i64>,
     half_life: Duration,
+    assumed_task_time: Duration,
 }
 
 impl ClaimAt {
-    fn new(lease: Duration, max_work: Option<i64>, half_life: Duration) -> Self {
-        ClaimAt { now: now_us(), lease, max_work, half_life }
+    fn new(lease: Duration, max_work: Option<i64>, config: &Config) -> Self {
+        ClaimAt {
+            now: now_us(),
+            lease,
+            max_work,
+            half_life: config.service_half_life,
+            assumed_task_time: config.assumed_task_time,
+        }
     }
 }
 
@@ -109,6 +117,47 @@ async fn pin_in(
     Ok(claimable.then(|| pin.clone()))
 }
 
+/// Whether the stream's most urgent claimable job is [`at_risk`]: its unfinished tasks at the
+/// kind's measured task time (the mean of its last [`RECENT_TASKS`] finished tasks, else the
+/// configured assumption) against the time left until it is due. Streams without due jobs
+/// cost one indexed lookup.
+async fn stream_at_risk(tx: &mut SqliteConnection, stream: i64, at: ClaimAt) -> Result<bool> {
+    let head: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT job_due, job_seq FROM tasks \
+          WHERE stream_id = ?1 AND state = 'ready' AND not_before <= ?2 \
+            AND (?3 IS NULL OR work IS NULL OR work <= ?3) AND job_due < ?4 \
+          ORDER BY job_due LIMIT 1",
+    )
+    .bind(stream)
+    .bind(at.now)
+    .bind(at.max_work)
+    .bind(i64::MAX)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((due, job_seq)) = head else {
+        return Ok(false);
+    };
+    let unfinished: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasks WHERE job_seq = ?1 AND state IN ('pending', 'ready', 'leased')",
+    )
+    .bind(job_seq)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mean_us: Option<f64> = sqlx::query_scalar(
+        "SELECT avg(finished_at - started_at) FROM ( \
+             SELECT finished_at, started_at FROM tasks \
+              WHERE kind = (SELECT kind FROM streams WHERE id = ?1) AND state = 'done' \
+                AND started_at IS NOT NULL AND finished_at IS NOT NULL \
+              ORDER BY finished_at DESC LIMIT ?2)",
+    )
+    .bind(stream)
+    .bind(RECENT_TASKS)
+    .fetch_one(&mut *tx)
+    .await?;
+    let task_secs = mean_us.map_or(at.assumed_task_time.as_secs_f64(), |us| us / 1e6);
+    Ok(at_risk((due - at.now) as f64 / 1e6, unfinished, task_secs))
+}
+
 /// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
 /// A pinned agent takes its reservation's task while there is one; otherwise it serves the
 /// others, or nothing when its reservation says `wait`.
@@ -143,9 +192,13 @@ async fn claim_in(
                 priority_multiplier: r.get(3),
                 served: served_now(r.get(5), r.get(6), at),
                 oldest_ready: oldest,
+                at_risk: false,
             })
         })
         .collect();
+    for snap in &mut snaps {
+        snap.at_risk = stream_at_risk(tx, snap.stream_id, at).await?;
+    }
     rank(&mut snaps);
     let best = match pin {
         None => snaps.first(),

@@ -12,6 +12,7 @@ use tiffin_taskdb::{
 };
 
 mod backlog;
+mod deadlines;
 mod fair_share;
 mod job_order;
 mod registry;
@@ -21,6 +22,10 @@ mod work_limit;
 pub use backlog::{
     backlog_counts_ready_running_and_work, backlog_measures_finished_tasks,
     served_sums_finished_work_per_kind_and_meta,
+};
+pub use deadlines::{
+    a_job_at_risk_borrows_agents_but_never_starves_the_others,
+    a_job_with_time_to_spare_keeps_its_fair_share,
 };
 pub use fair_share::{
     brokers_two_tasks_do_not_wait_behind_six_long_jobs, concurrent_workers_share_by_weight,
@@ -47,6 +52,8 @@ pub fn config() -> Config {
         backoff: Backoff { base: Duration::from_millis(200), max: Duration::from_secs(2) },
         poll_interval: Duration::from_secs(60),
         max_connections: 40,
+        // with nothing finished, a task counts 1 s when judging a job at risk (deadlines.rs)
+        assumed_task_time: Duration::from_secs(1),
         ..Config::default()
     }
 }

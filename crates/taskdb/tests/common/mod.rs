@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             a_forgotten_pinned_agent_hands_its_pin_on,
             claims_inside_a_tenant_follow_due_time_then_priority,
             due_time_orders_inside_the_tenant_not_across_tenants,
+            a_job_at_risk_borrows_agents_but_never_starves_the_others,
+            a_job_with_time_to_spare_keeps_its_fair_share,
             random_dags_complete_exactly_once,
             claim_batch_takes_tasks_in_claim_order,
             claim_batch_follows_the_policy_per_task,
