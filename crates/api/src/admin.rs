@@ -27,7 +27,7 @@ use crate::openapi::schemas::TenantView;
 use crate::session::St;
 use crate::state::AppState;
 use crate::tenants::{KeyInfo, Tenant, valid_tenant_name};
-use crate::{body, capacity_report, overview, pins, queue_report, registry};
+use crate::{body, capacity_route, overview, pins, queue_report, registry};
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -44,7 +44,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/agents", get(registry::agents))
         .route("/admin/pins", get(pins::pins))
         .route("/admin/queue-report", get(queue_report::queue_report))
-        .route("/admin/capacity", get(capacity_report::capacity))
+        .route("/admin/capacity", get(capacity_route::capacity))
         .route("/admin/overview", get(overview::overview))
 }
 

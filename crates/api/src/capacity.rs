@@ -10,6 +10,10 @@
 //! takes (its segments cannot be split further). The joins and the final steps after the last
 //! segment are left out: they are a few task times whatever the job's size.
 
+/// Finished tasks per kind whose durations make a kind's mean task time (the queue and the
+/// capacity reports).
+pub const DURATION_SAMPLE: u32 = 100;
+
 /// What was finished over a window, for one kind (and receipt kind).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Measured {

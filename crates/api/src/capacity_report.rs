@@ -8,20 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use metrics::{describe_gauge, gauge};
 use serde::{Deserialize, Serialize};
 use tiffin_taskdb::{Backlog, Served, StreamInfo, TaskDb};
 use tiffin_workflow::kinds;
 
-use crate::auth::Admin;
+use crate::agent_liveness::Registered;
 use crate::capacity::{Measured, Provers, estimate};
-use crate::error::{ApiError, ErrorBody};
-use crate::openapi::answers;
-use crate::registry::{Registered, registered};
-use crate::state::AppState;
+use crate::error::ApiError;
 
 /// The window measured when `window_secs` is not given.
 pub const DEFAULT_WINDOW_SECS: u64 = 600;
@@ -101,7 +96,7 @@ pub struct JobEstimate {
     pub behind_queue_secs: f64,
 }
 
-fn whole(
+pub(crate) fn whole(
     q: &BTreeMap<String, String>,
     name: &str,
     range: (u64, u64),
@@ -135,17 +130,20 @@ fn throughput(rows: &[&Served], window_secs: f64) -> Throughput {
 }
 
 /// What the report is made of, read once.
-struct Reads {
+pub(crate) struct Reads {
     served: Vec<Served>,
     backlog: Vec<Backlog>,
     streams: Vec<StreamInfo>,
 }
 
 impl Reads {
-    async fn new(db: &Arc<dyn TaskDb>, window: Duration) -> Result<Self, tiffin_taskdb::Error> {
+    pub(crate) async fn new(
+        db: &Arc<dyn TaskDb>,
+        window: Duration,
+    ) -> Result<Self, tiffin_taskdb::Error> {
         Ok(Reads {
             served: db.served(window, RECEIPT_KIND).await?,
-            backlog: db.backlog(crate::queue_report::DURATION_SAMPLE).await?,
+            backlog: db.backlog(crate::capacity::DURATION_SAMPLE).await?,
             streams: db.streams().await?,
         })
     }
@@ -186,7 +184,7 @@ impl Reads {
 
     /// The report; the estimate is for a job of tenant `asker` (an id) when given: its own
     /// work does not compete with it for a share.
-    fn report(
+    pub(crate) fn report(
         &self,
         agents: &[Registered],
         window: u64,
@@ -221,38 +219,6 @@ impl Reads {
         });
         Capacity { at, window_secs: window, kinds, estimate }
     }
-}
-
-/// `GET /admin/capacity`.
-#[utoipa::path(get, path = "/admin/capacity", tag = "admin", security(("admin_key" = [])),
-    params(
-        ("cycles" = Option<u64>, Query, description = "Estimate when a new job of this many cycles would finish (1 to 2^50)"),
-        ("window_secs" = Option<u64>, Query, description = "Seconds to measure the speeds over, 1 to 86400 (default 600)"),
-        ("tenant" = Option<String>, Query, description = "Estimate for a job of this tenant (its name): its own work does not compete for its share"),
-    ),
-    responses(
-        (status = 200, description = "The report", body = Capacity),
-        (status = 400, description = "TIFFIN-API-062 bad cycles or window_secs", body = ErrorBody),
-        (status = 404, description = "TIFFIN-API-020 no such tenant", body = ErrorBody),
-        answers::DbOrTenantsError,
-    ))]
-pub async fn capacity(
-    State(st): State<Arc<AppState>>,
-    _: Admin,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Result<Json<Capacity>, ApiError> {
-    let window = whole(&q, "window_secs", (1, MAX_WINDOW_SECS))?.unwrap_or(DEFAULT_WINDOW_SECS);
-    let cycles = whole(&q, "cycles", (1, 1 << 50))?;
-    let asker = match q.get("tenant") {
-        Some(name) => {
-            let t = st.tenants.tenant(name).await?;
-            Some(t.ok_or_else(|| ApiError::not_found("tenant", name))?.id)
-        }
-        None => None,
-    };
-    let reads = Reads::new(st.db(), Duration::from_secs(window)).await?;
-    let agents = registered(&st).await?;
-    Ok(Json(reads.report(&agents, window, cycles, asker.as_deref())))
 }
 
 /// Registers the gauges' descriptions.

@@ -9,11 +9,13 @@
 //! tenant's id answers 404, exactly as an id that never existed.
 
 pub mod admin;
+pub mod agent_liveness;
 pub mod auth;
 pub mod body;
 pub mod bonsai;
 pub mod capacity;
 pub mod capacity_report;
+pub mod capacity_route;
 pub mod charging;
 pub mod cluster_gauges;
 pub mod connection;

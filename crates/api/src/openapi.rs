@@ -75,7 +75,7 @@ pub const ADMIN_KEY: &str = "admin_key";
         crate::registry::agents,
         crate::pins::pins,
         crate::queue_report::queue_report,
-        crate::capacity_report::capacity,
+        crate::capacity_route::capacity,
         crate::overview::overview,
         crate::ops::health,
         crate::ui::page,

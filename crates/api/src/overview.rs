@@ -18,10 +18,11 @@ use serde_json::Value;
 use tiffin_taskdb::{JobFilter, JobId, JobState, JobStatus, JobSummary, StreamInfo};
 use tiffin_workflow::Progress;
 
+use crate::agent_liveness::Registered;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::openapi::answers;
-use crate::registry::{self, Registered};
+use crate::registry;
 use crate::session::{JobKind, job_kind};
 use crate::state::AppState;
 use crate::status::{error_message, status_name};
@@ -85,7 +86,7 @@ pub struct AgentRow {
     pub kinds: Vec<String>,
     /// The host it said it runs on.
     pub host: Option<String>,
-    /// Whether it still reports ([`registry::is_alive`]).
+    /// Whether it still reports ([`crate::agent_liveness::is_alive`]).
     pub alive: bool,
     /// Seconds since its last heartbeat.
     pub seconds_since_seen: f64,

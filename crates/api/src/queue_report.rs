@@ -13,17 +13,17 @@ use serde::{Deserialize, Serialize};
 use tiffin_taskdb::Backlog;
 use tiffin_workflow::kinds;
 
+use crate::agent_liveness::Registered;
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::answers;
-use crate::registry::{Registered, registered};
+use crate::registry::registered;
 use crate::scaling::{Demand, agents_needed};
 use crate::state::AppState;
 
 /// The drain time asked for when `target_secs` is not given.
 pub const DEFAULT_TARGET_SECS: u64 = 300;
-/// Finished tasks per kind whose durations make the mean.
-pub const DURATION_SAMPLE: u32 = 100;
+pub use crate::capacity::DURATION_SAMPLE;
 
 /// The report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

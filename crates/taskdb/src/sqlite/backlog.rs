@@ -57,7 +57,7 @@ pub(super) async fn served(
         return Err(Error::InvalidArgument(format!("bad job meta key {meta_key:?}")));
     }
     let since =
-        super::now_us().saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
+        super::sql::now_us().saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
     let rows = sqlx::query(
         "SELECT t.kind, CASE WHEN json_type(j.meta, ?2) = 'text' \
                              THEN json_extract(j.meta, ?2) END AS g, \
