@@ -435,7 +435,8 @@ async fn tenant_store_works_on_postgres_and_sqlite() {
     tiffin_taskdb::PostgresTaskDb::connect(&url, config.clone()).await.unwrap();
     TenantStore::open(&url).await.unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    assert_eq!(migrations(&pool).await, (1, 10001), "TaskDB's from 1, the tenants' from 10001");
+    let (lowest, highest) = migrations(&pool).await;
+    assert!(lowest == 1 && highest > 10_000, "TaskDB's from 1, the tenants' from 10001");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("taskdb.sqlite");
     // Embedded: the tenants live in the TaskDB's SQLite file (`tiffin up`), opened either way.
