@@ -19,16 +19,21 @@ pub struct Flood {
 }
 
 impl Flood {
-    /// Creates tenant `flood` and starts `sessions` composite spin sessions of `cycles` each,
-    /// returning once their prove tasks are queued.
-    pub async fn start(url: &str, data_dir: &Path, sessions: usize, cycles: u32) -> Flood {
+    /// The admin side alone (no tenant, no sessions): for reading jobs.
+    pub fn admin_only(url: &str, data_dir: &Path) -> Flood {
         let admin_key = std::fs::read_to_string(data_dir.join("admin.key")).unwrap();
-        let mut flood = Flood {
+        Flood {
             url: url.to_string(),
             admin_key: admin_key.trim().to_string(),
             http: reqwest::Client::new(),
             sessions: Vec::new(),
-        };
+        }
+    }
+
+    /// Creates tenant `flood` and starts `sessions` composite spin sessions of `cycles` each,
+    /// returning once their prove tasks are queued.
+    pub async fn start(url: &str, data_dir: &Path, sessions: usize, cycles: u32) -> Flood {
+        let mut flood = Flood::admin_only(url, data_dir);
         let created =
             flood.admin(reqwest::Method::POST, "/admin/tenants", json!({ "name": "flood" }));
         let key = created.await["key"].as_str().expect("the flood tenant's key").to_string();

@@ -158,17 +158,13 @@ async fn stream_at_risk(tx: &mut SqliteConnection, stream: i64, at: ClaimAt) -> 
     Ok(at_risk((due - at.now) as f64 / 1e6, unfinished, task_secs))
 }
 
-/// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
-/// A pinned agent takes its reservation's task while there is one; otherwise it serves the
-/// others, or nothing when its reservation says `wait`.
-async fn claim_in(
+/// The streams of `kinds` (a JSON array) with claimable work, as the policy sees them: recent
+/// service decayed to now, and whether their most urgent job is at risk.
+async fn snapshots(
     tx: &mut SqliteConnection,
-    agent: &str,
     kinds: &str,
     at: ClaimAt,
-    pin: Option<&Pin>,
-) -> Result<Option<Lease>> {
-    let now = at.now;
+) -> Result<Vec<StreamSnapshot>> {
     let rows = sqlx::query(
         "SELECT s.id, s.running, s.reserved, s.priority_multiplier, \
                 (SELECT min(t.ready_at) FROM tasks t \
@@ -178,7 +174,7 @@ async fn claim_in(
            FROM streams s WHERE s.kind IN (SELECT value FROM json_each(?1))",
     )
     .bind(kinds)
-    .bind(now)
+    .bind(at.now)
     .bind(at.max_work)
     .fetch_all(&mut *tx)
     .await?;
@@ -199,6 +195,21 @@ async fn claim_in(
     for snap in &mut snaps {
         snap.at_risk = stream_at_risk(tx, snap.stream_id, at).await?;
     }
+    Ok(snaps)
+}
+
+/// Claims the best ready task of `kinds` (a JSON array) inside a write transaction, or `None`.
+/// A pinned agent takes its reservation's task while there is one; otherwise it serves the
+/// others, or nothing when its reservation says `wait`.
+async fn claim_in(
+    tx: &mut SqliteConnection,
+    agent: &str,
+    kinds: &str,
+    at: ClaimAt,
+    pin: Option<&Pin>,
+) -> Result<Option<Lease>> {
+    let now = at.now;
+    let mut snaps = snapshots(tx, kinds, at).await?;
     rank(&mut snaps);
     let best = match pin {
         None => snaps.first(),
