@@ -29,15 +29,13 @@ fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// Runs one of the repository's scripts against the cluster directory `dir`, with the same
-/// target dir as this test's `tiffin` binary (so the script finds the binary under test).
+/// Runs one of the repository's scripts against the cluster directory `dir`, with the binary
+/// under test (so the script neither builds nor checks the setup).
 fn script(name: &str, args: &[&str], dir: &Path) -> Output {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tiffin"));
-    let target = bin.parent().and_then(Path::parent).unwrap();
     let out = Command::new(repo_root().join("scripts").join(name))
         .args(args)
         .env("TIFFIN_CLUSTER_DIR", dir)
-        .env("CARGO_TARGET_DIR", target)
+        .env("TIFFIN_BIN", env!("CARGO_BIN_EXE_tiffin"))
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("running scripts/{name}: {e}"));

@@ -25,7 +25,6 @@ const PO2: u32 = 14;
 const SPIN_2: u32 = 500;
 /// spin cycles for N segments at po2 14.
 const SPIN_3: u32 = 4_000;
-const SPIN_4: u32 = 10_000;
 const SPIN_8: u32 = 46_000;
 const SPIN_30: u32 = 230_000;
 
@@ -203,7 +202,7 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
     let tc = TestCluster::start(2, None).await;
     let c = &tc.cluster;
     let a = c
-        .submit(request("alice", SPIN.program, spin_input(SPIN_4), ReceiptKind::Composite))
+        .submit(request("alice", SPIN.program, spin_input(SPIN_3), ReceiptKind::Composite))
         .await
         .unwrap();
     let b = c
@@ -211,7 +210,7 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
         .await
         .unwrap();
     let b2 = c
-        .submit(request("bob", SPIN.program, spin_input(SPIN_3), ReceiptKind::Composite))
+        .submit(request("bob", SPIN.program, spin_input(SPIN_2), ReceiptKind::Composite))
         .await
         .unwrap();
     for job in [a, b, b2] {
@@ -223,8 +222,8 @@ async fn composite_jobs_from_two_tenants_all_succeed() {
     let status = c.db.job(a).await.unwrap();
     assert_eq!(
         status.count(kinds::PROVE, TaskState::Done),
-        4,
-        "spin({SPIN_4}) should give 4 segments"
+        3,
+        "spin({SPIN_3}) should give 3 segments"
     );
     assert_eq!(status.count(kinds::JOIN, TaskState::Done), 0, "composite jobs have no joins");
     assert_eq!(c.receipt(b).await.unwrap().journal.bytes, b"bob's input");

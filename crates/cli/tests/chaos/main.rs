@@ -17,6 +17,7 @@ use rig::Rig;
 use tiffin_taskdb::TaskState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "chaos suite only (scripts/chaos): the suite's agent host cut mid-proof covers a lease lost mid-proof"]
 async fn a_prover_killed_mid_proof() {
     let mut rig = Rig::start(false).await;
     rig.standard_agents();
