@@ -42,10 +42,7 @@ async fn bonsai_sdk_proves_and_the_receipt_verifies() {
     let session = bonsai_sdk::non_blocking::SessionId::new(uuid);
     let (status, states) = wait(&client, &session, Duration::from_secs(600)).await;
     assert_eq!(status.status, "SUCCEEDED", "{:?}", status.error_msg);
-    assert!(
-        states.iter().any(|s| s.starts_with("ProveSegments: ")),
-        "progress seen: {states:?}"
-    );
+    assert!(states.iter().any(|s| s.starts_with("ProveSegments: ")), "progress seen: {states:?}");
     let stats = status.stats.expect("stats on success");
     assert_eq!(stats.segments, 2);
     assert!(stats.total_cycles >= stats.cycles && stats.cycles > 0);
