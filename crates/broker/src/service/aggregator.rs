@@ -18,7 +18,7 @@ use tiffin_market::claim::{claim_digest, journal_digest};
 use tiffin_market::merkle::MerkleTree;
 use tiffin_market::{Fulfillment, RequestStatus};
 
-use super::Broker;
+use super::context::Broker;
 use crate::cluster::{NewSession, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, now_ms};

@@ -6,79 +6,20 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{Address, Bytes, U256};
-use tiffin_market::{ProofRequest, RequestStatus};
+use alloy::primitives::{Address, U256};
+use tiffin_market::RequestStatus;
 
-use super::{Broker, every, wall_clock};
+use super::context::{Broker, lost_to, wall_clock};
+use super::inputs::forget_input;
+use super::priced::Priced;
+use super::retry::every;
+use super::speed;
 use crate::capacity::{self, Admission, Candidate, CommittedWork};
 use crate::chain::LockOutcome;
 use crate::error::{BrokerError, Result};
-use crate::fetch::Fetcher;
-use crate::order::{Order, OrderState, StageTimes, now_ms, order_key};
+use crate::order::{Order, OrderState, now_ms};
 use crate::params;
 use crate::pricing::FulfillmentType;
-
-/// A priced request waiting to be committed to.
-#[derive(Debug, Clone)]
-pub struct Priced {
-    pub request: ProofRequest,
-    pub signature: Bytes,
-    pub kind: FulfillmentType,
-    /// Not before this time (chain seconds).
-    pub at: u64,
-    pub expiry: u64,
-    pub cycles: u64,
-    /// The preflight's journal.
-    pub journal: Vec<u8>,
-    /// The input the preflight ran on, on the cluster.
-    pub input: super::pricer::PricedInput,
-    /// Our floor (lock) or the expected reward (race).
-    pub price: U256,
-    pub priority: bool,
-    pub observed_at: u64,
-    /// When it was seen and priced (stage times so far).
-    pub times: StageTimes,
-}
-
-impl Priced {
-    fn key(&self) -> String {
-        order_key(self.request.id, self.kind)
-    }
-}
-
-impl Broker {
-    pub(super) fn enqueue(&self, priced: Priced) {
-        let mut queue = self.queue.lock().expect("queue lock");
-        if !queue.iter().any(|p| p.key() == priced.key()) {
-            queue.push(priced);
-        }
-    }
-
-    pub(super) fn is_queued(&self, key: &str) -> bool {
-        self.queue.lock().expect("queue lock").iter().any(|p| p.key() == key)
-    }
-
-    pub(super) fn forget_queued(&self, id: U256, kind: FulfillmentType) {
-        let key = order_key(id, kind);
-        self.queue.lock().expect("queue lock").retain(|p| p.key() != key);
-    }
-
-    /// A fetcher for `request`'s program and input: capped at `max_file_size`, except for
-    /// priority requestors, whom the operator trusts with any size.
-    pub(super) fn fetcher(&self, request: &ProofRequest) -> Fetcher {
-        let m = &self.config().market;
-        let priority = self.priority_requestors().contains(&request.requestor());
-        let cap = if priority { u64::MAX } else { m.max_file_size };
-        Fetcher::new(cap, m.max_fetch_retries, m.cache_dir.clone())
-            .allowing(&m.allowed_url_prefixes)
-            .with_timeout(std::time::Duration::from_secs(m.fetch_timeout_secs))
-    }
-
-    /// Requests in the queue (for status output).
-    pub fn queued(&self) -> Vec<Priced> {
-        self.queue.lock().expect("queue lock").clone()
-    }
-}
 
 pub async fn run(b: Arc<Broker>) -> BrokerError {
     every(&b, "committing orders", || 500, || step(&b)).await
@@ -92,7 +33,7 @@ async fn step(b: &Arc<Broker>) -> Result<()> {
     }
     let cfg = b.config();
     let mut cap = params::capacity(&cfg);
-    cap.peak_prove_khz = super::speed::khz(b);
+    cap.peak_prove_khz = speed::khz(b);
     let mut later = Vec::new();
     for p in ordered(ready, &cfg, cap.peak_prove_khz, now) {
         if p.kind == FulfillmentType::LockAndFulfill
@@ -214,7 +155,7 @@ async fn lock(b: &Broker, p: Priced) -> Result<()> {
             order.mark_locked(price);
         }
         LockOutcome::LostTo(locker) => {
-            super::pricer::forget_input(b, order.input_id.as_deref()).await;
+            forget_input(b, order.input_id.as_deref()).await;
             order.state = OrderState::Failed;
             order.error = Some(format!("locked by {locker} first"));
         }
@@ -250,7 +191,7 @@ fn new_order(p: &Priced, state: OrderState) -> Order {
 
 async fn record(b: &Broker, p: &Priced, state: OrderState, error: String) -> Result<()> {
     if state == OrderState::Skipped {
-        super::pricer::forget_input(b, Some(&p.input.id)).await;
+        forget_input(b, Some(&p.input.id)).await;
     }
     let mut order = new_order(p, state);
     order.error = (!error.is_empty()).then_some(error);
@@ -277,9 +218,9 @@ pub async fn recover(b: &Broker) -> Result<()> {
                 order.error = Some(format!("locked by {} first", record.locker));
                 OrderState::Failed
             }
-            (_, RequestStatus::Fulfilled) => match fulfilled_by_other(b, order.id()).await? {
+            (_, RequestStatus::Fulfilled) => match b.fulfilled_by_other(order.id()).await? {
                 Some(other) => {
-                    order.error = Some(super::lost_to(other));
+                    order.error = Some(lost_to(other));
                     OrderState::Failed
                 }
                 None => OrderState::Done,
@@ -290,12 +231,6 @@ pub async fn recover(b: &Broker) -> Result<()> {
         b.save(&order, from).await?;
     }
     Ok(())
-}
-
-/// Who else fulfilled `id`, as the mirrored events say (`None`: we did, or nobody knows).
-pub(super) async fn fulfilled_by_other(b: &Broker, id: U256) -> Result<Option<Address>> {
-    let fulfiller = b.db.request_info(id).await?.fulfiller;
-    Ok(fulfiller.filter(|f| *f != b.chain.address()))
 }
 
 /// Watches the locks in doubt every half second: a work stage, so it goes on while a

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolValue;
 
-use super::{Broker, every, pricer};
+use super::context::{Broker, lost_to, wall_clock};
+use super::pricer;
+use super::retry::every;
 use crate::chain::MarketEvent;
 use crate::error::{BrokerError, Result};
 use crate::order::{OrderState, decode_request, order_key};
@@ -102,8 +104,8 @@ async fn abandon(b: &Arc<Broker>, id: U256, kind: FulfillmentType, prover: Addre
         let _ = b.cluster.stop(session).await;
     }
     order.state = OrderState::Failed;
-    order.error = Some(super::lost_to(prover));
-    order.updated_at = super::wall_clock();
+    order.error = Some(lost_to(prover));
+    order.updated_at = wall_clock();
     b.save(&order, from).await?;
     Ok(())
 }
@@ -124,7 +126,7 @@ async fn revive_own_lock(b: &Arc<Broker>, id: U256) -> Result<()> {
     }
     tracing::warn!(order = order.key(), %from, "the chain shows our lock: proving it");
     order.mark_locked(U256::from(record.price));
-    order.updated_at = super::wall_clock();
+    order.updated_at = wall_clock();
     b.save(&order, from).await?;
     Ok(())
 }

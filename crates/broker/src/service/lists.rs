@@ -11,7 +11,7 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use serde_json::Value;
 
-use super::Broker;
+use super::context::Broker;
 use crate::error::{BrokerError, Result};
 use crate::fetch::Fetcher;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 
-use super::{Broker, every, wall_clock};
+use super::context::{Broker, wall_clock};
+use super::retry::every;
 use crate::error::{BrokerError, Result};
 use crate::order::OrderState;
 

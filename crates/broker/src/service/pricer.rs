@@ -2,16 +2,19 @@
 //! `max_concurrent_preflights` at once, cached by image, input and limit), prices it, and
 //! queues it for the committer or records why it was skipped.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{B256, Bytes, U256};
 use sha2::{Digest, Sha256};
 use tiffin_market::ProofRequest;
-use tokio::sync::Semaphore;
 
-use super::{Broker, Priced, wall_clock, with_retries};
+use super::context::{Broker, wall_clock};
+use super::inputs::{forget_input, upload};
+use super::preflights::{Preflight, PreflightKey};
+use super::priced::{Priced, PricedInput};
+use super::retry::with_retries;
+use super::speed;
 use crate::cluster::{ReceiptKind, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::fetch::Fetcher;
@@ -20,54 +23,9 @@ use crate::params;
 use crate::pricing::{self, Decision, FulfillmentType, MarketSnapshot, Skip, SkipCode};
 use crate::pricing_queue::{MAX_WAITING, Refused, Waiting};
 
-/// What a preflight measured.
-#[derive(Debug, Clone)]
-pub struct Preflight {
-    pub cycles: u64,
-    pub journal: Vec<u8>,
-}
-
-/// Preflights by (image, input digest, cycle limit); bounded, emptied when full.
-#[derive(Default)]
-pub struct PreflightCache {
-    done: Mutex<HashMap<(B256, B256, u64), Preflight>>,
-    /// The preflight slots and the `max_concurrent_preflights` they were made for.
-    slots: Mutex<Option<(u32, Arc<Semaphore>)>>,
-}
-
-const CACHE_ENTRIES: usize = 1000;
 /// The longest a preflight may hold its slot (its cycles are capped too; this bounds a slow or
 /// stuck cluster).
 const PREFLIGHT_WALL: Duration = Duration::from_secs(600);
-
-impl PreflightCache {
-    fn get(&self, key: &(B256, B256, u64)) -> Option<Preflight> {
-        self.done.lock().expect("cache lock").get(key).cloned()
-    }
-
-    fn put(&self, key: (B256, B256, u64), value: Preflight) {
-        let mut done = self.done.lock().expect("cache lock");
-        if done.len() >= CACHE_ENTRIES {
-            done.clear();
-        }
-        done.insert(key, value);
-    }
-
-    /// The slots for `size` concurrent preflights. A changed size (a config reload) makes new
-    /// slots; preflights holding the old ones finish on them.
-    fn slots(&self, size: u32) -> Arc<Semaphore> {
-        let size = size.max(1);
-        let mut slots = self.slots.lock().expect("slots lock");
-        match &*slots {
-            Some((made_for, semaphore)) if *made_for == size => semaphore.clone(),
-            _ => {
-                let semaphore = Arc::new(Semaphore::new(size as usize));
-                *slots = Some((size, semaphore.clone()));
-                semaphore
-            }
-        }
-    }
-}
 
 /// Queues `request` for pricing; a preflight slot takes the waiting request that ranks first
 /// under `order_pricing_priority` ([`crate::pricing_queue`]), not necessarily this one.
@@ -114,7 +72,7 @@ async fn price_one(
     let cfg = b.config();
     let mut params = params::pricing(&cfg);
     params.priority_requestors = b.priority_requestors();
-    params.peak_prove_khz = super::speed::khz(b);
+    params.peak_prove_khz = speed::khz(b);
     let snap = snapshot(b).await?;
     let size = Fetcher::inline_size(&request.input);
     let limits = match pricing::screen(&request, kind, &params, &snap, size) {
@@ -199,13 +157,6 @@ async fn record_skip(
     Ok(())
 }
 
-/// The input a preflight ran on, as uploaded to the cluster: the proof runs on the same one.
-#[derive(Debug, Clone)]
-pub struct PricedInput {
-    pub id: String,
-    pub sha256: B256,
-}
-
 /// Executes `request` on the cluster with a cycle limit (the measurement is cached by image,
 /// input digest and limit); the input is uploaded once and kept for the proof. On an error
 /// the uploaded input is deleted again.
@@ -235,7 +186,7 @@ async fn execute(
     b: &Broker,
     image_hex: &str,
     input: &PricedInput,
-    key: (B256, B256, u64),
+    key: PreflightKey,
 ) -> Result<Preflight> {
     if let Some(hit) = b.preflights.get(&key) {
         return Ok(hit);
@@ -269,36 +220,4 @@ async fn execute(
             Err(BrokerError::Proving(format!("preflight {session} ended {status}: {error}")))
         }
     }
-}
-
-/// Deletes an input the broker uploaded and no longer needs (a skipped request's): skipped
-/// requests must not fill the broker's storage quota on the cluster. Best effort.
-pub async fn forget_input(b: &Broker, input_id: Option<&str>) {
-    if let Some(id) = input_id
-        && let Err(e) = b.cluster.delete_input(id).await
-    {
-        tracing::debug!(input = id, "deleting an input: {e}");
-    }
-}
-
-/// Uploads the request's program (unless the cluster has it) and input; returns the image id
-/// (hex) and the input's id.
-pub async fn upload(
-    b: &Broker,
-    fetcher: &Fetcher,
-    request: &ProofRequest,
-    input: Vec<u8>,
-) -> Result<(String, String)> {
-    let image_hex = hex::encode(request.requirements.imageId);
-    if !b.cluster.has_image(&image_hex).await? {
-        let program = fetcher.program(&image_hex, &request.imageUrl).await?;
-        // A copy only when there is a cache to keep it in.
-        let keep = fetcher.cache_dir.is_some().then(|| program.clone());
-        b.cluster.upload_image(&image_hex, program).await?;
-        if let Some(program) = keep {
-            fetcher.remember_program(&image_hex, &program).await;
-        }
-    }
-    let input_id = b.cluster.upload_input(input).await?;
-    Ok((image_hex, input_id))
 }

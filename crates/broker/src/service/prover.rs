@@ -9,7 +9,10 @@ use std::time::Duration;
 use alloy::primitives::B256;
 use sha2::{Digest, Sha256};
 
-use super::{Broker, every, pricer, wall_clock, with_retries};
+use super::context::{Broker, wall_clock};
+use super::inputs::upload;
+use super::retry::{every, with_retries};
+use super::speed;
 use crate::cluster::{NewSession, SessionEnd};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState, expiry_of, now_ms};
@@ -87,7 +90,7 @@ async fn drive(b: &Broker, mut order: Order) -> Result<()> {
                 order.updated_at = now;
                 order.times.proved = Some(now_ms());
                 b.save(&order, OrderState::Proving).await?;
-                super::speed::refresh(b).await?;
+                speed::refresh(b).await?;
                 return Ok(());
             }
             SessionEnd::Failed { status, error } => {
@@ -122,7 +125,7 @@ async fn start(b: &Broker, order: &mut Order) -> Result<String> {
         let (image, input_id) = proof_input(b, order).await?;
         let limit = Some(cycle_limit(order.cycles));
         // The cluster orders the broker's sessions by when each must be proven.
-        let due = params::proof_due(&b.config(), order.expiry, super::speed::khz(b));
+        let due = params::proof_due(&b.config(), order.expiry, speed::khz(b));
         with_retries(b, "starting a proof", || async {
             let session = NewSession {
                 image_id: &image,
@@ -178,7 +181,7 @@ async fn proof_input(b: &Broker, order: &Order) -> Result<(String, String)> {
             )));
         }
     }
-    pricer::upload(b, &fetcher, &order.request, input).await
+    upload(b, &fetcher, &order.request, input).await
 }
 
 /// The proof's cycle limit: the preflight's cycles rounded up to whole segments of the largest

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Broker, wall_clock};
+use super::context::{Broker, wall_clock};
+use super::inputs::forget_input;
 use crate::cluster::SessionEnd;
 use crate::error::{BrokerError, Result};
 use crate::params;
@@ -123,7 +124,7 @@ async fn calibrate(b: &Broker) -> Result<u64> {
     let session = b.cluster.start(&image, &input, &[], false, Some(1 << 22), kind).await?;
     let poll = Duration::from_millis(cfg.prover.status_poll_ms);
     let end = b.cluster.wait(&session, poll, cfg.prover.status_poll_retry_count).await;
-    super::pricer::forget_input(b, Some(&input)).await;
+    forget_input(b, Some(&input)).await;
     let millis = started.elapsed().as_millis().max(1) as u64;
     let cycles = match end? {
         SessionEnd::Succeeded { cycles } => cycles,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use alloy::primitives::U256;
 use tiffin_market::RequestStatus;
 
-use super::{Broker, aggregator, every, wall_clock};
+use super::aggregator;
+use super::context::{Broker, lost_to, wall_clock};
+use super::retry::every;
 use crate::batching::{self, BatchState};
 use crate::error::{BrokerError, Result};
 use crate::order::{Order, OrderState};
@@ -130,8 +132,8 @@ async fn withdraw_earnings(b: &Broker, order: &Order) {
 /// it fulfilled already).
 async fn submit(b: &Broker, order: &Order) -> Result<Option<u64>> {
     if b.chain.status(order.id()).await? == RequestStatus::Fulfilled {
-        if let Some(other) = super::committer::fulfilled_by_other(b, order.id()).await? {
-            return Err(BrokerError::Lost(super::lost_to(other)));
+        if let Some(other) = b.fulfilled_by_other(order.id()).await? {
+            return Err(BrokerError::Lost(lost_to(other)));
         }
         return Ok(None);
     }
