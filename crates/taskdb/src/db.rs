@@ -48,6 +48,14 @@ impl Default for Config {
     }
 }
 
+/// `migrator` for a database whose migration table another migrator shares: the TaskDB's
+/// (`migrations/`, versions below 10000) and the API's tenant tables (versions from 10001)
+/// each ignore the versions the other applied.
+pub fn shared_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 /// The task database: everything the API, agents and housekeeper need from the queue.
 ///
 /// Object safe, so the cluster holds it as `Arc<dyn TaskDb>` and picks the backend at start-up.

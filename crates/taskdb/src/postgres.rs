@@ -298,11 +298,7 @@ impl TaskDb for PostgresTaskDb {
         .bind(job)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{kind}:1"))
-            .execute(&mut *tx)
-            .await?;
+        sql::notify(&mut tx, &format!("{kind}:1")).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,7 +1,7 @@
 //! Inserting jobs and tasks on PostgreSQL: `create_job`, `add_tasks` and the batch insert they share.
 
-use super::open::{CHANNEL, PostgresTaskDb};
-use super::sql::retrying;
+use super::open::PostgresTaskDb;
+use super::sql::{notify, retrying};
 use crate::error::{Error, Result};
 use crate::job::{JobId, NewJob};
 use crate::task::{ExistingTask, NewTask, PrereqRef, plan_batch};
@@ -140,11 +140,7 @@ async fn notify_ready(
     }
     if !ready.is_empty() {
         let payload = ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&mut **tx)
-            .await?;
+        notify(tx, &payload).await?;
     }
     Ok(())
 }
