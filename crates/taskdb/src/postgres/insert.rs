@@ -4,7 +4,7 @@ use super::open::PostgresTaskDb;
 use super::sql::{notify, retrying};
 use crate::error::{Error, Result};
 use crate::job::{JobId, NewJob};
-use crate::task::{ExistingTask, NewTask, PrereqRef, plan_batch};
+use crate::task::{ExistingTask, NewTask, PrereqRef, existing_tasks, plan_batch};
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::debug;
@@ -246,7 +246,7 @@ impl PostgresTaskDb {
             keys.extend(tasks.iter().flat_map(|t| t.prerequisites.iter().map(String::as_str)));
             // Lock the tasks this batch links to: a prerequisite completing meanwhile would not
             // see its new dependent (completions do not lock the job; see migration 0004).
-            let rows = sqlx::query(
+            let rows = sqlx::query_as(
                 "SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2) \
                  ORDER BY id FOR KEY SHARE",
             )
@@ -254,15 +254,7 @@ impl PostgresTaskDb {
             .bind(&keys)
             .fetch_all(&mut *tx)
             .await?;
-            let existing = rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<String, _>(0),
-                        ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" },
-                    )
-                })
-                .collect();
+            let existing = existing_tasks(rows);
             self.insert_tasks(&mut tx, job, &tenant, row.get(2), &tasks, &existing).await?;
             tx.commit().await?;
             Ok(())
