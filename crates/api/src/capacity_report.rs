@@ -104,6 +104,10 @@ pub(crate) fn whole(
     let Some(v) = q.get(name) else { return Ok(None) };
     match v.parse::<u64>() {
         Ok(n) if (range.0..=range.1).contains(&n) => Ok(Some(n)),
+        _ if range.1 == u64::MAX => Err(ApiError::InvalidSetting(format!(
+            "{name} must be a whole number >= {}, got {v:?}",
+            range.0
+        ))),
         _ => Err(ApiError::InvalidSetting(format!(
             "{name} must be a whole number from {} to {}, got {v:?}",
             range.0, range.1

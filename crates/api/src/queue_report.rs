@@ -15,6 +15,7 @@ use tiffin_workflow::kinds;
 
 use crate::agent_liveness::Registered;
 use crate::auth::Admin;
+use crate::capacity_report::whole;
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::answers;
 use crate::registry::registered;
@@ -94,12 +95,7 @@ impl KindReport {
 
 /// `target_secs` from the query: whole seconds, at least 1.
 fn target_secs(q: &BTreeMap<String, String>) -> Result<u64, ApiError> {
-    let Some(v) = q.get("target_secs") else { return Ok(DEFAULT_TARGET_SECS) };
-    v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-        ApiError::InvalidSetting(format!(
-            "target_secs must be a whole number of seconds >= 1, got {v:?}"
-        ))
-    })
+    Ok(whole(q, "target_secs", (1, u64::MAX))?.unwrap_or(DEFAULT_TARGET_SECS))
 }
 
 /// `GET /admin/queue-report`.

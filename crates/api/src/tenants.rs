@@ -140,11 +140,9 @@ pub struct TenantStore {
 }
 
 /// The tenant tables' migrations (`crates/api/migrations/`, versions from 10001): they share
-/// the TaskDB's database and its migration table, so each side ignores the other's versions.
+/// the TaskDB's database and its migration table ([`tiffin_taskdb::shared_migrator`]).
 fn migrator() -> sqlx::migrate::Migrator {
-    let mut m = sqlx::migrate!("./migrations");
-    m.set_ignore_missing(true);
-    m
+    tiffin_taskdb::shared_migrator(sqlx::migrate!("./migrations"))
 }
 
 fn now_ms() -> i64 {

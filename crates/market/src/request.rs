@@ -131,9 +131,23 @@ pub fn market_domain(market: Address, chain_id: u64) -> Eip712Domain {
     }
 }
 
-/// A request's status as `ProofMarket.statusOf` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestStatus {
+/// Declares [`RequestStatus`] and its `ALL`, every status in the order of the contract's enum
+/// (a status's `u8` is its index), from one list.
+macro_rules! request_statuses {
+    ($($(#[$doc:meta])* $status:ident,)+) => {
+        /// A request's status as `ProofMarket.statusOf` reports it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum RequestStatus {
+            $($(#[$doc])* $status,)+
+        }
+
+        impl RequestStatus {
+            const ALL: &'static [RequestStatus] = &[$(RequestStatus::$status,)+];
+        }
+    };
+}
+
+request_statuses! {
     Unknown,
     /// Submitted on-chain, lockable.
     Open,
@@ -156,20 +170,7 @@ impl TryFrom<u8> for RequestStatus {
     type Error = MarketError;
 
     fn try_from(value: u8) -> Result<Self> {
-        use RequestStatus::*;
-        const ALL: [RequestStatus; 10] = [
-            Unknown,
-            Open,
-            Locked,
-            LockExpired,
-            Slashable,
-            Expired,
-            Fulfilled,
-            Slashed,
-            Refunded,
-            Cancelled,
-        ];
-        ALL.get(usize::from(value)).copied().ok_or(MarketError::UnknownStatus(value))
+        Self::ALL.get(usize::from(value)).copied().ok_or(MarketError::UnknownStatus(value))
     }
 }
 

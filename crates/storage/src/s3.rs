@@ -74,38 +74,55 @@ pub fn redact_url(spec: &str) -> String {
     url.to_string()
 }
 
+/// What [`S3Config::parse`]'s errors name.
+const WHAT: &str = "S3 cold store URL";
+
+/// Parses the URL of `spec` and checks its scheme, bucket, lack of credentials and prefix.
+fn parse_location(spec: &str) -> Result<(Url, String, String)> {
+    let url = Url::parse(spec).map_err(|e| Error::config(WHAT, redact_url(spec), e.to_string()))?;
+    if url.scheme() != "s3" {
+        return Err(Error::config(WHAT, redact_url(spec), "it must start with s3://"));
+    }
+    let bucket = url.host_str().unwrap_or("").to_string();
+    if bucket.is_empty() {
+        return Err(Error::config(WHAT, redact_url(spec), "no bucket: use s3://BUCKET?endpoint=…"));
+    }
+    if url.username() != "" || url.password().is_some() {
+        return Err(Error::config(
+            WHAT,
+            redact_url(spec),
+            "put credentials in access_key_id= / secret_access_key= query parameters or AWS_* variables, not user:pass@",
+        ));
+    }
+    let prefix = url.path().trim_matches('/').to_string();
+    if !prefix.is_empty() {
+        validate_prefix(&prefix)
+            .map_err(|e| Error::config(WHAT, redact_url(spec), e.to_string()))?;
+    }
+    Ok((url, bucket, prefix))
+}
+
+/// The `endpoint=` parameter `v`: an http(s) URL, without a trailing slash.
+fn parse_endpoint(spec: &str, v: &str) -> Result<String> {
+    let parsed = Url::parse(v)
+        .map_err(|e| Error::config(WHAT, redact_url(spec), format!("endpoint {v:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::config(
+            WHAT,
+            redact_url(spec),
+            format!("endpoint {v:?} must be http:// or https://"),
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
 impl S3Config {
     /// Parses `s3://bucket[/prefix][?endpoint=URL&region=R&access_key_id=K&secret_access_key=S
     /// &session_token=T&allow_http=BOOL&path_style=BOOL]`. Keys not given in the URL come from
     /// the usual AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …). Region
     /// defaults to `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
     pub fn parse(spec: &str) -> Result<Self> {
-        const WHAT: &str = "S3 cold store URL";
-        let url =
-            Url::parse(spec).map_err(|e| Error::config(WHAT, redact_url(spec), e.to_string()))?;
-        if url.scheme() != "s3" {
-            return Err(Error::config(WHAT, redact_url(spec), "it must start with s3://"));
-        }
-        let bucket = url.host_str().unwrap_or("").to_string();
-        if bucket.is_empty() {
-            return Err(Error::config(
-                WHAT,
-                redact_url(spec),
-                "no bucket: use s3://BUCKET?endpoint=…",
-            ));
-        }
-        if url.username() != "" || url.password().is_some() {
-            return Err(Error::config(
-                WHAT,
-                redact_url(spec),
-                "put credentials in access_key_id= / secret_access_key= query parameters or AWS_* variables, not user:pass@",
-            ));
-        }
-        let prefix = url.path().trim_matches('/').to_string();
-        if !prefix.is_empty() {
-            validate_prefix(&prefix)
-                .map_err(|e| Error::config(WHAT, redact_url(spec), e.to_string()))?;
-        }
+        let (url, bucket, prefix) = parse_location(spec)?;
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|_| "us-east-1".to_string());
@@ -121,27 +138,31 @@ impl S3Config {
             path_style: false,
             ca_file: None,
         };
+        let (allow_http, path_style) = config.apply_query(&url, spec)?;
+        let http = config.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        config.allow_http = allow_http.unwrap_or(http);
+        config.path_style = path_style.unwrap_or(config.endpoint.is_some());
+        if config.access_key_id.is_some() != config.secret_access_key.is_some() {
+            return Err(Error::config(
+                WHAT,
+                redact_url(spec),
+                "give both access_key_id and secret_access_key, or neither",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Applies the URL's query parameters; returns `allow_http` and `path_style` where given.
+    fn apply_query(&mut self, url: &Url, spec: &str) -> Result<(Option<bool>, Option<bool>)> {
         let (mut allow_http, mut path_style) = (None, None);
         for (k, v) in url.query_pairs() {
             let v = v.into_owned();
             match k.as_ref() {
-                "endpoint" => {
-                    let parsed = Url::parse(&v).map_err(|e| {
-                        Error::config(WHAT, redact_url(spec), format!("endpoint {v:?}: {e}"))
-                    })?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
-                        return Err(Error::config(
-                            WHAT,
-                            redact_url(spec),
-                            format!("endpoint {v:?} must be http:// or https://"),
-                        ));
-                    }
-                    config.endpoint = Some(v.trim_end_matches('/').to_string());
-                }
-                "region" => config.region = v,
-                "access_key_id" | "access_key" => config.access_key_id = Some(v),
-                "secret_access_key" | "secret_key" => config.secret_access_key = Some(v),
-                "session_token" | "token" => config.session_token = Some(v),
+                "endpoint" => self.endpoint = Some(parse_endpoint(spec, &v)?),
+                "region" => self.region = v,
+                "access_key_id" | "access_key" => self.access_key_id = Some(v),
+                "secret_access_key" | "secret_key" => self.secret_access_key = Some(v),
+                "session_token" | "token" => self.session_token = Some(v),
                 "allow_http" => allow_http = Some(parse_bool(WHAT, spec, &v)?),
                 "path_style" => path_style = Some(parse_bool(WHAT, spec, &v)?),
                 other => {
@@ -156,17 +177,7 @@ impl S3Config {
                 }
             }
         }
-        let http = config.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
-        config.allow_http = allow_http.unwrap_or(http);
-        config.path_style = path_style.unwrap_or(config.endpoint.is_some());
-        if config.access_key_id.is_some() != config.secret_access_key.is_some() {
-            return Err(Error::config(
-                WHAT,
-                redact_url(spec),
-                "give both access_key_id and secret_access_key, or neither",
-            ));
-        }
-        Ok(config)
+        Ok((allow_http, path_style))
     }
 
     /// A description without secrets, for logs.

@@ -69,6 +69,28 @@ pub fn valid_meta_key(key: &str) -> bool {
     (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// [`valid_meta_key`] as the backends refuse a bad key: [`Error::InvalidArgument`].
+pub(crate) fn check_meta_key(key: &str) -> crate::Result<()> {
+    if !valid_meta_key(key) {
+        return Err(crate::Error::InvalidArgument(format!("bad job meta key {key:?}")));
+    }
+    Ok(())
+}
+
+/// A row of the backends' served statements: kind, group, tasks, work, busy seconds.
+pub(crate) type ServedRow = (String, Option<String>, i64, i64, f64);
+
+/// The served rows as [`Served`], in the statement's order.
+pub(crate) fn served_from(rows: Vec<ServedRow>) -> Vec<Served> {
+    rows.into_iter()
+        .map(|(kind, group, tasks, work, busy_secs)| Served { kind, group, tasks, work, busy_secs })
+        .collect()
+}
+
+/// A row of the backends' ready statements: kind, count, oldest ready time, work, tasks
+/// without declared work.
+pub(crate) type ReadyRow = (String, i64, Option<DateTime<Utc>>, i64, i64);
+
 /// The ready tasks of one kind, as both backends read them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReadyTasks {
@@ -77,6 +99,12 @@ pub(crate) struct ReadyTasks {
     pub oldest: Option<DateTime<Utc>>,
     pub work: i64,
     pub without_work: i64,
+}
+
+impl From<ReadyRow> for ReadyTasks {
+    fn from((kind, count, oldest, work, without_work): ReadyRow) -> Self {
+        ReadyTasks { kind, count, oldest, work, without_work }
+    }
 }
 
 /// The recent durations of one kind: how many tasks were sampled and their mean seconds.

@@ -48,6 +48,14 @@ impl Default for Config {
     }
 }
 
+/// `migrator` for a database whose migration table another migrator shares: the TaskDB's
+/// (`migrations/`, versions below 10000) and the API's tenant tables (versions from 10001)
+/// each ignore the versions the other applied.
+pub fn shared_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 /// The task database: everything the API, agents and housekeeper need from the queue.
 ///
 /// Object safe, so the cluster holds it as `Arc<dyn TaskDb>` and picks the backend at start-up.
@@ -66,8 +74,11 @@ pub trait TaskDb: Send + Sync + 'static {
     async fn set_stream(&self, tenant: &str, kind: &Kind, config: StreamConfig) -> Result<()>;
 
     /// Claims the best ready task of the given kinds (see [`policy`]) in one round trip, leasing
-    /// it to `agent` for `lease`. `None` when nothing is claimable.
-    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>>;
+    /// it to `agent` for `lease`. `None` when nothing is claimable. The default is a
+    /// [`TaskDb::claim_batch`] of one.
+    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
+        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
+    }
 
     /// Extends a lease to now + `extend`. Says [`HeartbeatOutcome::Cancelled`] when the job was
     /// failed or cancelled; [`Error::LeaseLost`] when the lease expired or was superseded.
@@ -85,23 +96,14 @@ pub trait TaskDb: Send + Sync + 'static {
     /// come back in that order. Empty when nothing is claimable; `max == 0` claims nothing.
     /// May return fewer than `max` while other agents hold the next tasks. Keep `max` to what
     /// the agent finishes well within `lease` (tens, not thousands: PostgreSQL looks at up to
-    /// `max` ready tasks per stream to rank them). The default claims one at a time.
+    /// `max` ready tasks per stream to rank them).
     async fn claim_batch(
         &self,
         agent: &str,
         kinds: &[Kind],
         lease: Duration,
         max: usize,
-    ) -> Result<Vec<Lease>> {
-        let mut leases = Vec::new();
-        while leases.len() < max {
-            match self.claim(agent, kinds, lease).await? {
-                Some(l) => leases.push(l),
-                None => break,
-            }
-        }
-        Ok(leases)
-    }
+    ) -> Result<Vec<Lease>>;
 
     /// [`TaskDb::claim_batch`] for an agent that can take only tasks declaring at most
     /// `max_work` of work ([`NewTask::work`]; the workflow declares a segment's 2^po2 cycles, so

@@ -28,6 +28,7 @@ pub mod notify;
 pub mod pin;
 pub mod policy;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod stream;
 pub mod task;
@@ -36,7 +37,7 @@ pub mod testing;
 
 pub use agent::AgentInfo;
 pub use backlog::{Backlog, Served};
-pub use db::{Config, TaskDb};
+pub use db::{Config, TaskDb, shared_migrator};
 pub use error::{Error, Result};
 pub use job::{JobFilter, JobId, JobState, JobStatus, JobSummary, NewJob, TaskCount, TaskFailure};
 pub use lease::{Completion, FailOutcome, FailureKind, HeartbeatOutcome, Lease};

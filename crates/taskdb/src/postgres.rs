@@ -101,10 +101,6 @@ impl TaskDb for PostgresTaskDb {
         Ok(())
     }
 
-    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
-    }
-
     async fn claim_batch(
         &self,
         agent: &str,
@@ -298,11 +294,7 @@ impl TaskDb for PostgresTaskDb {
         .bind(job)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{kind}:1"))
-            .execute(&mut *tx)
-            .await?;
+        sql::notify(&mut tx, &format!("{kind}:1")).await?;
         tx.commit().await?;
         Ok(true)
     }

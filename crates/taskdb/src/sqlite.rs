@@ -78,10 +78,6 @@ impl TaskDb for SqliteTaskDb {
         Ok(())
     }
 
-    async fn claim(&self, agent: &str, kinds: &[Kind], lease: Duration) -> Result<Option<Lease>> {
-        Ok(self.claim_batch(agent, kinds, lease, 1).await?.pop())
-    }
-
     async fn claim_batch(
         &self,
         agent: &str,

@@ -199,6 +199,13 @@ pub(crate) struct ExistingTask {
     pub done: bool,
 }
 
+/// The existing tasks a batch links to, from rows of key, row id and state, by key.
+pub(crate) fn existing_tasks(rows: Vec<(String, i64, String)>) -> HashMap<String, ExistingTask> {
+    rows.into_iter()
+        .map(|(key, id, state)| (key, ExistingTask { id, done: state == "done" }))
+        .collect()
+}
+
 /// Checks a batch against the job's existing tasks and computes, for each new task, how many of
 /// its prerequisites are unfinished. Shared by both backends so they validate identically.
 ///

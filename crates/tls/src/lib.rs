@@ -5,6 +5,8 @@
 //!   `tiffin market verifier`) presents, reloaded on SIGHUP or when the files change; open
 //!   connections keep the certificate they started with, new handshakes get the new one.
 //! - [`ca_roots`], [`reqwest_client`]: clients that trust exactly the CA of `--ca-file`.
+//! - [`serve`]: the HTTP/1 connections of a listener, with a header-read timeout, an optional
+//!   connection cap and graceful shutdown (the API's and the verifier's servers).
 //! - [`untrusted_certificate`]: recognises, anywhere in an error's chain, a server certificate
 //!   that no trusted CA signed, so every client reports it with one code (`TIFFIN-TLS-005`).
 //!
@@ -18,6 +20,7 @@
 
 mod client;
 mod error;
+mod http;
 mod server;
 #[cfg(test)]
 mod server_tests;
@@ -26,6 +29,7 @@ pub mod testing;
 
 pub use client::{ca_roots, client_config, probe, reqwest_client, untrusted_certificate};
 pub use error::TlsError;
+pub use http::{ServeLimits, serve, stopped};
 pub use server::{Io, RELOAD_POLL, ServerTls, accept, tls_pair};
 pub use tokio_rustls::TlsAcceptor;
 

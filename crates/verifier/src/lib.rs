@@ -5,7 +5,6 @@
 //! says what that trusts.
 
 pub mod attest;
-mod connection;
 pub mod error;
 pub mod secret;
 pub mod service;

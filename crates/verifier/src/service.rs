@@ -159,12 +159,13 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let (max_connections, header_read_timeout) =
-        (config.max_connections, config.header_read_timeout);
+    let limits = tiffin_tls::ServeLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: Some(config.max_connections),
+    };
     let tls = config.tls.as_ref().map(tiffin_tls::ServerTls::acceptor);
     let app = router(verifier, config);
-    crate::connection::serve(listener, app, max_connections, header_read_timeout, tls, stopped)
-        .await
+    tiffin_tls::serve(listener, app, limits, tls, stopped).await
 }
 
 /// `?prover=0x…`: the account the seal is made out to.

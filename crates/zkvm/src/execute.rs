@@ -162,34 +162,9 @@ where
     if let Some(msg) = sink_error {
         return Err(ZkvmError::SegmentSink(msg));
     }
-    let session = match result {
-        Ok(session) => session,
-        Err(e) => {
-            let detail = format!("{e:#}");
-            return Err(match opts.cycle_limit {
-                Some(limit) if detail.contains("limit exceeded") => {
-                    ZkvmError::CycleLimit { limit, detail }
-                }
-                _ => ZkvmError::GuestFault(detail),
-            });
-        }
-    };
-
+    let session = result.map_err(|e| run_error(opts.cycle_limit, &e))?;
     let stderr_bytes = stderr.take();
-    match session.exit_code {
-        ExitCode::Halted(0) => {}
-        ExitCode::Halted(code) => {
-            let text = String::from_utf8_lossy(&stderr_bytes).trim().to_string();
-            let message = if text.is_empty() { "(no message on stderr)".to_string() } else { text };
-            let cycles = session.total_cycles;
-            return Err(ZkvmError::GuestPanic { exit_code: code, message, cycles });
-        }
-        other => {
-            return Err(ZkvmError::Unsupported(format!(
-                "guest ended with {other:?}; only halting guests can be proven"
-            )));
-        }
-    }
+    check_exit(session.exit_code, &stderr_bytes, session.total_cycles)?;
 
     let assumptions_used = used_assumptions(&session.assumptions, &opts.assumptions)?;
     Ok(Execution {
@@ -202,6 +177,31 @@ where
         stdout: stdout.take(),
         stderr: stderr_bytes,
     })
+}
+
+/// What a failed run is: past the cycle limit, or a fault of the guest.
+fn run_error(cycle_limit: Option<u64>, e: &anyhow::Error) -> ZkvmError {
+    let detail = format!("{e:#}");
+    match cycle_limit {
+        Some(limit) if detail.contains("limit exceeded") => ZkvmError::CycleLimit { limit, detail },
+        _ => ZkvmError::GuestFault(detail),
+    }
+}
+
+/// Accepts only a guest that halted with code 0; a non-zero code is a [`ZkvmError::GuestPanic`]
+/// carrying what the guest wrote to `stderr` and the `cycles` it ran.
+fn check_exit(exit_code: ExitCode, stderr: &[u8], cycles: u64) -> Result<(), ZkvmError> {
+    match exit_code {
+        ExitCode::Halted(0) => Ok(()),
+        ExitCode::Halted(code) => {
+            let text = String::from_utf8_lossy(stderr).trim().to_string();
+            let message = if text.is_empty() { "(no message on stderr)".to_string() } else { text };
+            Err(ZkvmError::GuestPanic { exit_code: code, message, cycles })
+        }
+        other => Err(ZkvmError::Unsupported(format!(
+            "guest ended with {other:?}; only halting guests can be proven"
+        ))),
+    }
 }
 
 /// Maps the assumptions a session used back to the receipts the caller supplied.

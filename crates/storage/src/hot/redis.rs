@@ -150,6 +150,67 @@ fn open_client(
     redis::Client::build_with_tls(url, certs).map_err(|e| e.to_string())
 }
 
+/// Opens the reconnecting connection, giving up after [`CONNECT_TIMEOUT`].
+async fn connect_manager(
+    client: &redis::Client,
+    shown: &str,
+) -> Result<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(5))
+        .set_response_timeout(Duration::from_secs(60))
+        // Reconnects: up to 2 retries about 1 s apart; later commands reconnect again.
+        .set_factor(2)
+        .set_max_delay(1_000)
+        .set_number_of_retries(2);
+    let connect_err = |source| Error::Redis { op: "connect", url: shown.to_string(), source };
+    tokio::time::timeout(CONNECT_TIMEOUT, client.get_connection_manager_with_config(config))
+        .await
+        .map_err(|_| {
+            connect_err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {CONNECT_TIMEOUT:?}"),
+            )))
+        })?
+        .map_err(connect_err)
+}
+
+/// Refuses a server that may evict keys, and warns where `budget` exceeds its `maxmemory`.
+async fn check_memory_policy(
+    conn: &mut redis::aio::ConnectionManager,
+    shown: &str,
+    budget: Option<u64>,
+) -> Result<()> {
+    let policy: Vec<String> =
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(conn).await.map_err(
+            |e| Error::RedisPolicyUnknown { url: shown.to_string(), reason: e.to_string() },
+        )?;
+    let policy = policy.get(1).cloned().ok_or_else(|| Error::RedisPolicyUnknown {
+        url: shown.to_string(),
+        reason: "CONFIG GET returned no value".to_string(),
+    })?;
+    if policy != "noeviction" {
+        return Err(Error::RedisEvictingPolicy { url: shown.to_string(), policy });
+    }
+    let maxmemory: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    let maxmemory: u64 = maxmemory.get(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    if let Some(budget) = budget
+        && maxmemory > 0
+        && budget > maxmemory
+    {
+        warn!(
+            budget,
+            maxmemory,
+            "hot-store budget exceeds Redis maxmemory; writes will fail with OOM before the budget is reached"
+        );
+    }
+    Ok(())
+}
+
 impl RedisHotStore {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`, optionally `?namespace=NS`,
     /// which overrides `namespace`), checks that the server does not evict keys, and loads the
@@ -171,66 +232,10 @@ impl RedisHotStore {
             .or(namespace.map(str::to_string))
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
         let shown = redact_url(url);
-        let redis_err = {
-            let shown = shown.clone();
-            move |op: &'static str| {
-                let shown = shown.clone();
-                move |source| Error::Redis { op, url: shown, source }
-            }
-        };
         let client = open_client(&client_url, ca_file)
             .map_err(|e| Error::config("Redis URL", shown.clone(), e))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(5))
-            .set_response_timeout(Duration::from_secs(60))
-            // Reconnects: up to 2 retries about 1 s apart; later commands reconnect again.
-            .set_factor(2)
-            .set_max_delay(1_000)
-            .set_number_of_retries(2);
-        let mut conn = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| {
-            redis_err("connect")(redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no connection within {CONNECT_TIMEOUT:?}"),
-            )))
-        })?
-        .map_err(redis_err("connect"))?;
-
-        let policy: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("maxmemory-policy")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::RedisPolicyUnknown { url: shown.clone(), reason: e.to_string() })?;
-        let policy = policy.get(1).cloned().ok_or_else(|| Error::RedisPolicyUnknown {
-            url: shown.clone(),
-            reason: "CONFIG GET returned no value".to_string(),
-        })?;
-        if policy != "noeviction" {
-            return Err(Error::RedisEvictingPolicy { url: shown, policy });
-        }
-        let maxmemory: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("maxmemory")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        let maxmemory: u64 = maxmemory.get(1).and_then(|m| m.parse().ok()).unwrap_or(0);
-        if let Some(budget) = budget
-            && maxmemory > 0
-            && budget > maxmemory
-        {
-            warn!(
-                budget,
-                maxmemory,
-                "hot-store budget exceeds Redis maxmemory; writes will fail with OOM before the budget is reached"
-            );
-        }
-
+        let mut conn = connect_manager(&client, &shown).await?;
+        check_memory_policy(&mut conn, &shown, budget).await?;
         let store = Self {
             conn,
             url: shown,
@@ -240,17 +245,22 @@ impl RedisHotStore {
             delete: Script::new(DELETE_SCRIPT),
             reset_peak: Script::new(RESET_PEAK_SCRIPT),
         };
-        // Load the scripts now, so a 50 MB put is not sent twice on a NOSCRIPT miss.
-        let mut conn = store.conn.clone();
-        for script in [&store.put, &store.delete, &store.reset_peak] {
+        store.load_scripts().await?;
+        info!(url = %store.url, namespace = %store.namespace, ?budget, "connected to Redis hot store");
+        Ok(store)
+    }
+
+    /// Loads the scripts now, so a 50 MB put is not sent twice on a NOSCRIPT miss.
+    async fn load_scripts(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        for script in [&self.put, &self.delete, &self.reset_peak] {
             script
                 .prepare_invoke()
                 .load_async(&mut conn)
                 .await
-                .map_err(redis_err("load scripts"))?;
+                .map_err(self.err("load scripts"))?;
         }
-        info!(url = %store.url, namespace = %store.namespace, ?budget, "connected to Redis hot store");
-        Ok(store)
+        Ok(())
     }
 
     /// The key namespace.

@@ -4,8 +4,10 @@
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 
-use crate::backlog::{Backlog, Durations, ReadyTasks, Served, assemble, valid_meta_key};
-use crate::error::{Error, Result};
+use crate::backlog::{
+    Backlog, Durations, ReadyRow, ReadyTasks, Served, assemble, check_meta_key, served_from,
+};
+use crate::error::Result;
 
 /// See `TaskDb::backlog`.
 pub(super) async fn report(pool: &PgPool, sample: u32) -> Result<Vec<Backlog>> {
@@ -17,21 +19,15 @@ pub(super) async fn report(pool: &PgPool, sample: u32) -> Result<Vec<Backlog>> {
     )
     .fetch_all(pool)
     .await?;
-    let ready = sqlx::query(
+    let ready = sqlx::query_as::<_, ReadyRow>(
         "SELECT kind, count(*), min(ready_at), coalesce(sum(work), 0)::int8, \
                 count(*) - count(work) \
            FROM tasks WHERE state = 'ready' GROUP BY kind",
     )
     .fetch_all(pool)
     .await?
-    .iter()
-    .map(|r| ReadyTasks {
-        kind: r.get(0),
-        count: r.get(1),
-        oldest: r.get(2),
-        work: r.get(3),
-        without_work: r.get(4),
-    })
+    .into_iter()
+    .map(ReadyTasks::from)
     .collect();
     // newest first by the partial index on (kind, finished_at) of done tasks (migration 0007)
     let durations = sqlx::query(
@@ -58,10 +54,8 @@ pub(super) async fn served(
     window: std::time::Duration,
     meta_key: &str,
 ) -> Result<Vec<Served>> {
-    if !valid_meta_key(meta_key) {
-        return Err(Error::InvalidArgument(format!("bad job meta key {meta_key:?}")));
-    }
-    let rows = sqlx::query(
+    check_meta_key(meta_key)?;
+    let rows = sqlx::query_as(
         "SELECT t.kind, CASE WHEN jsonb_typeof(j.meta -> $2) = 'string' \
                              THEN j.meta ->> $2 END AS g, \
                 count(*), coalesce(sum(t.work), 0)::int8, \
@@ -77,16 +71,7 @@ pub(super) async fn served(
     .bind(meta_key)
     .fetch_all(pool)
     .await?;
-    let mut served: Vec<Served> = rows
-        .iter()
-        .map(|r| Served {
-            kind: r.get(0),
-            group: r.get(1),
-            tasks: r.get(2),
-            work: r.get(3),
-            busy_secs: r.get(4),
-        })
-        .collect();
+    let mut served = served_from(rows);
     // byte order, as SQLite sorts (not the database's collation), no group first
     served.sort_by(|a, b| (&a.kind, &a.group).cmp(&(&b.kind, &b.group)));
     Ok(served)

@@ -1,10 +1,10 @@
 //! Inserting jobs and tasks on PostgreSQL: `create_job`, `add_tasks` and the batch insert they share.
 
-use super::open::{CHANNEL, PostgresTaskDb};
-use super::sql::retrying;
+use super::open::PostgresTaskDb;
+use super::sql::{notify, retrying};
 use crate::error::{Error, Result};
 use crate::job::{JobId, NewJob};
-use crate::task::{ExistingTask, NewTask, PrereqRef, plan_batch};
+use crate::task::{ExistingTask, NewTask, PrereqRef, existing_tasks, plan_batch};
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::debug;
@@ -55,6 +55,96 @@ pub(super) async fn check_running_limit(
     Ok(())
 }
 
+/// Each task's count of unfinished prerequisites and its prerequisites ([`plan_batch`]).
+type Plan = [(i32, Vec<PrereqRef>)];
+
+/// A batch's tasks as the columns `UNNEST` reads, in batch order.
+struct TaskColumns {
+    keys: Vec<String>,
+    kinds: Vec<String>,
+    streams: Vec<i64>,
+    depths: Vec<i32>,
+    waits: Vec<i32>,
+    maxes: Vec<i32>,
+    payloads: Vec<serde_json::Value>,
+    works: Vec<Option<i64>>,
+}
+
+impl TaskColumns {
+    fn of(tasks: &[NewTask], plan: &Plan, streams: &HashMap<String, i64>) -> Self {
+        let n = tasks.len();
+        let mut c = TaskColumns {
+            keys: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            streams: Vec::with_capacity(n),
+            depths: Vec::with_capacity(n),
+            waits: Vec::with_capacity(n),
+            maxes: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            works: Vec::with_capacity(n),
+        };
+        for (t, (w, _)) in tasks.iter().zip(plan) {
+            c.keys.push(t.key.clone());
+            c.kinds.push(t.kind.as_str().to_string());
+            c.streams.push(streams[t.kind.as_str()]);
+            c.depths.push(t.depth);
+            c.waits.push(*w);
+            c.maxes.push(t.max_attempts);
+            c.payloads.push(t.payload.clone());
+            c.works.push(t.work);
+        }
+        c
+    }
+}
+
+/// Links each inserted task to its prerequisites, earlier rows or rows of this batch (`ids`).
+async fn insert_deps(
+    tx: &mut Transaction<'_, Postgres>,
+    tasks: &[NewTask],
+    plan: &Plan,
+    ids: &HashMap<String, i64>,
+) -> Result<()> {
+    let mut pre = Vec::new();
+    let mut dep = Vec::new();
+    for (t, (_, refs)) in tasks.iter().zip(plan) {
+        let id = ids[&t.key];
+        for r in refs {
+            pre.push(match *r {
+                PrereqRef::Row(p) => p,
+                PrereqRef::Batch(i) => ids[&tasks[i].key],
+            });
+            dep.push(id);
+        }
+    }
+    if !pre.is_empty() {
+        sqlx::query(
+            "INSERT INTO deps (prereq_id, task_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])",
+        )
+        .bind(&pre)
+        .bind(&dep)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Tells the workers (at commit) how many tasks of each kind the batch made ready.
+async fn notify_ready(
+    tx: &mut Transaction<'_, Postgres>,
+    tasks: &[NewTask],
+    plan: &Plan,
+) -> Result<()> {
+    let mut ready: BTreeMap<&str, u64> = BTreeMap::new();
+    for (t, _) in tasks.iter().zip(plan).filter(|(_, p)| p.0 == 0) {
+        *ready.entry(t.kind.as_str()).or_insert(0) += 1;
+    }
+    if !ready.is_empty() {
+        let payload = ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
+        notify(tx, &payload).await?;
+    }
+    Ok(())
+}
+
 impl PostgresTaskDb {
     pub(super) async fn insert_tasks(
         &self,
@@ -73,24 +163,7 @@ impl PostgresTaskDb {
             .into_iter()
             .collect();
         let streams = ensure_streams(tx, tenant, &kinds).await?;
-        let mut keys = Vec::with_capacity(tasks.len());
-        let mut tkinds = Vec::with_capacity(tasks.len());
-        let mut sids = Vec::with_capacity(tasks.len());
-        let mut depths = Vec::with_capacity(tasks.len());
-        let mut waits = Vec::with_capacity(tasks.len());
-        let mut maxes = Vec::with_capacity(tasks.len());
-        let mut payloads = Vec::with_capacity(tasks.len());
-        let mut works = Vec::with_capacity(tasks.len());
-        for (t, (w, _)) in tasks.iter().zip(&plan) {
-            keys.push(t.key.clone());
-            tkinds.push(t.kind.as_str().to_string());
-            sids.push(streams[t.kind.as_str()]);
-            depths.push(t.depth);
-            waits.push(*w);
-            maxes.push(t.max_attempts);
-            payloads.push(t.payload.clone());
-            works.push(t.work);
-        }
+        let c = TaskColumns::of(tasks, &plan, &streams);
         let rows = sqlx::query(
             // the job's due time and priority are copied for the claim's index (migration 0009)
             "INSERT INTO tasks (job_id, key, kind, stream_id, job_seq, depth, state, waiting, \
@@ -104,51 +177,20 @@ impl PostgresTaskDb {
         )
         .bind(job)
         .bind(job_seq)
-        .bind(&keys)
-        .bind(&tkinds)
-        .bind(&sids)
-        .bind(&depths)
-        .bind(&waits)
-        .bind(&maxes)
-        .bind(&payloads)
-        .bind(&works)
+        .bind(&c.keys)
+        .bind(&c.kinds)
+        .bind(&c.streams)
+        .bind(&c.depths)
+        .bind(&c.waits)
+        .bind(&c.maxes)
+        .bind(&c.payloads)
+        .bind(&c.works)
         .fetch_all(&mut **tx)
         .await?;
         let ids: HashMap<String, i64> =
             rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
-        let mut pre = Vec::new();
-        let mut dep = Vec::new();
-        for (t, (_, refs)) in tasks.iter().zip(&plan) {
-            let id = ids[&t.key];
-            for r in refs {
-                pre.push(match *r {
-                    PrereqRef::Row(p) => p,
-                    PrereqRef::Batch(i) => ids[&tasks[i].key],
-                });
-                dep.push(id);
-            }
-        }
-        if !pre.is_empty() {
-            sqlx::query("INSERT INTO deps (prereq_id, task_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])")
-                .bind(&pre)
-                .bind(&dep)
-                .execute(&mut **tx)
-                .await?;
-        }
-        let mut ready: BTreeMap<&str, u64> = BTreeMap::new();
-        for (t, _) in tasks.iter().zip(&plan).filter(|(_, p)| p.0 == 0) {
-            *ready.entry(t.kind.as_str()).or_insert(0) += 1;
-        }
-        if !ready.is_empty() {
-            let payload =
-                ready.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",");
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        insert_deps(tx, tasks, &plan, &ids).await?;
+        notify_ready(tx, tasks, &plan).await
     }
 
     pub(super) async fn create_job_in(&self, job: NewJob) -> Result<JobId> {
@@ -204,7 +246,7 @@ impl PostgresTaskDb {
             keys.extend(tasks.iter().flat_map(|t| t.prerequisites.iter().map(String::as_str)));
             // Lock the tasks this batch links to: a prerequisite completing meanwhile would not
             // see its new dependent (completions do not lock the job; see migration 0004).
-            let rows = sqlx::query(
+            let rows = sqlx::query_as(
                 "SELECT key, id, state FROM tasks WHERE job_id = $1 AND key = ANY($2) \
                  ORDER BY id FOR KEY SHARE",
             )
@@ -212,15 +254,7 @@ impl PostgresTaskDb {
             .bind(&keys)
             .fetch_all(&mut *tx)
             .await?;
-            let existing = rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<String, _>(0),
-                        ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" },
-                    )
-                })
-                .collect();
+            let existing = existing_tasks(rows);
             self.insert_tasks(&mut tx, job, &tenant, row.get(2), &tasks, &existing).await?;
             tx.commit().await?;
             Ok(())

@@ -62,10 +62,7 @@ impl PostgresTaskDb {
 
     /// Like [`PostgresTaskDb::connect`] with an existing pool.
     pub async fn from_pool(pool: PgPool, config: Config) -> Result<Self> {
-        // The API's tenant tables share this database and its migration table (versions from
-        // 10001): ignore the versions this crate does not know.
-        let mut migrator = sqlx::migrate!("./migrations/postgres");
-        migrator.set_ignore_missing(true);
+        let migrator = crate::shared_migrator(sqlx::migrate!("./migrations/postgres"));
         migrator.run(&pool).await?;
         apply_functions(&pool).await?;
         let notifier = Notifier::default();

@@ -4,7 +4,7 @@
 
 use sqlx::postgres::PgConnection;
 
-use super::open::CHANNEL;
+use super::sql::notify;
 use crate::error::Result;
 use crate::lease::Lease;
 use crate::lease::refusal;
@@ -30,12 +30,7 @@ pub(super) async fn release_in(tx: &mut PgConnection, lease: &Lease) -> Result<(
             .bind(stream)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(format!("{kind}:1"))
-            .execute(&mut *tx)
-            .await?;
-        return Ok(());
+        return notify(tx, &format!("{kind}:1")).await;
     }
     let current = sqlx::query_as("SELECT state, attempt FROM tasks WHERE id = $1")
         .bind(lease.task_id)

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use tracing::debug;
 
+use super::open::CHANNEL;
 use crate::error::{Error, Result};
-use crate::job::JobState;
-use crate::task::{Kind, TaskState};
+pub(super) use crate::rows::{job_state, task_state};
+use crate::task::Kind;
 
 /// Vacuums the queue tables with this connection's notices off (see `TaskDb::vacuum`).
 pub(super) async fn vacuum_quietly(conn: &mut sqlx::PgConnection) -> Result<()> {
@@ -15,6 +16,13 @@ pub(super) async fn vacuum_quietly(conn: &mut sqlx::PgConnection) -> Result<()> 
     let vacuumed = sqlx::query(vacuum).execute(&mut *conn).await;
     sqlx::query("RESET client_min_messages").execute(&mut *conn).await?;
     vacuumed?;
+    Ok(())
+}
+
+/// Wakes the agents of the kinds in `payload` (`kind:count,…`, see [`CHANNEL`]) when the
+/// transaction `conn` is in commits.
+pub(super) async fn notify(conn: &mut sqlx::PgConnection, payload: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -42,12 +50,4 @@ where
 
 pub(super) fn kinds_vec(kinds: &[Kind]) -> Vec<String> {
     kinds.iter().map(|k| k.as_str().to_string()).collect()
-}
-
-pub(super) fn job_state(s: &str) -> Result<JobState> {
-    JobState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown job state {s:?}")))
-}
-
-pub(super) fn task_state(s: &str) -> Result<TaskState> {
-    TaskState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown task state {s:?}")))
 }

@@ -3,8 +3,9 @@
 use super::open::PostgresTaskDb;
 use super::sql::{job_state, task_state};
 use crate::error::{Error, Result};
-use crate::job::{JobFilter, JobId, JobStatus, JobSummary, TaskCount, TaskFailure};
-use crate::stream::{ReservationIdle, StreamConfig, StreamInfo};
+use crate::job::{JobFilter, JobId, JobStatus, JobSummary};
+use crate::rows::{StreamRow, page, stream_info, task_counts, task_failure};
+use crate::stream::StreamInfo;
 use crate::task::{TaskInfo, TaskState};
 use serde_json::Value;
 use sqlx::Row;
@@ -33,25 +34,23 @@ impl PostgresTaskDb {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::JobNotFound(job))?;
-        let counts = sqlx::query(
-            "SELECT kind, state, count(*) FROM tasks WHERE job_id = $1 GROUP BY kind, state ORDER BY kind, state",
-        )
-        .bind(job)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|c| {
-            Ok(TaskCount { kind: c.get(0), state: task_state(c.get::<&str, _>(1))?, count: c.get(2) })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        let first_failure = sqlx::query(
+        let counts = task_counts(
+            sqlx::query_as(
+                "SELECT kind, state, count(*) FROM tasks WHERE job_id = $1 \
+                  GROUP BY kind, state ORDER BY kind, state",
+            )
+            .bind(job)
+            .fetch_all(&self.pool)
+            .await?,
+        )?;
+        let first_failure = sqlx::query_as(
             "SELECT key, kind, coalesce(error, '') FROM tasks WHERE job_id = $1 AND state = 'failed' \
              ORDER BY finished_at, id LIMIT 1",
         )
         .bind(job)
         .fetch_optional(&self.pool)
         .await?
-        .map(|f| TaskFailure { task: f.get(0), kind: f.get(1), error: f.get(2) });
+        .map(task_failure);
         Ok(JobStatus {
             id: r.get("id"),
             tenant: r.get("tenant"),
@@ -116,7 +115,7 @@ impl PostgresTaskDb {
     }
 
     pub(super) async fn streams_view(&self) -> Result<Vec<StreamInfo>> {
-        let rows = sqlx::query(
+        let rows: Vec<StreamRow> = sqlx::query_as(
             "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, \
                     s.running + coalesce((SELECT sum(r.n) FROM stream_running r \
                                            WHERE r.stream_id = s.id), 0)::int8, \
@@ -126,24 +125,11 @@ impl PostgresTaskDb {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| StreamInfo {
-                tenant: r.get(0),
-                kind: r.get(1),
-                config: StreamConfig {
-                    priority_multiplier: r.get(2),
-                    reserved: r.get(3),
-                    idle: ReservationIdle::parse(r.get::<&str, _>(6)),
-                },
-                running: r.get(4),
-                ready: r.get(5),
-            })
-            .collect())
+        Ok(rows.into_iter().map(stream_info).collect())
     }
 
     pub(super) async fn list_jobs_view(&self, filter: JobFilter) -> Result<Vec<JobSummary>> {
-        let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+        let (limit, offset) = page(&filter);
         let rows = sqlx::query(
             "SELECT id, tenant, state, meta, error, created_at, finished_at FROM jobs \
               WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR state = $2) \
@@ -152,7 +138,7 @@ impl PostgresTaskDb {
         .bind(filter.tenant)
         .bind(filter.state.map(|s| s.as_str()))
         .bind(limit)
-        .bind(filter.offset as i64)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(summary).collect()

@@ -1,11 +1,11 @@
 //! The backlog report on SQLite, read from the reader pool in three statements.
 
-use sqlx::Row;
-
 use super::open::SqliteTaskDb;
 use super::sql::ots;
-use crate::backlog::{Backlog, Durations, ReadyTasks, Served, assemble, valid_meta_key};
-use crate::error::{Error, Result};
+use crate::backlog::{
+    Backlog, Durations, ReadyTasks, Served, ServedRow, assemble, check_meta_key, served_from,
+};
+use crate::error::Result;
 
 /// See `TaskDb::backlog`.
 pub(super) async fn report(db: &SqliteTaskDb, sample: u32) -> Result<Vec<Backlog>> {
@@ -13,19 +13,15 @@ pub(super) async fn report(db: &SqliteTaskDb, sample: u32) -> Result<Vec<Backlog
         sqlx::query_as("SELECT kind, sum(running) FROM streams GROUP BY kind")
             .fetch_all(&db.reader)
             .await?;
-    let ready = sqlx::query(
+    let ready = sqlx::query_as::<_, (String, i64, Option<i64>, i64, i64)>(
         "SELECT kind, count(*), min(ready_at), coalesce(sum(work), 0), count(*) - count(work) \
            FROM tasks WHERE state = 'ready' GROUP BY kind",
     )
     .fetch_all(&db.reader)
     .await?
-    .iter()
-    .map(|r| ReadyTasks {
-        kind: r.get(0),
-        count: r.get(1),
-        oldest: ots(r.get(2)),
-        work: r.get(3),
-        without_work: r.get(4),
+    .into_iter()
+    .map(|(kind, count, oldest, work, without)| {
+        ReadyTasks::from((kind, count, ots(oldest), work, without))
     })
     .collect();
     let mut durations = Vec::with_capacity(running.len());
@@ -53,12 +49,10 @@ pub(super) async fn served(
     window: std::time::Duration,
     meta_key: &str,
 ) -> Result<Vec<Served>> {
-    if !valid_meta_key(meta_key) {
-        return Err(Error::InvalidArgument(format!("bad job meta key {meta_key:?}")));
-    }
+    check_meta_key(meta_key)?;
     let since =
         super::sql::now_us().saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
-    let rows = sqlx::query(
+    let rows: Vec<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
         "SELECT t.kind, CASE WHEN json_type(j.meta, ?2) = 'text' \
                              THEN json_extract(j.meta, ?2) END AS g, \
                 count(*), coalesce(sum(t.work), 0), \
@@ -73,14 +67,8 @@ pub(super) async fn served(
     .bind(format!("$.{meta_key}"))
     .fetch_all(&db.reader)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Served {
-            kind: r.get(0),
-            group: r.get(1),
-            tasks: r.get(2),
-            work: r.get(3),
-            busy_secs: r.get::<i64, _>(4) as f64 / 1e6,
-        })
-        .collect())
+    // busy time is summed in microseconds
+    let rows: Vec<ServedRow> =
+        rows.into_iter().map(|(k, g, t, w, us)| (k, g, t, w, us as f64 / 1e6)).collect();
+    Ok(served_from(rows))
 }

@@ -14,7 +14,7 @@ use crate::Config;
 use crate::agent::micros;
 use crate::error::Result;
 use crate::lease::Lease;
-use crate::pin::{LiveAgent, Pin, Reservation, pin_agents, pin_of};
+use crate::pin::{Pin, Reservation, pin_agents, pin_of};
 use crate::policy::{RECENT_TASKS, StreamSnapshot, at_risk, decayed, rank};
 use crate::stream::ReservationIdle;
 use crate::task::Kind;
@@ -96,18 +96,7 @@ async fn pin_in(
             idle: ReservationIdle::parse(r.get::<&str, _>(3)),
         })
         .collect();
-    let rows =
-        sqlx::query("SELECT id, kinds FROM agents WHERE last_seen >= ?1 ORDER BY first_seen, id")
-            .bind(now.saturating_sub(micros(alive)))
-            .fetch_all(&mut *tx)
-            .await?;
-    let agents: Vec<LiveAgent> = rows
-        .iter()
-        .map(|r| LiveAgent {
-            id: r.get(0),
-            kinds: serde_json::from_str(r.get::<&str, _>(1)).unwrap_or_default(),
-        })
-        .collect();
+    let agents = super::registry::live_agents(&mut *tx, now.saturating_sub(micros(alive))).await?;
     let pins = pin_agents(&reservations, &agents);
     let Some(pin) = pin_of(agent, &pins) else {
         return Ok(None);

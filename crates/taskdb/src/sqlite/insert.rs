@@ -4,7 +4,7 @@ use super::open::SqliteTaskDb;
 use super::sql::now_us;
 use crate::error::{Error, Result};
 use crate::job::{JobId, NewJob};
-use crate::task::{ExistingTask, NewTask, PrereqRef, plan_batch};
+use crate::task::{ExistingTask, NewTask, PrereqRef, existing_tasks, plan_batch};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::{BTreeSet, HashMap};
@@ -147,22 +147,14 @@ impl SqliteTaskDb {
         let mut keys: BTreeSet<&str> = tasks.iter().map(|t| t.key.as_str()).collect();
         keys.extend(tasks.iter().flat_map(|t| t.prerequisites.iter().map(String::as_str)));
         let keys_json = serde_json::to_string(&keys).expect("strings serialize");
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT key, id, state FROM tasks WHERE job_seq = ?1 AND key IN (SELECT value FROM json_each(?2))",
         )
         .bind(seq)
         .bind(keys_json)
         .fetch_all(&mut *tx)
         .await?;
-        let existing = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>(0),
-                    ExistingTask { id: r.get(1), done: r.get::<&str, _>(2) == "done" },
-                )
-            })
-            .collect();
+        let existing = existing_tasks(rows);
         let ready = Self::insert_tasks(&mut tx, job, &tenant, seq, &tasks, &existing).await?;
         sqlx::query("UPDATE jobs SET remaining = remaining + ?2 WHERE seq = ?1")
             .bind(seq)

@@ -49,10 +49,7 @@ impl SqliteTaskDb {
             .acquire_timeout(Duration::from_secs(600))
             .connect_with(opts.clone())
             .await?;
-        // The API's tenant tables share this database and its migration table (versions from
-        // 10001): ignore the versions this crate does not know.
-        let mut migrator = sqlx::migrate!("./migrations/sqlite");
-        migrator.set_ignore_missing(true);
+        let migrator = crate::shared_migrator(sqlx::migrate!("./migrations/sqlite"));
         migrator.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(config.max_connections.clamp(1, 8))

@@ -87,17 +87,26 @@ pub(super) async fn pins(db: &SqliteTaskDb, alive: Duration) -> Result<Vec<Agent
             (res, r.get(1))
         })
         .collect();
-    let rows =
-        sqlx::query("SELECT id, kinds FROM agents WHERE last_seen >= ?1 ORDER BY first_seen, id")
-            .bind(now_us() - micros(alive))
-            .fetch_all(&db.reader)
-            .await?;
-    let agents: Vec<LiveAgent> = rows
-        .iter()
-        .map(|r| LiveAgent {
-            id: r.get(0),
-            kinds: serde_json::from_str(r.get::<&str, _>(1)).unwrap_or_default(),
-        })
-        .collect();
+    let agents = live_agents(&db.reader, now_us() - micros(alive)).await?;
     Ok(describe(&reservations, &agents))
+}
+
+/// The agents that reported since `since` (µs), oldest registration first.
+pub(super) async fn live_agents<'c>(
+    conn: impl sqlx::SqliteExecutor<'c>,
+    since: i64,
+) -> Result<Vec<LiveAgent>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, kinds FROM agents WHERE last_seen >= ?1 ORDER BY first_seen, id",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kinds)| LiveAgent {
+            id,
+            kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+        })
+        .collect())
 }

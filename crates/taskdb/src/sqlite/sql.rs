@@ -5,8 +5,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::job::JobState;
-use crate::task::{Kind, TaskState};
+pub(super) use crate::rows::{job_state, task_state};
+use crate::task::Kind;
 
 pub(super) fn now_us() -> i64 {
     Utc::now().timestamp_micros()
@@ -30,14 +30,6 @@ pub(super) fn ojson(s: Option<String>) -> Result<Option<Value>> {
 
 pub(super) fn uuid(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| Error::Corrupt(format!("bad job id {s:?}: {e}")))
-}
-
-pub(super) fn job_state(s: &str) -> Result<JobState> {
-    JobState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown job state {s:?}")))
-}
-
-pub(super) fn task_state(s: &str) -> Result<TaskState> {
-    TaskState::parse(s).ok_or_else(|| Error::Corrupt(format!("unknown task state {s:?}")))
 }
 
 pub(super) fn kinds_json(kinds: &[Kind]) -> String {

@@ -3,8 +3,9 @@
 use super::open::SqliteTaskDb;
 use super::sql::{job_state, json, ojson, ots, task_state, ts, uuid};
 use crate::error::{Error, Result};
-use crate::job::{JobFilter, JobId, JobStatus, JobSummary, TaskCount, TaskFailure};
-use crate::stream::{ReservationIdle, StreamConfig, StreamInfo};
+use crate::job::{JobFilter, JobId, JobStatus, JobSummary};
+use crate::rows::{StreamRow, page, stream_info, task_counts, task_failure};
+use crate::stream::StreamInfo;
 use crate::task::TaskInfo;
 use serde_json::Value;
 use sqlx::Row;
@@ -34,23 +35,23 @@ impl SqliteTaskDb {
         .await?
         .ok_or(Error::JobNotFound(job))?;
         let seq: i64 = r.get("seq");
-        let counts = sqlx::query(
-            "SELECT kind, state, count(*) FROM tasks WHERE job_seq = ?1 GROUP BY kind, state ORDER BY kind, state",
-        )
-        .bind(seq)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|c| Ok(TaskCount { kind: c.get(0), state: task_state(c.get::<&str, _>(1))?, count: c.get(2) }))
-        .collect::<Result<Vec<_>>>()?;
-        let first_failure = sqlx::query(
+        let counts = task_counts(
+            sqlx::query_as(
+                "SELECT kind, state, count(*) FROM tasks WHERE job_seq = ?1 \
+                  GROUP BY kind, state ORDER BY kind, state",
+            )
+            .bind(seq)
+            .fetch_all(&self.reader)
+            .await?,
+        )?;
+        let first_failure = sqlx::query_as(
             "SELECT key, kind, coalesce(error, '') FROM tasks WHERE job_seq = ?1 AND state = 'failed' \
              ORDER BY finished_at, id LIMIT 1",
         )
         .bind(seq)
         .fetch_optional(&self.reader)
         .await?
-        .map(|f| TaskFailure { task: f.get(0), kind: f.get(1), error: f.get(2) });
+        .map(task_failure);
         Ok(JobStatus {
             id: uuid(r.get::<&str, _>("id"))?,
             tenant: r.get("tenant"),
@@ -111,7 +112,7 @@ impl SqliteTaskDb {
     }
 
     pub(super) async fn streams_view(&self) -> Result<Vec<StreamInfo>> {
-        let rows = sqlx::query(
+        let rows: Vec<StreamRow> = sqlx::query_as(
             "SELECT s.tenant, s.kind, s.priority_multiplier, s.reserved, s.running, \
                     (SELECT count(*) FROM tasks t WHERE t.stream_id = s.id AND t.state = 'ready'), \
                     s.reserved_idle \
@@ -119,24 +120,11 @@ impl SqliteTaskDb {
         )
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| StreamInfo {
-                tenant: r.get(0),
-                kind: r.get(1),
-                config: StreamConfig {
-                    priority_multiplier: r.get(2),
-                    reserved: r.get(3),
-                    idle: ReservationIdle::parse(r.get::<&str, _>(6)),
-                },
-                running: r.get(4),
-                ready: r.get(5),
-            })
-            .collect())
+        Ok(rows.into_iter().map(stream_info).collect())
     }
 
     pub(super) async fn list_jobs_view(&self, filter: JobFilter) -> Result<Vec<JobSummary>> {
-        let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+        let (limit, offset) = page(&filter);
         let rows = sqlx::query(
             "SELECT id, tenant, state, meta, error, created_at, finished_at FROM jobs \
               WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR state = ?2) \
@@ -145,7 +133,7 @@ impl SqliteTaskDb {
         .bind(filter.tenant)
         .bind(filter.state.map(|s| s.as_str()))
         .bind(limit)
-        .bind(filter.offset as i64)
+        .bind(offset)
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(summary).collect()

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use tiffin_taskdb::{NewTask, TaskDb, TaskState};
-use tiffin_zkvm::{ExecuteOptions, Receipt, ReceiptKind, decode, encode, execute};
+use tiffin_zkvm::{ExecuteOptions, Execution, Receipt, ReceiptKind, decode, encode, execute};
 
 use super::context::{Context, Outcome, Task};
 use crate::planner::{PlannedTask, Planner, Shape, Step};
@@ -28,25 +28,9 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     // added are skipped rather than duplicated, and the segments of those already proven are
     // not stored again (nothing would read or delete them: they would sit in the hot store
     // until retention).
-    let (existing, proven) = if task.lease.attempt > 1 {
-        let tasks = ctx.block_on(ctx.db.tasks(job))?;
-        let proven: HashSet<String> = tasks
-            .iter()
-            .filter(|t| t.kind == kinds::PROVE && t.state == TaskState::Done)
-            .map(|t| t.key.clone())
-            .collect();
-        (tasks.into_iter().map(|t| t.key).collect(), proven)
-    } else {
-        (HashSet::new(), HashSet::new())
-    };
+    let (existing, proven) = earlier_attempt(ctx, task)?;
     let mut planner = Planner::new(shape);
-    let mut assumptions = Vec::with_capacity(spec.assumptions.len());
-    for key in &spec.assumptions {
-        assumptions.push(decode::<Receipt>(
-            "assumption receipt",
-            &ctx.block_on(ctx.stores.cold.get(key))?,
-        )?);
-    }
+    let assumptions = load_assumptions(ctx, spec)?;
     let opts = ExecuteOptions { po2: spec.po2, cycle_limit: spec.cycle_limit, assumptions };
 
     let mut ran: u64 = 0;
@@ -74,21 +58,7 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
     }
     let exec = result?;
 
-    let logs = [exec.stdout.as_slice(), exec.stderr.as_slice()].concat();
-    if !logs.is_empty() {
-        ctx.block_on(ctx.stores.cold.put(&blobs::logs(job), Bytes::from(logs)))?;
-    }
-    let max_journal = spec.max_journal_bytes.unwrap_or(DEFAULT_MAX_JOURNAL_BYTES);
-    if exec.journal.len() as u64 > max_journal {
-        return Err(TaskError::permanent(format!(
-            "TIFFIN-WORKFLOW-005 the guest committed a journal of {} bytes; this cluster keeps \
-             at most {max_journal} (--max-journal-size)",
-            exec.journal.len()
-        )));
-    }
-    // The journal goes to the cold store, not into the task's output: finalize and the
-    // execute-only journal route read it there.
-    ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
+    store_logs_and_journal(ctx, job, spec, &exec)?;
     if !spec.execute_only {
         // The receipts of the claims the guest verified, in the order its claim lists them.
         let used: Vec<String> =
@@ -109,6 +79,59 @@ pub fn run(ctx: &Context, task: &Task<'_>, spec: &JobSpec) -> Result<Outcome, Ta
         cleanup: Vec::new(),
         proven_cycles: 0,
     })
+}
+
+/// The keys of the tasks an earlier attempt of this execute added, and of the prove tasks
+/// among them already done; both empty on a first attempt.
+fn earlier_attempt(
+    ctx: &Context,
+    task: &Task<'_>,
+) -> Result<(HashSet<String>, HashSet<String>), TaskError> {
+    if task.lease.attempt <= 1 {
+        return Ok((HashSet::new(), HashSet::new()));
+    }
+    let tasks = ctx.block_on(ctx.db.tasks(task.lease.job_id))?;
+    let proven: HashSet<String> = tasks
+        .iter()
+        .filter(|t| t.kind == kinds::PROVE && t.state == TaskState::Done)
+        .map(|t| t.key.clone())
+        .collect();
+    Ok((tasks.into_iter().map(|t| t.key).collect(), proven))
+}
+
+/// The receipts the guest may verify, read from the cold store in the spec's order.
+fn load_assumptions(ctx: &Context, spec: &JobSpec) -> Result<Vec<Receipt>, TaskError> {
+    let mut assumptions = Vec::with_capacity(spec.assumptions.len());
+    for key in &spec.assumptions {
+        let bytes = ctx.block_on(ctx.stores.cold.get(key))?;
+        assumptions.push(decode::<Receipt>("assumption receipt", &bytes)?);
+    }
+    Ok(assumptions)
+}
+
+/// Stores the guest's logs, refuses a journal over the spec's limit, and stores the journal.
+fn store_logs_and_journal(
+    ctx: &Context,
+    job: tiffin_taskdb::JobId,
+    spec: &JobSpec,
+    exec: &Execution,
+) -> Result<(), TaskError> {
+    let logs = [exec.stdout.as_slice(), exec.stderr.as_slice()].concat();
+    if !logs.is_empty() {
+        ctx.block_on(ctx.stores.cold.put(&blobs::logs(job), Bytes::from(logs)))?;
+    }
+    let max_journal = spec.max_journal_bytes.unwrap_or(DEFAULT_MAX_JOURNAL_BYTES);
+    if exec.journal.len() as u64 > max_journal {
+        return Err(TaskError::permanent(format!(
+            "TIFFIN-WORKFLOW-005 the guest committed a journal of {} bytes; this cluster keeps \
+             at most {max_journal} (--max-journal-size)",
+            exec.journal.len()
+        )));
+    }
+    // The journal goes to the cold store, not into the task's output: finalize and the
+    // execute-only journal route read it there.
+    ctx.block_on(ctx.stores.cold.put(&blobs::journal(job), Bytes::from(exec.journal.clone())))?;
+    Ok(())
 }
 
 /// Records that `job`'s execution ran `cycles` so far ([`blobs::executed`]).
