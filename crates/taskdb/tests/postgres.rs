@@ -3,6 +3,7 @@
 //! Below it, what only PostgreSQL does: which rows a claim or completion may wait for, and the
 //! housekeeper's repair of a job whose end was interrupted.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -10,38 +11,36 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::Connection;
-use tiffin_taskdb::{JobState, Kind, NewJob, NewTask, PostgresTaskDb, TaskDb};
+use tiffin_taskdb::{Config, JobState, Kind, NewJob, NewTask, PostgresTaskDb, TaskDb};
 
-async fn make() -> (Arc<dyn TaskDb>, ()) {
-    let (db, _url) = connect().await;
+async fn open(config: Config) -> (Arc<dyn TaskDb>, ()) {
+    let (db, _url) = connect_with(config).await;
     (Arc::new(db), ())
 }
 
+fn main() {
+    common::run(open);
+}
+
 async fn connect() -> (PostgresTaskDb, String) {
+    connect_with(common::conformance::config()).await
+}
+
+async fn connect_with(config: Config) -> (PostgresTaskDb, String) {
     let url = tiffin_taskdb::testing::fresh_database_url().await;
-    let db = PostgresTaskDb::connect(&url, common::conformance::config())
+    let db = PostgresTaskDb::connect(&url, config)
         .await
         .unwrap_or_else(|e| panic!("connect to test PostgreSQL {url}: {e}"));
     (db, url)
 }
 
-conformance_suite!(make);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn old_service_is_forgotten() {
-    let url = tiffin_taskdb::testing::fresh_database_url().await;
-    let config = common::conformance::forgetful_config();
-    let db = PostgresTaskDb::connect(&url, config).await.unwrap();
-    common::conformance::old_service_is_forgotten(Arc::new(db)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recent_service_survives_a_restart() {
     let (db, url) = connect().await;
     common::conformance::serve_a_backlog_before_a_restart(Arc::new(db)).await;
     let db = PostgresTaskDb::connect(&url, common::conformance::config()).await.unwrap();
     common::conformance::newcomer_goes_first_after_a_restart(Arc::new(db)).await;
 }
+backend_test!(recent_service_survives_a_restart);
 
 const LONG: Duration = Duration::from_secs(60);
 /// Far longer than a claim or completion takes here, far shorter than "blocked for good".
@@ -61,7 +60,6 @@ async fn hold_lock(url: &str, sql: &str) -> sqlx::PgConnection {
     conn
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn completions_do_not_wait_for_the_job_row() {
     let (db, url) = connect().await;
     let tasks = (0..3).map(|i| NewTask::new(format!("s{i}"), "x", json!(i))).collect();
@@ -96,8 +94,8 @@ async fn completions_do_not_wait_for_the_job_row() {
     assert_eq!(st.state, JobState::Succeeded);
     assert_eq!(st.remaining, 0);
 }
+backend_test!(completions_do_not_wait_for_the_job_row);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_and_completions_do_not_wait_for_the_stream_row() {
     let (db, url) = connect().await;
     let tasks = (0..4).map(|i| NewTask::new(format!("s{i}"), "x", json!(i))).collect();
@@ -119,8 +117,8 @@ async fn claims_and_completions_do_not_wait_for_the_stream_row() {
     let running: i64 = db.streams().await.unwrap().iter().map(|s| s.running).sum();
     assert_eq!(running, 0);
 }
+backend_test!(claims_and_completions_do_not_wait_for_the_stream_row);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn housekeeper_ends_a_job_whose_end_was_interrupted() {
     let (db, _url) = connect().await;
     let job = db
@@ -150,11 +148,11 @@ async fn housekeeper_ends_a_job_whose_end_was_interrupted() {
     db.requeue_expired().await.unwrap();
     assert_eq!(db.job(busy).await.unwrap().state, JobState::Running);
 }
+backend_test!(housekeeper_ends_a_job_whose_end_was_interrupted);
 
 /// The scheduler's functions in the database are exactly those of `src/postgres/functions.sql`
 /// (one current definition each; the ones no code calls were dropped), and applying the file
 /// again — as every process does when it connects, several at once — changes nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_scheduler_functions_are_the_ones_of_the_functions_file() {
     let (db, url) = connect().await;
     let file = include_str!("../src/postgres/functions.sql");
@@ -183,3 +181,4 @@ async fn the_scheduler_functions_are_the_ones_of_the_functions_file() {
     }
     assert_eq!(installed().await, defined);
 }
+backend_test!(the_scheduler_functions_are_the_ones_of_the_functions_file);

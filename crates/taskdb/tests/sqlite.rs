@@ -1,22 +1,25 @@
-//! The conformance suite on the SQLite backend.
+//! The conformance suite on the SQLite backend (every registered scenario, one database file
+//! each), and what only this backend's tests do.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
-use tiffin_taskdb::{SqliteTaskDb, TaskDb};
+use tiffin_taskdb::{Config, SqliteTaskDb, TaskDb};
 
-async fn make() -> (Arc<dyn TaskDb>, tempfile::TempDir) {
+async fn open(config: Config) -> (Arc<dyn TaskDb>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), common::conformance::config())
+    let db = SqliteTaskDb::open(dir.path().join("taskdb.sqlite"), config)
         .await
         .expect("open SQLite TaskDB");
     (Arc::new(db), dir)
 }
 
-conformance_suite!(make);
+fn main() {
+    common::run(open);
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recent_service_survives_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let open =
@@ -26,11 +29,4 @@ async fn recent_service_survives_a_restart() {
     let db = open().await.expect("reopen SQLite TaskDB");
     common::conformance::newcomer_goes_first_after_a_restart(Arc::new(db)).await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn old_service_is_forgotten() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("taskdb.sqlite");
-    let db = SqliteTaskDb::open(path, common::conformance::forgetful_config()).await.unwrap();
-    common::conformance::old_service_is_forgotten(Arc::new(db)).await;
-}
+backend_test!(recent_service_survives_a_restart);

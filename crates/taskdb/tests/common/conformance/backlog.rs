@@ -14,7 +14,7 @@ async fn of(db: &Arc<dyn TaskDb>, kind: &str) -> Backlog {
     all.into_iter().find(|b| b.kind == kind).unwrap_or_else(|| panic!("no backlog for {kind}"))
 }
 
-pub async fn backlog_counts_ready_running_and_work(db: Arc<dyn TaskDb>) {
+async fn backlog_counts_ready_running_and_work(db: Arc<dyn TaskDb>) {
     assert!(db.backlog(100).await.unwrap().is_empty(), "no streams, no backlog");
     let before = chrono::Utc::now();
     let tasks = vec![
@@ -45,8 +45,9 @@ pub async fn backlog_counts_ready_running_and_work(db: Arc<dyn TaskDb>) {
     db.complete(&lease, json!(null)).await.unwrap();
     assert_eq!(of(&db, "prove").await.running, 0);
 }
+scenario!(backlog_counts_ready_running_and_work);
 
-pub async fn backlog_measures_finished_tasks(db: Arc<dyn TaskDb>) {
+async fn backlog_measures_finished_tasks(db: Arc<dyn TaskDb>) {
     let tasks = vec![task("a", "exec"), task("b", "exec"), task("c", "exec"), task("d", "aux")];
     db.create_job(NewJob::new("t", tasks)).await.unwrap();
     assert_eq!((of(&db, "exec").await.sampled, of(&db, "exec").await.mean_secs), (0, None));
@@ -69,10 +70,11 @@ pub async fn backlog_measures_finished_tasks(db: Arc<dyn TaskDb>) {
     assert_eq!(of(&db, "exec").await.sampled, 2);
     assert_eq!(of(&db, "aux").await.sampled, 0);
 }
+scenario!(backlog_measures_finished_tasks);
 
 /// `served`: the work finished in a window per kind and job meta field, timed from first
 /// claim to completion, leaving out failed tasks and tasks of other windows.
-pub async fn served_sums_finished_work_per_kind_and_meta(db: Arc<dyn TaskDb>) {
+async fn served_sums_finished_work_per_kind_and_meta(db: Arc<dyn TaskDb>) {
     assert!(db.served(Duration::from_secs(60), "receipt_kind").await.unwrap().is_empty());
     let job = |tenant: &str, meta, tasks| NewJob::new(tenant, tasks).meta(meta);
     let succinct = json!({ "receipt_kind": "succinct" });
@@ -129,3 +131,4 @@ pub async fn served_sums_finished_work_per_kind_and_meta(db: Arc<dyn TaskDb>) {
     let bad = db.served(Duration::from_secs(60), "a'; DROP").await.unwrap_err();
     assert!(matches!(bad, tiffin_taskdb::Error::InvalidArgument(_)), "{bad:?}");
 }
+scenario!(served_sums_finished_work_per_kind_and_meta);

@@ -27,7 +27,7 @@ async fn flood_then_due_job(db: &Arc<dyn TaskDb>, due_in: Duration) {
     db.create_job(NewJob::new("broker", tasks).due(Utc::now() + due_in)).await.unwrap();
 }
 
-pub async fn a_job_at_risk_borrows_agents_but_never_starves_the_others(db: Arc<dyn TaskDb>) {
+async fn a_job_at_risk_borrows_agents_but_never_starves_the_others(db: Arc<dyn TaskDb>) {
     // 40 tasks of 1 s left, 20 s to go: at risk
     flood_then_due_job(&db, Duration::seconds(20)).await;
     let served = claims_in_a_row(&db, "prove", 20).await;
@@ -35,11 +35,13 @@ pub async fn a_job_at_risk_borrows_agents_but_never_starves_the_others(db: Arc<d
     assert!(broker >= 14, "at risk, it borrows (4:1 gives 16 of 20): {served:?}");
     assert!(20 - broker >= 3, "the flood keeps at least 1 claim in 5: {served:?}");
 }
+scenario!(a_job_at_risk_borrows_agents_but_never_starves_the_others);
 
-pub async fn a_job_with_time_to_spare_keeps_its_fair_share(db: Arc<dyn TaskDb>) {
+async fn a_job_with_time_to_spare_keeps_its_fair_share(db: Arc<dyn TaskDb>) {
     // 40 tasks of 1 s left, an hour to go: no borrowing, the two alternate
     flood_then_due_job(&db, Duration::hours(1)).await;
     let served = claims_in_a_row(&db, "prove", 20).await;
     let broker = served.iter().filter(|t| *t == "broker").count();
     assert!((9..=11).contains(&broker), "equal weights share 1:1: {served:?}");
 }
+scenario!(a_job_with_time_to_spare_keeps_its_fair_share);

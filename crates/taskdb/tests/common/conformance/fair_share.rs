@@ -27,7 +27,7 @@ async fn weigh(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, weight: f64) {
     db.set_stream(tenant, &k(kind), config).await.unwrap();
 }
 
-pub async fn one_worker_alternates_between_equal_backlogs(db: Arc<dyn TaskDb>) {
+async fn one_worker_alternates_between_equal_backlogs(db: Arc<dyn TaskDb>) {
     // "early" queued its backlog first: with one worker it must not win every claim
     saturate(&db, "early", "prove", 50).await;
     saturate(&db, "late", "prove", 50).await;
@@ -37,8 +37,9 @@ pub async fn one_worker_alternates_between_equal_backlogs(db: Arc<dyn TaskDb>) {
     }
     assert_eq!(served[0], "early", "a tie goes to the longest wait");
 }
+scenario!(one_worker_alternates_between_equal_backlogs);
 
-pub async fn one_worker_follows_the_weights(db: Arc<dyn TaskDb>) {
+async fn one_worker_follows_the_weights(db: Arc<dyn TaskDb>) {
     // the heavier tenant queued last: its weight, not its age, earns it the extra claims
     weigh(&db, "light", "prove", 1.0).await;
     weigh(&db, "heavy", "prove", 2.0).await;
@@ -57,8 +58,9 @@ pub async fn one_worker_follows_the_weights(db: Arc<dyn TaskDb>) {
     }
     assert_eq!(heavy, 20, "30 claims split 20:10: {served:?}");
 }
+scenario!(one_worker_follows_the_weights);
 
-pub async fn newcomer_behind_a_backlog_is_served_within_two_claims(db: Arc<dyn TaskDb>) {
+async fn newcomer_behind_a_backlog_is_served_within_two_claims(db: Arc<dyn TaskDb>) {
     // a tenant that has been served for a while, with 1,000 tasks still waiting
     saturate(&db, "flood", "prove", 1000).await;
     let before = one_worker(&db, "prove", 7).await;
@@ -77,8 +79,9 @@ pub async fn newcomer_behind_a_backlog_is_served_within_two_claims(db: Arc<dyn T
     let next = one_worker(&db, "join", 2).await;
     assert!(next.contains(&"broker".to_string()), "the newcomer waited: {next:?}");
 }
+scenario!(newcomer_behind_a_backlog_is_served_within_two_claims);
 
-pub async fn concurrent_workers_share_by_weight(db: Arc<dyn TaskDb>) {
+async fn concurrent_workers_share_by_weight(db: Arc<dyn TaskDb>) {
     weigh(&db, "one", "prove", 1.0).await;
     weigh(&db, "three", "prove", 3.0).await;
     saturate(&db, "one", "prove", 400).await;
@@ -104,8 +107,9 @@ pub async fn concurrent_workers_share_by_weight(db: Arc<dyn TaskDb>) {
     // 400 claims at 1:3: 100 for "one", give or take what racing snapshots blur
     assert!((80..=120).contains(&one), "expected about 100 of 400 claims for one, got {one}");
 }
+scenario!(concurrent_workers_share_by_weight);
 
-pub async fn brokers_two_tasks_do_not_wait_behind_six_long_jobs(db: Arc<dyn TaskDb>) {
+async fn brokers_two_tasks_do_not_wait_behind_six_long_jobs(db: Arc<dyn TaskDb>) {
     // issue 28, tried live: one prover; a tenant queued six long jobs (150 prove tasks), the
     // agent was busy with them when the broker's two-segment request arrived
     for j in 0..6 {
@@ -117,6 +121,7 @@ pub async fn brokers_two_tasks_do_not_wait_behind_six_long_jobs(db: Arc<dyn Task
     db.create_job(NewJob::new("broker", segments)).await.unwrap();
     assert_eq!(one_worker(&db, "prove", 2).await, ["broker", "broker"]);
 }
+scenario!(brokers_two_tasks_do_not_wait_behind_six_long_jobs);
 
 /// Before a restart (run [`newcomer_goes_first_after_a_restart`] on the reopened database): one
 /// worker serves a backlog three times.
@@ -143,10 +148,11 @@ pub fn forgetful_config() -> tiffin_taskdb::Config {
 /// On a database opened with [`forgetful_config`]: service long past (50 half-lives) counts
 /// for nothing, so the older backlog wins the tie against a newcomer again; service just now
 /// still counts.
-pub async fn old_service_is_forgotten(db: Arc<dyn TaskDb>) {
+async fn old_service_is_forgotten(db: Arc<dyn TaskDb>) {
     saturate(&db, "early", "prove", 10).await;
     one_worker(&db, "prove", 3).await;
     tokio::time::sleep(SHORT_HALF_LIFE * 50).await;
     saturate(&db, "late", "prove", 10).await;
     assert_eq!(one_worker(&db, "prove", 2).await, ["early", "late"]);
 }
+scenario!(old_service_is_forgotten, forgetful_config);

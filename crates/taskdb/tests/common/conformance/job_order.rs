@@ -9,7 +9,7 @@ use tiffin_taskdb::{NewJob, TaskDb};
 
 use super::{claim, claim_batch, task};
 
-pub async fn claims_inside_a_tenant_follow_due_time_then_priority(db: Arc<dyn TaskDb>) {
+async fn claims_inside_a_tenant_follow_due_time_then_priority(db: Arc<dyn TaskDb>) {
     let soon = Utc::now() + Duration::hours(1);
     let later = soon + Duration::hours(1);
     let job = |key: &str| NewJob::new("t", vec![task(key, "w")]);
@@ -29,8 +29,9 @@ pub async fn claims_inside_a_tenant_follow_due_time_then_priority(db: Arc<dyn Ta
         "due first, then priority, then age; no due time last"
     );
 }
+scenario!(claims_inside_a_tenant_follow_due_time_then_priority);
 
-pub async fn due_time_orders_inside_the_tenant_not_across_tenants(db: Arc<dyn TaskDb>) {
+async fn due_time_orders_inside_the_tenant_not_across_tenants(db: Arc<dyn TaskDb>) {
     let soon = Utc::now() + Duration::minutes(5);
     // "busy" has a backlog; "relaxed" has work due soon: neither takes the other's share
     let backlog = (0..4).map(|i| task(&format!("b{i}"), "w")).collect();
@@ -41,3 +42,4 @@ pub async fn due_time_orders_inside_the_tenant_not_across_tenants(db: Arc<dyn Ta
         claim_batch(&db, &["w"], 4).await.into_iter().map(|l| l.tenant).collect();
     assert_eq!(got.iter().filter(|t| *t == "busy").count(), 2, "{got:?}");
 }
+scenario!(due_time_orders_inside_the_tenant_not_across_tenants);

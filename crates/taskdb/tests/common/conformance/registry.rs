@@ -9,7 +9,7 @@ use tiffin_taskdb::TaskDb;
 
 use super::{LONG, k};
 
-pub async fn agents_report_themselves(db: Arc<dyn TaskDb>) {
+async fn agents_report_themselves(db: Arc<dyn TaskDb>) {
     assert!(db.agents(LONG).await.unwrap().is_empty());
     let host = json!({ "host": "gpu-7", "cores": 16, "gpu": "none", "max_po2": 22 });
     db.agent_seen("exec-1", &[k("exec"), k("aux")], &host).await.unwrap();
@@ -43,8 +43,9 @@ pub async fn agents_report_themselves(db: Arc<dyn TaskDb>) {
     assert_eq!(recent.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), vec!["prover-1"]);
     assert_eq!(db.agents(Duration::MAX).await.unwrap().len(), 2);
 }
+scenario!(agents_report_themselves);
 
-pub async fn silent_agents_are_forgotten(db: Arc<dyn TaskDb>) {
+async fn silent_agents_are_forgotten(db: Arc<dyn TaskDb>) {
     db.agent_seen("gone", &[k("prove")], &json!({ "host": "a" })).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     db.agent_seen("here", &[k("prove")], &json!({ "host": "b" })).await.unwrap();
@@ -59,3 +60,4 @@ pub async fn silent_agents_are_forgotten(db: Arc<dyn TaskDb>) {
     let gone = back.iter().find(|a| a.id == "gone").expect("recorded again");
     assert!(gone.first_seen > left[0].first_seen, "a fresh first_seen");
 }
+scenario!(silent_agents_are_forgotten);

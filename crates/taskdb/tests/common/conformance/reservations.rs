@@ -32,7 +32,7 @@ async fn ready_of(db: &Arc<dyn TaskDb>, tenant: &str) -> i64 {
     db.streams().await.unwrap().iter().filter(|s| s.tenant == tenant).map(|s| s.ready).sum()
 }
 
-pub async fn pinned_agents_take_only_their_tenants_tasks(db: Arc<dyn TaskDb>) {
+async fn pinned_agents_take_only_their_tenants_tasks(db: Arc<dyn TaskDb>) {
     register(&db, &WORKERS).await;
     // A's backlog is older and A was served nothing: without pins it would win on every rule
     saturate(&db, "a", "prove", 40).await;
@@ -68,8 +68,9 @@ pub async fn pinned_agents_take_only_their_tenants_tasks(db: Arc<dyn TaskDb>) {
     // the unpinned worker follows the fair share: B was served more than its weight, A goes
     assert_eq!(claim_as(&db, "w2/1").await.unwrap().tenant, "a");
 }
+scenario!(pinned_agents_take_only_their_tenants_tasks);
 
-pub async fn pinned_agents_wait_when_their_reservation_says_so(db: Arc<dyn TaskDb>) {
+async fn pinned_agents_wait_when_their_reservation_says_so(db: Arc<dyn TaskDb>) {
     register(&db, &WORKERS).await;
     saturate(&db, "a", "prove", 20).await;
     reserve(&db, "b", 2, ReservationIdle::Wait).await;
@@ -86,8 +87,9 @@ pub async fn pinned_agents_wait_when_their_reservation_says_so(db: Arc<dyn TaskD
     let tenants: Vec<&str> = batch.iter().map(|l| l.tenant.as_str()).collect();
     assert_eq!(tenants, ["b", "b"]);
 }
+scenario!(pinned_agents_wait_when_their_reservation_says_so);
 
-pub async fn a_forgotten_pinned_agent_hands_its_pin_on(db: Arc<dyn TaskDb>) {
+async fn a_forgotten_pinned_agent_hands_its_pin_on(db: Arc<dyn TaskDb>) {
     register(&db, &["w0"]).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     register(&db, &["w1", "w2"]).await;
@@ -101,3 +103,4 @@ pub async fn a_forgotten_pinned_agent_hands_its_pin_on(db: Arc<dyn TaskDb>) {
     assert!(claim_as(&db, "w2").await.is_none(), "w2 now waits for b");
     assert_eq!(claim_as(&db, "w0").await.unwrap().tenant, "a", "w0 is no longer pinned");
 }
+scenario!(a_forgotten_pinned_agent_hands_its_pin_on);

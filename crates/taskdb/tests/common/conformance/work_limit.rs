@@ -17,7 +17,7 @@ fn keys(ls: &[Lease]) -> Vec<&str> {
     ls.iter().map(|l| l.key.as_str()).collect()
 }
 
-pub async fn claims_respect_the_agents_work_limit(db: Arc<dyn TaskDb>) {
+async fn claims_respect_the_agents_work_limit(db: Arc<dyn TaskDb>) {
     let tasks = vec![
         task("po2-22", "prove").work(1 << 22).depth(0),
         task("po2-20", "prove").work(1 << 20).depth(1),
@@ -48,3 +48,4 @@ pub async fn claims_respect_the_agents_work_limit(db: Arc<dyn TaskDb>) {
     db.complete(&l, json!(null)).await.unwrap();
     assert_eq!(db.streams().await.unwrap().iter().map(|s| s.running).sum::<i64>(), 6);
 }
+scenario!(claims_respect_the_agents_work_limit);
