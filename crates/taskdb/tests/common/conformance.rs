@@ -97,3 +97,9 @@ async fn claim_batch(db: &Arc<dyn TaskDb>, kinds: &[&str], max: usize) -> Vec<Le
     let kinds: Vec<Kind> = kinds.iter().map(|s| k(s)).collect();
     db.claim_batch("agent", &kinds, LONG, max).await.expect("claim_batch")
 }
+
+/// Gives `tenant`'s stream of `kind` the priority multiplier `weight` (no reservation).
+async fn weigh(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, weight: f64) {
+    let config = StreamConfig { priority_multiplier: weight, reserved: 0, ..Default::default() };
+    db.set_stream(tenant, &k(kind), config).await.unwrap();
+}

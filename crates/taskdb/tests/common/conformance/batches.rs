@@ -38,20 +38,8 @@ async fn claim_batch_takes_tasks_in_claim_order(db: Arc<dyn TaskDb>) {
 scenario!(claim_batch_takes_tasks_in_claim_order);
 
 async fn claim_batch_follows_the_policy_per_task(db: Arc<dyn TaskDb>) {
-    db.set_stream(
-        "one",
-        &k("prove"),
-        StreamConfig { priority_multiplier: 1.0, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
-    db.set_stream(
-        "three",
-        &k("prove"),
-        StreamConfig { priority_multiplier: 3.0, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
+    weigh(&db, "one", "prove", 1.0).await;
+    weigh(&db, "three", "prove", 3.0).await;
     saturate(&db, "one", "prove", 50).await;
     saturate(&db, "three", "prove", 50).await;
     let per = |ls: &[Lease], t: &str| ls.iter().filter(|l| l.tenant == t).count();

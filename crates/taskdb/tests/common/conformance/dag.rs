@@ -149,13 +149,7 @@ async fn streams_created_idempotently(db: Arc<dyn TaskDb>) {
     )
     .await
     .unwrap();
-    db.set_stream(
-        "other",
-        &k("join"),
-        StreamConfig { priority_multiplier: 0.5, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
+    weigh(&db, "other", "join", 0.5).await;
     let streams = db.streams().await.unwrap();
     assert_eq!(streams.len(), 2);
     let s = streams.iter().find(|s| s.tenant == "tenant").unwrap();

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tiffin_taskdb::{NewJob, StreamConfig, TaskDb};
+use tiffin_taskdb::{NewJob, TaskDb};
 
-use super::{claim, k, saturate, task};
+use super::{claim, k, saturate, task, weigh};
 
 /// One worker: claims a task of `kind`, finishes it at once, `n` times. The tenants served, in
 /// order.
@@ -19,12 +19,6 @@ async fn one_worker(db: &Arc<dyn TaskDb>, kind: &str, n: usize) -> Vec<String> {
         served.push(l.tenant);
     }
     served
-}
-
-async fn weigh(db: &Arc<dyn TaskDb>, tenant: &str, kind: &str, weight: f64) {
-    let config =
-        StreamConfig { priority_multiplier: weight, reserved: 0, ..StreamConfig::default() };
-    db.set_stream(tenant, &k(kind), config).await.unwrap();
 }
 
 async fn one_worker_alternates_between_equal_backlogs(db: Arc<dyn TaskDb>) {

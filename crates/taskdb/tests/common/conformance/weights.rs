@@ -3,20 +3,8 @@
 use super::*;
 
 async fn fair_share_follows_multipliers(db: Arc<dyn TaskDb>) {
-    db.set_stream(
-        "one",
-        &k("prove"),
-        StreamConfig { priority_multiplier: 1.0, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
-    db.set_stream(
-        "three",
-        &k("prove"),
-        StreamConfig { priority_multiplier: 3.0, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
+    weigh(&db, "one", "prove", 1.0).await;
+    weigh(&db, "three", "prove", 3.0).await;
     // "one" submitted first: the older job must not win against the weights
     saturate(&db, "one", "prove", 2100).await;
     saturate(&db, "three", "prove", 2100).await;
@@ -30,13 +18,7 @@ scenario!(fair_share_follows_multipliers);
 async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
     for t in 0..5 {
         let tenant = format!("crowd{t}");
-        db.set_stream(
-            &tenant,
-            &k("prove"),
-            StreamConfig { priority_multiplier: 10.0, reserved: 0, ..StreamConfig::default() },
-        )
-        .await
-        .unwrap();
+        weigh(&db, &tenant, "prove", 10.0).await;
         saturate(&db, &tenant, "prove", 20).await;
     }
     // some crowd work is already running
@@ -67,22 +49,10 @@ async fn reservation_goes_first(db: Arc<dyn TaskDb>) {
 scenario!(reservation_goes_first);
 
 async fn low_priority_is_not_starved(db: Arc<dyn TaskDb>) {
-    db.set_stream(
-        "low",
-        &k("prove"),
-        StreamConfig { priority_multiplier: 0.1, reserved: 0, ..StreamConfig::default() },
-    )
-    .await
-    .unwrap();
+    weigh(&db, "low", "prove", 0.1).await;
     for t in 0..3 {
         let tenant = format!("high{t}");
-        db.set_stream(
-            &tenant,
-            &k("prove"),
-            StreamConfig { priority_multiplier: 10.0, reserved: 0, ..StreamConfig::default() },
-        )
-        .await
-        .unwrap();
+        weigh(&db, &tenant, "prove", 10.0).await;
         saturate(&db, &tenant, "prove", 400).await;
     }
     saturate(&db, "low", "prove", 400).await;
