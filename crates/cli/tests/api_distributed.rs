@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bonsai_sdk::non_blocking::{Client, SessionId};
@@ -22,30 +22,9 @@ use tiffin_zkvm::{ImageId, Receipt, decode, verify};
 
 const ADMIN_KEY: &str = "distributed-admin-key";
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// Runs one of the repository's scripts against the cluster directory `dir`, with the binary
-/// under test (so the script neither builds nor checks the setup).
-fn script(name: &str, args: &[&str], dir: &Path) -> Output {
-    let out = Command::new(repo_root().join("scripts").join(name))
-        .args(args)
-        .env("TIFFIN_CLUSTER_DIR", dir)
-        .env("TIFFIN_BIN", env!("CARGO_BIN_EXE_tiffin"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running scripts/{name}: {e}"));
-    assert!(
-        out.status.success(),
-        "scripts/{name} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// Runs one of the repository's scripts on the cluster directory `dir`, to success.
+fn script(name: &str, args: &[&str], dir: &Path) {
+    common::ok(common::script(name).args(args).env("TIFFIN_CLUSTER_DIR", dir));
 }
 
 /// A cluster started by `scripts/cluster-up`; dropping it runs `scripts/cluster-down` (so a
@@ -120,9 +99,7 @@ impl ScriptCluster {
 impl Drop for ScriptCluster {
     fn drop(&mut self) {
         if self.dir.join("env").exists() {
-            let _ = Command::new(repo_root().join("scripts/cluster-down"))
-                .env("TIFFIN_CLUSTER_DIR", &self.dir)
-                .output();
+            let _ = common::script("cluster-down").env("TIFFIN_CLUSTER_DIR", &self.dir).output();
         }
     }
 }

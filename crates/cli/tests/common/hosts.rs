@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 /// Hosts started by `scripts/hosts-up`; dropping them runs `scripts/hosts-down` (so a failing
 /// test leaves no namespace, link or server behind).
@@ -13,13 +13,6 @@ pub struct Hosts {
     pub dir: PathBuf,
     pub env: HashMap<String, String>,
     _tmp: tempfile::TempDir,
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo and nextest set it"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
 }
 
 /// Why hosts in network namespaces cannot run here, if they cannot: they need root and a
@@ -50,7 +43,7 @@ impl Hosts {
         let mut cmd = script("hosts-up", &dir);
         cmd.arg(agents.to_string()).envs(env.iter().copied());
         let mut hosts = Self { dir, env: HashMap::new(), _tmp: tmp };
-        run(cmd, "hosts-up"); // on failure, Drop runs hosts-down
+        super::ok(cmd); // on failure, Drop runs hosts-down
         let text = std::fs::read_to_string(hosts.dir.join("env")).expect("hosts-up writes env");
         hosts.env = text
             .lines()
@@ -68,7 +61,7 @@ impl Hosts {
     pub fn link(&self, args: &[&str]) {
         let mut cmd = script("hosts-link", &self.dir);
         cmd.args(args);
-        run(cmd, "hosts-link");
+        super::ok(cmd);
     }
 
     /// The log of a role (`api`, `agent-prove-h2`, …).
@@ -134,25 +127,10 @@ impl Drop for Hosts {
     }
 }
 
-/// One of the repository's scripts on the hosts of `dir`, with the same target dir as this
-/// test's `tiffin` binary (so the script starts the binary under test).
+/// One of the repository's scripts on the hosts of `dir`, starting the binary under test.
 fn script(name: &str, dir: &Path) -> Command {
-    let bin = Path::new(env!("CARGO_BIN_EXE_tiffin"));
-    let target = bin.parent().and_then(Path::parent).unwrap();
-    let mut cmd = Command::new(repo_root().join("scripts").join(name));
-    cmd.env("TIFFIN_HOSTS_DIR", dir).env("CARGO_TARGET_DIR", target).env("TIFFIN_BIN", bin);
+    let mut cmd = super::script(name);
+    cmd.env("TIFFIN_HOSTS_DIR", dir);
     cmd.env("TIFFIN_HOSTS_OWNER_PID", std::process::id().to_string());
-    cmd.stdin(Stdio::null());
     cmd
-}
-
-fn run(mut cmd: Command, name: &str) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running scripts/{name}: {e}"));
-    assert!(
-        out.status.success(),
-        "scripts/{name} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }

@@ -108,6 +108,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// One of the repository's scripts, told to run the `tiffin` binary under test (`TIFFIN_BIN`:
+/// a script the tests run then neither checks the setup nor builds), stdin closed.
+pub fn script(name: &str) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new(root.join("scripts").join(name));
+    cmd.env("TIFFIN_BIN", env!("CARGO_BIN_EXE_tiffin")).stdin(Stdio::null());
+    cmd
+}
+
 /// Runs `cmd`, asserts it succeeded, returns its stdout.
 pub fn ok(mut cmd: impl BorrowMut<Command>) -> String {
     let cmd = cmd.borrow_mut();
